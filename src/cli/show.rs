@@ -1,0 +1,120 @@
+//! `directd show ID [--save DIR]`: one received message and its attachments.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use super::output::{json, opt, table};
+use super::{CliResult, Context};
+use crate::store::Store;
+
+#[derive(Args, Debug)]
+pub struct ShowArgs {
+    /// Local id of a received message (see `directd messages --in`).
+    pub id: i64,
+    /// Write the attachments into this directory (created if needed; files are 0600 and never
+    /// overwrite existing ones).
+    #[arg(long, value_name = "DIR")]
+    pub save: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A filename from a remote party made safe to create inside a directory of ours: no path
+/// separators, no leading dots, no control characters, bounded length.
+pub fn safe_filename(name: &str, fallback: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = base
+        .chars()
+        .map(|c| if c.is_control() || matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') { '_' } else { c })
+        .collect();
+    let cleaned = cleaned.trim_start_matches('.').trim();
+    let mut out: String = cleaned.chars().take(120).collect();
+    if out.is_empty() {
+        out = fallback.to_owned();
+    }
+    out
+}
+
+/// Creates `dir/name`, or `dir/name-1`, `-2`... if taken.
+fn save_unique(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<PathBuf> {
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((s, e)) if !s.is_empty() => (s.to_owned(), format!(".{e}")),
+        _ => (name.to_owned(), String::new()),
+    };
+    for n in 0..1000 {
+        let candidate = if n == 0 { dir.join(name) } else { dir.join(format!("{stem}-{n}{ext}")) };
+        match crate::fsutil::create_new_private(&candidate, data) {
+            Ok(()) => return Ok(candidate),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("too many files named {name}")))
+}
+
+pub fn run(ctx: &Context, args: ShowArgs) -> CliResult {
+    print_message(&ctx.open_store(false)?, args)
+}
+
+pub fn print_message(store: &Store, args: ShowArgs) -> CliResult {
+    let msg = store.incoming(args.id)?;
+    let actor = crate::store::current_actor();
+    let msg_ref = format!("in:{}", msg.id);
+    store.audit(&actor, "show", Some(&msg_ref), None)?;
+    let mut saved = Vec::new();
+    if let Some(dir) = &args.save {
+        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+        for a in &msg.attachments {
+            let data = store.attachment_data(a.id)?;
+            let name = safe_filename(&a.filename, &format!("attachment-{}", a.seq));
+            let path = save_unique(dir, &name, &data).map_err(|e| anyhow::anyhow!("{}: {e}", dir.join(&name).display()))?;
+            store.audit(&actor, "save", Some(&msg_ref), Some(&format!("attachment {} to {}", a.seq, path.display())))?;
+            saved.push(path);
+        }
+    }
+    if args.json {
+        return json(&serde_json::json!({ "message": msg, "saved": saved }));
+    }
+    println!("Message {}  (HISP id {}, account {})", msg.id, msg.hisp_message_id, msg.account);
+    println!("From:     {}", msg.sender);
+    println!("To:       {}", msg.recipient);
+    println!("Subject:  {}", opt(&msg.subject));
+    println!("Date:     {}", opt(&msg.date));
+    println!("Received: {}", msg.received_at);
+    if let Some(q) = &msg.quarantine_reason {
+        println!("QUARANTINED: {q}");
+    }
+    println!();
+    match &msg.body_text {
+        Some(t) if !t.is_empty() => println!("{}\n", t.chars().map(|c| if c.is_control() && c != '\n' && c != '\t' { ' ' } else { c }).collect::<String>()),
+        Some(_) => println!("(empty body)\n"),
+        None => println!("(body is {} bytes of {})\n", msg.body.len(), msg.body_type),
+    }
+    let rows: Vec<Vec<String>> = msg
+        .attachments
+        .iter()
+        .map(|a| vec![a.seq.to_string(), a.filename.clone(), a.declared_type.clone(), a.size.to_string(), a.sha256[..16].to_owned(), a.ingest_state.clone()])
+        .collect();
+    table(&["#", "FILENAME", "TYPE", "BYTES", "SHA256", "INGEST"], &rows);
+    for p in saved {
+        println!("saved {}", p.display());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_filename;
+
+    #[test]
+    fn hostile_names_are_neutralised() {
+        assert_eq!(safe_filename("../../etc/passwd", "x"), "passwd");
+        assert_eq!(safe_filename("C:\\Windows\\evil.dll", "x"), "evil.dll");
+        assert_eq!(safe_filename("..", "x"), "x");
+        assert_eq!(safe_filename(".bashrc", "x"), "bashrc");
+        assert_eq!(safe_filename("a\nb\u{0}.xml", "x"), "a_b_.xml");
+        assert_eq!(safe_filename("", "attachment-1"), "attachment-1");
+        assert_eq!(safe_filename(&"y".repeat(500), "x").len(), 120);
+    }
+}

@@ -1,0 +1,360 @@
+//! Typed configuration: a TOML file layered with `DIRECTD_*` environment overrides, validated once
+//! at start. Every validation error names the key it concerns.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::hisp::phimail::{ConnectSettings, DEFAULT_PORT};
+
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/directd/directd.toml";
+pub const DEFAULT_STORE_PATH: &str = "/var/lib/directd/directd.db";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {message}")]
+    Load { path: PathBuf, message: String },
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.into(), message: message.into() }
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    daemon: RawDaemon,
+    #[serde(default)]
+    hisp: RawEndpoint,
+    #[serde(default)]
+    accounts: Vec<RawAccount>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: Option<PathBuf>,
+    busy_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDaemon {
+    poll_interval_secs: Option<f64>,
+    outbox_check_ms: Option<u64>,
+    backoff_initial_secs: Option<f64>,
+    backoff_max_secs: Option<f64>,
+    max_send_attempts: Option<u32>,
+    dispatched_timeout_secs: Option<f64>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    host: Option<String>,
+    port: Option<u16>,
+    ca_file: Option<PathBuf>,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+    connect_timeout_secs: Option<f64>,
+    read_timeout_secs: Option<f64>,
+    max_part_bytes: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    address: String,
+    login: Option<String>,
+    password: Option<String>,
+    password_file: Option<PathBuf>,
+    #[serde(default)]
+    members: Vec<String>,
+    #[serde(default = "default_transport")]
+    transport: String,
+    // The endpoint fields again (not `flatten`, which would defeat deny_unknown_fields).
+    host: Option<String>,
+    port: Option<u16>,
+    ca_file: Option<PathBuf>,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+    connect_timeout_secs: Option<f64>,
+    read_timeout_secs: Option<f64>,
+    max_part_bytes: Option<u64>,
+}
+
+impl RawAccount {
+    fn endpoint(&self) -> RawEndpoint {
+        RawEndpoint {
+            host: self.host.clone(),
+            port: self.port,
+            ca_file: self.ca_file.clone(),
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+            connect_timeout_secs: self.connect_timeout_secs,
+            read_timeout_secs: self.read_timeout_secs,
+            max_part_bytes: self.max_part_bytes,
+        }
+    }
+}
+
+fn default_transport() -> String {
+    "phimail".into()
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub path: PathBuf,
+    pub busy_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    pub poll_interval: Duration,
+    pub outbox_check: Duration,
+    pub backoff_initial: Duration,
+    pub backoff_max: Duration,
+    pub max_send_attempts: u32,
+    /// How long a recipient that asked for final delivery may stay unconfirmed before it is
+    /// `timed_out` locally (the HISP's own `failed` usually arrives first).
+    pub dispatched_timeout: Duration,
+}
+
+/// One login at a HISP.
+#[derive(Debug, Clone)]
+pub struct Account {
+    /// The Direct address (or Address Group login) this account polls for.
+    pub address: String,
+    /// Addresses this account may send from and receives for.
+    pub addresses: Vec<String>,
+    pub connect: ConnectSettings,
+}
+
+impl Account {
+    pub fn covers(&self, addr: &str) -> bool {
+        self.addresses.iter().any(|a| a.eq_ignore_ascii_case(addr))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub store: StoreConfig,
+    pub daemon: DaemonConfig,
+    pub accounts: Vec<Account>,
+}
+
+fn secs(key: &str, v: Option<f64>, default: f64) -> Result<Duration, ConfigError> {
+    let v = v.unwrap_or(default);
+    if !(v.is_finite() && v > 0.0 && v < 1e9) {
+        return Err(invalid(key, format!("must be a positive number of seconds, got {v}")));
+    }
+    Ok(Duration::from_secs_f64(v))
+}
+
+fn read_secret(key: &str, path: &Path) -> Result<String, ConfigError> {
+    if let Some(mode) = crate::fsutil::group_or_world_readable(path)
+        .map_err(|e| invalid(key, format!("{}: {e}", path.display())))?
+    {
+        return Err(invalid(
+            key,
+            format!("{} is readable by group or others (mode {mode:o}); chmod 600 it", path.display()),
+        ));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| invalid(key, format!("{}: {e}", path.display())))?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+impl Config {
+    /// Loads `path` (a missing file is an error only when `required`), applies `DIRECTD_*`
+    /// environment overrides (`DIRECTD_STORE__PATH`, `DIRECTD_DAEMON__POLL_INTERVAL_SECS`, ...)
+    /// and validates the result.
+    pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
+        let load_err = |message: String| ConfigError::Load { path: path.to_owned(), message };
+        let mut builder = config::Config::builder();
+        if path.exists() || required {
+            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml).required(true));
+        }
+        let env = config::Environment::with_prefix("DIRECTD")
+            .prefix_separator("_")
+            .separator("__")
+            .try_parsing(true);
+        let raw: RawConfig = builder
+            .add_source(env)
+            .build()
+            .map_err(|e| load_err(e.to_string()))?
+            .try_deserialize()
+            .map_err(|e| load_err(e.to_string()))?;
+        Self::validate(raw)
+    }
+
+    /// Parses TOML text (used by the demo and tests), with no environment layering.
+    pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml_from_str(text)?;
+        Self::validate(raw)
+    }
+
+    fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
+        let store = StoreConfig {
+            path: raw.store.path.unwrap_or_else(|| DEFAULT_STORE_PATH.into()),
+            busy_timeout: Duration::from_millis(raw.store.busy_timeout_ms.unwrap_or(5000)),
+        };
+        let d = &raw.daemon;
+        let daemon = DaemonConfig {
+            poll_interval: secs("daemon.poll_interval_secs", d.poll_interval_secs, 60.0)?,
+            outbox_check: Duration::from_millis(d.outbox_check_ms.unwrap_or(1000).max(10)),
+            backoff_initial: secs("daemon.backoff_initial_secs", d.backoff_initial_secs, 1.0)?,
+            backoff_max: secs("daemon.backoff_max_secs", d.backoff_max_secs, 300.0)?,
+            max_send_attempts: d.max_send_attempts.unwrap_or(20).max(1),
+            dispatched_timeout: secs("daemon.dispatched_timeout_secs", d.dispatched_timeout_secs, 7200.0)?,
+        };
+        if daemon.backoff_max < daemon.backoff_initial {
+            return Err(invalid("daemon.backoff_max_secs", "must not be below daemon.backoff_initial_secs"));
+        }
+        let mut accounts = Vec::new();
+        for (i, a) in raw.accounts.iter().enumerate() {
+            let key = |k: &str| format!("accounts[{i}].{k}");
+            let endpoint = a.endpoint();
+            let address = crate::address::normalize(&a.address);
+            if !crate::address::is_valid(&address) {
+                return Err(invalid(key("address"), format!("{:?} is not a valid Direct address", a.address)));
+            }
+            if a.transport != "phimail" {
+                return Err(invalid(key("transport"), format!("{:?} is not supported (phimail)", a.transport)));
+            }
+            let mut addresses = vec![address.clone()];
+            for (j, m) in a.members.iter().enumerate() {
+                let m = crate::address::normalize(m);
+                if !crate::address::is_valid(&m) {
+                    return Err(invalid(format!("accounts[{i}].members[{j}]"), format!("{m:?} is not a valid Direct address")));
+                }
+                addresses.push(m);
+            }
+            if accounts.iter().any(|other: &Account| other.address == address) {
+                return Err(invalid(key("address"), format!("{address} is configured twice")));
+            }
+            let password = match (&a.password, &a.password_file) {
+                (Some(_), Some(_)) => return Err(invalid(key("password_file"), "set password or password_file, not both")),
+                (Some(p), None) => p.clone(),
+                (None, Some(f)) => read_secret(&key("password_file"), f)?,
+                (None, None) if endpoint.client_cert.is_some() || raw.hisp.client_cert.is_some() => String::new(),
+                (None, None) => return Err(invalid(key("password"), "missing (set password or password_file)")),
+            };
+            let ep = |pick: fn(&RawEndpoint) -> Option<&PathBuf>| pick(&endpoint).or_else(|| pick(&raw.hisp)).cloned();
+            let host = endpoint.host.clone().or_else(|| raw.hisp.host.clone()).ok_or_else(|| invalid(key("host"), "missing (set it here or in [hisp])"))?;
+            let ca_file = ep(|e| e.ca_file.as_ref()).ok_or_else(|| invalid(key("ca_file"), "missing: the CA that signs the HISP's server certificate"))?;
+            if !ca_file.is_file() {
+                return Err(invalid(key("ca_file"), format!("{} does not exist", ca_file.display())));
+            }
+            let client_cert = match (ep(|e| e.client_cert.as_ref()), ep(|e| e.client_key.as_ref())) {
+                (Some(c), Some(k)) => {
+                    if let Some(mode) = crate::fsutil::group_or_world_readable(&k).map_err(|e| invalid(key("client_key"), format!("{}: {e}", k.display())))? {
+                        return Err(invalid(key("client_key"), format!("{} is readable by group or others (mode {mode:o}); chmod 600 it", k.display())));
+                    }
+                    Some((c, k))
+                }
+                (None, None) => None,
+                _ => return Err(invalid(key("client_cert"), "client_cert and client_key go together")),
+            };
+            let num = |pick: fn(&RawEndpoint) -> Option<f64>| pick(&endpoint).or(pick(&raw.hisp));
+            accounts.push(Account {
+                address: address.clone(),
+                addresses,
+                connect: ConnectSettings {
+                    host,
+                    port: endpoint.port.or(raw.hisp.port).unwrap_or(DEFAULT_PORT),
+                    ca_file,
+                    client_cert,
+                    user: a.login.clone().map(|l| crate::address::normalize(&l)).unwrap_or(address),
+                    password,
+                    connect_timeout: secs(&key("connect_timeout_secs"), num(|e| e.connect_timeout_secs), 30.0)?,
+                    read_timeout: secs(&key("read_timeout_secs"), num(|e| e.read_timeout_secs), 120.0)?,
+                    max_part_bytes: endpoint.max_part_bytes.or(raw.hisp.max_part_bytes).unwrap_or(64 << 20),
+                },
+            });
+        }
+        Ok(Config { store, daemon, accounts })
+    }
+
+    /// The account that sends for `from`.
+    pub fn account_for(&self, from: &str) -> Option<&Account> {
+        self.accounts.iter().find(|a| a.covers(from))
+    }
+}
+
+fn toml_from_str(text: &str) -> Result<RawConfig, ConfigError> {
+    config::Config::builder()
+        .add_source(config::File::from_str(text, config::FileFormat::Toml))
+        .build()
+        .and_then(|c| c.try_deserialize())
+        .map_err(|e| ConfigError::Load { path: "<inline>".into(), message: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca(dir: &Path) -> PathBuf {
+        let p = dir.join("ca.pem");
+        std::fs::write(&p, "x").unwrap();
+        p
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ca(dir.path());
+        let base = format!("[hisp]\nhost = \"h\"\nca_file = \"{}\"\n", ca.display());
+        let bad_addr = format!("{base}[[accounts]]\naddress = \"nope\"\npassword = \"p\"\n");
+        let e = Config::from_toml(&bad_addr).unwrap_err().to_string();
+        assert!(e.starts_with("accounts[0].address:"), "{e}");
+        let no_pw = format!("{base}[[accounts]]\naddress = \"a@b.org\"\n");
+        assert!(Config::from_toml(&no_pw).unwrap_err().to_string().starts_with("accounts[0].password:"));
+        let unknown = format!("{base}[daemon]\npoll_interval_secs = 5\nbogus = 1\n");
+        assert!(Config::from_toml(&unknown).unwrap_err().to_string().contains("bogus"));
+        let neg = "[daemon]\npoll_interval_secs = -1\n";
+        assert!(Config::from_toml(neg).unwrap_err().to_string().starts_with("daemon.poll_interval_secs:"));
+    }
+
+    #[test]
+    fn password_file_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = ca(dir.path());
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let text = format!(
+            "[hisp]\nhost = \"h\"\nca_file = \"{}\"\n[[accounts]]\naddress = \"a@b.org\"\npassword_file = \"{}\"\n",
+            ca.display(),
+            pw.display()
+        );
+        let e = Config::from_toml(&text).unwrap_err().to_string();
+        assert!(e.contains("accounts[0].password_file") && e.contains("644"), "{e}");
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let c = Config::from_toml(&text).unwrap();
+        assert_eq!(c.accounts[0].connect.password, "s3cret");
+        assert_eq!(c.accounts[0].connect.port, DEFAULT_PORT);
+        assert!(!format!("{:?}", c.accounts[0]).contains("s3cret"));
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("d.toml");
+        std::fs::write(&file, "[store]\npath = \"/tmp/a.db\"\n[daemon]\npoll_interval_secs = 30\n").unwrap();
+        // Only this test sets this variable, so the process-wide environment is safe to touch.
+        std::env::set_var("DIRECTD_DAEMON__POLL_INTERVAL_SECS", "7");
+        let c = Config::load(&file, true).unwrap();
+        std::env::remove_var("DIRECTD_DAEMON__POLL_INTERVAL_SECS");
+        assert_eq!(c.daemon.poll_interval, Duration::from_secs(7));
+        assert_eq!(c.store.path, PathBuf::from("/tmp/a.db"));
+        let missing = Config::load(&dir.path().join("none.toml"), true).unwrap_err();
+        assert!(missing.to_string().contains("none.toml"));
+    }
+}

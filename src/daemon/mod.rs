@@ -1,0 +1,340 @@
+//! The run loop: drains the outbox, polls every account, records what arrives, and acknowledges
+//! to the HISP only after the store has committed.
+
+mod notify;
+mod shutdown;
+
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::mpsc;
+
+pub use shutdown::{Shutdown, ShutdownTrigger};
+
+use crate::config::{Account, Config};
+use crate::hisp::phimail::PhiMailClient;
+use crate::hisp::{HispError, Inbound, Transport};
+use crate::store::{SendAttempt, Store, StoreError, StoreOutcome};
+use crate::tracking;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one pass over the accounts did (for logs, the systemd status line and tests).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PassSummary {
+    pub accounts_polled: usize,
+    pub sent: usize,
+    pub received: usize,
+    pub duplicates: usize,
+    pub statuses: usize,
+    pub errors: usize,
+}
+
+impl PassSummary {
+    fn add(&mut self, o: PassSummary) {
+        self.accounts_polled += o.accounts_polled;
+        self.sent += o.sent;
+        self.received += o.received;
+        self.duplicates += o.duplicates;
+        self.statuses += o.statuses;
+        self.errors += o.errors;
+    }
+}
+
+struct AccountState {
+    account: Account,
+    failures: u32,
+    not_before: Instant,
+}
+
+pub struct Daemon {
+    config: Config,
+    store: Store,
+    accounts: Vec<AccountState>,
+    shutdown: Shutdown,
+}
+
+fn backoff(initial: Duration, max: Duration, failures: u32) -> Duration {
+    let factor = 1u32.checked_shl(failures.saturating_sub(1).min(20)).unwrap_or(u32::MAX);
+    initial.saturating_mul(factor).min(max)
+}
+
+fn rfc3339_in(d: Duration) -> String {
+    crate::timefmt::rfc3339(SystemTime::now() + d)
+}
+
+impl Daemon {
+    pub fn new(config: Config, shutdown: Shutdown) -> Result<Daemon, DaemonError> {
+        let store = Store::open(&config.store.path, config.store.busy_timeout)?;
+        let now = Instant::now();
+        let accounts =
+            config.accounts.iter().map(|a| AccountState { account: a.clone(), failures: 0, not_before: now }).collect();
+        Ok(Daemon { config, store, accounts, shutdown })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Runs until shutdown. `wake` (SIGUSR1 in the binary) asks for an immediate poll.
+    pub async fn run(mut self, mut wake: mpsc::Receiver<()>) -> Result<(), DaemonError> {
+        let mut watchdog = notify::Watchdog::from_env();
+        self.give_up_orphans()?;
+        notify::ready();
+        tracing::info!(accounts = self.accounts.len(), store = %self.store.path().display(), "directd started");
+        let mut next_poll = Instant::now();
+        let mut seen_version = None;
+        let mut shutdown = self.shutdown.clone();
+        while !self.shutdown.requested() {
+            watchdog.tick();
+            if Instant::now() >= next_poll {
+                let summary = self.pass(true).await?;
+                next_poll = Instant::now() + self.config.daemon.poll_interval;
+                let depth = self.store.queue_depth()?;
+                notify::status(&format!(
+                    "polled {} accounts, {} queued, {} received, {} sent",
+                    summary.accounts_polled, depth, summary.received, summary.sent
+                ));
+            } else {
+                // Between polls, only the outbox: act as soon as `directd send` commits a row.
+                let version = self.store.data_version()?;
+                if seen_version != Some(version) && !self.store.due_outgoing()?.is_empty() {
+                    self.pass(false).await?;
+                }
+                seen_version = Some(self.store.data_version()?);
+            }
+            self.expire_timeouts()?;
+            let wait = self.config.daemon.outbox_check.min(next_poll.saturating_duration_since(Instant::now()));
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.wait() => {}
+                Some(()) = wake.recv() => {
+                    for a in &mut self.accounts { a.not_before = Instant::now(); }
+                    next_poll = Instant::now();
+                }
+            }
+            // Due retries must not wait for an unrelated commit.
+            if !self.store.due_outgoing()?.is_empty() {
+                seen_version = None;
+            }
+        }
+        notify::stopping();
+        tracing::info!("directd stopped");
+        Ok(())
+    }
+
+    /// Outbox rows whose sender no configured account covers can never be sent.
+    fn give_up_orphans(&mut self) -> Result<(), DaemonError> {
+        for id in self.store.due_outgoing()? {
+            let msg = self.store.load_outgoing(id)?;
+            if self.config.account_for(&msg.sender).is_none() {
+                let reason = format!("no configured account sends for {}", msg.sender);
+                tracing::warn!(msg_id = id, "{reason}");
+                self.store.record_send_failure(id, &reason, "", true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One pass over every account whose backoff allows it. With `inbound` false only accounts
+    /// with due outbox messages are contacted, and only to send.
+    pub async fn pass(&mut self, inbound: bool) -> Result<PassSummary, DaemonError> {
+        self.give_up_orphans()?;
+        let mut total = PassSummary::default();
+        for i in 0..self.accounts.len() {
+            if self.shutdown.requested() {
+                break;
+            }
+            if Instant::now() < self.accounts[i].not_before {
+                continue;
+            }
+            let due = self.due_for(&self.accounts[i].account)?;
+            if !inbound && due.is_empty() {
+                continue;
+            }
+            let started = Instant::now();
+            let account = self.accounts[i].account.clone();
+            let result = self.session(&account, &due, inbound).await;
+            let state = &mut self.accounts[i];
+            match result {
+                Ok(summary) => {
+                    state.failures = 0;
+                    tracing::info!(
+                        account = %account.address,
+                        sent = summary.sent,
+                        received = summary.received,
+                        duplicates = summary.duplicates,
+                        statuses = summary.statuses,
+                        ms = started.elapsed().as_millis() as u64,
+                        "poll complete"
+                    );
+                    total.add(summary);
+                }
+                Err(SessionError::Store(e)) => return Err(e.into()),
+                Err(SessionError::Hisp(e)) => {
+                    state.failures += 1;
+                    let d = &self.config.daemon;
+                    let delay = if e.is_permanent() {
+                        d.backoff_max
+                    } else {
+                        backoff(d.backoff_initial, d.backoff_max, state.failures)
+                    };
+                    state.not_before = Instant::now() + delay;
+                    tracing::error!(account = %account.address, error = %e, retry_in_ms = delay.as_millis() as u64, "HISP session failed");
+                    total.errors += 1;
+                }
+            }
+            total.accounts_polled += 1;
+        }
+        Ok(total)
+    }
+
+    fn due_for(&self, account: &Account) -> Result<Vec<i64>, StoreError> {
+        let mut due = Vec::new();
+        for id in self.store.due_outgoing()? {
+            let msg = self.store.load_outgoing(id)?;
+            if self.config.account_for(&msg.sender).is_some_and(|a| a.address == account.address) {
+                due.push(id);
+            }
+        }
+        Ok(due)
+    }
+
+    async fn session(&mut self, account: &Account, due: &[i64], inbound: bool) -> Result<PassSummary, SessionError> {
+        let mut client = PhiMailClient::connect(&account.connect).await?;
+        let mut summary = PassSummary::default();
+        let outcome = async {
+            self.send_due(&mut client, account, due, &mut summary).await?;
+            if inbound {
+                self.drain_inbound(&mut client, account, &mut summary).await?;
+            }
+            Ok::<_, SessionError>(())
+        }
+        .await;
+        client.close().await;
+        outcome.map(|()| summary)
+    }
+
+    async fn send_due<T: Transport>(
+        &mut self,
+        transport: &mut T,
+        account: &Account,
+        due: &[i64],
+        summary: &mut PassSummary,
+    ) -> Result<(), SessionError> {
+        for &id in due {
+            if self.shutdown.requested() {
+                break;
+            }
+            let msg = self.store.load_outgoing(id)?;
+            if msg.recipients.is_empty() {
+                continue;
+            }
+            let attempts = self.store.begin_attempt(id, &account.address)?;
+            match transport.send(&msg).await {
+                Ok(report) => {
+                    self.store.record_send_report(id, &report)?;
+                    summary.sent += 1;
+                    tracing::info!(msg_id = id, account = %account.address, recipients = report.recipients.len(), "message submitted");
+                }
+                Err(e) => {
+                    let d = &self.config.daemon;
+                    let give_up = attempts >= d.max_send_attempts;
+                    let retry_at = rfc3339_in(backoff(d.backoff_initial, d.backoff_max, attempts));
+                    let reason = e.to_string();
+                    let outcome = self.store.record_send_failure(id, &reason, &retry_at, give_up)?;
+                    tracing::warn!(msg_id = id, attempts, gave_up = (outcome == SendAttempt::GaveUp), error = %e, "send failed");
+                    // A refusal leaves the connection usable; anything else ends the session.
+                    if !matches!(e, HispError::Refused { .. }) {
+                        return Err(e.into());
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn drain_inbound<T: Transport>(
+        &mut self,
+        transport: &mut T,
+        account: &Account,
+        summary: &mut PassSummary,
+    ) -> Result<(), SessionError> {
+        while !self.shutdown.requested() {
+            let Some(item) = transport.next_inbound().await? else { break };
+            match &item {
+                Inbound::Status(s) => {
+                    let reported = tracking::from_phimail_status(&s.code);
+                    let outcome = self.store.record_status(&account.address, &s.hisp_id, reported, &s.code, &s.info, "phimail")?;
+                    if !outcome.matched {
+                        tracing::warn!(account = %account.address, hisp_id = %s.hisp_id, "STATUS for a message we do not know; recorded and acknowledged");
+                    }
+                    summary.statuses += 1;
+                }
+                Inbound::Mail(m) => {
+                    if !account.covers(&m.recipient) {
+                        tracing::warn!(account = %account.address, hisp_id = %m.hisp_id, "mail for an address this account does not list; stored anyway");
+                    }
+                    match self.store.store_incoming(&account.address, m)? {
+                        StoreOutcome::New(id) => {
+                            summary.received += 1;
+                            tracing::info!(msg_id = id, account = %account.address, hisp_id = %m.hisp_id, attachments = m.attachments.len(), "message received");
+                        }
+                        StoreOutcome::Duplicate(id) => {
+                            summary.duplicates += 1;
+                            tracing::info!(msg_id = id, hisp_id = %m.hisp_id, "redelivery of a stored message");
+                        }
+                    }
+                }
+            }
+            // Committed above; only now may the HISP forget the item.
+            transport.acknowledge(&item).await?;
+        }
+        Ok(())
+    }
+
+    fn expire_timeouts(&mut self) -> Result<(), StoreError> {
+        let cutoff = crate::timefmt::rfc3339(SystemTime::now() - self.config.daemon.dispatched_timeout);
+        let n = self.store.expire_unconfirmed(&cutoff)?;
+        if n > 0 {
+            tracing::info!(recipients = n, "recipients timed out waiting for final delivery");
+        }
+        Ok(())
+    }
+}
+
+enum SessionError {
+    Hisp(HispError),
+    Store(StoreError),
+}
+
+impl From<HispError> for SessionError {
+    fn from(e: HispError) -> Self {
+        SessionError::Hisp(e)
+    }
+}
+
+impl From<StoreError> for SessionError {
+    fn from(e: StoreError) -> Self {
+        SessionError::Store(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let (i, m) = (Duration::from_secs(1), Duration::from_secs(60));
+        assert_eq!(backoff(i, m, 1), Duration::from_secs(1));
+        assert_eq!(backoff(i, m, 2), Duration::from_secs(2));
+        assert_eq!(backoff(i, m, 4), Duration::from_secs(8));
+        assert_eq!(backoff(i, m, 7), Duration::from_secs(60));
+        assert_eq!(backoff(i, m, 1000), Duration::from_secs(60));
+    }
+}

@@ -1,0 +1,394 @@
+//! The phiMail line protocol, client side (see docs/phimail-api.md).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+use super::codec::LineConn;
+use super::{
+    HispError, Inbound, OutgoingMessage, PartKind, ReceivedAttachment, ReceivedMail,
+    RecipientKind, RecipientOutcome, SendReport, StatusNotice, Transport,
+};
+
+pub const DEFAULT_PORT: u16 = 32541;
+
+/// Everything needed to open an authenticated session.
+#[derive(Clone)]
+pub struct ConnectSettings {
+    pub host: String,
+    pub port: u16,
+    pub ca_file: PathBuf,
+    pub client_cert: Option<(PathBuf, PathBuf)>,
+    pub user: String,
+    pub password: String,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+    /// Largest part we accept from the HISP.
+    pub max_part_bytes: u64,
+}
+
+impl std::fmt::Debug for ConnectSettings {
+    // Hand-written so the password can never reach a log line through `{:?}`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectSettings")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+pub struct PhiMailClient {
+    conn: LineConn<TlsStream<TcpStream>>,
+    max_part_bytes: u64,
+    /// The MAIL or STATUS line the last CHECK returned, which the next acknowledgement answers.
+    pending: Option<String>,
+}
+
+/// The part of a reply after a `FAIL`/`ERROR` keyword, for error messages.
+fn reply_text(reply: &str) -> String {
+    reply.trim().to_owned()
+}
+
+/// Filenames travel as one space-separated argument.
+fn wire_filename(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_whitespace() || c.is_control() { '_' } else { c })
+        .collect()
+}
+
+impl PhiMailClient {
+    /// Connects, verifies the server against the configured CA, says INFO VER and logs in.
+    pub async fn connect(settings: &ConnectSettings) -> Result<Self, HispError> {
+        let addr = format!("{}:{}", settings.host, settings.port);
+        let tls = crate::tls::client_config(
+            &settings.ca_file,
+            settings.client_cert.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+        )?;
+        let tcp = tokio::time::timeout(settings.connect_timeout, TcpStream::connect(&addr))
+            .await
+            .map_err(|_| HispError::Connect {
+                addr: addr.clone(),
+                source: std::io::ErrorKind::TimedOut.into(),
+            })?
+            .map_err(|source| HispError::Connect { addr: addr.clone(), source })?;
+        let _ = tcp.set_nodelay(true);
+        let name = ServerName::try_from(settings.host.clone()).map_err(|e| HispError::Tls {
+            addr: addr.clone(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, e),
+        })?;
+        let stream = tokio::time::timeout(
+            settings.connect_timeout,
+            TlsConnector::from(Arc::clone(&tls)).connect(name, tcp),
+        )
+        .await
+        .map_err(|_| HispError::Tls {
+            addr: addr.clone(),
+            source: std::io::ErrorKind::TimedOut.into(),
+        })?
+        .map_err(|source| HispError::Tls { addr: addr.clone(), source })?;
+
+        let mut client = PhiMailClient {
+            conn: LineConn::new(stream, settings.read_timeout),
+            max_part_bytes: settings.max_part_bytes,
+            pending: None,
+        };
+        client
+            .expect_ok("INFO", &format!("INFO VER directd {}", env!("CARGO_PKG_VERSION")))
+            .await?;
+        let auth = if settings.password.is_empty() {
+            format!("AUTH {}", settings.user)
+        } else {
+            format!("AUTH {} {}", settings.user, settings.password)
+        };
+        let reply = client.command(&auth).await?;
+        if reply != "OK" {
+            return Err(HispError::AuthRejected {
+                user: settings.user.clone(),
+                reply: reply_text(&reply),
+            });
+        }
+        Ok(client)
+    }
+
+    async fn command(&mut self, line: &str) -> Result<String, HispError> {
+        self.conn.write_line(line).await?;
+        Ok(self.conn.read_line().await?)
+    }
+
+    async fn expect_ok(&mut self, command: &'static str, line: &str) -> Result<(), HispError> {
+        let reply = self.command(line).await?;
+        if reply == "OK" {
+            Ok(())
+        } else {
+            Err(HispError::Refused { command, reply: reply_text(&reply) })
+        }
+    }
+
+    async fn read_length(&mut self, command: &'static str) -> Result<u64, HispError> {
+        let line = self.conn.read_line().await?;
+        line.trim()
+            .parse::<u64>()
+            .map_err(|_| HispError::Protocol { command, reply: line })
+    }
+
+    /// Adds one recipient; `Err` only for connection trouble, a refusal is an outcome.
+    async fn add_recipient(
+        &mut self,
+        kind: RecipientKind,
+        address: &str,
+    ) -> Result<Option<String>, HispError> {
+        let verb = match kind {
+            RecipientKind::To => "TO",
+            RecipientKind::Cc => "CC",
+        };
+        let reply = self.command(&format!("{verb} {address}")).await?;
+        if reply == "OK" {
+            // The second line carries recipient information in an undocumented format; we only
+            // need to consume it.
+            let _info = self.conn.read_line().await?;
+            Ok(None)
+        } else {
+            Ok(Some(reply_text(&reply)))
+        }
+    }
+
+    async fn add_part(&mut self, kind: PartKind, name: Option<&str>, data: &[u8]) -> Result<(), HispError> {
+        let verb = match kind {
+            PartKind::Cda => "CDA",
+            PartKind::Text => "TEXT",
+            PartKind::Raw => "RAW",
+        };
+        let line = match name {
+            Some(n) => format!("ADD {verb} {} {}", data.len(), wire_filename(n)),
+            None => format!("ADD {verb} {}", data.len()),
+        };
+        let reply = self.command(&line).await?;
+        if reply != "BEGIN" {
+            return Err(HispError::Refused { command: "ADD", reply: reply_text(&reply) });
+        }
+        self.conn.write_raw(data).await?;
+        let reply = self.conn.read_line().await?;
+        if reply != "OK" {
+            return Err(HispError::Refused { command: "ADD", reply: reply_text(&reply) });
+        }
+        Ok(())
+    }
+
+    /// Builds the message template and sends it. Recipients refused at TO/CC or in the SEND
+    /// listing are reported per recipient; a `FAIL` for the whole send is an error.
+    pub async fn send_message(&mut self, msg: &OutgoingMessage) -> Result<SendReport, HispError> {
+        self.expect_ok("CLEAR", "CLEAR").await?;
+        let mut outcomes: Vec<(String, RecipientOutcome)> = Vec::new();
+        let mut accepted = 0;
+        for r in &msg.recipients {
+            if let Some(reason) = self.add_recipient(r.kind, &r.address).await? {
+                outcomes.push((r.address.clone(), RecipientOutcome::Rejected { reason }));
+            } else {
+                accepted += 1;
+            }
+        }
+        if accepted == 0 {
+            return Ok(SendReport { recipients: outcomes });
+        }
+        match msg.subject.as_deref() {
+            Some(s) => self.expect_ok("SUBJECT", &format!("SUBJECT {}", one_line(s))).await?,
+            None => self.expect_ok("SUBJECT", "SUBJECT").await?,
+        }
+        let final_flag = if msg.final_delivery { "SET FINAL 1" } else { "SET FINAL 0" };
+        self.expect_ok("SET", final_flag).await?;
+        for part in &msg.parts {
+            self.add_part(part.kind, part.filename.as_deref(), &part.data).await?;
+        }
+
+        self.conn.write_line("SEND").await?;
+        loop {
+            let line = self.conn.read_line().await?;
+            if line == "OK" {
+                break;
+            }
+            if line.starts_with("FAIL") {
+                return Err(HispError::Refused { command: "SEND", reply: reply_text(&line) });
+            }
+            let mut words = line.splitn(3, ' ');
+            let (verb, rcpt, rest) = (words.next(), words.next(), words.next());
+            let outcome = match (verb, rcpt, rest) {
+                (Some("QUEUED"), Some(_), Some(id)) if !id.trim().is_empty() => {
+                    RecipientOutcome::Queued { hisp_id: id.trim().to_owned() }
+                }
+                (Some("ERROR"), Some(_), reason) => RecipientOutcome::Rejected {
+                    reason: reason.unwrap_or("refused by HISP").trim().to_owned(),
+                },
+                _ => return Err(HispError::Protocol { command: "SEND", reply: line }),
+            };
+            outcomes.push((rcpt.unwrap_or_default().to_owned(), outcome));
+            self.conn.write_line("OK").await?;
+        }
+        Ok(SendReport { recipients: outcomes })
+    }
+
+    /// One CHECK; for MAIL also reads every part with SHOW.
+    pub async fn check(&mut self) -> Result<Option<Inbound>, HispError> {
+        let line = self.command("CHECK").await?;
+        let mut words = line.split(' ');
+        match words.next().unwrap_or("") {
+            "NONE" if line.trim() == "NONE" => {
+                self.pending = None;
+                Ok(None)
+            }
+            "STATUS" => {
+                let mut parts = line.splitn(4, ' ').skip(1);
+                let (id, code) = match (parts.next(), parts.next()) {
+                    (Some(id), Some(code)) if !id.is_empty() && !code.is_empty() => (id, code),
+                    _ => return Err(HispError::Protocol { command: "CHECK", reply: line }),
+                };
+                let notice = StatusNotice {
+                    hisp_id: id.to_owned(),
+                    code: code.to_owned(),
+                    info: parts.next().unwrap_or("").to_owned(),
+                };
+                self.pending = Some(line.clone());
+                Ok(Some(Inbound::Status(notice)))
+            }
+            "MAIL" => {
+                let fields: Vec<&str> = line.split(' ').skip(1).collect();
+                let [recipient, sender, count, id] = fields[..] else {
+                    return Err(HispError::Protocol { command: "CHECK", reply: line });
+                };
+                let count: usize = match count.parse() {
+                    Ok(n) if n <= 1000 && !id.is_empty() => n,
+                    _ => return Err(HispError::Protocol { command: "CHECK", reply: line }),
+                };
+                let mail = self.read_mail(recipient, sender, count, id).await?;
+                self.pending = Some(line.clone());
+                Ok(Some(Inbound::Mail(mail)))
+            }
+            "FAIL" => Err(HispError::Refused { command: "CHECK", reply: reply_text(&line) }),
+            _ => Err(HispError::Protocol { command: "CHECK", reply: line }),
+        }
+    }
+
+    async fn read_mail(
+        &mut self,
+        recipient: &str,
+        sender: &str,
+        count: usize,
+        id: &str,
+    ) -> Result<ReceivedMail, HispError> {
+        self.expect_ok("SHOW", "SHOW 0").await?;
+        let mut headers = Vec::new();
+        loop {
+            let line = self.conn.read_line().await?;
+            if line.is_empty() {
+                break;
+            }
+            if headers.len() >= 500 {
+                return Err(HispError::Protocol { command: "SHOW", reply: "too many header lines".into() });
+            }
+            match line.split_once(':') {
+                Some((name, value)) => headers.push((name.trim().to_owned(), value.trim().to_owned())),
+                None => return Err(HispError::Protocol { command: "SHOW", reply: line }),
+            }
+        }
+        let body_type = self.conn.read_line().await?;
+        let len = self.read_length("SHOW").await?;
+        let body = self.conn.read_payload(len, self.max_part_bytes).await?;
+        let announced = self.read_length("SHOW").await?;
+        if announced != count as u64 {
+            return Err(HispError::Protocol {
+                command: "SHOW",
+                reply: format!("attachment count {announced} but CHECK announced {count}"),
+            });
+        }
+        let mut listing = Vec::with_capacity(count);
+        for _ in 0..count {
+            let filename = self.conn.read_line().await?;
+            let mime_type = self.conn.read_line().await?;
+            let description = self.conn.read_line().await?;
+            listing.push((filename, mime_type, description));
+        }
+        let mut attachments = Vec::with_capacity(count);
+        for (k, (listed_name, listed_type, description)) in listing.into_iter().enumerate() {
+            self.expect_ok("SHOW", &format!("SHOW {}", k + 1)).await?;
+            let filename = self.conn.read_line().await?;
+            let mime_type = self.conn.read_line().await?;
+            let len = self.read_length("SHOW").await?;
+            let data = self.conn.read_payload(len, self.max_part_bytes).await?;
+            attachments.push(ReceivedAttachment {
+                filename: if filename.is_empty() { listed_name } else { filename },
+                mime_type: if mime_type.is_empty() { listed_type } else { mime_type },
+                description,
+                data,
+            });
+        }
+        Ok(ReceivedMail {
+            recipient: recipient.to_owned(),
+            sender: sender.to_owned(),
+            hisp_id: id.to_owned(),
+            headers,
+            body_type,
+            body,
+            attachments,
+        })
+    }
+
+    /// Acknowledges the item the last CHECK returned: `OK` for a STATUS, `DONE` for a MAIL.
+    pub async fn ack(&mut self, item: &Inbound) -> Result<(), HispError> {
+        let command = match item {
+            Inbound::Status(_) => "OK",
+            Inbound::Mail(_) => "DONE",
+        };
+        let reply = self.command(command).await?;
+        self.pending = None;
+        if reply == "OK" {
+            Ok(())
+        } else {
+            Err(HispError::Refused { command: "acknowledgement", reply: reply_text(&reply) })
+        }
+    }
+
+    /// Directory search: `LOOKUP JSON <filter>`, one JSON object per result.
+    pub async fn lookup(&mut self, filter: &str) -> Result<Vec<serde_json::Value>, HispError> {
+        self.expect_ok("LOOKUP", &format!("LOOKUP JSON {}", one_line(filter))).await?;
+        let count = self.read_length("LOOKUP").await?;
+        if count > 10_000 {
+            return Err(HispError::Protocol { command: "LOOKUP", reply: format!("{count} results") });
+        }
+        let mut out = Vec::with_capacity(count as usize);
+        for _ in 0..count {
+            let line = self.conn.read_line().await?;
+            let value = serde_json::from_str(&line)
+                .map_err(|_| HispError::Protocol { command: "LOOKUP", reply: line })?;
+            out.push(value);
+        }
+        Ok(out)
+    }
+
+    pub async fn close(mut self) {
+        self.conn.shutdown().await;
+    }
+}
+
+/// Protocol arguments are single lines; anything else would inject a second command.
+fn one_line(s: &str) -> String {
+    s.chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect()
+}
+
+impl Transport for PhiMailClient {
+    async fn send(&mut self, msg: &OutgoingMessage) -> Result<SendReport, HispError> {
+        self.send_message(msg).await
+    }
+
+    async fn next_inbound(&mut self) -> Result<Option<Inbound>, HispError> {
+        self.check().await
+    }
+
+    async fn acknowledge(&mut self, item: &Inbound) -> Result<(), HispError> {
+        self.ack(item).await
+    }
+}

@@ -1,0 +1,188 @@
+//! Received messages and their attachments.
+
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+use super::outbox::sha256_hex;
+use super::{now, Store, StoreError};
+use crate::hisp::ReceivedMail;
+
+/// Whether a received message was new or a redelivery of one already stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOutcome {
+    New(i64),
+    Duplicate(i64),
+}
+
+impl StoreOutcome {
+    pub fn id(self) -> i64 {
+        match self {
+            StoreOutcome::New(id) | StoreOutcome::Duplicate(id) => id,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AttachmentRow {
+    pub id: i64,
+    pub seq: i64,
+    pub filename: String,
+    pub declared_type: String,
+    pub description: Option<String>,
+    pub size: i64,
+    pub sha256: String,
+    pub ingest_state: String,
+    pub ingest_error: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct IncomingDetail {
+    pub id: i64,
+    pub account: String,
+    pub hisp_message_id: String,
+    pub recipient: String,
+    pub sender: String,
+    pub subject: Option<String>,
+    pub date: Option<String>,
+    pub header_message_id: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub body_type: String,
+    #[serde(skip)]
+    pub body: Vec<u8>,
+    pub body_text: Option<String>,
+    pub received_at: String,
+    pub quarantine_reason: Option<String>,
+    pub attachments: Vec<AttachmentRow>,
+}
+
+impl Store {
+    /// Stores a received message and its attachments in one transaction. A redelivery of a
+    /// message already stored for the same account and HISP id changes nothing.
+    pub fn store_incoming(&mut self, account: &str, mail: &ReceivedMail) -> Result<StoreOutcome, StoreError> {
+        let at = now();
+        let headers = serde_json::to_string(&mail.headers).unwrap_or_else(|_| "[]".into());
+        let tx = self.conn.transaction().map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        let outcome = (|| {
+            let existing: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM incoming WHERE account = ?1 AND hisp_message_id = ?2",
+                    params![account, mail.hisp_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(id) = existing {
+                return Ok(StoreOutcome::Duplicate(id));
+            }
+            tx.execute(
+                "INSERT INTO incoming (account, hisp_message_id, recipient, sender, subject, date, header_message_id,
+                                       headers_json, body_type, body, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    account,
+                    mail.hisp_id,
+                    mail.recipient,
+                    mail.sender,
+                    mail.header("Subject"),
+                    mail.header("Date"),
+                    mail.header("Message-ID"),
+                    headers,
+                    mail.body_type,
+                    mail.body,
+                    at
+                ],
+            )?;
+            let id = tx.last_insert_rowid();
+            for (seq, a) in mail.attachments.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO attachments (incoming_id, seq, filename, declared_type, description, data, size, sha256)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        id,
+                        seq as i64 + 1,
+                        a.filename,
+                        a.mime_type,
+                        a.description,
+                        a.data,
+                        a.data.len() as i64,
+                        sha256_hex(&a.data)
+                    ],
+                )?;
+            }
+            tx.commit()?;
+            Ok(StoreOutcome::New(id))
+        })()
+        .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        Ok(outcome)
+    }
+
+    pub fn incoming(&self, id: i64) -> Result<IncomingDetail, StoreError> {
+        let mut detail = self
+            .conn
+            .query_row(
+                "SELECT id, account, hisp_message_id, recipient, sender, subject, date, header_message_id, headers_json,
+                        body_type, body, received_at, quarantine_reason
+                 FROM incoming WHERE id = ?1",
+                [id],
+                |r| {
+                    let headers: String = r.get(8)?;
+                    let body: Vec<u8> = r.get(10)?;
+                    Ok(IncomingDetail {
+                        id: r.get(0)?,
+                        account: r.get(1)?,
+                        hisp_message_id: r.get(2)?,
+                        recipient: r.get(3)?,
+                        sender: r.get(4)?,
+                        subject: r.get(5)?,
+                        date: r.get(6)?,
+                        header_message_id: r.get(7)?,
+                        headers: serde_json::from_str(&headers).unwrap_or_default(),
+                        body_type: r.get(9)?,
+                        body_text: String::from_utf8(body.clone()).ok(),
+                        body,
+                        received_at: r.get(11)?,
+                        quarantine_reason: r.get(12)?,
+                        attachments: Vec::new(),
+                    })
+                },
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .ok_or(StoreError::NotFound(id))?;
+        detail.attachments = self
+            .conn
+            .prepare_cached(
+                "SELECT id, seq, filename, declared_type, description, size, sha256, ingest_state, ingest_error
+                 FROM attachments WHERE incoming_id = ?1 ORDER BY seq",
+            )
+            .and_then(|mut s| {
+                s.query_map([id], |r| {
+                    Ok(AttachmentRow {
+                        id: r.get(0)?,
+                        seq: r.get(1)?,
+                        filename: r.get(2)?,
+                        declared_type: r.get(3)?,
+                        description: r.get(4)?,
+                        size: r.get(5)?,
+                        sha256: r.get(6)?,
+                        ingest_state: r.get(7)?,
+                        ingest_error: r.get(8)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(|e| self.err(e))?;
+        Ok(detail)
+    }
+
+    pub fn attachment_data(&self, attachment_id: i64) -> Result<Vec<u8>, StoreError> {
+        self.conn
+            .query_row("SELECT data FROM attachments WHERE id = ?1", [attachment_id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?
+            .ok_or(StoreError::NotFound(attachment_id))
+    }
+
+    pub fn incoming_count(&self) -> Result<i64, StoreError> {
+        self.conn.query_row("SELECT count(*) FROM incoming", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+}

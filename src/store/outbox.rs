@@ -1,0 +1,461 @@
+//! Outgoing messages, their recipients and the append-only delivery history.
+
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+use super::{now, Store, StoreError};
+use crate::hisp::{OutPart, OutRecipient, OutgoingMessage, PartKind, RecipientKind, RecipientOutcome, SendReport};
+use crate::tracking::{self, DeliveryState};
+
+/// What `directd send` queues.
+pub struct NewOutgoing {
+    pub account: Option<String>,
+    pub sender: String,
+    pub recipients: Vec<OutRecipient>,
+    pub subject: Option<String>,
+    pub final_delivery: bool,
+    pub parts: Vec<OutPart>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecipientRow {
+    pub address: String,
+    pub kind: String,
+    pub state: String,
+    pub hisp_message_id: Option<String>,
+    pub reason: Option<String>,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventRow {
+    pub message_id: Option<i64>,
+    pub recipient: Option<String>,
+    pub hisp_message_id: Option<String>,
+    pub at: String,
+    pub state: String,
+    pub source: String,
+    pub detail: Option<String>,
+    /// False when the event arrived but did not move the state (duplicate, late, unknown code).
+    pub applied: bool,
+}
+
+/// One row of `directd messages`.
+#[derive(Debug, Clone, Serialize)]
+pub struct MessageRow {
+    pub id: i64,
+    pub direction: &'static str,
+    pub at: String,
+    pub from: String,
+    pub to: String,
+    pub subject: Option<String>,
+    pub state: String,
+    pub attempts: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// The outcome of one send attempt's bookkeeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendAttempt {
+    /// Try again at the given time.
+    Retry,
+    /// Out of attempts (or permanently refused): every unsent recipient is failed.
+    GaveUp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusOutcome {
+    pub matched: bool,
+    pub changed: bool,
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    openssl::sha::sha256(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Store {
+    /// Writes a message to the outbox in one transaction and returns its local id.
+    pub fn enqueue(&mut self, m: &NewOutgoing) -> Result<i64, StoreError> {
+        let at = now();
+        let tx = self.conn.transaction().map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        let id = (|| {
+            tx.execute(
+                "INSERT INTO outgoing (account, sender, subject, final_delivery, created_at, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                params![m.account, m.sender, m.subject, m.final_delivery, at],
+            )?;
+            let id = tx.last_insert_rowid();
+            for (seq, p) in m.parts.iter().enumerate() {
+                tx.execute(
+                    "INSERT INTO outgoing_parts (outgoing_id, seq, kind, filename, data, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![id, seq as i64, p.kind.as_str(), p.filename, p.data, sha256_hex(&p.data)],
+                )?;
+            }
+            for r in &m.recipients {
+                let kind = match r.kind {
+                    RecipientKind::To => "to",
+                    RecipientKind::Cc => "cc",
+                };
+                tx.execute(
+                    "INSERT INTO recipients (outgoing_id, address, kind, updated_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![id, r.address, kind, at],
+                )?;
+                tx.execute(
+                    "INSERT INTO delivery_events (recipient_id, at, state, source, detail, applied)
+                     VALUES (last_insert_rowid(), ?1, 'queued', 'local', NULL, 1)",
+                    params![at],
+                )?;
+            }
+            tx.commit()?;
+            Ok(id)
+        })()
+        .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        Ok(id)
+    }
+
+    /// Outbox messages whose next attempt is due.
+    pub fn due_outgoing(&self) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id FROM outgoing WHERE state = 'queued' AND next_attempt_at <= ?1 ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let ids = stmt.query_map([now()], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(|e| self.err(e))?;
+        Ok(ids)
+    }
+
+    /// The message as the transport needs it, with the recipients not yet answered for.
+    pub fn load_outgoing(&self, id: i64) -> Result<OutgoingMessage, StoreError> {
+        let (sender, subject, final_delivery): (String, Option<String>, bool) = self
+            .conn
+            .query_row("SELECT sender, subject, final_delivery FROM outgoing WHERE id = ?1", [id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .optional()
+            .map_err(|e| self.err(e))?
+            .ok_or(StoreError::NotFound(id))?;
+        let recipients = self
+            .conn
+            .prepare_cached("SELECT address, kind FROM recipients WHERE outgoing_id = ?1 AND state = 'queued' ORDER BY id")
+            .and_then(|mut s| {
+                s.query_map([id], |r| {
+                    let kind: String = r.get(1)?;
+                    Ok(OutRecipient {
+                        address: r.get(0)?,
+                        kind: if kind == "cc" { RecipientKind::Cc } else { RecipientKind::To },
+                    })
+                })?
+                .collect()
+            })
+            .map_err(|e| self.err(e))?;
+        let parts = self
+            .conn
+            .prepare_cached("SELECT kind, filename, data FROM outgoing_parts WHERE outgoing_id = ?1 ORDER BY seq")
+            .and_then(|mut s| {
+                s.query_map([id], |r| {
+                    let kind: String = r.get(0)?;
+                    Ok(OutPart { kind: PartKind::parse(&kind).unwrap_or(PartKind::Raw), filename: r.get(1)?, data: r.get(2)? })
+                })?
+                .collect()
+            })
+            .map_err(|e| self.err(e))?;
+        Ok(OutgoingMessage { local_id: id, sender, recipients, subject, final_delivery, parts })
+    }
+
+    /// Counts an attempt before the network is touched, so a crash mid-send is still counted.
+    pub fn begin_attempt(&mut self, id: i64, account: &str) -> Result<u32, StoreError> {
+        self.conn
+            .query_row(
+                "UPDATE outgoing SET attempts = attempts + 1, account = ?2 WHERE id = ?1 RETURNING attempts",
+                params![id, account],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
+    }
+
+    /// Records the HISP's per-recipient answers in one transaction. Recipients the HISP did not
+    /// mention are failed: resending would duplicate the copies it did accept.
+    pub fn record_send_report(&mut self, id: i64, report: &SendReport) -> Result<(), StoreError> {
+        let at = now();
+        let tx = self.conn.transaction().map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        (|| {
+            let pending: Vec<(i64, String)> = tx
+                .prepare("SELECT id, address FROM recipients WHERE outgoing_id = ?1 AND state = 'queued'")?
+                .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            for (rid, address) in pending {
+                let outcome = report.recipients.iter().find(|(a, _)| a.eq_ignore_ascii_case(&address)).map(|(_, o)| o);
+                let (state, hisp_id, reason) = match outcome {
+                    Some(RecipientOutcome::Queued { hisp_id }) => (DeliveryState::Submitted, Some(hisp_id.as_str()), None),
+                    Some(RecipientOutcome::Rejected { reason }) => (DeliveryState::Failed, None, Some(reason.clone())),
+                    None => (DeliveryState::Failed, None, Some("the HISP did not answer for this recipient".to_owned())),
+                };
+                tx.execute(
+                    "UPDATE recipients SET state = ?2, hisp_message_id = ?3, reason = ?4, updated_at = ?5,
+                         submitted_at = CASE WHEN ?2 = 'submitted' THEN ?5 ELSE submitted_at END
+                     WHERE id = ?1",
+                    params![rid, state.as_str(), hisp_id, reason, at],
+                )?;
+                tx.execute(
+                    "INSERT INTO delivery_events (recipient_id, hisp_message_id, at, state, source, detail, applied)
+                     VALUES (?1, ?2, ?3, ?4, 'hisp', ?5, 1)",
+                    params![rid, hisp_id, at, state.as_str(), reason],
+                )?;
+            }
+            tx.execute(
+                "UPDATE outgoing SET state = 'submitted', submitted_at = ?2, last_error = NULL WHERE id = ?1",
+                params![id, at],
+            )?;
+            tx.commit()
+        })()
+        .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))
+    }
+
+    /// Records a failed attempt: retried at `retry_at` unless `give_up`.
+    pub fn record_send_failure(
+        &mut self,
+        id: i64,
+        reason: &str,
+        retry_at: &str,
+        give_up: bool,
+    ) -> Result<SendAttempt, StoreError> {
+        let at = now();
+        let tx = self.conn.transaction().map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        (|| {
+            if give_up {
+                tx.execute("UPDATE outgoing SET state = 'failed', last_error = ?2 WHERE id = ?1", params![id, reason])?;
+                let rids: Vec<i64> = tx
+                    .prepare("SELECT id FROM recipients WHERE outgoing_id = ?1 AND state = 'queued'")?
+                    .query_map([id], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                for rid in rids {
+                    tx.execute(
+                        "UPDATE recipients SET state = 'failed', reason = ?2, updated_at = ?3 WHERE id = ?1",
+                        params![rid, reason, at],
+                    )?;
+                    tx.execute(
+                        "INSERT INTO delivery_events (recipient_id, at, state, source, detail, applied)
+                         VALUES (?1, ?2, 'failed', 'local', ?3, 1)",
+                        params![rid, at, reason],
+                    )?;
+                }
+            } else {
+                tx.execute(
+                    "UPDATE outgoing SET last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
+                    params![id, reason, retry_at],
+                )?;
+            }
+            tx.commit()
+        })()
+        .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        Ok(if give_up { SendAttempt::GaveUp } else { SendAttempt::Retry })
+    }
+
+    /// Applies a delivery notification (phiMail STATUS, later MDN/DSN) for the copy the HISP knows
+    /// as `hisp_id`. Always appends an event; moves the state only if tracking allows it.
+    pub fn record_status(
+        &mut self,
+        account: &str,
+        hisp_id: &str,
+        reported: Option<DeliveryState>,
+        code: &str,
+        detail: &str,
+        source: &str,
+    ) -> Result<StatusOutcome, StoreError> {
+        let at = now();
+        let tx = self.conn.transaction().map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        let outcome = (|| {
+            let found: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT r.id, r.state FROM recipients r JOIN outgoing o ON o.id = r.outgoing_id
+                     WHERE r.hisp_message_id = ?1 AND o.account = ?2",
+                    params![hisp_id, account],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let (rid, changed) = match (&found, reported) {
+                (Some((rid, current)), Some(next)) => {
+                    let current = DeliveryState::parse(current).unwrap_or(DeliveryState::Submitted);
+                    (Some(*rid), tracking::transition(current, next))
+                }
+                (Some((rid, _)), None) => (Some(*rid), false),
+                (None, _) => (None, false),
+            };
+            let state = reported.map(DeliveryState::as_str).unwrap_or(code);
+            let detail = (!detail.is_empty()).then_some(detail);
+            tx.execute(
+                "INSERT INTO delivery_events (recipient_id, hisp_message_id, at, state, source, detail, applied)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![rid, hisp_id, at, state, source, detail, changed],
+            )?;
+            if changed {
+                let reason = reported.filter(|s| *s == DeliveryState::Failed).and(detail);
+                tx.execute(
+                    "UPDATE recipients SET state = ?2, updated_at = ?3, reason = COALESCE(?4, reason) WHERE id = ?1",
+                    params![rid, state, at, reason],
+                )?;
+            }
+            tx.commit()?;
+            Ok(StatusOutcome { matched: found.is_some(), changed })
+        })()
+        .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        Ok(outcome)
+    }
+
+    /// Moves recipients that asked for final delivery and heard nothing since `cutoff` (RFC 3339)
+    /// to `timed_out`. Returns how many moved.
+    pub fn expire_unconfirmed(&mut self, cutoff: &str) -> Result<usize, StoreError> {
+        let at = now();
+        let tx = self.conn.transaction().map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        let n = (|| {
+            let rids: Vec<i64> = tx
+                .prepare(
+                    "SELECT r.id FROM recipients r JOIN outgoing o ON o.id = r.outgoing_id
+                     WHERE o.final_delivery = 1 AND r.state IN ('submitted', 'processed') AND r.submitted_at < ?1",
+                )?
+                .query_map([cutoff], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for rid in &rids {
+                tx.execute("UPDATE recipients SET state = 'timed_out', updated_at = ?2 WHERE id = ?1", params![rid, at])?;
+                tx.execute(
+                    "INSERT INTO delivery_events (recipient_id, at, state, source, detail, applied)
+                     VALUES (?1, ?2, 'timed_out', 'timeout', 'no final delivery confirmation in time', 1)",
+                    params![rid, at],
+                )?;
+            }
+            tx.commit()?;
+            Ok(rids.len())
+        })()
+        .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        Ok(n)
+    }
+
+    pub fn recipients(&self, id: i64) -> Result<Vec<RecipientRow>, StoreError> {
+        self.outgoing_exists(id)?;
+        self.conn
+            .prepare_cached(
+                "SELECT address, kind, state, hisp_message_id, reason, updated_at FROM recipients WHERE outgoing_id = ?1 ORDER BY id",
+            )
+            .and_then(|mut s| {
+                s.query_map([id], |r| {
+                    Ok(RecipientRow {
+                        address: r.get(0)?,
+                        kind: r.get(1)?,
+                        state: r.get(2)?,
+                        hisp_message_id: r.get(3)?,
+                        reason: r.get(4)?,
+                        updated_at: r.get(5)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    fn outgoing_exists(&self, id: i64) -> Result<(), StoreError> {
+        let found: Option<i64> = self
+            .conn
+            .query_row("SELECT id FROM outgoing WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        found.map(|_| ()).ok_or(StoreError::NotFound(id))
+    }
+
+    /// The delivery history of one outgoing message, or of all of them.
+    pub fn events(&self, id: Option<i64>) -> Result<Vec<EventRow>, StoreError> {
+        if let Some(id) = id {
+            self.outgoing_exists(id)?;
+        }
+        self.conn
+            .prepare_cached(
+                "SELECT r.outgoing_id, r.address, e.hisp_message_id, e.at, e.state, e.source, e.detail, e.applied
+                 FROM delivery_events e LEFT JOIN recipients r ON r.id = e.recipient_id
+                 WHERE ?1 IS NULL OR r.outgoing_id = ?1 ORDER BY e.id",
+            )
+            .and_then(|mut s| {
+                s.query_map([id], |r| {
+                    Ok(EventRow {
+                        message_id: r.get(0)?,
+                        recipient: r.get(1)?,
+                        hisp_message_id: r.get(2)?,
+                        at: r.get(3)?,
+                        state: r.get(4)?,
+                        source: r.get(5)?,
+                        detail: r.get(6)?,
+                        applied: r.get(7)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// Outgoing and/or incoming messages since `since` (RFC 3339 prefix), newest first.
+    pub fn list_messages(&self, outgoing: bool, incoming: bool, since: Option<&str>) -> Result<Vec<MessageRow>, StoreError> {
+        let since = since.unwrap_or("");
+        let mut rows = Vec::new();
+        if outgoing {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT o.id, o.created_at, o.sender,
+                            (SELECT group_concat(address || '=' || state, ', ') FROM recipients WHERE outgoing_id = o.id),
+                            o.subject, o.state, o.attempts, o.last_error
+                     FROM outgoing o WHERE o.created_at >= ?1 ORDER BY o.id DESC",
+                )
+                .map_err(|e| self.err(e))?;
+            let it = stmt
+                .query_map([since], |r| {
+                    Ok(MessageRow {
+                        id: r.get(0)?,
+                        direction: "out",
+                        at: r.get(1)?,
+                        from: r.get(2)?,
+                        to: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                        subject: r.get(4)?,
+                        state: r.get(5)?,
+                        attempts: r.get(6)?,
+                        last_error: r.get(7)?,
+                    })
+                })
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| self.err(e))?;
+            rows.extend(it);
+        }
+        if incoming {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT id, received_at, sender, recipient, subject,
+                            CASE WHEN quarantine_reason IS NULL THEN 'received' ELSE 'quarantined' END
+                     FROM incoming WHERE received_at >= ?1 ORDER BY id DESC",
+                )
+                .map_err(|e| self.err(e))?;
+            let it = stmt
+                .query_map([since], |r| {
+                    Ok(MessageRow {
+                        id: r.get(0)?,
+                        direction: "in",
+                        at: r.get(1)?,
+                        from: r.get(2)?,
+                        to: r.get(3)?,
+                        subject: r.get(4)?,
+                        state: r.get(5)?,
+                        attempts: None,
+                        last_error: None,
+                    })
+                })
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| self.err(e))?;
+            rows.extend(it);
+        }
+        rows.sort_by(|a, b| b.at.cmp(&a.at).then(b.id.cmp(&a.id)));
+        Ok(rows)
+    }
+
+    /// Outgoing messages still waiting in the outbox (for status lines and metrics).
+    pub fn queue_depth(&self) -> Result<i64, StoreError> {
+        self.conn
+            .query_row("SELECT count(*) FROM outgoing WHERE state = 'queued'", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+}
