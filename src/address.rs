@@ -4,10 +4,18 @@
 /// A conservative syntax check: one `@`, a non-empty local part without spaces or control
 /// characters, and a dotted domain of letters, digits and hyphens.
 pub fn is_valid(addr: &str) -> bool {
-    let Some((local, domain)) = addr.rsplit_once('@') else { return false };
+    let Some((local, domain)) = addr.rsplit_once('@') else {
+        return false;
+    };
     let local_ok = !local.is_empty()
         && local.len() <= 64
-        && local.chars().all(|c| c.is_ascii_graphic() && !matches!(c, '@' | '<' | '>' | '(' | ')' | ',' | ';' | ':' | '"' | '[' | ']' | '\\'));
+        && local.chars().all(|c| {
+            c.is_ascii_graphic()
+                && !matches!(
+                    c,
+                    '@' | '<' | '>' | '(' | ')' | ',' | ';' | ':' | '"' | '[' | ']' | '\\'
+                )
+        });
     let domain_ok = domain.len() <= 253
         && domain.contains('.')
         && domain.split('.').all(|label| {
@@ -33,7 +41,18 @@ mod tests {
     fn accepts_direct_addresses_and_refuses_junk() {
         assert!(is_valid("clinic-a@sandbox.local"));
         assert!(is_valid("dr.smith+lab@direct.example-hospital.org"));
-        for bad in ["", "nobody", "@x.org", "a@", "a@nodot", "a b@x.org", "a@x..org", "a@-x.org", "a@x.org\n", "<a@x.org>"] {
+        for bad in [
+            "",
+            "nobody",
+            "@x.org",
+            "a@",
+            "a@nodot",
+            "a b@x.org",
+            "a@x..org",
+            "a@-x.org",
+            "a@x.org\n",
+            "<a@x.org>",
+        ] {
             assert!(!is_valid(bad), "{bad:?} should be refused");
         }
     }

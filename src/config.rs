@@ -20,7 +20,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.into(), message: message.into() }
+    ConfigError::Invalid {
+        key: key.into(),
+        message: message.into(),
+    }
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -152,7 +155,10 @@ pub struct Config {
 fn secs(key: &str, v: Option<f64>, default: f64) -> Result<Duration, ConfigError> {
     let v = v.unwrap_or(default);
     if !(v.is_finite() && v > 0.0 && v < 1e9) {
-        return Err(invalid(key, format!("must be a positive number of seconds, got {v}")));
+        return Err(invalid(
+            key,
+            format!("must be a positive number of seconds, got {v}"),
+        ));
     }
     Ok(Duration::from_secs_f64(v))
 }
@@ -163,10 +169,14 @@ fn read_secret(key: &str, path: &Path) -> Result<String, ConfigError> {
     {
         return Err(invalid(
             key,
-            format!("{} is readable by group or others (mode {mode:o}); chmod 600 it", path.display()),
+            format!(
+                "{} is readable by group or others (mode {mode:o}); chmod 600 it",
+                path.display()
+            ),
         ));
     }
-    let text = std::fs::read_to_string(path).map_err(|e| invalid(key, format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid(key, format!("{}: {e}", path.display())))?;
     Ok(text.trim_end_matches(['\r', '\n']).to_owned())
 }
 
@@ -175,10 +185,17 @@ impl Config {
     /// environment overrides (`DIRECTD_STORE__PATH`, `DIRECTD_DAEMON__POLL_INTERVAL_SECS`, ...)
     /// and validates the result.
     pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
-        let load_err = |message: String| ConfigError::Load { path: path.to_owned(), message };
+        let load_err = |message: String| ConfigError::Load {
+            path: path.to_owned(),
+            message,
+        };
         let mut builder = config::Config::builder();
         if path.exists() || required {
-            builder = builder.add_source(config::File::from(path).format(config::FileFormat::Toml).required(true));
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            );
         }
         let env = config::Environment::with_prefix("DIRECTD")
             .prefix_separator("_")
@@ -211,10 +228,17 @@ impl Config {
             backoff_initial: secs("daemon.backoff_initial_secs", d.backoff_initial_secs, 1.0)?,
             backoff_max: secs("daemon.backoff_max_secs", d.backoff_max_secs, 300.0)?,
             max_send_attempts: d.max_send_attempts.unwrap_or(20).max(1),
-            dispatched_timeout: secs("daemon.dispatched_timeout_secs", d.dispatched_timeout_secs, 7200.0)?,
+            dispatched_timeout: secs(
+                "daemon.dispatched_timeout_secs",
+                d.dispatched_timeout_secs,
+                7200.0,
+            )?,
         };
         if daemon.backoff_max < daemon.backoff_initial {
-            return Err(invalid("daemon.backoff_max_secs", "must not be below daemon.backoff_initial_secs"));
+            return Err(invalid(
+                "daemon.backoff_max_secs",
+                "must not be below daemon.backoff_initial_secs",
+            ));
         }
         let mut accounts = Vec::new();
         for (i, a) in raw.accounts.iter().enumerate() {
@@ -222,44 +246,103 @@ impl Config {
             let endpoint = a.endpoint();
             let address = crate::address::normalize(&a.address);
             if !crate::address::is_valid(&address) {
-                return Err(invalid(key("address"), format!("{:?} is not a valid Direct address", a.address)));
+                return Err(invalid(
+                    key("address"),
+                    format!("{:?} is not a valid Direct address", a.address),
+                ));
             }
             if a.transport != "phimail" {
-                return Err(invalid(key("transport"), format!("{:?} is not supported (phimail)", a.transport)));
+                return Err(invalid(
+                    key("transport"),
+                    format!("{:?} is not supported (phimail)", a.transport),
+                ));
             }
             let mut addresses = vec![address.clone()];
             for (j, m) in a.members.iter().enumerate() {
                 let m = crate::address::normalize(m);
                 if !crate::address::is_valid(&m) {
-                    return Err(invalid(format!("accounts[{i}].members[{j}]"), format!("{m:?} is not a valid Direct address")));
+                    return Err(invalid(
+                        format!("accounts[{i}].members[{j}]"),
+                        format!("{m:?} is not a valid Direct address"),
+                    ));
                 }
                 addresses.push(m);
             }
-            if accounts.iter().any(|other: &Account| other.address == address) {
-                return Err(invalid(key("address"), format!("{address} is configured twice")));
+            if accounts
+                .iter()
+                .any(|other: &Account| other.address == address)
+            {
+                return Err(invalid(
+                    key("address"),
+                    format!("{address} is configured twice"),
+                ));
             }
             let password = match (&a.password, &a.password_file) {
-                (Some(_), Some(_)) => return Err(invalid(key("password_file"), "set password or password_file, not both")),
+                (Some(_), Some(_)) => {
+                    return Err(invalid(
+                        key("password_file"),
+                        "set password or password_file, not both",
+                    ))
+                }
                 (Some(p), None) => p.clone(),
                 (None, Some(f)) => read_secret(&key("password_file"), f)?,
-                (None, None) if endpoint.client_cert.is_some() || raw.hisp.client_cert.is_some() => String::new(),
-                (None, None) => return Err(invalid(key("password"), "missing (set password or password_file)")),
+                (None, None)
+                    if endpoint.client_cert.is_some() || raw.hisp.client_cert.is_some() =>
+                {
+                    String::new()
+                }
+                (None, None) => {
+                    return Err(invalid(
+                        key("password"),
+                        "missing (set password or password_file)",
+                    ))
+                }
             };
-            let ep = |pick: fn(&RawEndpoint) -> Option<&PathBuf>| pick(&endpoint).or_else(|| pick(&raw.hisp)).cloned();
-            let host = endpoint.host.clone().or_else(|| raw.hisp.host.clone()).ok_or_else(|| invalid(key("host"), "missing (set it here or in [hisp])"))?;
-            let ca_file = ep(|e| e.ca_file.as_ref()).ok_or_else(|| invalid(key("ca_file"), "missing: the CA that signs the HISP's server certificate"))?;
+            let ep = |pick: fn(&RawEndpoint) -> Option<&PathBuf>| {
+                pick(&endpoint).or_else(|| pick(&raw.hisp)).cloned()
+            };
+            let host = endpoint
+                .host
+                .clone()
+                .or_else(|| raw.hisp.host.clone())
+                .ok_or_else(|| invalid(key("host"), "missing (set it here or in [hisp])"))?;
+            let ca_file = ep(|e| e.ca_file.as_ref()).ok_or_else(|| {
+                invalid(
+                    key("ca_file"),
+                    "missing: the CA that signs the HISP's server certificate",
+                )
+            })?;
             if !ca_file.is_file() {
-                return Err(invalid(key("ca_file"), format!("{} does not exist", ca_file.display())));
+                return Err(invalid(
+                    key("ca_file"),
+                    format!("{} does not exist", ca_file.display()),
+                ));
             }
-            let client_cert = match (ep(|e| e.client_cert.as_ref()), ep(|e| e.client_key.as_ref())) {
+            let client_cert = match (
+                ep(|e| e.client_cert.as_ref()),
+                ep(|e| e.client_key.as_ref()),
+            ) {
                 (Some(c), Some(k)) => {
-                    if let Some(mode) = crate::fsutil::group_or_world_readable(&k).map_err(|e| invalid(key("client_key"), format!("{}: {e}", k.display())))? {
-                        return Err(invalid(key("client_key"), format!("{} is readable by group or others (mode {mode:o}); chmod 600 it", k.display())));
+                    if let Some(mode) = crate::fsutil::group_or_world_readable(&k)
+                        .map_err(|e| invalid(key("client_key"), format!("{}: {e}", k.display())))?
+                    {
+                        return Err(invalid(
+                            key("client_key"),
+                            format!(
+                                "{} is readable by group or others (mode {mode:o}); chmod 600 it",
+                                k.display()
+                            ),
+                        ));
                     }
                     Some((c, k))
                 }
                 (None, None) => None,
-                _ => return Err(invalid(key("client_cert"), "client_cert and client_key go together")),
+                _ => {
+                    return Err(invalid(
+                        key("client_cert"),
+                        "client_cert and client_key go together",
+                    ))
+                }
             };
             let num = |pick: fn(&RawEndpoint) -> Option<f64>| pick(&endpoint).or(pick(&raw.hisp));
             accounts.push(Account {
@@ -270,15 +353,34 @@ impl Config {
                     port: endpoint.port.or(raw.hisp.port).unwrap_or(DEFAULT_PORT),
                     ca_file,
                     client_cert,
-                    user: a.login.clone().map(|l| crate::address::normalize(&l)).unwrap_or(address),
+                    user: a
+                        .login
+                        .clone()
+                        .map(|l| crate::address::normalize(&l))
+                        .unwrap_or(address),
                     password,
-                    connect_timeout: secs(&key("connect_timeout_secs"), num(|e| e.connect_timeout_secs), 30.0)?,
-                    read_timeout: secs(&key("read_timeout_secs"), num(|e| e.read_timeout_secs), 120.0)?,
-                    max_part_bytes: endpoint.max_part_bytes.or(raw.hisp.max_part_bytes).unwrap_or(64 << 20),
+                    connect_timeout: secs(
+                        &key("connect_timeout_secs"),
+                        num(|e| e.connect_timeout_secs),
+                        30.0,
+                    )?,
+                    read_timeout: secs(
+                        &key("read_timeout_secs"),
+                        num(|e| e.read_timeout_secs),
+                        120.0,
+                    )?,
+                    max_part_bytes: endpoint
+                        .max_part_bytes
+                        .or(raw.hisp.max_part_bytes)
+                        .unwrap_or(64 << 20),
                 },
             });
         }
-        Ok(Config { store, daemon, accounts })
+        Ok(Config {
+            store,
+            daemon,
+            accounts,
+        })
     }
 
     /// The account that sends for `from`.
@@ -292,7 +394,10 @@ fn toml_from_str(text: &str) -> Result<RawConfig, ConfigError> {
         .add_source(config::File::from_str(text, config::FileFormat::Toml))
         .build()
         .and_then(|c| c.try_deserialize())
-        .map_err(|e| ConfigError::Load { path: "<inline>".into(), message: e.to_string() })
+        .map_err(|e| ConfigError::Load {
+            path: "<inline>".into(),
+            message: e.to_string(),
+        })
 }
 
 #[cfg(test)]
@@ -314,11 +419,20 @@ mod tests {
         let e = Config::from_toml(&bad_addr).unwrap_err().to_string();
         assert!(e.starts_with("accounts[0].address:"), "{e}");
         let no_pw = format!("{base}[[accounts]]\naddress = \"a@b.org\"\n");
-        assert!(Config::from_toml(&no_pw).unwrap_err().to_string().starts_with("accounts[0].password:"));
+        assert!(Config::from_toml(&no_pw)
+            .unwrap_err()
+            .to_string()
+            .starts_with("accounts[0].password:"));
         let unknown = format!("{base}[daemon]\npoll_interval_secs = 5\nbogus = 1\n");
-        assert!(Config::from_toml(&unknown).unwrap_err().to_string().contains("bogus"));
+        assert!(Config::from_toml(&unknown)
+            .unwrap_err()
+            .to_string()
+            .contains("bogus"));
         let neg = "[daemon]\npoll_interval_secs = -1\n";
-        assert!(Config::from_toml(neg).unwrap_err().to_string().starts_with("daemon.poll_interval_secs:"));
+        assert!(Config::from_toml(neg)
+            .unwrap_err()
+            .to_string()
+            .starts_with("daemon.poll_interval_secs:"));
     }
 
     #[test]
@@ -335,7 +449,10 @@ mod tests {
             pw.display()
         );
         let e = Config::from_toml(&text).unwrap_err().to_string();
-        assert!(e.contains("accounts[0].password_file") && e.contains("644"), "{e}");
+        assert!(
+            e.contains("accounts[0].password_file") && e.contains("644"),
+            "{e}"
+        );
         std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
         let c = Config::from_toml(&text).unwrap();
         assert_eq!(c.accounts[0].connect.password, "s3cret");
@@ -347,7 +464,11 @@ mod tests {
     fn environment_overrides_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("d.toml");
-        std::fs::write(&file, "[store]\npath = \"/tmp/a.db\"\n[daemon]\npoll_interval_secs = 30\n").unwrap();
+        std::fs::write(
+            &file,
+            "[store]\npath = \"/tmp/a.db\"\n[daemon]\npoll_interval_secs = 30\n",
+        )
+        .unwrap();
         // Only this test sets this variable, so the process-wide environment is safe to touch.
         std::env::set_var("DIRECTD_DAEMON__POLL_INTERVAL_SECS", "7");
         let c = Config::load(&file, true).unwrap();

@@ -17,7 +17,10 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 fn split(t: SystemTime) -> (i64, i64, u32, u32, i64, u32) {
-    let secs = t.duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
     let days = secs.div_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
     let weekday = (days + 4).rem_euclid(7) as u32; // 1970-01-01 was a Thursday
@@ -27,14 +30,20 @@ fn split(t: SystemTime) -> (i64, i64, u32, u32, i64, u32) {
 /// `2026-11-25T22:50:00Z`
 pub fn rfc3339(t: SystemTime) -> String {
     let (y, s, m, d, _, _) = split(t);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", s / 3600, s / 60 % 60, s % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
 }
 
 /// `Wed, 25 Nov 2026 22:50:00 +0000`
 pub fn rfc5322(t: SystemTime) -> String {
     const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
-    const MONTHS: [&str; 12] =
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
     let (y, s, m, d, _, wd) = split(t);
     format!(
         "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} +0000",

@@ -24,13 +24,18 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 }
 
 pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
-    let file_err = |what: String| TlsError::File { path: path.to_owned(), what };
+    let file_err = |what: String| TlsError::File {
+        path: path.to_owned(),
+        what,
+    };
     let certs = CertificateDer::pem_file_iter(path)
         .map_err(|e| file_err(e.to_string()))?
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| file_err(format!("not a PEM certificate file: {e}")))?;
     if certs.is_empty() {
-        return Err(TlsError::NoCertificates { path: path.to_owned() });
+        return Err(TlsError::NoCertificates {
+            path: path.to_owned(),
+        });
     }
     Ok(certs)
 }

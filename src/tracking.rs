@@ -48,7 +48,10 @@ impl DeliveryState {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            DeliveryState::Dispatched | DeliveryState::Displayed | DeliveryState::Failed | DeliveryState::TimedOut
+            DeliveryState::Dispatched
+                | DeliveryState::Displayed
+                | DeliveryState::Failed
+                | DeliveryState::TimedOut
         )
     }
 
@@ -108,7 +111,9 @@ mod tests {
         assert!(!transition(TimedOut, Dispatched));
         assert!(!transition(Failed, Displayed));
         assert!(!transition(Submitted, Queued));
-        for s in [Queued, Submitted, Processed, Dispatched, Displayed, Failed, TimedOut] {
+        for s in [
+            Queued, Submitted, Processed, Dispatched, Displayed, Failed, TimedOut,
+        ] {
             assert_eq!(DeliveryState::parse(s.as_str()), Some(s));
         }
         assert_eq!(from_phimail_status("DISPATCHED"), Some(Dispatched));

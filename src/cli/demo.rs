@@ -43,36 +43,61 @@ pub fn run(ctx: &Context, args: DemoArgs) -> CliResult {
     let started = Instant::now();
     runtime()?.block_on(async {
         let sandbox_config = SandboxConfig {
-            accounts: vec![(CLINIC_A.into(), "demo-password-a".into()), (CLINIC_B.into(), "demo-password-b".into())],
+            accounts: vec![
+                (CLINIC_A.into(), "demo-password-a".into()),
+                (CLINIC_B.into(), "demo-password-b".into()),
+            ],
             ..Default::default()
         };
         let lab = Lab::start(&dir, sandbox_config).await?;
-        println!("sandbox HISP on {} with a fresh test CA ({})", lab.sandbox.addr(), lab.ca_file.display());
-        let toml = lab.daemon_toml(&store_path, &[(CLINIC_A, "demo-password-a"), (CLINIC_B, "demo-password-b")], "");
+        println!(
+            "sandbox HISP on {} with a fresh test CA ({})",
+            lab.sandbox.addr(),
+            lab.ca_file.display()
+        );
+        let toml = lab.daemon_toml(
+            &store_path,
+            &[(CLINIC_A, "demo-password-a"), (CLINIC_B, "demo-password-b")],
+            "",
+        );
         let config = Config::from_toml(&toml)?;
 
         let mut store = Store::open(&store_path, config.store.busy_timeout)?;
         let id = store.enqueue(&NewOutgoing {
             account: Some(CLINIC_A.into()),
             sender: CLINIC_A.into(),
-            recipients: vec![OutRecipient { address: CLINIC_B.into(), kind: RecipientKind::To }],
+            recipients: vec![OutRecipient {
+                address: CLINIC_B.into(),
+                kind: RecipientKind::To,
+            }],
             subject: Some("Demo referral".into()),
             final_delivery: true,
             parts: vec![
-                OutPart { kind: PartKind::Text, filename: None, data: b"Referral summary attached.".to_vec() },
-                OutPart { kind: PartKind::Cda, filename: Some("demo-ccd.xml".into()), data: SAMPLE_CCDA.to_vec() },
+                OutPart {
+                    kind: PartKind::Text,
+                    filename: None,
+                    data: b"Referral summary attached.".to_vec(),
+                },
+                OutPart {
+                    kind: PartKind::Cda,
+                    filename: Some("demo-ccd.xml".into()),
+                    data: SAMPLE_CCDA.to_vec(),
+                },
             ],
         })?;
         println!("queued message {id}: {CLINIC_A} -> {CLINIC_B} (final delivery requested)");
 
         let (trigger, shutdown) = Shutdown::new();
         let daemon = Daemon::new(config, shutdown)?;
-        let (_wake, wake_rx) = tokio::sync::mpsc::channel(1);
-        let daemon_task = tokio::spawn(daemon.run(wake_rx));
+        let (_control, control_rx) = tokio::sync::mpsc::channel(1);
+        let daemon_task = tokio::spawn(daemon.run(control_rx));
 
         let deadline = Instant::now() + Duration::from_secs(args.timeout);
         let received = loop {
-            let dispatched = store.recipients(id)?.iter().all(|r| r.state == "dispatched");
+            let dispatched = store
+                .recipients(id)?
+                .iter()
+                .all(|r| r.state == "dispatched");
             let inbox = store.list_messages(false, true, None)?;
             if dispatched && !inbox.is_empty() {
                 break inbox[0].id;
@@ -83,7 +108,11 @@ pub fn run(ctx: &Context, args: DemoArgs) -> CliResult {
                 return Err(CliError::Failure(anyhow::anyhow!(
                     "round trip did not complete within {} s (recipient states: {:?})",
                     args.timeout,
-                    store.recipients(id)?.iter().map(|r| r.state.clone()).collect::<Vec<_>>()
+                    store
+                        .recipients(id)?
+                        .iter()
+                        .map(|r| r.state.clone())
+                        .collect::<Vec<_>>()
                 )));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -93,18 +122,37 @@ pub fn run(ctx: &Context, args: DemoArgs) -> CliResult {
         lab.sandbox.shutdown().await;
 
         let msg = store.incoming(received)?;
-        let attachment = msg.attachments.iter().find(|a| a.filename == "demo-ccd.xml");
+        let attachment = msg
+            .attachments
+            .iter()
+            .find(|a| a.filename == "demo-ccd.xml");
         let intact = attachment.is_some_and(|a| a.sha256 == crate::store::sha256_hex(SAMPLE_CCDA));
         if !intact {
-            return Err(CliError::Failure(anyhow::anyhow!("the C-CDA received by {CLINIC_B} differs from the one sent")));
+            return Err(CliError::Failure(anyhow::anyhow!(
+                "the C-CDA received by {CLINIC_B} differs from the one sent"
+            )));
         }
         println!("\n== {CLINIC_A}: delivery history of message {id}");
         super::status::print_receipts(&store, Some(id), false)?;
         println!("\n== {CLINIC_B}: received message {received}");
-        super::show::print_message(&store, super::show::ShowArgs { id: received, save: None, json: false })?;
-        println!("\nround trip complete in {:.1} s; the C-CDA arrived byte-identical (sha256 verified)", started.elapsed().as_secs_f64());
+        super::show::print_message(
+            &store,
+            super::show::ShowArgs {
+                id: received,
+                save: None,
+                json: false,
+            },
+        )?;
+        println!(
+            "\nround trip complete in {:.1} s; the C-CDA arrived byte-identical (sha256 verified)",
+            started.elapsed().as_secs_f64()
+        );
         if args.dir.is_some() {
-            println!("files kept in {} (store: {})", dir.display(), store_path.display());
+            println!(
+                "files kept in {} (store: {})",
+                dir.display(),
+                store_path.display()
+            );
         }
         Ok(())
     })

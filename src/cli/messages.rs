@@ -33,8 +33,21 @@ pub fn run(ctx: &Context, args: MessagesArgs) -> CliResult {
     }
     let table_rows: Vec<Vec<String>> = rows
         .iter()
-        .map(|m| vec![m.id.to_string(), m.direction.into(), m.at.clone(), m.from.clone(), m.to.clone(), m.state.clone(), opt(&m.subject)])
+        .map(|m| {
+            vec![
+                m.id.to_string(),
+                m.direction.into(),
+                m.at.clone(),
+                m.from.clone(),
+                m.to.clone(),
+                m.state.clone(),
+                opt(&m.subject),
+            ]
+        })
         .collect();
-    table(&["ID", "DIR", "AT", "FROM", "TO", "STATE", "SUBJECT"], &table_rows);
+    table(
+        &["ID", "DIR", "AT", "FROM", "TO", "STATE", "SUBJECT"],
+        &table_rows,
+    );
     Ok(())
 }

@@ -101,6 +101,20 @@ impl Context {
         Ok(config)
     }
 
+    /// A closure that re-reads the configuration the same way, for SIGHUP.
+    pub fn reloader(&self) -> impl Fn() -> Result<Config, anyhow::Error> + Send + 'static {
+        let ctx = Context {
+            config_path: self.config_path.clone(),
+            db: self.db.clone(),
+        };
+        move || {
+            ctx.config().map_err(|e| match e {
+                CliError::Usage(m) => anyhow::anyhow!(m),
+                CliError::Failure(e) => e,
+            })
+        }
+    }
+
     pub fn open_store(&self, create: bool) -> Result<crate::store::Store, CliError> {
         let config = self.config()?;
         let store = if create {
@@ -120,7 +134,9 @@ fn init_logging(verbose: u8, format: LogFormat, default_level: &str) {
         _ => "trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -129,9 +145,19 @@ fn init_logging(verbose: u8, format: LogFormat, default_level: &str) {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let long_running = matches!(cli.command, Command::Run | Command::Sandbox(_) | Command::Demo(_));
-    init_logging(cli.verbose, cli.log_format, if long_running { "info" } else { "warn" });
-    let ctx = Context { config_path: cli.config, db: cli.db };
+    let long_running = matches!(
+        cli.command,
+        Command::Run | Command::Sandbox(_) | Command::Demo(_)
+    );
+    init_logging(
+        cli.verbose,
+        cli.log_format,
+        if long_running { "info" } else { "warn" },
+    );
+    let ctx = Context {
+        config_path: cli.config,
+        db: cli.db,
+    };
     let result = match cli.command {
         Command::Run => run::run(&ctx),
         Command::Send(a) => send::run(&ctx, a),
@@ -157,7 +183,10 @@ pub fn main() -> ExitCode {
 
 /// A tokio runtime for the commands that need the network.
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
-    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
 }
 
 /// Parses `--since`: an RFC 3339 date or time prefix (`2026-11-25`, `2026-11-25T10:00:00Z`) or a
@@ -174,7 +203,9 @@ pub fn parse_since(s: &str) -> Result<String, CliError> {
     if let Some(last) = s.chars().last() {
         if let (Some(mult), Ok(n)) = (unit(last), s[..s.len() - 1].parse::<u64>()) {
             let ago = std::time::Duration::from_secs(n.saturating_mul(mult));
-            let t = std::time::SystemTime::now().checked_sub(ago).unwrap_or(std::time::UNIX_EPOCH);
+            let t = std::time::SystemTime::now()
+                .checked_sub(ago)
+                .unwrap_or(std::time::UNIX_EPOCH);
             return Ok(crate::timefmt::rfc3339(t));
         }
     }

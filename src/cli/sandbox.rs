@@ -10,7 +10,9 @@ use crate::sandbox::pki::TestPki;
 use crate::sandbox::{Fault, Group, Sandbox, SandboxConfig};
 
 #[derive(Args, Debug)]
-#[command(after_help = "Example:\n  directd sandbox --account clinic-a@sandbox.local:secretA --account clinic-b@sandbox.local:secretB \\\n      --cert-dir ./sandbox-certs --fault SHOW:truncate:10")]
+#[command(
+    after_help = "Example:\n  directd sandbox --account clinic-a@sandbox.local:secretA --account clinic-b@sandbox.local:secretB \\\n      --cert-dir ./sandbox-certs --fault SHOW:truncate:10"
+)]
 pub struct SandboxArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:32541")]
@@ -36,11 +38,18 @@ pub struct SandboxArgs {
 }
 
 fn split2<'a>(flag: &str, s: &'a str, sep: char) -> Result<(&'a str, &'a str), CliError> {
-    s.split_once(sep).ok_or_else(|| usage(format!("{flag} {s:?}: expected two parts separated by {sep:?}")))
+    s.split_once(sep).ok_or_else(|| {
+        usage(format!(
+            "{flag} {s:?}: expected two parts separated by {sep:?}"
+        ))
+    })
 }
 
 pub fn run(args: SandboxArgs) -> CliResult {
-    let mut config = SandboxConfig { failed_after: Duration::from_secs_f64(args.failed_after.max(0.0)), ..Default::default() };
+    let mut config = SandboxConfig {
+        failed_after: Duration::from_secs_f64(args.failed_after.max(0.0)),
+        ..Default::default()
+    };
     for a in &args.account {
         let (addr, pw) = split2("--account", a, ':')?;
         if !crate::address::is_valid(addr) {
@@ -51,15 +60,31 @@ pub fn run(args: SandboxArgs) -> CliResult {
     for g in &args.group {
         let mut it = g.splitn(3, ':');
         let (Some(login), Some(pw), Some(members)) = (it.next(), it.next(), it.next()) else {
-            return Err(usage(format!("--group {g:?}: expected LOGIN:PASSWORD:MEMBER[,MEMBER]")));
+            return Err(usage(format!(
+                "--group {g:?}: expected LOGIN:PASSWORD:MEMBER[,MEMBER]"
+            )));
         };
-        config.groups.push(Group { login: login.into(), password: pw.into(), members: members.split(',').map(str::to_owned).collect() });
+        config.groups.push(Group {
+            login: login.into(),
+            password: pw.into(),
+            members: members.split(',').map(str::to_owned).collect(),
+        });
     }
     for r in &args.remote {
         let (domain, behaviour) = split2("--remote", r, '=')?;
-        config.remote.insert(domain.to_ascii_lowercase(), behaviour.parse().map_err(usage)?);
+        config.remote.insert(
+            domain.to_ascii_lowercase(),
+            behaviour.parse().map_err(usage)?,
+        );
     }
-    let faults = args.fault.iter().map(|f| f.parse::<Fault>().map_err(|e| usage(format!("--fault {f:?}: {e}")))).collect::<Result<Vec<_>, _>>()?;
+    let faults = args
+        .fault
+        .iter()
+        .map(|f| {
+            f.parse::<Fault>()
+                .map_err(|e| usage(format!("--fault {f:?}: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     if config.accounts.is_empty() && config.groups.is_empty() {
         return Err(usage("give at least one --account ADDRESS:PASSWORD"));
     }
@@ -69,17 +94,26 @@ pub fn run(args: SandboxArgs) -> CliResult {
     let cert = args.cert_dir.join("sandbox-server.pem");
     let key = args.cert_dir.join("sandbox-server.key");
     if !(ca.exists() && cert.exists() && key.exists()) {
-        let host = args.listen.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])).unwrap_or("127.0.0.1");
+        let host = args
+            .listen
+            .rsplit_once(':')
+            .map(|(h, _)| h.trim_matches(['[', ']']))
+            .unwrap_or("127.0.0.1");
         TestPki::generate(&[host, "localhost"])?.write_to(&args.cert_dir)?;
     }
-    let tls = crate::tls::server_config(crate::tls::load_certs(&cert)?, crate::tls::load_key(&key)?)?;
+    let tls =
+        crate::tls::server_config(crate::tls::load_certs(&cert)?, crate::tls::load_key(&key)?)?;
 
     runtime()?.block_on(async move {
         let sandbox = Sandbox::start(config, tls, &args.listen).await?;
         for f in faults {
             sandbox.inject_fault(f);
         }
-        println!("sandbox HISP listening on {} (CA file: {})", sandbox.addr(), ca.display());
+        println!(
+            "sandbox HISP listening on {} (CA file: {})",
+            sandbox.addr(),
+            ca.display()
+        );
         tokio::signal::ctrl_c().await?;
         sandbox.shutdown().await;
         Ok::<_, CliError>(())

@@ -13,7 +13,9 @@ use crate::store::NewOutgoing;
 const MAX_FILE: u64 = 64 * 1024 * 1024;
 
 #[derive(Args, Debug)]
-#[command(after_help = "Examples:\n  directd send --from clinic@direct.example.org --to dr.lee@direct.other.org --final --ccda summary.xml\n  directd send --from clinic@direct.example.org --to a@x.org --cc b@y.org --subject Referral --attach scan.pdf --body 'See attached'")]
+#[command(
+    after_help = "Examples:\n  directd send --from clinic@direct.example.org --to dr.lee@direct.other.org --final --ccda summary.xml\n  directd send --from clinic@direct.example.org --to a@x.org --cc b@y.org --subject Referral --attach scan.pdf --body 'See attached'"
+)]
 pub struct SendArgs {
     /// Sending Direct address (must belong to a configured account).
     #[arg(long, value_name = "ADDR")]
@@ -46,7 +48,11 @@ fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
         return Err(usage(format!("{}: not a regular file", path.display())));
     }
     if meta.len() > MAX_FILE {
-        return Err(usage(format!("{}: {} bytes is over the {MAX_FILE}-byte limit", path.display(), meta.len())));
+        return Err(usage(format!(
+            "{}: {} bytes is over the {MAX_FILE}-byte limit",
+            path.display(),
+            meta.len()
+        )));
     }
     std::fs::read(path).map_err(|e| usage(format!("{}: {e}", path.display())))
 }
@@ -59,11 +65,19 @@ pub fn check_ccda(data: &[u8]) -> Result<(), String> {
     let mut depth = 0usize;
     let mut root: Option<String> = None;
     loop {
-        let event = reader.read_event_into(&mut buf).map_err(|e| format!("not well-formed XML at byte {}: {e}", reader.buffer_position()))?;
+        let event = reader.read_event_into(&mut buf).map_err(|e| {
+            format!(
+                "not well-formed XML at byte {}: {e}",
+                reader.buffer_position()
+            )
+        })?;
         match event {
             Event::DocType(_) => return Err("has a DOCTYPE declaration; DTDs are refused".into()),
             Event::Start(e) | Event::Empty(e) if depth == 0 && root.is_some() => {
-                return Err(format!("has a second root element <{}>", String::from_utf8_lossy(e.name().as_ref())));
+                return Err(format!(
+                    "has a second root element <{}>",
+                    String::from_utf8_lossy(e.name().as_ref())
+                ));
             }
             Event::Start(e) => {
                 if depth == 0 {
@@ -71,7 +85,9 @@ pub fn check_ccda(data: &[u8]) -> Result<(), String> {
                 }
                 depth += 1;
             }
-            Event::Empty(e) if depth == 0 => root = Some(String::from_utf8_lossy(e.local_name().as_ref()).into_owned()),
+            Event::Empty(e) if depth == 0 => {
+                root = Some(String::from_utf8_lossy(e.local_name().as_ref()).into_owned())
+            }
             Event::End(_) => depth = depth.saturating_sub(1),
             Event::Text(t) if depth == 0 && !t.iter().all(u8::is_ascii_whitespace) => {
                 return Err("has text outside the root element".into());
@@ -86,7 +102,9 @@ pub fn check_ccda(data: &[u8]) -> Result<(), String> {
     }
     match root.as_deref() {
         Some("ClinicalDocument") => Ok(()),
-        Some(other) => Err(format!("is XML but not a CDA document (root element <{other}>)")),
+        Some(other) => Err(format!(
+            "is XML but not a CDA document (root element <{other}>)"
+        )),
         None => Err("has no root element".into()),
     }
 }
@@ -96,48 +114,83 @@ fn check_address(flag: &str, addr: &str) -> Result<String, CliError> {
     if crate::address::is_valid(&a) {
         Ok(a)
     } else {
-        Err(usage(format!("{flag} {addr:?} is not a valid Direct address")))
+        Err(usage(format!(
+            "{flag} {addr:?} is not a valid Direct address"
+        )))
     }
 }
 
 pub fn run(ctx: &Context, args: SendArgs) -> CliResult {
     let from = check_address("--from", &args.from)?;
     let mut recipients = Vec::new();
-    for (flag, list, kind) in [("--to", &args.to, RecipientKind::To), ("--cc", &args.cc, RecipientKind::Cc)] {
+    for (flag, list, kind) in [
+        ("--to", &args.to, RecipientKind::To),
+        ("--cc", &args.cc, RecipientKind::Cc),
+    ] {
         for a in list {
             let address = check_address(flag, a)?;
-            if recipients.iter().any(|r: &OutRecipient| r.address == address) {
+            if recipients
+                .iter()
+                .any(|r: &OutRecipient| r.address == address)
+            {
                 return Err(usage(format!("{address} is named twice")));
             }
             recipients.push(OutRecipient { address, kind });
         }
     }
     if args.ccda.is_none() && args.attach.is_empty() && args.body.is_none() {
-        return Err(usage("nothing to send: give --ccda FILE, --attach FILE or --body TEXT"));
+        return Err(usage(
+            "nothing to send: give --ccda FILE, --attach FILE or --body TEXT",
+        ));
     }
-    if args.subject.as_deref().is_some_and(|s| s.contains(['\r', '\n'])) {
+    if args
+        .subject
+        .as_deref()
+        .is_some_and(|s| s.contains(['\r', '\n']))
+    {
         return Err(usage("--subject must be one line"));
     }
     let mut parts = Vec::new();
     if let Some(body) = &args.body {
-        parts.push(OutPart { kind: PartKind::Text, filename: None, data: body.clone().into_bytes() });
+        parts.push(OutPart {
+            kind: PartKind::Text,
+            filename: None,
+            data: body.clone().into_bytes(),
+        });
     }
     let filename = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
     if let Some(path) = &args.ccda {
         let data = read_file(path)?;
         check_ccda(&data).map_err(|why| usage(format!("{}: {why}", path.display())))?;
-        parts.push(OutPart { kind: PartKind::Cda, filename: filename(path), data });
+        parts.push(OutPart {
+            kind: PartKind::Cda,
+            filename: filename(path),
+            data,
+        });
     }
     for path in &args.attach {
         let data = read_file(path)?;
-        parts.push(OutPart { kind: PartKind::Raw, filename: filename(path), data });
+        parts.push(OutPart {
+            kind: PartKind::Raw,
+            filename: filename(path),
+            data,
+        });
     }
 
     let config = ctx.config()?;
     let account = config.account_for(&from).ok_or_else(|| {
-        usage(format!("no configured account sends for {from} (accounts: {})", config.accounts.iter().map(|a| a.address.as_str()).collect::<Vec<_>>().join(", ")))
+        usage(format!(
+            "no configured account sends for {from} (accounts: {})",
+            config
+                .accounts
+                .iter()
+                .map(|a| a.address.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
     })?;
-    let mut store = crate::store::Store::open(&config.store.path, config.store.busy_timeout).map_err(anyhow::Error::from)?;
+    let mut store = crate::store::Store::open(&config.store.path, config.store.busy_timeout)
+        .map_err(anyhow::Error::from)?;
     let id = store.enqueue(&NewOutgoing {
         account: Some(account.address.clone()),
         sender: from,
@@ -146,7 +199,12 @@ pub fn run(ctx: &Context, args: SendArgs) -> CliResult {
         final_delivery: args.final_delivery,
         parts,
     })?;
-    store.audit(&crate::store::current_actor(), "send", Some(&format!("out:{id}")), None)?;
+    store.audit(
+        &crate::store::current_actor(),
+        "send",
+        Some(&format!("out:{id}")),
+        None,
+    )?;
     println!("{id}");
     Ok(())
 }
@@ -158,11 +216,23 @@ mod tests {
     #[test]
     fn ccda_check() {
         assert!(check_ccda(br#"<?xml version="1.0"?><ClinicalDocument xmlns="urn:hl7-org:v3"><id/></ClinicalDocument>"#).is_ok());
-        assert!(check_ccda(b"<ClinicalDocument><a></b></ClinicalDocument>").unwrap_err().contains("well-formed"));
+        assert!(check_ccda(b"<ClinicalDocument><a></b></ClinicalDocument>")
+            .unwrap_err()
+            .contains("well-formed"));
         assert!(check_ccda(b"%PDF-1.4 binary").is_err());
-        assert!(check_ccda(b"<!DOCTYPE x [<!ENTITY a 'b'>]><ClinicalDocument/>").unwrap_err().contains("DOCTYPE"));
-        assert!(check_ccda(b"<html></html>").unwrap_err().contains("not a CDA"));
-        assert!(check_ccda(b"<ClinicalDocument>").unwrap_err().contains("closed"));
-        assert!(check_ccda(b"<ClinicalDocument/><x/>").unwrap_err().contains("second root"));
+        assert!(
+            check_ccda(b"<!DOCTYPE x [<!ENTITY a 'b'>]><ClinicalDocument/>")
+                .unwrap_err()
+                .contains("DOCTYPE")
+        );
+        assert!(check_ccda(b"<html></html>")
+            .unwrap_err()
+            .contains("not a CDA"));
+        assert!(check_ccda(b"<ClinicalDocument>")
+            .unwrap_err()
+            .contains("closed"));
+        assert!(check_ccda(b"<ClinicalDocument/><x/>")
+            .unwrap_err()
+            .contains("second root"));
     }
 }

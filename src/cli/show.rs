@@ -26,7 +26,13 @@ pub fn safe_filename(name: &str, fallback: &str) -> String {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("");
     let cleaned: String = base
         .chars()
-        .map(|c| if c.is_control() || matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') { '_' } else { c })
+        .map(|c| {
+            if c.is_control() || matches!(c, ':' | '*' | '?' | '"' | '<' | '>' | '|') {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     let cleaned = cleaned.trim_start_matches('.').trim();
     let mut out: String = cleaned.chars().take(120).collect();
@@ -43,14 +49,21 @@ fn save_unique(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<PathBuf> 
         _ => (name.to_owned(), String::new()),
     };
     for n in 0..1000 {
-        let candidate = if n == 0 { dir.join(name) } else { dir.join(format!("{stem}-{n}{ext}")) };
+        let candidate = if n == 0 {
+            dir.join(name)
+        } else {
+            dir.join(format!("{stem}-{n}{ext}"))
+        };
         match crate::fsutil::create_new_private(&candidate, data) {
             Ok(()) => return Ok(candidate),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
             Err(e) => return Err(e),
         }
     }
-    Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, format!("too many files named {name}")))
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AlreadyExists,
+        format!("too many files named {name}"),
+    ))
 }
 
 pub fn run(ctx: &Context, args: ShowArgs) -> CliResult {
@@ -68,15 +81,24 @@ pub fn print_message(store: &Store, args: ShowArgs) -> CliResult {
         for a in &msg.attachments {
             let data = store.attachment_data(a.id)?;
             let name = safe_filename(&a.filename, &format!("attachment-{}", a.seq));
-            let path = save_unique(dir, &name, &data).map_err(|e| anyhow::anyhow!("{}: {e}", dir.join(&name).display()))?;
-            store.audit(&actor, "save", Some(&msg_ref), Some(&format!("attachment {} to {}", a.seq, path.display())))?;
+            let path = save_unique(dir, &name, &data)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join(&name).display()))?;
+            store.audit(
+                &actor,
+                "save",
+                Some(&msg_ref),
+                Some(&format!("attachment {} to {}", a.seq, path.display())),
+            )?;
             saved.push(path);
         }
     }
     if args.json {
         return json(&serde_json::json!({ "message": msg, "saved": saved }));
     }
-    println!("Message {}  (HISP id {}, account {})", msg.id, msg.hisp_message_id, msg.account);
+    println!(
+        "Message {}  (HISP id {}, account {})",
+        msg.id, msg.hisp_message_id, msg.account
+    );
     println!("From:     {}", msg.sender);
     println!("To:       {}", msg.recipient);
     println!("Subject:  {}", opt(&msg.subject));
@@ -87,16 +109,37 @@ pub fn print_message(store: &Store, args: ShowArgs) -> CliResult {
     }
     println!();
     match &msg.body_text {
-        Some(t) if !t.is_empty() => println!("{}\n", t.chars().map(|c| if c.is_control() && c != '\n' && c != '\t' { ' ' } else { c }).collect::<String>()),
+        Some(t) if !t.is_empty() => println!(
+            "{}\n",
+            t.chars()
+                .map(|c| if c.is_control() && c != '\n' && c != '\t' {
+                    ' '
+                } else {
+                    c
+                })
+                .collect::<String>()
+        ),
         Some(_) => println!("(empty body)\n"),
         None => println!("(body is {} bytes of {})\n", msg.body.len(), msg.body_type),
     }
     let rows: Vec<Vec<String>> = msg
         .attachments
         .iter()
-        .map(|a| vec![a.seq.to_string(), a.filename.clone(), a.declared_type.clone(), a.size.to_string(), a.sha256[..16].to_owned(), a.ingest_state.clone()])
+        .map(|a| {
+            vec![
+                a.seq.to_string(),
+                a.filename.clone(),
+                a.declared_type.clone(),
+                a.size.to_string(),
+                a.sha256[..16].to_owned(),
+                a.ingest_state.clone(),
+            ]
+        })
         .collect();
-    table(&["#", "FILENAME", "TYPE", "BYTES", "SHA256", "INGEST"], &rows);
+    table(
+        &["#", "FILENAME", "TYPE", "BYTES", "SHA256", "INGEST"],
+        &rows,
+    );
     for p in saved {
         println!("saved {}", p.display());
     }

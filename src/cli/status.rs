@@ -37,16 +37,32 @@ pub fn status(ctx: &Context, args: StatusArgs) -> CliResult {
     let complete = recipients
         .iter()
         .all(|r| crate::tracking::DeliveryState::parse(&r.state).is_some_and(|s| s.is_final()));
-    let view = StatusView { id: args.id, complete, recipients };
+    let view = StatusView {
+        id: args.id,
+        complete,
+        recipients,
+    };
     if args.json {
         return json(&view);
     }
     let rows: Vec<Vec<String>> = view
         .recipients
         .iter()
-        .map(|r| vec![r.address.clone(), r.kind.clone(), r.state.clone(), opt(&r.hisp_message_id), r.updated_at.clone(), opt(&r.reason)])
+        .map(|r| {
+            vec![
+                r.address.clone(),
+                r.kind.clone(),
+                r.state.clone(),
+                opt(&r.hisp_message_id),
+                r.updated_at.clone(),
+                opt(&r.reason),
+            ]
+        })
         .collect();
-    table(&["RECIPIENT", "KIND", "STATE", "HISP-ID", "UPDATED", "REASON"], &rows);
+    table(
+        &["RECIPIENT", "KIND", "STATE", "HISP-ID", "UPDATED", "REASON"],
+        &rows,
+    );
     Ok(())
 }
 
@@ -63,15 +79,26 @@ pub fn print_receipts(store: &Store, id: Option<i64>, as_json: bool) -> CliResul
         .iter()
         .map(|e| {
             vec![
-                e.message_id.map(|i| i.to_string()).unwrap_or_else(|| "?".into()),
-                e.recipient.clone().unwrap_or_else(|| opt(&e.hisp_message_id)),
+                e.message_id
+                    .map(|i| i.to_string())
+                    .unwrap_or_else(|| "?".into()),
+                e.recipient
+                    .clone()
+                    .unwrap_or_else(|| opt(&e.hisp_message_id)),
                 e.at.clone(),
-                if e.applied { e.state.clone() } else { format!("({})", e.state) },
+                if e.applied {
+                    e.state.clone()
+                } else {
+                    format!("({})", e.state)
+                },
                 e.source.clone(),
                 opt(&e.detail),
             ]
         })
         .collect();
-    table(&["MESSAGE", "RECIPIENT", "AT", "STATE", "SOURCE", "DETAIL"], &rows);
+    table(
+        &["MESSAGE", "RECIPIENT", "AT", "STATE", "SOURCE", "DETAIL"],
+        &rows,
+    );
     Ok(())
 }

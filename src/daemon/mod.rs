@@ -10,6 +10,14 @@ use tokio::sync::mpsc;
 
 pub use shutdown::{Shutdown, ShutdownTrigger};
 
+/// Requests to a running daemon.
+pub enum Control {
+    /// Poll every account now, ignoring backoff.
+    Wake,
+    /// Use this configuration from now on.
+    Reload(Box<Config>),
+}
+
 use crate::config::{Account, Config};
 use crate::hisp::phimail::PhiMailClient;
 use crate::hisp::{HispError, Inbound, Transport};
@@ -58,7 +66,9 @@ pub struct Daemon {
 }
 
 fn backoff(initial: Duration, max: Duration, failures: u32) -> Duration {
-    let factor = 1u32.checked_shl(failures.saturating_sub(1).min(20)).unwrap_or(u32::MAX);
+    let factor = 1u32
+        .checked_shl(failures.saturating_sub(1).min(20))
+        .unwrap_or(u32::MAX);
     initial.saturating_mul(factor).min(max)
 }
 
@@ -70,17 +80,29 @@ impl Daemon {
     pub fn new(config: Config, shutdown: Shutdown) -> Result<Daemon, DaemonError> {
         let store = Store::open(&config.store.path, config.store.busy_timeout)?;
         let now = Instant::now();
-        let accounts =
-            config.accounts.iter().map(|a| AccountState { account: a.clone(), failures: 0, not_before: now }).collect();
-        Ok(Daemon { config, store, accounts, shutdown })
+        let accounts = config
+            .accounts
+            .iter()
+            .map(|a| AccountState {
+                account: a.clone(),
+                failures: 0,
+                not_before: now,
+            })
+            .collect();
+        Ok(Daemon {
+            config,
+            store,
+            accounts,
+            shutdown,
+        })
     }
 
     pub fn store(&self) -> &Store {
         &self.store
     }
 
-    /// Runs until shutdown. `wake` (SIGUSR1 in the binary) asks for an immediate poll.
-    pub async fn run(mut self, mut wake: mpsc::Receiver<()>) -> Result<(), DaemonError> {
+    /// Runs until shutdown, taking [`Control`] requests (SIGUSR1 and SIGHUP in the binary).
+    pub async fn run(mut self, mut control: mpsc::Receiver<Control>) -> Result<(), DaemonError> {
         let mut watchdog = notify::Watchdog::from_env();
         self.give_up_orphans()?;
         notify::ready();
@@ -107,11 +129,18 @@ impl Daemon {
                 seen_version = Some(self.store.data_version()?);
             }
             self.expire_timeouts()?;
-            let wait = self.config.daemon.outbox_check.min(next_poll.saturating_duration_since(Instant::now()));
+            let wait = self
+                .config
+                .daemon
+                .outbox_check
+                .min(next_poll.saturating_duration_since(Instant::now()));
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.wait() => {}
-                Some(()) = wake.recv() => {
+                Some(request) = control.recv() => {
+                    if let Control::Reload(config) = request {
+                        self.reload(*config);
+                    }
                     for a in &mut self.accounts { a.not_before = Instant::now(); }
                     next_poll = Instant::now();
                 }
@@ -124,6 +153,35 @@ impl Daemon {
         notify::stopping();
         tracing::info!("directd stopped");
         Ok(())
+    }
+
+    /// Takes a new configuration between work items. The store path cannot change under a
+    /// running daemon; accounts and timings can. Backoff state survives for unchanged accounts.
+    fn reload(&mut self, config: Config) {
+        if config.store.path != self.config.store.path {
+            tracing::warn!(
+                "store.path changed; restart directd to use the new store (other changes applied)"
+            );
+        }
+        let now = Instant::now();
+        self.accounts = config
+            .accounts
+            .iter()
+            .map(|a| {
+                let old = self
+                    .accounts
+                    .iter()
+                    .find(|s| s.account.address == a.address);
+                AccountState {
+                    account: a.clone(),
+                    failures: old.map_or(0, |s| s.failures),
+                    not_before: old.map_or(now, |s| s.not_before),
+                }
+            })
+            .collect();
+        let store = self.config.store.clone();
+        self.config = Config { store, ..config };
+        tracing::info!(accounts = self.accounts.len(), "configuration reloaded");
     }
 
     /// Outbox rows whose sender no configured account covers can never be sent.
@@ -196,20 +254,31 @@ impl Daemon {
         let mut due = Vec::new();
         for id in self.store.due_outgoing()? {
             let msg = self.store.load_outgoing(id)?;
-            if self.config.account_for(&msg.sender).is_some_and(|a| a.address == account.address) {
+            if self
+                .config
+                .account_for(&msg.sender)
+                .is_some_and(|a| a.address == account.address)
+            {
                 due.push(id);
             }
         }
         Ok(due)
     }
 
-    async fn session(&mut self, account: &Account, due: &[i64], inbound: bool) -> Result<PassSummary, SessionError> {
+    async fn session(
+        &mut self,
+        account: &Account,
+        due: &[i64],
+        inbound: bool,
+    ) -> Result<PassSummary, SessionError> {
         let mut client = PhiMailClient::connect(&account.connect).await?;
         let mut summary = PassSummary::default();
         let outcome = async {
-            self.send_due(&mut client, account, due, &mut summary).await?;
+            self.send_due(&mut client, account, due, &mut summary)
+                .await?;
             if inbound {
-                self.drain_inbound(&mut client, account, &mut summary).await?;
+                self.drain_inbound(&mut client, account, &mut summary)
+                    .await?;
             }
             Ok::<_, SessionError>(())
         }
@@ -245,7 +314,9 @@ impl Daemon {
                     let give_up = attempts >= d.max_send_attempts;
                     let retry_at = rfc3339_in(backoff(d.backoff_initial, d.backoff_max, attempts));
                     let reason = e.to_string();
-                    let outcome = self.store.record_send_failure(id, &reason, &retry_at, give_up)?;
+                    let outcome = self
+                        .store
+                        .record_send_failure(id, &reason, &retry_at, give_up)?;
                     tracing::warn!(msg_id = id, attempts, gave_up = (outcome == SendAttempt::GaveUp), error = %e, "send failed");
                     // A refusal leaves the connection usable; anything else ends the session.
                     if !matches!(e, HispError::Refused { .. }) {
@@ -264,11 +335,20 @@ impl Daemon {
         summary: &mut PassSummary,
     ) -> Result<(), SessionError> {
         while !self.shutdown.requested() {
-            let Some(item) = transport.next_inbound().await? else { break };
+            let Some(item) = transport.next_inbound().await? else {
+                break;
+            };
             match &item {
                 Inbound::Status(s) => {
                     let reported = tracking::from_phimail_status(&s.code);
-                    let outcome = self.store.record_status(&account.address, &s.hisp_id, reported, &s.code, &s.info, "phimail")?;
+                    let outcome = self.store.record_status(
+                        &account.address,
+                        &s.hisp_id,
+                        reported,
+                        &s.code,
+                        &s.info,
+                        "phimail",
+                    )?;
                     if !outcome.matched {
                         tracing::warn!(account = %account.address, hisp_id = %s.hisp_id, "STATUS for a message we do not know; recorded and acknowledged");
                     }
@@ -297,10 +377,14 @@ impl Daemon {
     }
 
     fn expire_timeouts(&mut self) -> Result<(), StoreError> {
-        let cutoff = crate::timefmt::rfc3339(SystemTime::now() - self.config.daemon.dispatched_timeout);
+        let cutoff =
+            crate::timefmt::rfc3339(SystemTime::now() - self.config.daemon.dispatched_timeout);
         let n = self.store.expire_unconfirmed(&cutoff)?;
         if n > 0 {
-            tracing::info!(recipients = n, "recipients timed out waiting for final delivery");
+            tracing::info!(
+                recipients = n,
+                "recipients timed out waiting for final delivery"
+            );
         }
         Ok(())
     }

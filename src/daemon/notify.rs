@@ -28,7 +28,10 @@ impl Watchdog {
     pub fn from_env() -> Self {
         let mut usec = 0u64;
         let enabled = sd_notify::watchdog_enabled(false, &mut usec);
-        Watchdog { period: (enabled && usec > 0).then(|| Duration::from_micros(usec / 2)), last: Instant::now() }
+        Watchdog {
+            period: (enabled && usec > 0).then(|| Duration::from_micros(usec / 2)),
+            last: Instant::now(),
+        }
     }
 
     pub fn tick(&mut self) {

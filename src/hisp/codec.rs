@@ -40,7 +40,10 @@ pub struct LineConn<S> {
 
 impl<S: AsyncRead + AsyncWrite + Unpin> LineConn<S> {
     pub fn new(stream: S, timeout: Duration) -> Self {
-        LineConn { io: BufReader::new(stream), timeout }
+        LineConn {
+            io: BufReader::new(stream),
+            timeout,
+        }
     }
 
     pub fn set_timeout(&mut self, timeout: Duration) {
@@ -94,7 +97,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineConn<S> {
     /// Reads exactly `len` payload bytes, refusing announcements above `limit`.
     pub async fn read_payload(&mut self, len: u64, limit: u64) -> Result<Vec<u8>, CodecError> {
         if len > limit {
-            return Err(CodecError::PayloadTooLarge { announced: len, limit });
+            return Err(CodecError::PayloadTooLarge {
+                announced: len,
+                limit,
+            });
         }
         let len = len as usize;
         let timeout = self.timeout;
@@ -105,7 +111,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineConn<S> {
                 .await
                 .map_err(|_| CodecError::Timeout(timeout))??;
             if n == 0 {
-                return Err(CodecError::TruncatedPayload { got, announced: len });
+                return Err(CodecError::TruncatedPayload {
+                    got,
+                    announced: len,
+                });
             }
             got += n;
         }
@@ -161,7 +170,10 @@ mod tests {
         assert_eq!(b.read_payload(5, 10).await.unwrap(), b"\x00\n\r\nz");
         assert_eq!(b.read_line().await.unwrap(), "NEXT");
         let mut a = writer.await.unwrap();
-        assert!(matches!(a.write_line("A\nB").await, Err(CodecError::EmbeddedNewline)));
+        assert!(matches!(
+            a.write_line("A\nB").await,
+            Err(CodecError::EmbeddedNewline)
+        ));
         drop(a);
         assert!(matches!(b.read_line().await, Err(CodecError::Closed)));
     }
@@ -173,7 +185,10 @@ mod tests {
         let mut b = LineConn::new(b, Duration::from_millis(200));
         assert!(matches!(
             b.read_payload(11, 10).await,
-            Err(CodecError::PayloadTooLarge { announced: 11, limit: 10 })
+            Err(CodecError::PayloadTooLarge {
+                announced: 11,
+                limit: 10
+            })
         ));
         a.write_raw(&vec![b'x'; MAX_LINE + 10]).await.unwrap();
         assert!(matches!(b.read_line().await, Err(CodecError::LineTooLong)));
@@ -185,6 +200,9 @@ mod tests {
         let mut fresh = b;
         // The over-long line poisoned the buffer position; a truncated payload is still detected.
         let r = fresh.read_payload(1 << 19, 1 << 20).await;
-        assert!(matches!(r, Err(CodecError::TruncatedPayload { .. })), "{r:?}");
+        assert!(
+            matches!(r, Err(CodecError::TruncatedPayload { .. })),
+            "{r:?}"
+        );
     }
 }

@@ -138,15 +138,27 @@ pub enum Inbound {
 #[derive(Debug, thiserror::Error)]
 pub enum HispError {
     #[error("cannot connect to {addr}: {source}")]
-    Connect { addr: String, source: std::io::Error },
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("TLS handshake with {addr} failed: {source}")]
-    Tls { addr: String, source: std::io::Error },
+    Tls {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("HISP refused the login for {user}: {reply}")]
     AuthRejected { user: String, reply: String },
     #[error("HISP answered {command} with: {reply}")]
-    Refused { command: &'static str, reply: String },
+    Refused {
+        command: &'static str,
+        reply: String,
+    },
     #[error("unexpected reply to {command}: {reply:?}")]
-    Protocol { command: &'static str, reply: String },
+    Protocol {
+        command: &'static str,
+        reply: String,
+    },
     #[error("connection error: {0}")]
     Codec(#[from] CodecError),
     #[error("TLS configuration: {0}")]
@@ -180,5 +192,6 @@ pub trait Transport: Send {
     /// without acknowledging returns the same item.
     fn next_inbound(&mut self) -> impl Future<Output = Result<Option<Inbound>, HispError>> + Send;
 
-    fn acknowledge(&mut self, item: &Inbound) -> impl Future<Output = Result<(), HispError>> + Send;
+    fn acknowledge(&mut self, item: &Inbound)
+        -> impl Future<Output = Result<(), HispError>> + Send;
 }

@@ -11,8 +11,8 @@ use tokio_rustls::TlsConnector;
 
 use super::codec::LineConn;
 use super::{
-    HispError, Inbound, OutgoingMessage, PartKind, ReceivedAttachment, ReceivedMail,
-    RecipientKind, RecipientOutcome, SendReport, StatusNotice, Transport,
+    HispError, Inbound, OutgoingMessage, PartKind, ReceivedAttachment, ReceivedMail, RecipientKind,
+    RecipientOutcome, SendReport, StatusNotice, Transport,
 };
 
 pub const DEFAULT_PORT: u16 = 32541;
@@ -46,8 +46,6 @@ impl std::fmt::Debug for ConnectSettings {
 pub struct PhiMailClient {
     conn: LineConn<TlsStream<TcpStream>>,
     max_part_bytes: u64,
-    /// The MAIL or STATUS line the last CHECK returned, which the next acknowledgement answers.
-    pending: Option<String>,
 }
 
 /// The part of a reply after a `FAIL`/`ERROR` keyword, for error messages.
@@ -58,7 +56,13 @@ fn reply_text(reply: &str) -> String {
 /// Filenames travel as one space-separated argument.
 fn wire_filename(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_whitespace() || c.is_control() { '_' } else { c })
+        .map(|c| {
+            if c.is_whitespace() || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -68,7 +72,10 @@ impl PhiMailClient {
         let addr = format!("{}:{}", settings.host, settings.port);
         let tls = crate::tls::client_config(
             &settings.ca_file,
-            settings.client_cert.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+            settings
+                .client_cert
+                .as_ref()
+                .map(|(c, k)| (c.as_path(), k.as_path())),
         )?;
         let tcp = tokio::time::timeout(settings.connect_timeout, TcpStream::connect(&addr))
             .await
@@ -76,7 +83,10 @@ impl PhiMailClient {
                 addr: addr.clone(),
                 source: std::io::ErrorKind::TimedOut.into(),
             })?
-            .map_err(|source| HispError::Connect { addr: addr.clone(), source })?;
+            .map_err(|source| HispError::Connect {
+                addr: addr.clone(),
+                source,
+            })?;
         let _ = tcp.set_nodelay(true);
         let name = ServerName::try_from(settings.host.clone()).map_err(|e| HispError::Tls {
             addr: addr.clone(),
@@ -91,15 +101,20 @@ impl PhiMailClient {
             addr: addr.clone(),
             source: std::io::ErrorKind::TimedOut.into(),
         })?
-        .map_err(|source| HispError::Tls { addr: addr.clone(), source })?;
+        .map_err(|source| HispError::Tls {
+            addr: addr.clone(),
+            source,
+        })?;
 
         let mut client = PhiMailClient {
             conn: LineConn::new(stream, settings.read_timeout),
             max_part_bytes: settings.max_part_bytes,
-            pending: None,
         };
         client
-            .expect_ok("INFO", &format!("INFO VER directd {}", env!("CARGO_PKG_VERSION")))
+            .expect_ok(
+                "INFO",
+                &format!("INFO VER directd {}", env!("CARGO_PKG_VERSION")),
+            )
             .await?;
         let auth = if settings.password.is_empty() {
             format!("AUTH {}", settings.user)
@@ -126,15 +141,19 @@ impl PhiMailClient {
         if reply == "OK" {
             Ok(())
         } else {
-            Err(HispError::Refused { command, reply: reply_text(&reply) })
+            Err(HispError::Refused {
+                command,
+                reply: reply_text(&reply),
+            })
         }
     }
 
     async fn read_length(&mut self, command: &'static str) -> Result<u64, HispError> {
         let line = self.conn.read_line().await?;
-        line.trim()
-            .parse::<u64>()
-            .map_err(|_| HispError::Protocol { command, reply: line })
+        line.trim().parse::<u64>().map_err(|_| HispError::Protocol {
+            command,
+            reply: line,
+        })
     }
 
     /// Adds one recipient; `Err` only for connection trouble, a refusal is an outcome.
@@ -158,7 +177,12 @@ impl PhiMailClient {
         }
     }
 
-    async fn add_part(&mut self, kind: PartKind, name: Option<&str>, data: &[u8]) -> Result<(), HispError> {
+    async fn add_part(
+        &mut self,
+        kind: PartKind,
+        name: Option<&str>,
+        data: &[u8],
+    ) -> Result<(), HispError> {
         let verb = match kind {
             PartKind::Cda => "CDA",
             PartKind::Text => "TEXT",
@@ -170,12 +194,18 @@ impl PhiMailClient {
         };
         let reply = self.command(&line).await?;
         if reply != "BEGIN" {
-            return Err(HispError::Refused { command: "ADD", reply: reply_text(&reply) });
+            return Err(HispError::Refused {
+                command: "ADD",
+                reply: reply_text(&reply),
+            });
         }
         self.conn.write_raw(data).await?;
         let reply = self.conn.read_line().await?;
         if reply != "OK" {
-            return Err(HispError::Refused { command: "ADD", reply: reply_text(&reply) });
+            return Err(HispError::Refused {
+                command: "ADD",
+                reply: reply_text(&reply),
+            });
         }
         Ok(())
     }
@@ -194,16 +224,26 @@ impl PhiMailClient {
             }
         }
         if accepted == 0 {
-            return Ok(SendReport { recipients: outcomes });
+            return Ok(SendReport {
+                recipients: outcomes,
+            });
         }
         match msg.subject.as_deref() {
-            Some(s) => self.expect_ok("SUBJECT", &format!("SUBJECT {}", one_line(s))).await?,
+            Some(s) => {
+                self.expect_ok("SUBJECT", &format!("SUBJECT {}", one_line(s)))
+                    .await?
+            }
             None => self.expect_ok("SUBJECT", "SUBJECT").await?,
         }
-        let final_flag = if msg.final_delivery { "SET FINAL 1" } else { "SET FINAL 0" };
+        let final_flag = if msg.final_delivery {
+            "SET FINAL 1"
+        } else {
+            "SET FINAL 0"
+        };
         self.expect_ok("SET", final_flag).await?;
         for part in &msg.parts {
-            self.add_part(part.kind, part.filename.as_deref(), &part.data).await?;
+            self.add_part(part.kind, part.filename.as_deref(), &part.data)
+                .await?;
         }
 
         self.conn.write_line("SEND").await?;
@@ -213,23 +253,35 @@ impl PhiMailClient {
                 break;
             }
             if line.starts_with("FAIL") {
-                return Err(HispError::Refused { command: "SEND", reply: reply_text(&line) });
+                return Err(HispError::Refused {
+                    command: "SEND",
+                    reply: reply_text(&line),
+                });
             }
             let mut words = line.splitn(3, ' ');
             let (verb, rcpt, rest) = (words.next(), words.next(), words.next());
             let outcome = match (verb, rcpt, rest) {
                 (Some("QUEUED"), Some(_), Some(id)) if !id.trim().is_empty() => {
-                    RecipientOutcome::Queued { hisp_id: id.trim().to_owned() }
+                    RecipientOutcome::Queued {
+                        hisp_id: id.trim().to_owned(),
+                    }
                 }
                 (Some("ERROR"), Some(_), reason) => RecipientOutcome::Rejected {
                     reason: reason.unwrap_or("refused by HISP").trim().to_owned(),
                 },
-                _ => return Err(HispError::Protocol { command: "SEND", reply: line }),
+                _ => {
+                    return Err(HispError::Protocol {
+                        command: "SEND",
+                        reply: line,
+                    })
+                }
             };
             outcomes.push((rcpt.unwrap_or_default().to_owned(), outcome));
             self.conn.write_line("OK").await?;
         }
-        Ok(SendReport { recipients: outcomes })
+        Ok(SendReport {
+            recipients: outcomes,
+        })
     }
 
     /// One CHECK; for MAIL also reads every part with SHOW.
@@ -237,39 +289,53 @@ impl PhiMailClient {
         let line = self.command("CHECK").await?;
         let mut words = line.split(' ');
         match words.next().unwrap_or("") {
-            "NONE" if line.trim() == "NONE" => {
-                self.pending = None;
-                Ok(None)
-            }
+            "NONE" if line.trim() == "NONE" => Ok(None),
             "STATUS" => {
                 let mut parts = line.splitn(4, ' ').skip(1);
                 let (id, code) = match (parts.next(), parts.next()) {
                     (Some(id), Some(code)) if !id.is_empty() && !code.is_empty() => (id, code),
-                    _ => return Err(HispError::Protocol { command: "CHECK", reply: line }),
+                    _ => {
+                        return Err(HispError::Protocol {
+                            command: "CHECK",
+                            reply: line,
+                        })
+                    }
                 };
                 let notice = StatusNotice {
                     hisp_id: id.to_owned(),
                     code: code.to_owned(),
                     info: parts.next().unwrap_or("").to_owned(),
                 };
-                self.pending = Some(line.clone());
                 Ok(Some(Inbound::Status(notice)))
             }
             "MAIL" => {
                 let fields: Vec<&str> = line.split(' ').skip(1).collect();
                 let [recipient, sender, count, id] = fields[..] else {
-                    return Err(HispError::Protocol { command: "CHECK", reply: line });
+                    return Err(HispError::Protocol {
+                        command: "CHECK",
+                        reply: line,
+                    });
                 };
                 let count: usize = match count.parse() {
                     Ok(n) if n <= 1000 && !id.is_empty() => n,
-                    _ => return Err(HispError::Protocol { command: "CHECK", reply: line }),
+                    _ => {
+                        return Err(HispError::Protocol {
+                            command: "CHECK",
+                            reply: line,
+                        })
+                    }
                 };
                 let mail = self.read_mail(recipient, sender, count, id).await?;
-                self.pending = Some(line.clone());
                 Ok(Some(Inbound::Mail(mail)))
             }
-            "FAIL" => Err(HispError::Refused { command: "CHECK", reply: reply_text(&line) }),
-            _ => Err(HispError::Protocol { command: "CHECK", reply: line }),
+            "FAIL" => Err(HispError::Refused {
+                command: "CHECK",
+                reply: reply_text(&line),
+            }),
+            _ => Err(HispError::Protocol {
+                command: "CHECK",
+                reply: line,
+            }),
         }
     }
 
@@ -288,11 +354,21 @@ impl PhiMailClient {
                 break;
             }
             if headers.len() >= 500 {
-                return Err(HispError::Protocol { command: "SHOW", reply: "too many header lines".into() });
+                return Err(HispError::Protocol {
+                    command: "SHOW",
+                    reply: "too many header lines".into(),
+                });
             }
             match line.split_once(':') {
-                Some((name, value)) => headers.push((name.trim().to_owned(), value.trim().to_owned())),
-                None => return Err(HispError::Protocol { command: "SHOW", reply: line }),
+                Some((name, value)) => {
+                    headers.push((name.trim().to_owned(), value.trim().to_owned()))
+                }
+                None => {
+                    return Err(HispError::Protocol {
+                        command: "SHOW",
+                        reply: line,
+                    })
+                }
             }
         }
         let body_type = self.conn.read_line().await?;
@@ -320,8 +396,16 @@ impl PhiMailClient {
             let len = self.read_length("SHOW").await?;
             let data = self.conn.read_payload(len, self.max_part_bytes).await?;
             attachments.push(ReceivedAttachment {
-                filename: if filename.is_empty() { listed_name } else { filename },
-                mime_type: if mime_type.is_empty() { listed_type } else { mime_type },
+                filename: if filename.is_empty() {
+                    listed_name
+                } else {
+                    filename
+                },
+                mime_type: if mime_type.is_empty() {
+                    listed_type
+                } else {
+                    mime_type
+                },
                 description,
                 data,
             });
@@ -344,26 +428,34 @@ impl PhiMailClient {
             Inbound::Mail(_) => "DONE",
         };
         let reply = self.command(command).await?;
-        self.pending = None;
         if reply == "OK" {
             Ok(())
         } else {
-            Err(HispError::Refused { command: "acknowledgement", reply: reply_text(&reply) })
+            Err(HispError::Refused {
+                command: "acknowledgement",
+                reply: reply_text(&reply),
+            })
         }
     }
 
     /// Directory search: `LOOKUP JSON <filter>`, one JSON object per result.
     pub async fn lookup(&mut self, filter: &str) -> Result<Vec<serde_json::Value>, HispError> {
-        self.expect_ok("LOOKUP", &format!("LOOKUP JSON {}", one_line(filter))).await?;
+        self.expect_ok("LOOKUP", &format!("LOOKUP JSON {}", one_line(filter)))
+            .await?;
         let count = self.read_length("LOOKUP").await?;
         if count > 10_000 {
-            return Err(HispError::Protocol { command: "LOOKUP", reply: format!("{count} results") });
+            return Err(HispError::Protocol {
+                command: "LOOKUP",
+                reply: format!("{count} results"),
+            });
         }
         let mut out = Vec::with_capacity(count as usize);
         for _ in 0..count {
             let line = self.conn.read_line().await?;
-            let value = serde_json::from_str(&line)
-                .map_err(|_| HispError::Protocol { command: "LOOKUP", reply: line })?;
+            let value = serde_json::from_str(&line).map_err(|_| HispError::Protocol {
+                command: "LOOKUP",
+                reply: line,
+            })?;
             out.push(value);
         }
         Ok(out)
@@ -376,7 +468,9 @@ impl PhiMailClient {
 
 /// Protocol arguments are single lines; anything else would inject a second command.
 fn one_line(s: &str) -> String {
-    s.chars().map(|c| if c == '\r' || c == '\n' { ' ' } else { c }).collect()
+    s.chars()
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect()
 }
 
 impl Transport for PhiMailClient {

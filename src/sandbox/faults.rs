@@ -37,7 +37,11 @@ pub struct Fault {
 
 impl Fault {
     pub fn new(step: &str, action: FaultAction) -> Self {
-        Fault { step: step.to_ascii_uppercase(), action, times: 1 }
+        Fault {
+            step: step.to_ascii_uppercase(),
+            action,
+            times: 1,
+        }
     }
 
     pub fn times(mut self, n: u32) -> Self {
@@ -53,12 +57,18 @@ impl FromStr for Fault {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (spec, times) = match s.rsplit_once('*') {
-            Some((spec, n)) => (spec, n.parse::<u32>().map_err(|_| format!("bad repeat count in {s:?}"))?),
+            Some((spec, n)) => (
+                spec,
+                n.parse::<u32>()
+                    .map_err(|_| format!("bad repeat count in {s:?}"))?,
+            ),
             None => (s, 1),
         };
         let mut it = spec.splitn(3, ':');
         let step = it.next().filter(|s| !s.is_empty()).ok_or("missing step")?;
-        let action = it.next().ok_or_else(|| format!("missing action in {s:?}"))?;
+        let action = it
+            .next()
+            .ok_or_else(|| format!("missing action in {s:?}"))?;
         let arg = it.next();
         let num = |what: &str| -> Result<i64, String> {
             arg.ok_or_else(|| format!("{what} needs an argument"))?
@@ -92,7 +102,10 @@ impl FaultPlan {
 
     /// Takes one firing of the first fault registered for `step`.
     pub fn take(&mut self, step: &str) -> Option<FaultAction> {
-        let i = self.faults.iter().position(|f| f.step.eq_ignore_ascii_case(step) && f.times > 0)?;
+        let i = self
+            .faults
+            .iter()
+            .position(|f| f.step.eq_ignore_ascii_case(step) && f.times > 0)?;
         let fault = &mut self.faults[i];
         fault.times -= 1;
         let action = fault.action.clone();

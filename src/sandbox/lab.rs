@@ -27,21 +27,34 @@ impl Lab {
     /// Generates a CA and server certificate for 127.0.0.1 into `dir` and starts the sandbox.
     pub async fn start(dir: &Path, config: SandboxConfig) -> Result<Lab, LabError> {
         let files = TestPki::generate(&["127.0.0.1", "localhost"])?.write_to(dir)?;
-        let tls = crate::tls::server_config(crate::tls::load_certs(&files.server_cert)?, crate::tls::load_key(&files.server_key)?)?;
+        let tls = crate::tls::server_config(
+            crate::tls::load_certs(&files.server_cert)?,
+            crate::tls::load_key(&files.server_key)?,
+        )?;
         let sandbox = Sandbox::start(config, tls, "127.0.0.1:0").await?;
-        Ok(Lab { sandbox, ca_file: files.ca_cert })
+        Ok(Lab {
+            sandbox,
+            ca_file: files.ca_cert,
+        })
     }
 
     /// Daemon configuration (TOML) for `accounts` (address, password) against this sandbox, with
     /// short intervals suited to tests and demos. `extra_daemon` is appended to `[daemon]`.
-    pub fn daemon_toml(&self, store: &Path, accounts: &[(&str, &str)], extra_daemon: &str) -> String {
+    pub fn daemon_toml(
+        &self,
+        store: &Path,
+        accounts: &[(&str, &str)],
+        extra_daemon: &str,
+    ) -> String {
         let mut s = format!(
-            "[store]\npath = {store:?}\n\n[daemon]\npoll_interval_secs = 0.2\noutbox_check_ms = 50\nbackoff_initial_secs = 0.1\nbackoff_max_secs = 1\n{extra_daemon}\n\n[hisp]\nhost = \"127.0.0.1\"\nport = {}\nca_file = {:?}\nread_timeout_secs = 5\nconnect_timeout_secs = 5\n",
+            "[store]\npath = {store:?}\n\n[daemon]\npoll_interval_secs = 0.2\noutbox_check_ms = 50\nbackoff_initial_secs = 0.1\nbackoff_max_secs = 1\n{extra_daemon}\n\n[hisp]\nhost = \"127.0.0.1\"\nport = {}\nca_file = {:?}\nread_timeout_secs = 2\nconnect_timeout_secs = 2\n",
             self.sandbox.addr().port(),
             self.ca_file,
         );
         for (address, password) in accounts {
-            s.push_str(&format!("\n[[accounts]]\naddress = {address:?}\npassword = {password:?}\n"));
+            s.push_str(&format!(
+                "\n[[accounts]]\naddress = {address:?}\npassword = {password:?}\n"
+            ));
         }
         s
     }

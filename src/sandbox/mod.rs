@@ -19,10 +19,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
-pub use faults::{Fault, FaultAction};
 use faults::FaultPlan;
-pub use state::{RemoteBehaviour, SentRecord};
+pub use faults::{Fault, FaultAction};
 use state::{Mail, Part, State};
+pub use state::{RemoteBehaviour, SentRecord};
 
 #[derive(Debug, Clone)]
 pub struct Group {
@@ -56,7 +56,10 @@ impl Default for SandboxConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: String, source: std::io::Error },
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("sandbox TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
 }
@@ -88,14 +91,28 @@ impl Sandbox {
     ) -> Result<Sandbox, SandboxError> {
         let listener = TcpListener::bind(listen)
             .await
-            .map_err(|source| SandboxError::Bind { addr: listen.to_owned(), source })?;
-        let addr = listener.local_addr().map_err(|source| SandboxError::Bind { addr: listen.to_owned(), source })?;
-        let mut state = State { failed_after: config.failed_after, remote: config.remote.clone(), ..Default::default() };
+            .map_err(|source| SandboxError::Bind {
+                addr: listen.to_owned(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SandboxError::Bind {
+            addr: listen.to_owned(),
+            source,
+        })?;
+        let mut state = State {
+            failed_after: config.failed_after,
+            remote: config.remote.clone(),
+            ..Default::default()
+        };
         for (addr, pw) in &config.accounts {
-            state.passwords.insert(addr.to_ascii_lowercase(), pw.clone());
+            state
+                .passwords
+                .insert(addr.to_ascii_lowercase(), pw.clone());
         }
         for g in &config.groups {
-            state.passwords.insert(g.login.to_ascii_lowercase(), g.password.clone());
+            state
+                .passwords
+                .insert(g.login.to_ascii_lowercase(), g.password.clone());
             state.groups.insert(
                 g.login.to_ascii_lowercase(),
                 g.members.iter().map(|m| m.to_ascii_lowercase()).collect(),
@@ -104,8 +121,20 @@ impl Sandbox {
         let state = Arc::new(Mutex::new(state));
         let faults = Arc::new(Mutex::new(FaultPlan::default()));
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(serve(listener, TlsAcceptor::from(tls), state.clone(), faults.clone(), stopped));
-        Ok(Sandbox { addr, state, faults, stop, task })
+        let task = tokio::spawn(serve(
+            listener,
+            TlsAcceptor::from(tls),
+            state.clone(),
+            faults.clone(),
+            stopped,
+        ));
+        Ok(Sandbox {
+            addr,
+            state,
+            faults,
+            stop,
+            task,
+        })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -136,7 +165,12 @@ impl Sandbox {
             attachments: m
                 .attachments
                 .into_iter()
-                .map(|(filename, mime_type, data)| Part { filename, mime_type, description: String::new(), data })
+                .map(|(filename, mime_type, data)| Part {
+                    filename,
+                    mime_type,
+                    description: String::new(),
+                    data,
+                })
                 .collect(),
         };
         self.state.lock().expect("state lock").inject(mail)

@@ -72,7 +72,13 @@ impl TestPki {
         ca.set_not_before(&*Asn1Time::days_from_now(0)?)?;
         ca.set_not_after(&*Asn1Time::days_from_now(3650)?)?;
         ca.append_extension(BasicConstraints::new().critical().ca().build()?)?;
-        ca.append_extension(KeyUsage::new().critical().key_cert_sign().crl_sign().build()?)?;
+        ca.append_extension(
+            KeyUsage::new()
+                .critical()
+                .key_cert_sign()
+                .crl_sign()
+                .build()?,
+        )?;
         ca.sign(&ca_key, MessageDigest::sha256())?;
         let ca = ca.build();
 

@@ -47,7 +47,10 @@ impl From<CodecError> for Stop {
 }
 
 fn mime_for(kind: &str, name: &str, data: &[u8]) -> String {
-    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()).unwrap_or_default();
+    let ext = name
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase())
+        .unwrap_or_default();
     match kind {
         "CDA" => "application/xml".into(),
         "TEXT" if data.starts_with(b"<html>") => "text/html".into(),
@@ -112,12 +115,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                         self.conn.read_line().await?;
                     }
                 }
-                Some(action @ (FaultAction::Truncate(_) | FaultAction::LieLength(_))) => {
-                    if verb == "SHOW" {
-                        return self.show(&line, Some(action)).await;
-                    }
+                Some(action @ (FaultAction::Truncate(_) | FaultAction::LieLength(_)))
+                    if verb == "SHOW" =>
+                {
+                    self.show(&line, Some(action)).await?;
+                    continue;
                 }
-                None => {}
+                // Payload faults mean nothing for commands without a payload.
+                Some(FaultAction::Truncate(_) | FaultAction::LieLength(_)) | None => {}
             }
             if drop_after {
                 // Do the work but never tell the client: the at-least-once window.
@@ -153,7 +158,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 if arg.is_empty() || arg.contains(' ') {
                     self.reply("FAIL password must be one word").await?;
                 } else {
-                    self.state.lock().expect("state lock").passwords.insert(login, arg.into());
+                    self.state
+                        .lock()
+                        .expect("state lock")
+                        .passwords
+                        .insert(login, arg.into());
                     self.reply("OK").await?;
                 }
             }
@@ -162,11 +171,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 if !crate::address::is_valid(&addr) {
                     self.reply(&format!("FAIL invalid address {addr}")).await?;
                 } else {
-                    let local = self.state.lock().expect("state lock").is_local_address(&addr);
+                    let local = self
+                        .state
+                        .lock()
+                        .expect("state lock")
+                        .is_local_address(&addr);
                     self.reply("OK").await?;
                     let kind = if local { "local" } else { "remote" };
                     self.reply(&format!("{addr} {kind}")).await?;
-                    if verb == "TO" { self.template.to.push(addr) } else { self.template.cc.push(addr) }
+                    if verb == "TO" {
+                        self.template.to.push(addr)
+                    } else {
+                        self.template.cc.push(addr)
+                    }
                 }
             }
             "SUBJECT" => {
@@ -213,7 +230,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     async fn auth(&mut self, arg: &str) -> Result<(), Stop> {
         let (user, password) = arg.split_once(' ').unwrap_or((arg, ""));
         let user = user.to_ascii_lowercase();
-        let ok = self.state.lock().expect("state lock").passwords.get(&user).is_some_and(|p| p == password);
+        let ok = self
+            .state
+            .lock()
+            .expect("state lock")
+            .passwords
+            .get(&user)
+            .is_some_and(|p| p == password);
         if ok {
             self.login = Some(user);
             self.reply("OK").await
@@ -227,14 +250,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         let (kind, len) = if verb == "TEXT" {
             ("TEXT".to_owned(), words.next())
         } else {
-            (words.next().unwrap_or("").to_ascii_uppercase(), words.next())
+            (
+                words.next().unwrap_or("").to_ascii_uppercase(),
+                words.next(),
+            )
         };
         let name = words.next().map(str::to_owned);
         let Some(len) = len.and_then(|l| l.parse::<u64>().ok()) else {
             return self.reply("FAIL bad length").await;
         };
         if !matches!(kind.as_str(), "CDA" | "TEXT" | "RAW" | "MIME" | "CCR") {
-            return self.reply(&format!("FAIL unknown content type {kind}")).await;
+            return self
+                .reply(&format!("FAIL unknown content type {kind}"))
+                .await;
         }
         if len > MAX_ADD {
             return self.reply("FAIL content too large").await;
@@ -248,16 +276,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             _ => format!("attachment{n}.bin"),
         });
         let mime_type = mime_for(&kind, &filename, &data);
-        let part = Part { filename, mime_type, description: String::new(), data };
+        let part = Part {
+            filename,
+            mime_type,
+            description: String::new(),
+            data,
+        };
         self.template.parts.push((kind, part));
         self.reply("OK").await
     }
 
     async fn send(&mut self) -> Result<bool, Stop> {
         let login = self.login.clone().unwrap_or_default();
-        let is_group = self.state.lock().expect("state lock").groups.contains_key(&login);
+        let is_group = self
+            .state
+            .lock()
+            .expect("state lock")
+            .groups
+            .contains_key(&login);
         if is_group {
-            self.reply("FAIL an Address Group login cannot send; log in as the sending address").await?;
+            self.reply("FAIL an Address Group login cannot send; log in as the sending address")
+                .await?;
             return Ok(true);
         }
         let t = &self.template;
@@ -272,7 +311,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 first.data.clone(),
                 rest.iter().map(|(_, p)| p.clone()).collect(),
             ),
-            _ => ("text/plain; charset=utf-8".to_owned(), Vec::new(), t.parts.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>()),
+            _ => (
+                "text/plain; charset=utf-8".to_owned(),
+                Vec::new(),
+                t.parts.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>(),
+            ),
         };
         let recipients: Vec<String> = t.to.iter().chain(&t.cc).cloned().collect();
         let mut lines = Vec::new();
@@ -319,8 +362,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         };
         let line = match &head {
             None => "NONE".to_owned(),
-            Some((_, _, Item::Status { id, code, info })) => format!("STATUS {id} {code} {info}").trim_end().to_owned(),
-            Some((_, _, Item::Mail(m))) => format!("MAIL {} {} {} {}", m.recipient, m.sender, m.attachments.len(), m.id),
+            Some((_, _, Item::Status { id, code, info })) => {
+                format!("STATUS {id} {code} {info}").trim_end().to_owned()
+            }
+            Some((_, _, Item::Mail(m))) => format!(
+                "MAIL {} {} {} {}",
+                m.recipient,
+                m.sender,
+                m.attachments.len(),
+                m.id
+            ),
         };
         self.current = head;
         self.reply(&line).await
@@ -332,14 +383,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Some((_, _, Item::Mail(_))) => "DONE",
             None => {
                 // A stray OK (e.g. after a SEND line) is harmless.
-                return self.reply(if verb == "OK" { "OK" } else { "FAIL nothing to acknowledge" }).await;
+                return self
+                    .reply(if verb == "OK" {
+                        "OK"
+                    } else {
+                        "FAIL nothing to acknowledge"
+                    })
+                    .await;
             }
         };
         if verb != expected {
             return self.reply(&format!("FAIL expected {expected}")).await;
         }
         if let Some((addr, seq, _)) = self.current.take() {
-            self.state.lock().expect("state lock").acknowledge(&addr, seq);
+            self.state
+                .lock()
+                .expect("state lock")
+                .acknowledge(&addr, seq);
         }
         self.reply("OK").await
     }
@@ -364,11 +424,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             head.push_str(&format!("{}\n", mail.body_type));
             let mut tail = format!("{}\n", mail.attachments.len());
             for a in &mail.attachments {
-                tail.push_str(&format!("{}\n{}\n{}\n", a.filename, a.mime_type, a.description));
+                tail.push_str(&format!(
+                    "{}\n{}\n{}\n",
+                    a.filename, a.mime_type, a.description
+                ));
             }
             (head, mail.body.clone(), tail)
         } else if let Some(a) = mail.attachments.get(n - 1) {
-            (format!("OK\n{}\n{}\n", a.filename, a.mime_type), a.data.clone(), String::new())
+            (
+                format!("OK\n{}\n{}\n", a.filename, a.mime_type),
+                a.data.clone(),
+                String::new(),
+            )
         } else {
             return self.reply("FAIL no such part").await;
         };
@@ -376,9 +443,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Some(FaultAction::LieLength(delta)) => (payload.len() as i64 + delta).max(0),
             _ => payload.len() as i64,
         };
-        self.conn.write_raw(format!("{head}{announced}\n").as_bytes()).await?;
+        self.conn
+            .write_raw(format!("{head}{announced}\n").as_bytes())
+            .await?;
         if let Some(FaultAction::Truncate(keep)) = fault {
-            self.conn.write_raw(&payload[..keep.min(payload.len())]).await?;
+            self.conn
+                .write_raw(&payload[..keep.min(payload.len())])
+                .await?;
             return Err(Stop::Closed);
         }
         self.conn.write_raw(&payload).await?;
@@ -402,7 +473,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 .passwords
                 .keys()
                 .filter(|a| !state.groups.contains_key(*a) && a.contains(&needle))
-                .map(|a| serde_json::json!({ "mail": a, "cn": a.split('@').next().unwrap_or("") }).to_string())
+                .map(|a| {
+                    serde_json::json!({ "mail": a, "cn": a.split('@').next().unwrap_or("") })
+                        .to_string()
+                })
                 .collect()
         };
         hits.sort();

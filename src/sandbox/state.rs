@@ -23,7 +23,9 @@ impl std::str::FromStr for RemoteBehaviour {
             "confirm" => Ok(Self::Confirm),
             "fail" => Ok(Self::Fail),
             "never" => Ok(Self::Never),
-            _ => Err(format!("unknown remote behaviour {s:?} (confirm, fail, never)")),
+            _ => Err(format!(
+                "unknown remote behaviour {s:?} (confirm, fail, never)"
+            )),
         }
     }
 }
@@ -55,7 +57,11 @@ pub struct Mail {
 #[derive(Debug, Clone)]
 pub enum Item {
     Mail(Arc<Mail>),
-    Status { id: String, code: String, info: String },
+    Status {
+        id: String,
+        code: String,
+        info: String,
+    },
 }
 
 /// A record of every copy the sandbox accepted, for tests that count duplicates.
@@ -99,7 +105,9 @@ impl State {
     }
 
     fn is_local_domain(&self, d: &str) -> bool {
-        self.passwords.keys().any(|a| domain(a).eq_ignore_ascii_case(d))
+        self.passwords
+            .keys()
+            .any(|a| domain(a).eq_ignore_ascii_case(d))
     }
 
     /// The addresses a login covers: itself, or a group's members.
@@ -113,7 +121,10 @@ impl State {
     fn push(&mut self, addr: &str, item: Item) {
         self.next_seq += 1;
         let seq = self.next_seq;
-        self.queues.entry(addr.to_ascii_lowercase()).or_default().push_back((seq, item));
+        self.queues
+            .entry(addr.to_ascii_lowercase())
+            .or_default()
+            .push_back((seq, item));
     }
 
     fn new_id(&mut self) -> String {
@@ -135,7 +146,10 @@ impl State {
             }
         }
         let id = self.new_id();
-        let mail = Mail { id: id.clone(), ..template };
+        let mail = Mail {
+            id: id.clone(),
+            ..template
+        };
         self.sent.push(SentRecord {
             id: id.clone(),
             sender: mail.sender.clone(),
@@ -147,7 +161,8 @@ impl State {
         match remote {
             None => {
                 if mail.final_requested {
-                    self.awaiting_final.insert(id.clone(), (mail.sender.clone(), deadline));
+                    self.awaiting_final
+                        .insert(id.clone(), (mail.sender.clone(), deadline));
                 }
                 self.push(&rcpt, Item::Mail(Arc::new(mail)));
             }
@@ -162,7 +177,8 @@ impl State {
             }
             Some(RemoteBehaviour::Never) => {
                 if mail.final_requested {
-                    self.awaiting_final.insert(id.clone(), (mail.sender.clone(), deadline));
+                    self.awaiting_final
+                        .insert(id.clone(), (mail.sender.clone(), deadline));
                 }
             }
         }
@@ -171,7 +187,11 @@ impl State {
 
     fn status(&mut self, sender: &str, id: &str, code: &str, info: &str) {
         if self.is_local_address(sender) {
-            let item = Item::Status { id: id.into(), code: code.into(), info: info.into() };
+            let item = Item::Status {
+                id: id.into(),
+                code: code.into(),
+                info: info.into(),
+            };
             self.push(sender, item);
         }
     }
@@ -182,7 +202,8 @@ impl State {
             .iter()
             .filter_map(|a| {
                 let q = self.queues.get(&a.to_ascii_lowercase())?;
-                q.front().map(|(seq, item)| (a.to_ascii_lowercase(), *seq, item.clone()))
+                q.front()
+                    .map(|(seq, item)| (a.to_ascii_lowercase(), *seq, item.clone()))
             })
             .min_by_key(|(_, seq, _)| *seq)
     }
@@ -190,12 +211,21 @@ impl State {
     /// Removes an acknowledged item. A DONE for mail that asked for final delivery produces the
     /// sender's `dispatched` notification.
     pub fn acknowledge(&mut self, addr: &str, seq: u64) -> bool {
-        let Some(q) = self.queues.get_mut(addr) else { return false };
-        let Some(pos) = q.iter().position(|(s, _)| *s == seq) else { return false };
+        let Some(q) = self.queues.get_mut(addr) else {
+            return false;
+        };
+        let Some(pos) = q.iter().position(|(s, _)| *s == seq) else {
+            return false;
+        };
         let (_, item) = q.remove(pos).expect("position is in range");
         if let Item::Mail(mail) = item {
             if self.awaiting_final.remove(&mail.id).is_some() {
-                self.status(&mail.sender, &mail.id, "dispatched", "delivered to recipient");
+                self.status(
+                    &mail.sender,
+                    &mail.id,
+                    "dispatched",
+                    "delivered to recipient",
+                );
             }
         }
         true
@@ -211,12 +241,19 @@ impl State {
             .collect();
         for (id, sender) in expired {
             self.awaiting_final.remove(&id);
-            self.status(&sender, &id, "failed", "no delivery confirmation before timeout");
+            self.status(
+                &sender,
+                &id,
+                "failed",
+                "no delivery confirmation before timeout",
+            );
         }
     }
 
     pub fn queue_len(&self, addr: &str) -> usize {
-        self.queues.get(&addr.to_ascii_lowercase()).map_or(0, VecDeque::len)
+        self.queues
+            .get(&addr.to_ascii_lowercase())
+            .map_or(0, VecDeque::len)
     }
 
     /// Puts a message straight into a local queue, as if someone elsewhere had sent it (tests and

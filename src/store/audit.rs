@@ -24,11 +24,19 @@ pub fn current_actor() -> String {
 fn effective_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
     // The owner of our own /proc entry is our effective uid, without libc.
-    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
 }
 
 impl Store {
-    pub fn audit(&self, actor: &str, action: &str, message_ref: Option<&str>, detail: Option<&str>) -> Result<(), StoreError> {
+    pub fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        message_ref: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<(), StoreError> {
         self.conn
             .execute(
                 "INSERT INTO audit_log (at, actor, action, message_ref, detail) VALUES (?1, ?2, ?3, ?4, ?5)",

@@ -58,10 +58,17 @@ pub struct IncomingDetail {
 impl Store {
     /// Stores a received message and its attachments in one transaction. A redelivery of a
     /// message already stored for the same account and HISP id changes nothing.
-    pub fn store_incoming(&mut self, account: &str, mail: &ReceivedMail) -> Result<StoreOutcome, StoreError> {
+    pub fn store_incoming(
+        &mut self,
+        account: &str,
+        mail: &ReceivedMail,
+    ) -> Result<StoreOutcome, StoreError> {
         let at = now();
         let headers = serde_json::to_string(&mail.headers).unwrap_or_else(|_| "[]".into());
-        let tx = self.conn.transaction().map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
         let outcome = (|| {
             let existing: Option<i64> = tx
                 .query_row(
@@ -176,13 +183,19 @@ impl Store {
 
     pub fn attachment_data(&self, attachment_id: i64) -> Result<Vec<u8>, StoreError> {
         self.conn
-            .query_row("SELECT data FROM attachments WHERE id = ?1", [attachment_id], |r| r.get(0))
+            .query_row(
+                "SELECT data FROM attachments WHERE id = ?1",
+                [attachment_id],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(|e| self.err(e))?
             .ok_or(StoreError::NotFound(attachment_id))
     }
 
     pub fn incoming_count(&self) -> Result<i64, StoreError> {
-        self.conn.query_row("SELECT count(*) FROM incoming", [], |r| r.get(0)).map_err(|e| self.err(e))
+        self.conn
+            .query_row("SELECT count(*) FROM incoming", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
     }
 }

@@ -12,7 +12,9 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use audit::{current_actor, AuditRow};
 pub use inbox::{AttachmentRow, IncomingDetail, StoreOutcome};
-pub use outbox::{sha256_hex, EventRow, MessageRow, NewOutgoing, RecipientRow, SendAttempt, StatusOutcome};
+pub use outbox::{
+    sha256_hex, EventRow, MessageRow, NewOutgoing, RecipientRow, SendAttempt, StatusOutcome,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -23,11 +25,23 @@ pub enum StoreError {
     #[error("store {path}: does not exist (run the daemon or `directd send` first, or pass --db)")]
     Missing { path: PathBuf },
     #[error("store {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("store {path}: schema version {found} is newer than this directd understands ({known})")]
-    TooNew { path: PathBuf, found: i64, known: i64 },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "store {path}: schema version {found} is newer than this directd understands ({known})"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
     #[error("store {path}: {source}")]
-    Sqlite { path: PathBuf, source: rusqlite::Error },
+    Sqlite {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
     #[error("no message with id {0}")]
     NotFound(i64),
 }
@@ -55,7 +69,13 @@ impl Store {
             // Create the file ourselves so it is 0600 from the first byte; SQLite gives its WAL and
             // shared-memory files the same mode as the database.
             crate::fsutil::create_new_private(path, b"")
-                .or_else(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { Ok(()) } else { Err(e) })
+                .or_else(|e| {
+                    if e.kind() == std::io::ErrorKind::AlreadyExists {
+                        Ok(())
+                    } else {
+                        Err(e)
+                    }
+                })
                 .map_err(|source| Store::io_error(path, source))?;
         }
         Self::open_existing(path, busy_timeout)
@@ -65,16 +85,29 @@ impl Store {
     /// `--db` does not silently create an empty database).
     pub fn open_existing(path: &Path, busy_timeout: Duration) -> Result<Store, StoreError> {
         if !path.exists() {
-            return Err(StoreError::Missing { path: path.to_owned() });
+            return Err(StoreError::Missing {
+                path: path.to_owned(),
+            });
         }
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
         let conn = Connection::open_with_flags(path, flags)
             .map_err(|source| Store::classify(path, busy_timeout, source))?;
-        let mut store = Store { conn, path: path.to_owned(), busy_timeout };
-        store.conn.busy_timeout(busy_timeout).map_err(|e| store.err(e))?;
+        let mut store = Store {
+            conn,
+            path: path.to_owned(),
+            busy_timeout,
+        };
         store
             .conn
-            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+            .busy_timeout(busy_timeout)
+            .map_err(|e| store.err(e))?;
+        store
+            .conn
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+            )
             .map_err(|e| store.err(e))?;
         store.migrate()?;
         Ok(store)
@@ -82,20 +115,33 @@ impl Store {
 
     fn io_error(path: &Path, source: std::io::Error) -> StoreError {
         if source.kind() == std::io::ErrorKind::PermissionDenied {
-            StoreError::ReadOnly { path: path.to_owned() }
+            StoreError::ReadOnly {
+                path: path.to_owned(),
+            }
         } else {
-            StoreError::Io { path: path.to_owned(), source }
+            StoreError::Io {
+                path: path.to_owned(),
+                source,
+            }
         }
     }
 
     fn classify(path: &Path, waited: Duration, e: rusqlite::Error) -> StoreError {
         use rusqlite::ErrorCode;
         match e.sqlite_error_code() {
-            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked { path: path.to_owned(), waited },
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked {
+                path: path.to_owned(),
+                waited,
+            },
             Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied) => {
-                StoreError::ReadOnly { path: path.to_owned() }
+                StoreError::ReadOnly {
+                    path: path.to_owned(),
+                }
             }
-            _ => StoreError::Sqlite { path: path.to_owned(), source: e },
+            _ => StoreError::Sqlite {
+                path: path.to_owned(),
+                source: e,
+            },
         }
     }
 
@@ -104,13 +150,23 @@ impl Store {
     }
 
     fn migrate(&mut self) -> Result<(), StoreError> {
-        let version: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
         let known = MIGRATIONS.len() as i64;
         if version > known {
-            return Err(StoreError::TooNew { path: self.path.clone(), found: version, known });
+            return Err(StoreError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                known,
+            });
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.transaction().map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+            let tx = self
+                .conn
+                .transaction()
+                .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
             tx.execute_batch(sql)
                 .and_then(|_| tx.pragma_update(None, "user_version", i as i64 + 1))
                 .and_then(|_| tx.commit())
@@ -124,12 +180,16 @@ impl Store {
     }
 
     pub fn schema_version(&self) -> Result<i64, StoreError> {
-        self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(|e| self.err(e))
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
     }
 
     /// SQLite's counter that changes whenever another connection commits; lets the daemon notice
     /// new outbox rows without re-querying them on every tick.
     pub fn data_version(&self) -> Result<i64, StoreError> {
-        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.err(e))
+        self.conn
+            .query_row("PRAGMA data_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
     }
 }

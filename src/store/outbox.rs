@@ -4,7 +4,9 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::{now, Store, StoreError};
-use crate::hisp::{OutPart, OutRecipient, OutgoingMessage, PartKind, RecipientKind, RecipientOutcome, SendReport};
+use crate::hisp::{
+    OutPart, OutRecipient, OutgoingMessage, PartKind, RecipientKind, RecipientOutcome, SendReport,
+};
 use crate::tracking::{self, DeliveryState};
 
 /// What `directd send` queues.
@@ -70,14 +72,20 @@ pub struct StatusOutcome {
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
-    openssl::sha::sha256(data).iter().map(|b| format!("{b:02x}")).collect()
+    openssl::sha::sha256(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl Store {
     /// Writes a message to the outbox in one transaction and returns its local id.
     pub fn enqueue(&mut self, m: &NewOutgoing) -> Result<i64, StoreError> {
         let at = now();
-        let tx = self.conn.transaction().map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
         let id = (|| {
             tx.execute(
                 "INSERT INTO outgoing (account, sender, subject, final_delivery, created_at, next_attempt_at)
@@ -119,7 +127,10 @@ impl Store {
             .conn
             .prepare_cached("SELECT id FROM outgoing WHERE state = 'queued' AND next_attempt_at <= ?1 ORDER BY id")
             .map_err(|e| self.err(e))?;
-        let ids = stmt.query_map([now()], |r| r.get(0)).and_then(|rows| rows.collect()).map_err(|e| self.err(e))?;
+        let ids = stmt
+            .query_map([now()], |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(|e| self.err(e))?;
         Ok(ids)
     }
 
@@ -127,9 +138,11 @@ impl Store {
     pub fn load_outgoing(&self, id: i64) -> Result<OutgoingMessage, StoreError> {
         let (sender, subject, final_delivery): (String, Option<String>, bool) = self
             .conn
-            .query_row("SELECT sender, subject, final_delivery FROM outgoing WHERE id = ?1", [id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })
+            .query_row(
+                "SELECT sender, subject, final_delivery FROM outgoing WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
             .optional()
             .map_err(|e| self.err(e))?
             .ok_or(StoreError::NotFound(id))?;
@@ -158,7 +171,14 @@ impl Store {
                 .collect()
             })
             .map_err(|e| self.err(e))?;
-        Ok(OutgoingMessage { local_id: id, sender, recipients, subject, final_delivery, parts })
+        Ok(OutgoingMessage {
+            local_id: id,
+            sender,
+            recipients,
+            subject,
+            final_delivery,
+            parts,
+        })
     }
 
     /// Counts an attempt before the network is touched, so a crash mid-send is still counted.
@@ -176,7 +196,10 @@ impl Store {
     /// mention are failed: resending would duplicate the copies it did accept.
     pub fn record_send_report(&mut self, id: i64, report: &SendReport) -> Result<(), StoreError> {
         let at = now();
-        let tx = self.conn.transaction().map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
         (|| {
             let pending: Vec<(i64, String)> = tx
                 .prepare("SELECT id, address FROM recipients WHERE outgoing_id = ?1 AND state = 'queued'")?
@@ -219,7 +242,10 @@ impl Store {
         give_up: bool,
     ) -> Result<SendAttempt, StoreError> {
         let at = now();
-        let tx = self.conn.transaction().map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
         (|| {
             if give_up {
                 tx.execute("UPDATE outgoing SET state = 'failed', last_error = ?2 WHERE id = ?1", params![id, reason])?;
@@ -247,7 +273,11 @@ impl Store {
             tx.commit()
         })()
         .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
-        Ok(if give_up { SendAttempt::GaveUp } else { SendAttempt::Retry })
+        Ok(if give_up {
+            SendAttempt::GaveUp
+        } else {
+            SendAttempt::Retry
+        })
     }
 
     /// Applies a delivery notification (phiMail STATUS, later MDN/DSN) for the copy the HISP knows
@@ -262,7 +292,10 @@ impl Store {
         source: &str,
     ) -> Result<StatusOutcome, StoreError> {
         let at = now();
-        let tx = self.conn.transaction().map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
         let outcome = (|| {
             let found: Option<(i64, String)> = tx
                 .query_row(
@@ -305,7 +338,10 @@ impl Store {
     /// to `timed_out`. Returns how many moved.
     pub fn expire_unconfirmed(&mut self, cutoff: &str) -> Result<usize, StoreError> {
         let at = now();
-        let tx = self.conn.transaction().map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
         let n = (|| {
             let rids: Vec<i64> = tx
                 .prepare(
@@ -390,7 +426,12 @@ impl Store {
     }
 
     /// Outgoing and/or incoming messages since `since` (RFC 3339 prefix), newest first.
-    pub fn list_messages(&self, outgoing: bool, incoming: bool, since: Option<&str>) -> Result<Vec<MessageRow>, StoreError> {
+    pub fn list_messages(
+        &self,
+        outgoing: bool,
+        incoming: bool,
+        since: Option<&str>,
+    ) -> Result<Vec<MessageRow>, StoreError> {
         let since = since.unwrap_or("");
         let mut rows = Vec::new();
         if outgoing {
@@ -455,7 +496,11 @@ impl Store {
     /// Outgoing messages still waiting in the outbox (for status lines and metrics).
     pub fn queue_depth(&self) -> Result<i64, StoreError> {
         self.conn
-            .query_row("SELECT count(*) FROM outgoing WHERE state = 'queued'", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM outgoing WHERE state = 'queued'",
+                [],
+                |r| r.get(0),
+            )
             .map_err(|e| self.err(e))
     }
 }

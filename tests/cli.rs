@@ -1,0 +1,281 @@
+//! The `directd` binary as users run it: exit codes, validation before queueing, store errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_directd");
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    db: PathBuf,
+}
+
+fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, "placeholder; send never connects").unwrap();
+    let db = dir.path().join("store.db");
+    let config = dir.path().join("directd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\npath = {db:?}\n[hisp]\nhost = \"127.0.0.1\"\nca_file = {ca:?}\n[[accounts]]\naddress = \"clinic@direct.example.org\"\npassword = \"pw\"\n"
+        ),
+    )
+    .unwrap();
+    Fixture { dir, config, db }
+}
+
+fn directd(f: &Fixture, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--config")
+        .arg(&f.config)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn write(dir: &Path, name: &str, body: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p.display().to_string()
+}
+
+const CCDA: &[u8] = include_bytes!("../samples/demo-ccd.xml");
+
+#[test]
+fn send_queues_and_status_reports_per_recipient() {
+    let f = fixture();
+    let ccda = write(f.dir.path(), "summary.xml", CCDA);
+    let out = directd(
+        &f,
+        &[
+            "send",
+            "--from",
+            "clinic@direct.example.org",
+            "--to",
+            "a@x.example.org",
+            "--cc",
+            "b@y.example.org",
+            "--final",
+            "--ccda",
+            &ccda,
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id = stdout(&out).trim().to_owned();
+    assert_eq!(id, "1");
+
+    let out = directd(&f, &["status", &id, "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["complete"], false);
+    let rcpts = v["recipients"].as_array().unwrap();
+    assert_eq!(rcpts.len(), 2);
+    assert_eq!(rcpts[0]["address"], "a@x.example.org");
+    assert_eq!(rcpts[0]["state"], "queued");
+    assert_eq!(rcpts[1]["kind"], "cc");
+
+    let out = directd(&f, &["messages", "--out", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v[0]["state"], "queued");
+    let out = directd(&f, &["receipts", &id]);
+    assert!(stdout(&out).contains("queued"));
+
+    // The store was created private.
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(&f.db).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}
+
+#[test]
+fn send_refuses_bad_input_before_queueing() {
+    let f = fixture();
+    let not_xml = write(f.dir.path(), "scan.xml", b"%PDF-1.4 not xml at all");
+    let base = [
+        "send",
+        "--from",
+        "clinic@direct.example.org",
+        "--to",
+        "a@x.example.org",
+    ];
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["--ccda".into(), not_xml.clone()], "scan.xml"),
+        (
+            vec![
+                "--ccda".into(),
+                f.dir.path().join("missing.xml").display().to_string(),
+            ],
+            "missing.xml",
+        ),
+        (
+            vec!["--attach".into(), f.dir.path().display().to_string()],
+            "not a regular file",
+        ),
+        (
+            vec![
+                "--to".into(),
+                "not-an-address".into(),
+                "--body".into(),
+                "x".into(),
+            ],
+            "not a valid Direct address",
+        ),
+        (vec![], "nothing to send"),
+    ];
+    for (extra, expect) in cases {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend(extra.iter().map(String::as_str));
+        let out = directd(&f, &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(expect), "{args:?}: {}", stderr(&out));
+    }
+    let out = directd(
+        &f,
+        &[
+            "send",
+            "--from",
+            "someone@else.org",
+            "--to",
+            "a@x.example.org",
+            "--body",
+            "hi",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no configured account sends for someone@else.org"));
+    assert!(!f.db.exists(), "nothing may be queued for refused input");
+}
+
+#[test]
+fn usage_errors_exit_2_and_missing_things_exit_1() {
+    let f = fixture();
+    assert_eq!(directd(&f, &["send", "--bogus"]).status.code(), Some(2));
+    assert_eq!(
+        directd(&f, &["status", "notanumber"]).status.code(),
+        Some(2)
+    );
+    let out = directd(&f, &["status", "7"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+    directd(
+        &f,
+        &[
+            "send",
+            "--from",
+            "clinic@direct.example.org",
+            "--to",
+            "a@x.example.org",
+            "--body",
+            "hi",
+        ],
+    );
+    let out = directd(&f, &["status", "7"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no message with id 7"));
+    let out = directd(&f, &["messages", "--since", "last tuesday"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = Command::new(BIN)
+        .args(["--config", "/nonexistent/directd.toml", "messages"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("/nonexistent/directd.toml"));
+    assert!(Command::new(BIN)
+        .arg("--help")
+        .output()
+        .unwrap()
+        .status
+        .success());
+}
+
+#[test]
+fn locked_store_is_a_clear_error() {
+    let f = fixture();
+    let body = [
+        "send",
+        "--from",
+        "clinic@direct.example.org",
+        "--to",
+        "a@x.example.org",
+        "--body",
+        "hi",
+    ];
+    assert!(directd(&f, &body).status.success());
+    let holder = rusqlite::Connection::open(&f.db).unwrap();
+    holder.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&f.config)
+        .args(body)
+        .env("DIRECTD_STORE__BUSY_TIMEOUT_MS", "200")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("locked by another process"),
+        "{}",
+        stderr(&out)
+    );
+    holder.execute_batch("ROLLBACK").unwrap();
+    assert!(directd(&f, &body).status.success());
+}
+
+#[test]
+fn read_only_store_is_a_clear_error() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = fixture();
+    let body = [
+        "send",
+        "--from",
+        "clinic@direct.example.org",
+        "--to",
+        "a@x.example.org",
+        "--body",
+        "hi",
+    ];
+    assert!(directd(&f, &body).status.success());
+    std::fs::set_permissions(&f.db, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let is_root = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
+    let mut cmd = if is_root {
+        // Root ignores file modes; drop to nobody to see what an unprivileged operator sees.
+        std::fs::set_permissions(f.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&f.config, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        c
+    } else {
+        Command::new(BIN)
+    };
+    let out = cmd
+        .arg("--config")
+        .arg(&f.config)
+        .args(body)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("read-only"), "{}", stderr(&out));
+}
+
+#[test]
+fn demo_round_trip_succeeds() {
+    let out = Command::new(BIN).arg("demo").output().unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("dispatched"), "{text}");
+    assert!(text.contains("byte-identical"), "{text}");
+}
