@@ -110,7 +110,7 @@ impl RunningDaemon {
         // Keep the sender alive for the daemon's lifetime so `recv` never spins on a closed channel.
         let task = tokio::spawn(async move {
             let _wake = wake;
-            daemon.run(control_rx).await
+            daemon.run(wake_rx).await
         });
         RunningDaemon { trigger, task }
     }
