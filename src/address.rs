@@ -3,6 +3,13 @@
 
 /// A conservative syntax check: one `@`, a non-empty local part without spaces or control
 /// characters, and a dotted domain of letters, digits and hyphens.
+///
+/// ```
+/// use directd::address::is_valid;
+/// assert!(is_valid("clinic@direct.example.org"));
+/// assert!(!is_valid("clinic@localhost"));
+/// assert!(!is_valid("Dr Lee <lee@direct.example.org>"));
+/// ```
 pub fn is_valid(addr: &str) -> bool {
     let Some((local, domain)) = addr.rsplit_once('@') else {
         return false;
