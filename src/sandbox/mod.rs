@@ -186,6 +186,11 @@ impl Sandbox {
         self.state.lock().expect("state lock").sent.clone()
     }
 
+    /// How many sessions ended after a MAIL was handed out but before its DONE.
+    pub fn abandoned_mail(&self) -> u64 {
+        self.state.lock().expect("state lock").abandoned_mail
+    }
+
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;

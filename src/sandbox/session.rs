@@ -84,6 +84,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             Ok(()) | Err(Stop::Closed) => {}
             Err(Stop::Io(e)) => tracing::debug!(error = %e, "sandbox session ended"),
         }
+        if let Some((_, _, Item::Mail(_))) = &self.current {
+            // The client saw a MAIL and went away without DONE: it will be redelivered.
+            self.state.lock().expect("state lock").abandoned_mail += 1;
+        }
         self.conn.shutdown().await;
     }
 

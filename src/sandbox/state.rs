@@ -93,6 +93,8 @@ pub struct State {
     pub(super) next_seq: u64,
     pub(super) next_id: u64,
     pub sent: Vec<SentRecord>,
+    /// Sessions that ended between a MAIL and its DONE (crash drills count on these).
+    pub abandoned_mail: u64,
 }
 
 fn domain(addr: &str) -> &str {
