@@ -279,3 +279,86 @@ fn demo_round_trip_succeeds() {
     assert!(text.contains("dispatched"), "{text}");
     assert!(text.contains("byte-identical"), "{text}");
 }
+
+#[test]
+fn audit_lists_who_did_what() {
+    let f = fixture();
+    let out = directd(
+        &f,
+        &[
+            "send",
+            "--from",
+            "clinic@direct.example.org",
+            "--to",
+            "a@x.example.org",
+            "--body",
+            "hi",
+        ],
+    );
+    assert!(out.status.success());
+    let out = directd(&f, &["audit", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows[0]["action"], "send");
+    assert_eq!(rows[0]["message_ref"], "out:1");
+    assert!(!rows[0]["actor"].as_str().unwrap().is_empty());
+    // Append-only, enforced by the schema itself.
+    let conn = rusqlite::Connection::open(&f.db).unwrap();
+    assert!(conn.execute("DELETE FROM audit_log", []).is_err());
+    assert!(conn
+        .execute("UPDATE delivery_events SET state = 'dispatched'", [])
+        .is_err());
+}
+
+#[test]
+fn config_check_reports_each_problem_with_its_key() {
+    let f = fixture();
+    // The fixture's CA file is a placeholder, not a certificate.
+    let out = directd(&f, &["config", "check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("FAIL accounts[0].ca_file"),
+        "{}",
+        stdout(&out)
+    );
+    let bad = f.dir.path().join("bad.toml");
+    std::fs::write(&bad, "[daemon]\npoll_interval_secs = 0\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["--config", bad.to_str().unwrap(), "config", "check"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stdout(&out).contains("daemon.poll_interval_secs"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn daemon_refuses_a_world_readable_store() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = fixture();
+    assert!(directd(
+        &f,
+        &[
+            "send",
+            "--from",
+            "clinic@direct.example.org",
+            "--to",
+            "a@x.example.org",
+            "--body",
+            "hi"
+        ]
+    )
+    .status
+    .success());
+    std::fs::set_permissions(&f.db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = directd(&f, &["run"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("readable by group or others"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -1,6 +1,8 @@
 //! The command line: argument parsing, one file per subcommand, human and `--json` output.
 //! Exit codes: 0 ok, 1 operational failure, 2 usage error.
 
+mod audit;
+mod config_check;
 mod demo;
 mod messages;
 mod output;
@@ -60,6 +62,10 @@ enum Command {
     Sandbox(sandbox::SandboxArgs),
     /// Round trip through a throwaway sandbox: send a C-CDA from one account to another.
     Demo(demo::DemoArgs),
+    /// The audit trail: who sent, received, viewed or exported which message, when.
+    Audit(audit::AuditArgs),
+    /// Configuration tools (`config check`).
+    Config(config_check::ConfigArgs),
 }
 
 /// A command's failure: bad input from the user (exit 2) or something that went wrong (exit 1).
@@ -167,6 +173,8 @@ pub fn main() -> ExitCode {
         Command::Show(a) => show::run(&ctx, a),
         Command::Sandbox(a) => sandbox::run(a),
         Command::Demo(a) => demo::run(&ctx, a),
+        Command::Audit(a) => audit::run(&ctx, a),
+        Command::Config(a) => config_check::run(&ctx, a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,6 +28,8 @@ use crate::tracking;
 pub enum DaemonError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("refusing to start: store {path} is readable by group or others (mode {mode:o}); chmod 600 it")]
+    StoreExposed { path: std::path::PathBuf, mode: u32 },
 }
 
 /// What one pass over the accounts did (for logs, the systemd status line and tests).
@@ -78,6 +80,13 @@ fn rfc3339_in(d: Duration) -> String {
 
 impl Daemon {
     pub fn new(config: Config, shutdown: Shutdown) -> Result<Daemon, DaemonError> {
+        // The store holds PHI; a mode that lets others read it is a misconfiguration to stop on.
+        if let Ok(Some(mode)) = crate::fsutil::group_or_world_readable(&config.store.path) {
+            return Err(DaemonError::StoreExposed {
+                path: config.store.path.clone(),
+                mode,
+            });
+        }
         let store = Store::open(&config.store.path, config.store.busy_timeout)?;
         let now = Instant::now();
         let accounts = config

@@ -14,19 +14,25 @@ pub struct AuditRow {
     pub detail: Option<String>,
 }
 
-/// The OS user running this process, for the `actor` column.
+/// The OS user running this process, for the `actor` column: the name of our real uid from
+/// /etc/passwd (not $USER, which the caller controls), else `uid:N`.
 pub fn current_actor() -> String {
-    std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| format!("uid:{}", effective_uid()))
-}
-
-fn effective_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
-    // The owner of our own /proc entry is our effective uid, without libc.
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(u32::MAX)
+    // The owner of our own /proc entry is our uid; no libc call needed.
+    let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
+        return "unknown".into();
+    };
+    let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+    passwd
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let id: u32 = f.nth(1)?.parse().ok()?;
+            (id == uid).then(|| name.to_owned())
+        })
+        .next()
+        .unwrap_or_else(|| format!("uid:{uid}"))
 }
 
 impl Store {

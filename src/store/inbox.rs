@@ -115,6 +115,10 @@ impl Store {
                     ],
                 )?;
             }
+            tx.execute(
+                "INSERT INTO audit_log (at, actor, action, message_ref, detail) VALUES (?1, ?2, 'receive', ?3, ?4)",
+                params![at, super::current_actor(), format!("in:{id}"), format!("account {account}, HISP id {}", mail.hisp_id)],
+            )?;
             tx.commit()?;
             Ok(StoreOutcome::New(id))
         })()

@@ -228,6 +228,10 @@ impl Store {
                 "UPDATE outgoing SET state = 'submitted', submitted_at = ?2, last_error = NULL WHERE id = ?1",
                 params![id, at],
             )?;
+            tx.execute(
+                "INSERT INTO audit_log (at, actor, action, message_ref, detail) VALUES (?1, ?2, 'submit', ?3, ?4)",
+                params![at, super::current_actor(), format!("out:{id}"), format!("{} recipient(s) answered", report.recipients.len())],
+            )?;
             tx.commit()
         })()
         .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))
@@ -325,6 +329,11 @@ impl Store {
                 tx.execute(
                     "UPDATE recipients SET state = ?2, updated_at = ?3, reason = COALESCE(?4, reason) WHERE id = ?1",
                     params![rid, state, at, reason],
+                )?;
+                tx.execute(
+                    "INSERT INTO audit_log (at, actor, action, message_ref, detail)
+                     SELECT ?1, ?2, 'status', 'out:' || outgoing_id, address || ' -> ' || ?3 FROM recipients WHERE id = ?4",
+                    params![at, super::current_actor(), state, rid],
                 )?;
             }
             tx.commit()?;

@@ -1,0 +1,101 @@
+//! `directd config check [--connect]`: everything the daemon would refuse, reported at once.
+
+use clap::{Args, Subcommand};
+
+use super::{runtime, CliError, CliResult, Context};
+use crate::hisp::phimail::PhiMailClient;
+
+#[derive(Args, Debug)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    command: ConfigCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Validate the configuration, the files it names, and optionally each account's login.
+    Check {
+        /// Also connect and log in to every account's HISP.
+        #[arg(long)]
+        connect: bool,
+    },
+}
+
+pub fn run(ctx: &Context, args: ConfigArgs) -> CliResult {
+    let ConfigCommand::Check { connect } = args.command;
+    let config = match ctx.config() {
+        Ok(c) => c,
+        Err(CliError::Failure(e)) => {
+            println!("FAIL {e:#}");
+            return Err(CliError::Failure(anyhow::anyhow!(
+                "configuration is invalid"
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    let mut problems = Vec::new();
+    let ok = |what: String| println!("ok   {what}");
+
+    let store = &config.store.path;
+    match crate::fsutil::group_or_world_readable(store) {
+        Ok(Some(mode)) => problems.push(format!(
+            "store.path: {} is readable by group or others (mode {mode:o})",
+            store.display()
+        )),
+        Ok(None) => ok(format!("store.path: {} is private", store.display())),
+        Err(_) => match store.parent().map(|d| d.is_dir()) {
+            Some(true) => ok(format!("store.path: {} will be created", store.display())),
+            _ => problems.push(format!(
+                "store.path: directory of {} does not exist",
+                store.display()
+            )),
+        },
+    }
+    if config.accounts.is_empty() {
+        problems.push("accounts: none configured; the daemon has nothing to do".into());
+    }
+    for (i, a) in config.accounts.iter().enumerate() {
+        let key = |k: &str| format!("accounts[{i}].{k}");
+        match crate::tls::client_config(
+            &a.connect.ca_file,
+            a.connect
+                .client_cert
+                .as_ref()
+                .map(|(c, k)| (c.as_path(), k.as_path())),
+        ) {
+            Ok(_) => ok(format!(
+                "{}: {} parses as a CA file",
+                key("ca_file"),
+                a.connect.ca_file.display()
+            )),
+            Err(e) => problems.push(format!("{}: {e}", key("ca_file"))),
+        }
+    }
+    if connect && problems.is_empty() {
+        runtime()?.block_on(async {
+            for (i, a) in config.accounts.iter().enumerate() {
+                match PhiMailClient::connect(&a.connect).await {
+                    Ok(client) => {
+                        client.close().await;
+                        println!(
+                            "ok   accounts[{i}]: logged in to {}:{} as {}",
+                            a.connect.host, a.connect.port, a.connect.user
+                        );
+                    }
+                    Err(e) => problems.push(format!("accounts[{i}]: {e}")),
+                }
+            }
+        });
+    }
+    for p in &problems {
+        println!("FAIL {p}");
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Failure(anyhow::anyhow!(
+            "{} problem(s) found",
+            problems.len()
+        )))
+    }
+}
