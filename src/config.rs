@@ -55,6 +55,7 @@ struct RawDaemon {
     backoff_max_secs: Option<f64>,
     max_send_attempts: Option<u32>,
     dispatched_timeout_secs: Option<f64>,
+    metrics_listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -127,6 +128,8 @@ pub struct DaemonConfig {
     /// How long a recipient that asked for final delivery may stay unconfirmed before it is
     /// `timed_out` locally (the HISP's own `failed` usually arrives first).
     pub dispatched_timeout: Duration,
+    /// Where to serve Prometheus metrics (loopback only); `None` = off.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// One login at a HISP.
@@ -233,6 +236,25 @@ impl Config {
                 d.dispatched_timeout_secs,
                 7200.0,
             )?,
+            metrics_listen: match &d.metrics_listen {
+                None => None,
+                Some(s) => {
+                    let addr: std::net::SocketAddr = s.parse().map_err(|_| {
+                        invalid(
+                            "daemon.metrics_listen",
+                            format!("{s:?} is not an IP:port address"),
+                        )
+                    })?;
+                    // Metrics reveal traffic volumes per account; keep them off the network.
+                    if !addr.ip().is_loopback() {
+                        return Err(invalid(
+                            "daemon.metrics_listen",
+                            format!("{addr} is not a loopback address"),
+                        ));
+                    }
+                    Some(addr)
+                }
+            },
         };
         if daemon.backoff_max < daemon.backoff_initial {
             return Err(invalid(

@@ -439,3 +439,59 @@ async fn lookup_returns_directory_entries() {
     client.close().await;
     env.lab.sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn metrics_endpoint_counts_traffic_on_loopback() {
+    let env = TestEnv::start(sandbox_config(&[A, B])).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let id = env.enqueue(A, &[B], "metrics", true);
+    let daemon = RunningDaemon::start(
+        env.config(&[A, B], &format!("metrics_listen = \"127.0.0.1:{port}\"")),
+    );
+    assert!(wait_until(20, || env.states(id)[0].1 == "dispatched").await);
+    let get = move |path: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    let body = tokio::task::spawn_blocking(move || (get("/metrics"), get("/")))
+        .await
+        .unwrap();
+    daemon.stop().await;
+    assert!(body.0.starts_with("HTTP/1.1 200"), "{}", body.0);
+    assert!(
+        body.0.contains("\ndirectd_messages_sent_total 1\n"),
+        "{}",
+        body.0
+    );
+    assert!(
+        body.0.contains("\ndirectd_messages_received_total 1\n"),
+        "{}",
+        body.0
+    );
+    assert!(body.0.contains(&format!(
+        "directd_last_successful_poll_timestamp_seconds{{account=\"{A}\"}}"
+    )));
+    assert!(body.1.starts_with("HTTP/1.1 404"));
+    // Anything but loopback is refused at configuration time.
+    let bad = env.lab.daemon_toml(
+        &env.store_path,
+        &[(A, PW)],
+        "metrics_listen = \"0.0.0.0:9000\"",
+    );
+    let err = directd::config::Config::from_toml(&bad)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("daemon.metrics_listen:") && err.contains("loopback"),
+        "{err}"
+    );
+    env.lab.sandbox.shutdown().await;
+}

@@ -1,9 +1,12 @@
 //! The run loop: drains the outbox, polls every account, records what arrives, and acknowledges
 //! to the HISP only after the store has committed.
 
+pub mod metrics;
 mod notify;
 mod shutdown;
 
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
@@ -28,6 +31,11 @@ use crate::tracking;
 pub enum DaemonError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("refusing to start: store {path} is readable by group or others (mode {mode:o}); chmod 600 it")]
     StoreExposed { path: std::path::PathBuf, mode: u32 },
 }
@@ -65,6 +73,7 @@ pub struct Daemon {
     store: Store,
     accounts: Vec<AccountState>,
     shutdown: Shutdown,
+    metrics: Arc<metrics::Metrics>,
 }
 
 fn backoff(initial: Duration, max: Duration, failures: u32) -> Duration {
@@ -103,6 +112,7 @@ impl Daemon {
             store,
             accounts,
             shutdown,
+            metrics: Arc::default(),
         })
     }
 
@@ -113,6 +123,17 @@ impl Daemon {
     /// Runs until shutdown, taking [`Control`] requests (SIGUSR1 and SIGHUP in the binary).
     pub async fn run(mut self, mut control: mpsc::Receiver<Control>) -> Result<(), DaemonError> {
         let mut watchdog = notify::Watchdog::from_env();
+        if let Some(addr) = self.config.daemon.metrics_listen {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| DaemonError::Metrics { addr, source })?;
+            tracing::info!(%addr, "serving metrics");
+            tokio::spawn(metrics::serve(
+                listener,
+                self.metrics.clone(),
+                self.shutdown.clone(),
+            ));
+        }
         self.give_up_orphans()?;
         notify::ready();
         tracing::info!(accounts = self.accounts.len(), store = %self.store.path().display(), "directd started");
@@ -125,6 +146,7 @@ impl Daemon {
                 let summary = self.pass(true).await?;
                 next_poll = Instant::now() + self.config.daemon.poll_interval;
                 let depth = self.store.queue_depth()?;
+                self.metrics.queue_depth.store(depth.max(0) as u64, Relaxed);
                 notify::status(&format!(
                     "polled {} accounts, {} queued, {} received, {} sent",
                     summary.accounts_polled, depth, summary.received, summary.sent
@@ -229,6 +251,12 @@ impl Daemon {
             match result {
                 Ok(summary) => {
                     state.failures = 0;
+                    let m = &self.metrics;
+                    m.poll_succeeded(&account.address, started.elapsed());
+                    m.sent.fetch_add(summary.sent as u64, Relaxed);
+                    m.received.fetch_add(summary.received as u64, Relaxed);
+                    m.duplicates.fetch_add(summary.duplicates as u64, Relaxed);
+                    m.statuses.fetch_add(summary.statuses as u64, Relaxed);
                     tracing::info!(
                         account = %account.address,
                         sent = summary.sent,
@@ -243,6 +271,7 @@ impl Daemon {
                 Err(SessionError::Store(e)) => return Err(e.into()),
                 Err(SessionError::Hisp(e)) => {
                     state.failures += 1;
+                    self.metrics.session_errors.fetch_add(1, Relaxed);
                     let d = &self.config.daemon;
                     let delay = if e.is_permanent() {
                         d.backoff_max
@@ -319,6 +348,7 @@ impl Daemon {
                     tracing::info!(msg_id = id, account = %account.address, recipients = report.recipients.len(), "message submitted");
                 }
                 Err(e) => {
+                    self.metrics.send_failures.fetch_add(1, Relaxed);
                     let d = &self.config.daemon;
                     let give_up = attempts >= d.max_send_attempts;
                     let retry_at = rfc3339_in(backoff(d.backoff_initial, d.backoff_max, attempts));

@@ -1,0 +1,148 @@
+//! An optional Prometheus text endpoint on loopback (off by default): counters the daemon bumps
+//! as it works, rendered on `GET /metrics`. Hand-written because the format is a few lines and an
+//! HTTP framework would dwarf the daemon.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use super::Shutdown;
+
+#[derive(Default)]
+pub struct Metrics {
+    pub sent: AtomicU64,
+    pub received: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub statuses: AtomicU64,
+    pub send_failures: AtomicU64,
+    pub session_errors: AtomicU64,
+    pub queue_depth: AtomicU64,
+    /// account → (last successful poll, unix seconds; its duration, seconds)
+    polls: Mutex<BTreeMap<String, (f64, f64)>>,
+}
+
+impl Metrics {
+    pub fn poll_succeeded(&self, account: &str, took: Duration) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or(0.0);
+        self.polls
+            .lock()
+            .expect("metrics lock")
+            .insert(account.to_owned(), (now, took.as_secs_f64()));
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counters = [
+            (
+                "directd_messages_sent_total",
+                "Messages submitted to a HISP.",
+                &self.sent,
+            ),
+            (
+                "directd_messages_received_total",
+                "Messages received and committed.",
+                &self.received,
+            ),
+            (
+                "directd_redeliveries_total",
+                "Received messages that were already stored.",
+                &self.duplicates,
+            ),
+            (
+                "directd_status_notifications_total",
+                "Delivery notifications recorded.",
+                &self.statuses,
+            ),
+            (
+                "directd_send_failures_total",
+                "Failed send attempts.",
+                &self.send_failures,
+            ),
+            (
+                "directd_session_errors_total",
+                "HISP sessions that failed.",
+                &self.session_errors,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                value.load(Relaxed)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP directd_queue_depth Outgoing messages waiting in the outbox.\n# TYPE directd_queue_depth gauge\ndirectd_queue_depth {}",
+            self.queue_depth.load(Relaxed)
+        );
+        let polls = self.polls.lock().expect("metrics lock");
+        let _ = writeln!(out, "# HELP directd_last_successful_poll_timestamp_seconds When each account was last polled successfully.\n# TYPE directd_last_successful_poll_timestamp_seconds gauge");
+        for (account, (at, _)) in polls.iter() {
+            let _ = writeln!(
+                out,
+                "directd_last_successful_poll_timestamp_seconds{{account=\"{account}\"}} {at:.3}"
+            );
+        }
+        let _ = writeln!(out, "# HELP directd_poll_duration_seconds Duration of each account's last successful poll.\n# TYPE directd_poll_duration_seconds gauge");
+        for (account, (_, took)) in polls.iter() {
+            let _ = writeln!(
+                out,
+                "directd_poll_duration_seconds{{account=\"{account}\"}} {took:.6}"
+            );
+        }
+        out
+    }
+}
+
+/// Serves `GET /metrics` until shutdown. One short-lived connection at a time is plenty for a
+/// scraper; a slow client is cut off after a few seconds.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, mut shutdown: Shutdown) {
+    loop {
+        let (mut conn, _) = tokio::select! {
+            _ = shutdown.wait() => return,
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(_) => continue,
+            },
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let mut len = 0;
+            let read = async {
+                while len < buf.len() && !buf[..len].windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf[len..]).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => len += n,
+                    }
+                }
+            };
+            if tokio::time::timeout(Duration::from_secs(5), read)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            let request = String::from_utf8_lossy(&buf[..len]);
+            let response = if request.starts_with("GET /metrics ") {
+                let body = metrics.render();
+                format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
+            } else {
+                "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_owned()
+            };
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), conn.write_all(response.as_bytes()))
+                    .await;
+        });
+    }
+}
