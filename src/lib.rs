@@ -9,6 +9,7 @@ pub mod config;
 pub mod daemon;
 pub mod fsutil;
 pub mod hisp;
+pub mod ingest;
 pub mod sandbox;
 pub mod store;
 pub mod timefmt;

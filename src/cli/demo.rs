@@ -117,6 +117,12 @@ pub fn run(ctx: &Context, args: DemoArgs) -> CliResult {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
+        // The daemon ingests right after the commit; give it the moment it needs.
+        while store.incoming(received)?.attachments.iter().any(|a| a.ingest_state == "pending")
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         trigger.trigger();
         daemon_task.await.map_err(anyhow::Error::from)??;
         lab.sandbox.shutdown().await;
@@ -143,8 +149,22 @@ pub fn run(ctx: &Context, args: DemoArgs) -> CliResult {
                 json: false,
             },
         )?;
+        let documents = store.list_documents(None)?;
+        println!("\n== clinical documents ingested from it");
+        for d in &documents {
+            println!(
+                "document {}: {} ({}), patient {}",
+                d.id,
+                d.title.as_deref().unwrap_or("-"),
+                d.kind,
+                d.patient_name.as_deref().unwrap_or("-")
+            );
+        }
+        if documents.is_empty() {
+            return Err(CliError::Failure(anyhow::anyhow!("the received C-CDA was not ingested")));
+        }
         println!(
-            "\nround trip complete in {:.1} s; the C-CDA arrived byte-identical (sha256 verified)",
+            "\nround trip complete in {:.1} s; the C-CDA arrived byte-identical (sha256 verified) and was ingested",
             started.elapsed().as_secs_f64()
         );
         if args.dir.is_some() {

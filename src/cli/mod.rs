@@ -2,8 +2,10 @@
 //! Exit codes: 0 ok, 1 operational failure, 2 usage error.
 
 mod audit;
+mod ccda;
 mod config_check;
 mod demo;
+mod ingest;
 mod messages;
 mod output;
 mod run;
@@ -62,6 +64,10 @@ enum Command {
     Sandbox(sandbox::SandboxArgs),
     /// Round trip through a throwaway sandbox: send a C-CDA from one account to another.
     Demo(demo::DemoArgs),
+    /// Ingest C-CDA files, XDM zips or folders from disk into the clinical tables.
+    Ingest(ingest::IngestArgs),
+    /// Query ingested clinical documents (`ccda list`, `ccda show ID`).
+    Ccda(ccda::CcdaArgs),
     /// The audit trail: who sent, received, viewed or exported which message, when.
     Audit(audit::AuditArgs),
     /// Configuration tools (`config check`).
@@ -174,6 +180,8 @@ pub fn main() -> ExitCode {
         Command::Sandbox(a) => sandbox::run(a),
         Command::Demo(a) => demo::run(&ctx, a),
         Command::Audit(a) => audit::run(&ctx, a),
+        Command::Ingest(a) => ingest::run(&ctx, a),
+        Command::Ccda(a) => ccda::run(&ctx, a),
         Command::Config(a) => config_check::run(&ctx, a),
     };
     match result {

@@ -74,6 +74,7 @@ pub struct Daemon {
     accounts: Vec<AccountState>,
     shutdown: Shutdown,
     metrics: Arc<metrics::Metrics>,
+    limits: crate::ingest::Limits,
 }
 
 fn backoff(initial: Duration, max: Duration, failures: u32) -> Duration {
@@ -113,6 +114,7 @@ impl Daemon {
             accounts,
             shutdown,
             metrics: Arc::default(),
+            limits: crate::ingest::Limits::default(),
         })
     }
 
@@ -160,6 +162,7 @@ impl Daemon {
                 seen_version = Some(self.store.data_version()?);
             }
             self.expire_timeouts()?;
+            self.ingest_backlog()?;
             let wait = self
                 .config
                 .daemon
@@ -411,6 +414,24 @@ impl Daemon {
             }
             // Committed above; only now may the HISP forget the item.
             transport.acknowledge(&item).await?;
+        }
+        Ok(())
+    }
+
+    /// One batch of the ingestion backlog per loop turn: new attachments are processed right
+    /// after their message is committed and acknowledged, and a large backlog (or one left by a
+    /// crash) drains without starving polls or the watchdog.
+    fn ingest_backlog(&mut self) -> Result<(), StoreError> {
+        let (attachments, tally) =
+            crate::ingest::pipeline::ingest_pending(&mut self.store, &self.limits)?;
+        if attachments > 0 {
+            tracing::info!(
+                attachments,
+                documents = tally.documents,
+                already_stored = tally.already_stored,
+                failures = tally.failures.len(),
+                "ingested"
+            );
         }
         Ok(())
     }

@@ -2,7 +2,9 @@
 //! Every SQL statement of the project lives under this module.
 
 mod audit;
+pub mod clinical;
 mod inbox;
+mod ingest;
 mod outbox;
 
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use audit::{current_actor, AuditRow};
 pub use inbox::{AttachmentRow, IncomingDetail, StoreOutcome};
+pub use ingest::{IngestTally, PendingAttachment};
 pub use outbox::{
     sha256_hex, EventRow, MessageRow, NewOutgoing, RecipientRow, SendAttempt, StatusOutcome,
 };
@@ -47,7 +50,11 @@ pub enum StoreError {
 }
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema_v1.sql"),
+    clinical::SCHEMA,
+    include_str!("schema_v3.sql"),
+];
 
 pub struct Store {
     conn: Connection,

@@ -1,0 +1,133 @@
+//! `directd ingest PATH...`: back-load C-CDA files, XDM zips or whole folders from disk.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use clap::Args;
+
+use super::{CliError, CliResult, Context};
+use crate::ingest::pipeline::{ingest_file, FileIngestError};
+use crate::ingest::Limits;
+
+#[derive(Args, Debug)]
+#[command(
+    after_help = "Examples:\n  directd ingest ~/archive/ccda/\n  directd ingest referral.xml xdm-package.zip"
+)]
+pub struct IngestArgs {
+    /// Files or folders (folders are walked recursively; hidden files are skipped).
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let meta = std::fs::symlink_metadata(path)?;
+    if meta.is_dir() {
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .collect();
+        entries.sort();
+        for e in entries {
+            if e.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+            {
+                continue;
+            }
+            collect(&e, out)?;
+        }
+    } else if meta.is_file() {
+        out.push(path.to_owned());
+    }
+    Ok(())
+}
+
+pub fn run(ctx: &Context, args: IngestArgs) -> CliResult {
+    let mut files = Vec::new();
+    for p in &args.paths {
+        collect(p, &mut files).map_err(|e| super::usage(format!("{}: {e}", p.display())))?;
+    }
+    let mut store = ctx.open_store(true)?;
+    let limits = Limits::default();
+    let progress = std::io::stderr().is_terminal() && !args.json;
+    let started = Instant::now();
+    let (mut documents, mut already, mut bytes) = (0usize, 0usize, 0u64);
+    let mut failures: Vec<(String, String)> = Vec::new();
+    for (i, file) in files.iter().enumerate() {
+        if progress {
+            let width = 30;
+            let done = (i * width) / files.len().max(1);
+            eprint!(
+                "\r[{}{}] {}/{} files",
+                "#".repeat(done),
+                " ".repeat(width - done),
+                i,
+                files.len()
+            );
+        }
+        bytes += std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        match ingest_file(&mut store, file, &limits) {
+            Ok(t) => {
+                documents += t.documents;
+                already += t.already_stored;
+                failures.extend(
+                    t.failures
+                        .into_iter()
+                        .map(|f| (file.display().to_string(), f)),
+                );
+            }
+            Err(FileIngestError::Store(e)) => return Err(CliError::Failure(e.into())),
+            Err(e @ (FileIngestError::Read { .. } | FileIngestError::Refused { .. })) => {
+                let text = e.to_string();
+                let reason = text
+                    .split_once(": ")
+                    .map(|(_, r)| r.to_owned())
+                    .unwrap_or(text);
+                failures.push((file.display().to_string(), reason));
+            }
+        }
+    }
+    if progress {
+        eprintln!("\r{}\r", " ".repeat(50));
+    }
+    let secs = started.elapsed().as_secs_f64();
+    store.audit(
+        &crate::store::current_actor(),
+        "ingest",
+        None,
+        Some(&format!(
+            "{} file(s), {documents} new document(s)",
+            files.len()
+        )),
+    )?;
+    if args.json {
+        let failures: Vec<_> = failures
+            .iter()
+            .map(|(f, r)| serde_json::json!({ "file": f, "reason": r }))
+            .collect();
+        super::output::json(&serde_json::json!({
+            "files": files.len(), "documents": documents, "already_stored": already,
+            "failures": failures, "seconds": secs, "bytes": bytes,
+        }))?;
+    } else {
+        println!(
+            "{} file(s), {:.1} MB in {secs:.2} s: {documents} new document(s), {already} already stored, {} failure(s)",
+            files.len(),
+            bytes as f64 / 1e6,
+            failures.len()
+        );
+        for (file, reason) in &failures {
+            println!("  FAILED {file}: {reason}");
+        }
+    }
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(CliError::Failure(anyhow::anyhow!(
+            "{} file(s) could not be fully ingested",
+            failures.len()
+        )))
+    }
+}

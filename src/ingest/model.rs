@@ -1,0 +1,516 @@
+//! The extracted, serde-serialisable view of a C-CDA document. Field names follow the analyst
+//! vocabulary (onset, resolution, dose) rather than the CDA XML paths, and every value is optional
+//! because real documents null out nearly anything.
+//!
+//! Times are normalised from HL7 `TS` (`20240102143000-0500`) to ISO 8601 at the precision given
+//! (`2024-01-02T14:30:00-05:00`, `2024-01`); a value that is not a valid `TS` is kept verbatim.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocumentKind {
+    /// Carries only the US Realm Header (or nothing) and no recognisable LOINC type code.
+    GenericCda,
+    Ccd,
+    HistoryAndPhysical,
+    ConsultationNote,
+    DiagnosticImagingReport,
+    ProcedureNote,
+    OperativeNote,
+    DischargeSummary,
+    ProgressNote,
+    UnstructuredDocument,
+    TransferSummary,
+    ReferralNote,
+    CarePlan,
+}
+
+/// How a document or section was recognised, so analysts can spot guesswork.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchedBy {
+    TemplateId,
+    LoincCode,
+    Body,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SectionKind {
+    Medications,
+    Immunizations,
+    Results,
+    VitalSigns,
+    Problems,
+    Allergies,
+    Procedures,
+    Assessment,
+    AssessmentAndPlan,
+    PlanOfTreatment,
+    DischargeMedications,
+    ReasonForVisit,
+    ChiefComplaintAndReasonForVisit,
+    FunctionalStatus,
+    FamilyHistory,
+    SocialHistory,
+    Payers,
+    PastMedicalHistory,
+    AdvanceDirectives,
+    Encounters,
+    MedicalEquipment,
+    DischargeDiagnosis,
+    DischargeInstructions,
+    AdmissionDiagnosis,
+    Instructions,
+    MentalStatus,
+    Nutrition,
+    HealthConcerns,
+    Goals,
+    Notes,
+    CareTeams,
+    ChiefComplaint,
+    ReasonForReferral,
+    HistoryOfPresentIllness,
+    HospitalCourse,
+    ReviewOfSystems,
+    PhysicalExam,
+    Other,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateId {
+    pub root: String,
+    pub extension: Option<String>,
+}
+
+/// An `II`: `root` is the assigning authority OID (or a UUID when `extension` is absent).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identifier {
+    pub root: Option<String>,
+    pub extension: Option<String>,
+    pub null_flavor: Option<String>,
+}
+
+/// A `CD`/`CE`/`CS` value. `original_text` is the literal text, when present inline.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Code {
+    pub code: Option<String>,
+    pub code_system: Option<String>,
+    pub code_system_name: Option<String>,
+    pub display_name: Option<String>,
+    pub original_text: Option<String>,
+    pub null_flavor: Option<String>,
+    pub translations: Vec<Code>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PersonName {
+    pub name_use: Option<String>,
+    pub prefixes: Vec<String>,
+    pub given: Vec<String>,
+    pub family: Option<String>,
+    pub suffixes: Vec<String>,
+    /// Unstructured name text (e.g. `<name>Dr Ann Example</name>`).
+    pub text: Option<String>,
+    pub null_flavor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Address {
+    pub address_use: Option<String>,
+    pub street: Vec<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postal_code: Option<String>,
+    pub country: Option<String>,
+    pub null_flavor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Telecom {
+    pub telecom_use: Option<String>,
+    pub value: Option<String>,
+    pub null_flavor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Organization {
+    pub ids: Vec<Identifier>,
+    pub names: Vec<String>,
+    pub telecoms: Vec<Telecom>,
+    pub addresses: Vec<Address>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Language {
+    pub code: Option<String>,
+    pub preferred: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Guardian {
+    pub relationship: Option<Code>,
+    pub names: Vec<PersonName>,
+    pub addresses: Vec<Address>,
+    pub telecoms: Vec<Telecom>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Patient {
+    pub ids: Vec<Identifier>,
+    pub names: Vec<PersonName>,
+    pub gender: Option<Code>,
+    pub birth_time: Option<String>,
+    pub marital_status: Option<Code>,
+    /// `raceCode` first, then any `sdtc:raceCode` (the extra races of a multi-race patient).
+    pub races: Vec<Code>,
+    pub ethnicities: Vec<Code>,
+    pub languages: Vec<Language>,
+    pub addresses: Vec<Address>,
+    pub telecoms: Vec<Telecom>,
+    pub guardians: Vec<Guardian>,
+    pub provider_organization: Option<Organization>,
+}
+
+/// Anyone acting on the document or encounter: author, authenticator, performer, recipient...
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Participant {
+    /// `typeCode` of the participation (e.g. `PRF`), when given.
+    pub type_code: Option<String>,
+    pub function_code: Option<Code>,
+    pub time: Option<String>,
+    pub ids: Vec<Identifier>,
+    pub code: Option<Code>,
+    pub names: Vec<PersonName>,
+    /// Set for authoring devices (EHR systems) instead of a person.
+    pub device: Option<Device>,
+    pub organization: Option<Organization>,
+    pub addresses: Vec<Address>,
+    pub telecoms: Vec<Telecom>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub manufacturer_model: Option<String>,
+    pub software: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelatedDocument {
+    pub type_code: Option<String>,
+    pub id: Option<Identifier>,
+    pub set_id: Option<Identifier>,
+    pub version_number: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    pub ids: Vec<Identifier>,
+    pub code: Option<Code>,
+    pub name: Option<String>,
+    pub address: Option<Address>,
+}
+
+/// `componentOf/encompassingEncounter`: the episode of care the document belongs to.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EncompassingEncounter {
+    pub ids: Vec<Identifier>,
+    pub code: Option<Code>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub location: Option<Location>,
+    pub responsible_party: Option<Participant>,
+    pub participants: Vec<Participant>,
+    pub discharge_disposition: Option<Code>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceEvent {
+    pub code: Option<Code>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub performers: Vec<Participant>,
+}
+
+/// A binary produced from the document itself (an inline base64 `nonXMLBody`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DerivedBinary {
+    pub media_type: Option<String>,
+    pub size: u64,
+    pub sha256: String,
+    /// Serialised as base64 so the expected-JSON fixtures stay text.
+    #[serde(with = "b64")]
+    pub bytes: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NonXmlBody {
+    pub media_type: Option<String>,
+    pub representation: Option<String>,
+    /// `<reference value="..."/>`: name of a sibling attachment holding the content.
+    pub reference: Option<String>,
+    pub derived: Option<DerivedBinary>,
+    /// Plain inline text (representation TXT).
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Section {
+    pub kind: SectionKind,
+    pub matched_by: MatchedBy,
+    pub template_ids: Vec<TemplateId>,
+    pub code: Option<Code>,
+    pub title: Option<String>,
+    pub null_flavor: Option<String>,
+    /// Narrative `<text>` flattened: table cells tab-separated, rows and blocks on new lines.
+    pub text: Option<String>,
+    /// Index in `Document::sections` of the enclosing section, for nested subsections.
+    pub parent: Option<usize>,
+    pub entries: Vec<Entry>,
+}
+
+/// A quantity, code, or string value of an observation (`value xsi:type=...`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Value {
+    pub value_type: Option<String>,
+    pub value: Option<String>,
+    pub unit: Option<String>,
+    pub code: Option<Code>,
+    pub text: Option<String>,
+    pub null_flavor: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReferenceRange {
+    pub text: Option<String>,
+    pub low: Option<String>,
+    pub high: Option<String>,
+    pub unit: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Observation {
+    pub ids: Vec<Identifier>,
+    pub code: Option<Code>,
+    pub status: Option<String>,
+    pub time: Option<String>,
+    pub value: Option<Value>,
+    pub interpretations: Vec<Code>,
+    pub reference_range: Option<ReferenceRange>,
+}
+
+/// A result or vital-signs organizer; a bare observation outside an organizer gets a panel with
+/// no code.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Panel {
+    pub ids: Vec<Identifier>,
+    pub code: Option<Code>,
+    pub status: Option<String>,
+    pub time: Option<String>,
+    pub observations: Vec<Observation>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub ids: Vec<Identifier>,
+    /// statusCode of the concern act (active / completed / suspended / aborted).
+    pub concern_status: Option<String>,
+    /// The problem itself (observation `value`, e.g. SNOMED CT or ICD-10).
+    pub code: Option<Code>,
+    /// The observation `code`: problem, diagnosis, complaint, symptom...
+    pub problem_type: Option<Code>,
+    /// Clinical status: from a Problem Status observation (R1.1) when present.
+    pub status: Option<String>,
+    pub onset: Option<String>,
+    pub resolution: Option<String>,
+    pub negated: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Medication {
+    pub ids: Vec<Identifier>,
+    pub mood_code: Option<String>,
+    pub status: Option<String>,
+    pub negated: bool,
+    pub drug: Option<Code>,
+    pub drug_name: Option<String>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    /// Human-readable frequency from a `PIVL_TS`/`EIVL_TS` (e.g. `every 12 h`).
+    pub frequency: Option<String>,
+    pub dose_value: Option<String>,
+    pub dose_unit: Option<String>,
+    pub route: Option<Code>,
+    pub form: Option<Code>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    pub code: Option<Code>,
+    pub severity: Option<Code>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Allergy {
+    pub ids: Vec<Identifier>,
+    pub concern_status: Option<String>,
+    pub allergy_type: Option<Code>,
+    pub substance: Option<Code>,
+    pub status: Option<String>,
+    pub onset: Option<String>,
+    pub resolution: Option<String>,
+    pub severity: Option<Code>,
+    pub reactions: Vec<Reaction>,
+    pub negated: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Immunization {
+    pub ids: Vec<Identifier>,
+    pub status: Option<String>,
+    /// `negationInd="true"`: the vaccine was not given.
+    pub negated: bool,
+    pub time: Option<String>,
+    pub vaccine: Option<Code>,
+    pub lot_number: Option<String>,
+    pub manufacturer: Option<String>,
+    pub route: Option<Code>,
+    pub dose_value: Option<String>,
+    pub dose_unit: Option<String>,
+    pub refusal_reason: Option<Code>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Procedure {
+    /// CDA class of the entry: procedure, observation or act.
+    pub entry_type: String,
+    pub ids: Vec<Identifier>,
+    pub mood_code: Option<String>,
+    pub code: Option<Code>,
+    pub status: Option<String>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub target_site: Option<Code>,
+    pub performers: Vec<Participant>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Encounter {
+    pub ids: Vec<Identifier>,
+    pub code: Option<Code>,
+    pub status: Option<String>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    pub location: Option<String>,
+    pub performers: Vec<Participant>,
+    /// Encounter Diagnosis entries (the problem codes).
+    pub diagnoses: Vec<Code>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocialHistory {
+    /// `smoking_status`, `tobacco_use` or `observation`.
+    pub observation_type: String,
+    pub ids: Vec<Identifier>,
+    pub code: Option<Code>,
+    pub status: Option<String>,
+    pub value: Option<Value>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedItem {
+    /// CDA class of the planned entry: act, encounter, observation, procedure,
+    /// substance_administration, supply.
+    pub entry_type: String,
+    pub mood_code: Option<String>,
+    pub ids: Vec<Identifier>,
+    /// What is planned: the act code, or the drug/vaccine for planned medications.
+    pub code: Option<Code>,
+    pub status: Option<String>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyCondition {
+    pub code: Option<Code>,
+    pub onset_age: Option<String>,
+    pub onset_age_unit: Option<String>,
+    /// A "cause of death" entry relationship is present.
+    pub cause_of_death: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyHistory {
+    pub ids: Vec<Identifier>,
+    pub relation: Option<Code>,
+    pub gender: Option<Code>,
+    pub birth_time: Option<String>,
+    pub conditions: Vec<FamilyCondition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Entry {
+    Problem(Problem),
+    Medication(Medication),
+    Allergy(Allergy),
+    Result(Panel),
+    VitalSigns(Panel),
+    Immunization(Immunization),
+    Procedure(Procedure),
+    Encounter(Encounter),
+    SocialHistory(SocialHistory),
+    PlanOfCare(PlannedItem),
+    FamilyHistory(FamilyHistory),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Document {
+    /// Hex SHA-256 of the exact input bytes: the idempotency key in the store.
+    pub sha256: String,
+    pub kind: DocumentKind,
+    pub classified_by: MatchedBy,
+    pub template_ids: Vec<TemplateId>,
+    pub id: Option<Identifier>,
+    pub code: Option<Code>,
+    pub title: Option<String>,
+    pub effective_time: Option<String>,
+    pub confidentiality: Option<String>,
+    pub language: Option<String>,
+    pub set_id: Option<Identifier>,
+    pub version_number: Option<String>,
+    pub related_documents: Vec<RelatedDocument>,
+    pub patient: Option<Patient>,
+    pub authors: Vec<Participant>,
+    pub custodian: Option<Organization>,
+    pub legal_authenticator: Option<Participant>,
+    pub information_recipients: Vec<Participant>,
+    pub encompassing_encounter: Option<EncompassingEncounter>,
+    pub service_events: Vec<ServiceEvent>,
+    pub sections: Vec<Section>,
+    pub non_xml_body: Option<NonXmlBody>,
+}
+
+mod b64 {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        if bytes.is_empty() {
+            return s.serialize_str("");
+        }
+        s.serialize_str(&openssl::base64::encode_block(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
+        openssl::base64::decode_block(&text).map_err(serde::de::Error::custom)
+    }
+}

@@ -1,0 +1,92 @@
+//! Runs extraction over what the store holds: received attachments after their message is
+//! committed, and files from disk for back-loading archives. A failure is recorded on the
+//! attachment with its reason; it never loses or blocks the message.
+
+use std::path::Path;
+
+use super::{ingest_bytes, IngestError, Limits};
+use crate::store::{IngestTally, Store, StoreError};
+
+/// How many pending attachments one call takes, so a large backlog does not starve the poller.
+const BATCH: usize = 32;
+
+/// Ingests attachments waiting in the store. Returns how many attachments were processed.
+pub fn ingest_pending(
+    store: &mut Store,
+    limits: &Limits,
+) -> Result<(usize, IngestTally), StoreError> {
+    let mut total = IngestTally::default();
+    let pending = store.pending_attachments(BATCH)?;
+    for att in &pending {
+        match ingest_bytes(&att.data, &att.declared_type, Some(&att.filename), limits) {
+            Ok(extracted) => {
+                let t = store.record_extraction(Some(att), None, &extracted)?;
+                if !t.failures.is_empty() {
+                    tracing::warn!(
+                        attachment = att.id,
+                        failures = t.failures.len(),
+                        "attachment partly ingested"
+                    );
+                }
+                total.documents += t.documents;
+                total.already_stored += t.already_stored;
+                total.other += t.other;
+                total.failures.extend(t.failures);
+            }
+            Err(e) => {
+                tracing::warn!(attachment = att.id, error = %e, "attachment not ingested");
+                store.mark_ingest_failed(att.id, &e.to_string())?;
+                total.failures.push(e.to_string());
+            }
+        }
+    }
+    Ok((pending.len(), total))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FileIngestError {
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Refused { path: String, source: IngestError },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Ingests one file from disk (a C-CDA or an XDM zip).
+pub fn ingest_file(
+    store: &mut Store,
+    path: &Path,
+    limits: &Limits,
+) -> Result<IngestTally, FileIngestError> {
+    let shown = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|source| FileIngestError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    // Neither a document nor a whole zip may exceed its cap, so no file larger than both is read.
+    let limit = limits.max_document_bytes.max(limits.max_zip_total_bytes);
+    if meta.len() > limit {
+        return Err(FileIngestError::Refused {
+            path: shown,
+            source: IngestError::TooLarge {
+                size: meta.len(),
+                limit,
+            },
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|source| FileIngestError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let extracted = ingest_bytes(&bytes, "application/octet-stream", name.as_deref(), limits)
+        .map_err(|source| FileIngestError::Refused {
+            path: shown.clone(),
+            source,
+        })?;
+    Ok(store.record_extraction(None, Some(&shown), &extracted)?)
+}

@@ -1,0 +1,297 @@
+//! The one place untrusted XML is tokenised. Every caller (C-CDA, XDM METADATA.XML) goes through
+//! [`SafeReader`], so the DTD/entity refusal and the size, depth and element caps cannot be
+//! forgotten by a new parser.
+//!
+//! Parsing is streaming: the reader hands out events borrowed from the input slice. Callers build a
+//! [`Node`] tree only for small self-contained fragments (one header block, one entry), which keeps
+//! memory proportional to the largest fragment rather than to the document.
+
+use std::borrow::Cow;
+
+use quick_xml::events::{BytesEnd, BytesRef, BytesStart, Event};
+use quick_xml::Reader;
+
+use super::error::IngestError;
+use super::limits::Limits;
+
+pub(crate) enum Ev<'a> {
+    Start(BytesStart<'a>),
+    Empty(BytesStart<'a>),
+    End(BytesEnd<'a>),
+    /// Character data with references already resolved. quick-xml splits text around each
+    /// reference, so one text node may arrive as several of these.
+    Text(Cow<'a, str>),
+    Eof,
+}
+
+pub(crate) struct SafeReader<'a> {
+    reader: Reader<&'a [u8]>,
+    depth: usize,
+    elements: usize,
+    limits: &'a Limits,
+}
+
+impl<'a> SafeReader<'a> {
+    pub(crate) fn new(bytes: &'a [u8], limits: &'a Limits) -> Self {
+        let mut reader = Reader::from_reader(bytes);
+        let config = reader.config_mut();
+        config.check_end_names = true;
+        config.expand_empty_elements = false;
+        SafeReader {
+            reader,
+            depth: 0,
+            elements: 0,
+            limits,
+        }
+    }
+
+    pub(crate) fn limits(&self) -> &'a Limits {
+        self.limits
+    }
+
+    fn count_element(&mut self) -> Result<(), IngestError> {
+        self.elements += 1;
+        if self.elements > self.limits.max_elements {
+            return Err(IngestError::TooManyElements {
+                limit: self.limits.max_elements,
+            });
+        }
+        Ok(())
+    }
+
+    fn check_text(&self, len: usize) -> Result<(), IngestError> {
+        if len as u64 > self.limits.max_text_bytes {
+            return Err(IngestError::TextTooLarge {
+                size: len as u64,
+                limit: self.limits.max_text_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn next(&mut self) -> Result<Ev<'a>, IngestError> {
+        loop {
+            match self.reader.read_event()? {
+                Event::Start(e) => {
+                    // Checked before anything else so a 10k-deep bomb fails at the cap, not after
+                    // building state for every level.
+                    if self.depth >= self.limits.max_depth {
+                        return Err(IngestError::TooDeep {
+                            depth: self.limits.max_depth,
+                        });
+                    }
+                    self.depth += 1;
+                    self.count_element()?;
+                    return Ok(Ev::Start(e));
+                }
+                Event::Empty(e) => {
+                    if self.depth >= self.limits.max_depth {
+                        return Err(IngestError::TooDeep {
+                            depth: self.limits.max_depth,
+                        });
+                    }
+                    self.count_element()?;
+                    return Ok(Ev::Empty(e));
+                }
+                Event::End(e) => {
+                    self.depth = self.depth.saturating_sub(1);
+                    return Ok(Ev::End(e));
+                }
+                Event::Text(t) => {
+                    self.check_text(t.len())?;
+                    return Ok(Ev::Text(t.xml10_content()?));
+                }
+                Event::CData(c) => {
+                    self.check_text(c.len())?;
+                    return Ok(Ev::Text(c.decode()?));
+                }
+                Event::GeneralRef(r) => return Ok(Ev::Text(resolve_reference(&r)?)),
+                Event::DocType(_) => return Err(IngestError::DtdForbidden),
+                // Processing instructions include xml-stylesheet: deliberately never acted on.
+                Event::Decl(_) | Event::PI(_) | Event::Comment(_) => continue,
+                Event::Eof => return Ok(Ev::Eof),
+            }
+        }
+    }
+
+    /// Reads the rest of an element whose start tag was just returned into a [`Node`].
+    pub(crate) fn subtree(&mut self, start: &BytesStart<'_>) -> Result<Node, IngestError> {
+        let mut stack = vec![Node::from_start(start)?];
+        loop {
+            match self.next()? {
+                Ev::Start(e) => stack.push(Node::from_start(&e)?),
+                Ev::Empty(e) => {
+                    let node = Node::from_start(&e)?;
+                    if let Some(top) = stack.last_mut() {
+                        top.children.push(node);
+                    }
+                }
+                Ev::End(_) => {
+                    let Some(done) = stack.pop() else {
+                        return Err(IngestError::MalformedXml("unbalanced end tag".into()));
+                    };
+                    match stack.last_mut() {
+                        Some(parent) => parent.children.push(done),
+                        None => return Ok(done),
+                    }
+                }
+                Ev::Text(t) => {
+                    if let Some(top) = stack.last_mut() {
+                        top.text.push_str(&t);
+                        self.check_text(top.text.len())?;
+                    }
+                }
+                Ev::Eof => return Err(unexpected_eof()),
+            }
+        }
+    }
+
+    /// Discards the rest of an element whose start tag was just returned.
+    pub(crate) fn skip(&mut self) -> Result<(), IngestError> {
+        let mut level = 0usize;
+        loop {
+            match self.next()? {
+                Ev::Start(_) => level += 1,
+                Ev::End(_) if level == 0 => return Ok(()),
+                Ev::End(_) => level -= 1,
+                Ev::Eof => return Err(unexpected_eof()),
+                Ev::Empty(_) | Ev::Text(_) => {}
+            }
+        }
+    }
+
+    /// Consumes whatever follows the root element so trailing garbage or a late DOCTYPE is still
+    /// reported instead of silently ignored.
+    pub(crate) fn drain(&mut self) -> Result<(), IngestError> {
+        loop {
+            if let Ev::Eof = self.next()? {
+                return Ok(());
+            }
+        }
+    }
+}
+
+pub(crate) fn unexpected_eof() -> IngestError {
+    IngestError::MalformedXml("unexpected end of document".into())
+}
+
+fn resolve_reference<'a>(r: &BytesRef<'a>) -> Result<Cow<'a, str>, IngestError> {
+    if let Some(c) = r
+        .resolve_char_ref()
+        .map_err(|e| IngestError::MalformedXml(e.to_string()))?
+    {
+        return Ok(Cow::Owned(c.to_string()));
+    }
+    let name = r.decode()?;
+    let text = match name.as_ref() {
+        "lt" => "<",
+        "gt" => ">",
+        "amp" => "&",
+        "apos" => "'",
+        "quot" => "\"",
+        _ => {
+            return Err(IngestError::ExternalEntity {
+                name: name.into_owned(),
+            })
+        }
+    };
+    Ok(Cow::Borrowed(text))
+}
+
+/// The part of a qualified name after the prefix. CDA mixes the default namespace with `sdtc:`
+/// extensions whose local names are meaningful on their own (`sdtc:raceCode` is another race).
+pub(crate) fn local_name(qname: &[u8]) -> &[u8] {
+    match qname.iter().rposition(|&b| b == b':') {
+        Some(i) => &qname[i + 1..],
+        None => qname,
+    }
+}
+
+/// A small owned element, used for bounded fragments only (see module docs).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Node {
+    pub name: String,
+    /// Attributes by local name; namespace declarations are dropped.
+    pub attrs: Vec<(String, String)>,
+    pub children: Vec<Node>,
+    /// Direct character data, concatenated.
+    pub text: String,
+}
+
+impl Node {
+    pub(crate) fn from_start(e: &BytesStart<'_>) -> Result<Node, IngestError> {
+        let name = String::from_utf8_lossy(local_name(e.name().as_ref())).into_owned();
+        let mut attrs = Vec::new();
+        for attr in e.attributes() {
+            let attr = attr?;
+            let key = attr.key.as_ref();
+            if key == b"xmlns" || key.starts_with(b"xmlns:") {
+                continue;
+            }
+            let value = attr.unescape_value()?.into_owned();
+            attrs.push((String::from_utf8_lossy(local_name(key)).into_owned(), value));
+        }
+        Ok(Node {
+            name,
+            attrs,
+            children: Vec::new(),
+            text: String::new(),
+        })
+    }
+
+    pub(crate) fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    pub(crate) fn attr_string(&self, name: &str) -> Option<String> {
+        self.attr(name).map(|v| v.trim().to_string())
+    }
+
+    pub(crate) fn is_true(&self, name: &str) -> bool {
+        self.attr(name).is_some_and(|v| v.trim() == "true")
+    }
+
+    pub(crate) fn child(&self, name: &str) -> Option<&Node> {
+        self.children.iter().find(|c| c.name == name)
+    }
+
+    pub(crate) fn children<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s Node> + 's {
+        self.children.iter().filter(move |c| c.name == name)
+    }
+
+    /// First node reached by following `path` one child name at a time, trying every matching
+    /// child at each step (a repeated `participant` may hold the wanted role in its second copy).
+    pub(crate) fn find(&self, path: &[&str]) -> Option<&Node> {
+        let Some((first, rest)) = path.split_first() else {
+            return Some(self);
+        };
+        self.children
+            .iter()
+            .filter(|c| c.name == *first)
+            .find_map(|c| c.find(rest))
+    }
+
+    /// All text below this node, whitespace collapsed; `None` when empty.
+    pub(crate) fn all_text(&self) -> Option<String> {
+        let mut raw = String::new();
+        self.collect_text(&mut raw);
+        let collapsed = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+        (!collapsed.is_empty()).then_some(collapsed)
+    }
+
+    fn collect_text(&self, out: &mut String) {
+        out.push_str(&self.text);
+        for c in &self.children {
+            out.push(' ');
+            c.collect_text(out);
+        }
+    }
+
+    pub(crate) fn template_roots(&self) -> impl Iterator<Item = &str> {
+        self.children("templateId").filter_map(|t| t.attr("root"))
+    }
+}

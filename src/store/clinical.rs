@@ -1,0 +1,1158 @@
+//! SQLite storage of extracted clinical documents: normalised tables an analyst can query directly,
+//! plus the full extraction as JSON for lossless display.
+//!
+//! All SQL for clinical data lives here. Functions take `&Connection` so callers can pass a
+//! `Transaction`; writes additionally run inside a savepoint so a failed insert never leaves half a
+//! document behind, whether or not the caller opened a transaction.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use crate::ingest::model::{Code, Document, Entry, Panel, Participant, PersonName};
+
+pub const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS patients (
+    id INTEGER PRIMARY KEY,
+    given TEXT, family TEXT, prefix TEXT, suffix TEXT,
+    birth_time TEXT,
+    gender_code TEXT, gender_display TEXT,
+    marital_status_code TEXT, marital_status_display TEXT,
+    race_code TEXT, race_display TEXT,
+    ethnicity_code TEXT, ethnicity_display TEXT,
+    language TEXT,
+    street TEXT, city TEXT, state TEXT, postal_code TEXT, country TEXT,
+    phone TEXT, email TEXT,
+    provider_organization TEXT,
+    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
+);
+CREATE TABLE IF NOT EXISTS patient_identifiers (
+    id INTEGER PRIMARY KEY,
+    patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+    root TEXT NOT NULL, extension TEXT NOT NULL,
+    UNIQUE (root, extension)
+);
+CREATE TABLE IF NOT EXISTS patient_races (
+    id INTEGER PRIMARY KEY,
+    patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+    code TEXT, code_system TEXT, display TEXT,
+    UNIQUE (patient_id, code, code_system)
+);
+CREATE TABLE IF NOT EXISTS documents (
+    id INTEGER PRIMARY KEY,
+    sha256 TEXT UNIQUE NOT NULL,
+    attachment_id INTEGER NULL,
+    source_path TEXT NULL,
+    xdm_uri TEXT NULL,
+    patient_id INTEGER NULL REFERENCES patients(id),
+    kind TEXT NOT NULL, classified_by TEXT NOT NULL,
+    template_ids TEXT NOT NULL,
+    doc_id_root TEXT, doc_id_extension TEXT,
+    loinc_code TEXT, code_display TEXT,
+    title TEXT, effective_time TEXT,
+    confidentiality TEXT, language TEXT,
+    set_id_root TEXT, set_id_extension TEXT, version_number TEXT,
+    custodian TEXT,
+    body_media_type TEXT, body_reference TEXT, derived_sha256 TEXT, derived_size INTEGER,
+    document_json TEXT NOT NULL,
+    ingested_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
+);
+CREATE INDEX IF NOT EXISTS documents_patient ON documents(patient_id);
+CREATE INDEX IF NOT EXISTS documents_attachment ON documents(attachment_id);
+CREATE TABLE IF NOT EXISTS document_participants (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    role TEXT NOT NULL,
+    name TEXT, organization TEXT, id_root TEXT, id_extension TEXT,
+    code TEXT, code_display TEXT, time TEXT,
+    device_model TEXT, device_software TEXT
+);
+CREATE INDEX IF NOT EXISTS document_participants_document ON document_participants(document_id);
+CREATE TABLE IF NOT EXISTS service_events (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    code TEXT, code_system TEXT, display TEXT, start_time TEXT, end_time TEXT
+);
+CREATE TABLE IF NOT EXISTS sections (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    ordinal INTEGER NOT NULL,
+    parent_ordinal INTEGER,
+    kind TEXT NOT NULL, matched_by TEXT NOT NULL,
+    template_id TEXT, code TEXT, code_system TEXT, title TEXT, null_flavor TEXT,
+    narrative TEXT
+);
+CREATE INDEX IF NOT EXISTS sections_document ON sections(document_id);
+CREATE TABLE IF NOT EXISTS encounters (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    patient_id INTEGER REFERENCES patients(id),
+    section_id INTEGER REFERENCES sections(id),
+    is_episode INTEGER NOT NULL,
+    id_root TEXT, id_extension TEXT,
+    code TEXT, code_system TEXT, display TEXT,
+    start_time TEXT, end_time TEXT,
+    location TEXT, responsible_party TEXT,
+    discharge_disposition_code TEXT, discharge_disposition_display TEXT
+);
+CREATE INDEX IF NOT EXISTS encounters_patient ON encounters(patient_id);
+CREATE TABLE IF NOT EXISTS encounter_diagnoses (
+    id INTEGER PRIMARY KEY,
+    encounter_id INTEGER NOT NULL REFERENCES encounters(id) ON DELETE CASCADE,
+    code TEXT, code_system TEXT, display TEXT
+);
+CREATE TABLE IF NOT EXISTS problems (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    patient_id INTEGER REFERENCES patients(id),
+    section_id INTEGER REFERENCES sections(id),
+    code TEXT, code_system TEXT, display TEXT,
+    problem_type TEXT, concern_status TEXT, status TEXT,
+    onset TEXT, resolution TEXT, negated INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS problems_patient ON problems(patient_id);
+CREATE TABLE IF NOT EXISTS medications (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    patient_id INTEGER REFERENCES patients(id),
+    section_id INTEGER REFERENCES sections(id),
+    drug_code TEXT, drug_system TEXT, drug_display TEXT, drug_name TEXT,
+    status TEXT, mood_code TEXT, start_time TEXT, end_time TEXT, frequency TEXT,
+    dose_value TEXT, dose_unit TEXT, route_code TEXT, route_display TEXT,
+    negated INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS medications_patient ON medications(patient_id);
+CREATE TABLE IF NOT EXISTS allergies (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    patient_id INTEGER REFERENCES patients(id),
+    section_id INTEGER REFERENCES sections(id),
+    substance_code TEXT, substance_system TEXT, substance_display TEXT,
+    allergy_type_code TEXT, allergy_type_display TEXT,
+    concern_status TEXT, status TEXT,
+    severity_code TEXT, severity_display TEXT,
+    onset TEXT, resolution TEXT, negated INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS allergies_patient ON allergies(patient_id);
+CREATE TABLE IF NOT EXISTS allergy_reactions (
+    id INTEGER PRIMARY KEY,
+    allergy_id INTEGER NOT NULL REFERENCES allergies(id) ON DELETE CASCADE,
+    code TEXT, code_system TEXT, display TEXT,
+    severity_code TEXT, severity_display TEXT
+);
+CREATE TABLE IF NOT EXISTS results (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    patient_id INTEGER REFERENCES patients(id),
+    section_id INTEGER REFERENCES sections(id),
+    panel_code TEXT, panel_system TEXT, panel_display TEXT, panel_time TEXT,
+    code TEXT, code_system TEXT, display TEXT,
+    time TEXT, status TEXT,
+    value_type TEXT, value TEXT, value_num REAL, unit TEXT,
+    value_code TEXT, value_display TEXT,
+    ref_range_text TEXT, ref_low TEXT, ref_high TEXT, ref_unit TEXT,
+    interpretation_code TEXT, interpretation_display TEXT
+);
+CREATE INDEX IF NOT EXISTS results_patient ON results(patient_id);
+CREATE INDEX IF NOT EXISTS results_code ON results(code);
+CREATE TABLE IF NOT EXISTS vital_signs (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    patient_id INTEGER REFERENCES patients(id),
+    section_id INTEGER REFERENCES sections(id),
+    panel_time TEXT,
+    code TEXT, code_system TEXT, display TEXT,
+    time TEXT, status TEXT,
+    value_type TEXT, value TEXT, value_num REAL, unit TEXT,
+    interpretation_code TEXT
+);
+CREATE INDEX IF NOT EXISTS vital_signs_patient ON vital_signs(patient_id);
+CREATE TABLE IF NOT EXISTS immunizations (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    patient_id INTEGER REFERENCES patients(id),
+    section_id INTEGER REFERENCES sections(id),
+    vaccine_code TEXT, vaccine_system TEXT, vaccine_display TEXT,
+    status TEXT, time TEXT, negated INTEGER NOT NULL,
+    lot_number TEXT, manufacturer TEXT,
+    route_code TEXT, route_display TEXT, dose_value TEXT, dose_unit TEXT,
+    refusal_reason_code TEXT, refusal_reason_display TEXT
+);
+CREATE TABLE IF NOT EXISTS procedures (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    patient_id INTEGER REFERENCES patients(id),
+    section_id INTEGER REFERENCES sections(id),
+    entry_type TEXT, mood_code TEXT,
+    code TEXT, code_system TEXT, display TEXT,
+    status TEXT, start_time TEXT, end_time TEXT,
+    target_site_code TEXT, target_site_display TEXT,
+    performer TEXT
+);
+CREATE TABLE IF NOT EXISTS social_history (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    patient_id INTEGER REFERENCES patients(id),
+    section_id INTEGER REFERENCES sections(id),
+    observation_type TEXT NOT NULL,
+    code TEXT, code_system TEXT, display TEXT,
+    value TEXT, unit TEXT, value_code TEXT, value_display TEXT,
+    status TEXT, start_time TEXT, end_time TEXT
+);
+CREATE TABLE IF NOT EXISTS plan_of_care (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    patient_id INTEGER REFERENCES patients(id),
+    section_id INTEGER REFERENCES sections(id),
+    entry_type TEXT, mood_code TEXT,
+    code TEXT, code_system TEXT, display TEXT,
+    status TEXT, start_time TEXT, end_time TEXT
+);
+CREATE TABLE IF NOT EXISTS family_history (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    patient_id INTEGER REFERENCES patients(id),
+    section_id INTEGER REFERENCES sections(id),
+    relation_code TEXT, relation_display TEXT,
+    relative_gender TEXT, relative_birth_time TEXT,
+    condition_code TEXT, condition_system TEXT, condition_display TEXT,
+    onset_age TEXT, onset_age_unit TEXT, cause_of_death INTEGER NOT NULL
+);
+
+CREATE VIEW IF NOT EXISTS v_patient_documents AS
+SELECT p.id AS patient_id,
+       trim(coalesce(p.given, '') || ' ' || coalesce(p.family, '')) AS patient_name,
+       p.birth_time,
+       (SELECT group_concat(root || '^' || extension, ' ')
+          FROM patient_identifiers i WHERE i.patient_id = p.id) AS identifiers,
+       count(d.id) AS document_count,
+       group_concat(d.id, ',') AS document_ids,
+       min(d.effective_time) AS first_document_time,
+       max(d.effective_time) AS last_document_time
+FROM patients p LEFT JOIN documents d ON d.patient_id = p.id
+GROUP BY p.id;
+
+CREATE VIEW IF NOT EXISTS v_problems AS
+SELECT pr.id AS problem_id, pr.patient_id,
+       trim(coalesce(p.given, '') || ' ' || coalesce(p.family, '')) AS patient_name,
+       pr.code, pr.code_system, pr.display, pr.status, pr.concern_status,
+       pr.onset, pr.resolution, pr.negated,
+       pr.document_id, d.effective_time AS document_time, d.title AS document_title
+FROM problems pr
+JOIN documents d ON d.id = pr.document_id
+LEFT JOIN patients p ON p.id = pr.patient_id;
+
+CREATE VIEW IF NOT EXISTS v_medications AS
+SELECT m.id AS medication_id, m.patient_id,
+       trim(coalesce(p.given, '') || ' ' || coalesce(p.family, '')) AS patient_name,
+       coalesce(m.drug_name, m.drug_display) AS drug, m.drug_code, m.drug_system,
+       m.status, m.start_time, m.end_time, m.dose_value, m.dose_unit, m.frequency, m.route_display,
+       m.negated, m.document_id, d.effective_time AS document_time
+FROM medications m
+JOIN documents d ON d.id = m.document_id
+LEFT JOIN patients p ON p.id = m.patient_id;
+
+CREATE VIEW IF NOT EXISTS v_allergies AS
+SELECT a.id AS allergy_id, a.patient_id,
+       trim(coalesce(p.given, '') || ' ' || coalesce(p.family, '')) AS patient_name,
+       a.substance_code, a.substance_display, a.status, a.severity_display,
+       (SELECT group_concat(coalesce(r.display, r.code), '; ')
+          FROM allergy_reactions r WHERE r.allergy_id = a.id) AS reactions,
+       a.onset, a.negated, a.document_id
+FROM allergies a
+LEFT JOIN patients p ON p.id = a.patient_id;
+
+CREATE VIEW IF NOT EXISTS v_results AS
+SELECT r.id AS result_id, r.patient_id,
+       trim(coalesce(p.given, '') || ' ' || coalesce(p.family, '')) AS patient_name,
+       r.panel_display, r.code, r.display,
+       coalesce(r.time, r.panel_time) AS time,
+       r.value, r.value_num, r.unit, r.value_display,
+       r.ref_low, r.ref_high, r.ref_range_text, r.interpretation_code,
+       r.document_id
+FROM results r
+LEFT JOIN patients p ON p.id = r.patient_id;
+"#;
+
+/// Where a document came from; at most one of the locations is usually set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Source {
+    /// `attachments.id` in the main store.
+    pub attachment_id: Option<i64>,
+    /// File path for documents ingested from disk.
+    pub source_path: Option<String>,
+    /// URI inside an XDM zip, when the document was a member of one.
+    pub xdm_uri: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InsertOutcome {
+    pub document_id: i64,
+    /// `false` when the same bytes (same SHA-256) were already stored.
+    pub inserted: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DocumentSummary {
+    pub id: i64,
+    pub sha256: String,
+    pub kind: String,
+    pub title: Option<String>,
+    pub effective_time: Option<String>,
+    pub patient_id: Option<i64>,
+    pub patient_name: Option<String>,
+    pub attachment_id: Option<i64>,
+    pub source_path: Option<String>,
+    pub xdm_uri: Option<String>,
+    pub ingested_at: String,
+}
+
+/// What `ccda show` displays: the stored row plus the full extraction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredDocument {
+    pub summary: DocumentSummary,
+    pub document: Document,
+}
+
+pub fn init(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)
+}
+
+/// Stores a document and everything extracted from it. Re-inserting the same bytes is a no-op that
+/// returns the existing id, so re-processing a mailbox never duplicates clinical rows.
+///
+/// The derived binary of an unstructured document is *not* stored here (only its hash and size):
+/// the caller keeps it as an attachment.
+pub fn insert_document(
+    conn: &Connection,
+    source: &Source,
+    doc: &Document,
+) -> rusqlite::Result<InsertOutcome> {
+    if let Some(id) = find_by_sha(conn, &doc.sha256)? {
+        return Ok(InsertOutcome {
+            document_id: id,
+            inserted: false,
+        });
+    }
+    conn.execute_batch("SAVEPOINT insert_document")?;
+    match insert_all(conn, source, doc) {
+        Ok(id) => {
+            conn.execute_batch("RELEASE insert_document")?;
+            Ok(InsertOutcome {
+                document_id: id,
+                inserted: true,
+            })
+        }
+        Err(e) => {
+            // Best effort: the original error is the one worth reporting.
+            let _ = conn.execute_batch("ROLLBACK TO insert_document; RELEASE insert_document");
+            // Another connection may have stored the same bytes between our lookup and insert;
+            // that is the idempotent outcome, not a failure.
+            if let Some(id) = find_by_sha(conn, &doc.sha256)? {
+                return Ok(InsertOutcome {
+                    document_id: id,
+                    inserted: false,
+                });
+            }
+            Err(e)
+        }
+    }
+}
+
+fn find_by_sha(conn: &Connection, sha256: &str) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT id FROM documents WHERE sha256 = ?1",
+        [sha256],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+/// `(code, code_system, display)`, with the original text standing in for a missing display name.
+fn cols(c: Option<&Code>) -> (Option<&str>, Option<&str>, Option<&str>) {
+    match c {
+        None => (None, None, None),
+        Some(c) => (
+            c.code.as_deref(),
+            c.code_system.as_deref(),
+            c.display_name.as_deref().or(c.original_text.as_deref()),
+        ),
+    }
+}
+
+fn name_text(n: &PersonName) -> Option<String> {
+    let mut parts: Vec<&str> = n.prefixes.iter().map(String::as_str).collect();
+    parts.extend(n.given.iter().map(String::as_str));
+    parts.extend(n.family.as_deref());
+    parts.extend(n.suffixes.iter().map(String::as_str));
+    let joined = parts.join(" ");
+    if joined.is_empty() {
+        n.text.clone()
+    } else {
+        Some(joined)
+    }
+}
+
+fn participant_name(p: &Participant) -> Option<String> {
+    p.names.iter().find_map(name_text).or_else(|| {
+        p.device
+            .as_ref()
+            .and_then(|d| d.software.clone().or(d.manufacturer_model.clone()))
+    })
+}
+
+fn enum_text<T: Serialize>(v: &T) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn insert_all(conn: &Connection, source: &Source, doc: &Document) -> rusqlite::Result<i64> {
+    let patient_id = match &doc.patient {
+        Some(p) => Some(upsert_patient(conn, p)?),
+        None => None,
+    };
+    let mut stored = doc.clone();
+    if let Some(derived) = stored
+        .non_xml_body
+        .as_mut()
+        .and_then(|b| b.derived.as_mut())
+    {
+        derived.bytes.clear();
+    }
+    let json = serde_json::to_string(&stored)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let template_ids = serde_json::to_string(&doc.template_ids)
+        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+    let body = doc.non_xml_body.as_ref();
+    let derived = body.and_then(|b| b.derived.as_ref());
+    conn.execute(
+        "INSERT INTO documents (sha256, attachment_id, source_path, xdm_uri, patient_id, kind,
+            classified_by, template_ids, doc_id_root, doc_id_extension, loinc_code, code_display,
+            title, effective_time, confidentiality, language, set_id_root, set_id_extension,
+            version_number, custodian, body_media_type, body_reference, derived_sha256,
+            derived_size, document_json)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+            ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+        params![
+            doc.sha256,
+            source.attachment_id,
+            source.source_path,
+            source.xdm_uri,
+            patient_id,
+            enum_text(&doc.kind),
+            enum_text(&doc.classified_by),
+            template_ids,
+            doc.id.as_ref().and_then(|i| i.root.as_deref()),
+            doc.id.as_ref().and_then(|i| i.extension.as_deref()),
+            doc.code.as_ref().and_then(|c| c.code.as_deref()),
+            cols(doc.code.as_ref()).2,
+            doc.title,
+            doc.effective_time,
+            doc.confidentiality,
+            doc.language,
+            doc.set_id.as_ref().and_then(|i| i.root.as_deref()),
+            doc.set_id.as_ref().and_then(|i| i.extension.as_deref()),
+            doc.version_number,
+            doc.custodian.as_ref().and_then(|c| c.names.first()),
+            body.and_then(|b| b.media_type.as_deref()),
+            body.and_then(|b| b.reference.as_deref()),
+            derived.map(|d| d.sha256.as_str()),
+            derived.map(|d| d.size as i64),
+            json,
+        ],
+    )?;
+    let document_id = conn.last_insert_rowid();
+    insert_participants(conn, document_id, doc)?;
+    insert_episode(conn, document_id, patient_id, doc)?;
+
+    let mut section_ids = Vec::with_capacity(doc.sections.len());
+    for (ordinal, s) in doc.sections.iter().enumerate() {
+        let (code, system, _) = cols(s.code.as_ref());
+        conn.execute(
+            "INSERT INTO sections (document_id, ordinal, parent_ordinal, kind, matched_by,
+                template_id, code, code_system, title, null_flavor, narrative)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                document_id,
+                ordinal as i64,
+                s.parent.map(|p| p as i64),
+                enum_text(&s.kind),
+                enum_text(&s.matched_by),
+                s.template_ids.first().map(|t| t.root.as_str()),
+                code,
+                system,
+                s.title,
+                s.null_flavor,
+                s.text,
+            ],
+        )?;
+        section_ids.push(conn.last_insert_rowid());
+    }
+    let ctx = EntryCtx {
+        document_id,
+        patient_id,
+    };
+    for (s, section_id) in doc.sections.iter().zip(section_ids) {
+        for entry in &s.entries {
+            insert_entry(conn, &ctx, section_id, entry)?;
+        }
+    }
+    Ok(document_id)
+}
+
+/// Reuses an existing patient only on an exact (root, extension) identifier match: merging two
+/// people on name or birth date would be a safety problem, a duplicate row is merely untidy.
+fn upsert_patient(conn: &Connection, p: &crate::ingest::model::Patient) -> rusqlite::Result<i64> {
+    let usable_ids: Vec<(&str, &str)> = p
+        .ids
+        .iter()
+        .filter_map(|i| Some((i.root.as_deref()?, i.extension.as_deref()?)))
+        .collect();
+    let mut existing = None;
+    for (root, ext) in &usable_ids {
+        existing = conn
+            .query_row(
+                "SELECT patient_id FROM patient_identifiers WHERE root = ?1 AND extension = ?2",
+                params![root, ext],
+                |r| r.get::<_, i64>(0),
+            )
+            .optional()?;
+        if existing.is_some() {
+            break;
+        }
+    }
+    let patient_id = match existing {
+        Some(id) => id,
+        None => {
+            let name = p
+                .names
+                .iter()
+                .find(|n| n.name_use.as_deref() == Some("L"))
+                .or(p.names.first());
+            let join = |v: Option<&Vec<String>>| v.filter(|v| !v.is_empty()).map(|v| v.join(" "));
+            let addr = p.addresses.first();
+            let phone = p.telecoms.iter().find_map(|t| {
+                t.value
+                    .as_deref()
+                    .and_then(|v| v.strip_prefix("tel:"))
+                    .map(str::trim)
+            });
+            let email = p.telecoms.iter().find_map(|t| {
+                t.value
+                    .as_deref()
+                    .and_then(|v| v.strip_prefix("mailto:"))
+                    .map(str::trim)
+            });
+            let (gender, _, gender_display) = cols(p.gender.as_ref());
+            let (marital, _, marital_display) = cols(p.marital_status.as_ref());
+            let (race, _, race_display) = cols(p.races.first());
+            let (eth, _, eth_display) = cols(p.ethnicities.first());
+            let language = p
+                .languages
+                .iter()
+                .find(|l| l.preferred == Some(true))
+                .or(p.languages.first())
+                .and_then(|l| l.code.as_deref());
+            conn.execute(
+                "INSERT INTO patients (given, family, prefix, suffix, birth_time, gender_code,
+                    gender_display, marital_status_code, marital_status_display, race_code,
+                    race_display, ethnicity_code, ethnicity_display, language, street, city, state,
+                    postal_code, country, phone, email, provider_organization)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17, ?18, ?19, ?20, ?21, ?22)",
+                params![
+                    join(name.map(|n| &n.given)),
+                    name.and_then(|n| n.family.as_deref()),
+                    join(name.map(|n| &n.prefixes)),
+                    join(name.map(|n| &n.suffixes)),
+                    p.birth_time,
+                    gender,
+                    gender_display,
+                    marital,
+                    marital_display,
+                    race,
+                    race_display,
+                    eth,
+                    eth_display,
+                    language,
+                    join(addr.map(|a| &a.street)),
+                    addr.and_then(|a| a.city.as_deref()),
+                    addr.and_then(|a| a.state.as_deref()),
+                    addr.and_then(|a| a.postal_code.as_deref()),
+                    addr.and_then(|a| a.country.as_deref()),
+                    phone,
+                    email,
+                    p.provider_organization
+                        .as_ref()
+                        .and_then(|o| o.names.first()),
+                ],
+            )?;
+            conn.last_insert_rowid()
+        }
+    };
+    for (root, ext) in usable_ids {
+        conn.execute(
+            "INSERT OR IGNORE INTO patient_identifiers (patient_id, root, extension)
+             VALUES (?1, ?2, ?3)",
+            params![patient_id, root, ext],
+        )?;
+    }
+    for race in &p.races {
+        let (code, system, display) = cols(Some(race));
+        conn.execute(
+            "INSERT OR IGNORE INTO patient_races (patient_id, code, code_system, display)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![patient_id, code, system, display],
+        )?;
+    }
+    Ok(patient_id)
+}
+
+fn insert_participant(
+    conn: &Connection,
+    document_id: i64,
+    role: &str,
+    p: &Participant,
+) -> rusqlite::Result<()> {
+    let id = p.ids.first();
+    let (code, _, code_display) = cols(p.code.as_ref().or(p.function_code.as_ref()));
+    conn.execute(
+        "INSERT INTO document_participants (document_id, role, name, organization, id_root,
+            id_extension, code, code_display, time, device_model, device_software)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            document_id,
+            role,
+            participant_name(p),
+            p.organization.as_ref().and_then(|o| o.names.first()),
+            id.and_then(|i| i.root.as_deref()),
+            id.and_then(|i| i.extension.as_deref()),
+            code,
+            code_display,
+            p.time,
+            p.device
+                .as_ref()
+                .and_then(|d| d.manufacturer_model.as_deref()),
+            p.device.as_ref().and_then(|d| d.software.as_deref()),
+        ],
+    )?;
+    Ok(())
+}
+
+fn insert_participants(
+    conn: &Connection,
+    document_id: i64,
+    doc: &Document,
+) -> rusqlite::Result<()> {
+    for a in &doc.authors {
+        insert_participant(conn, document_id, "author", a)?;
+    }
+    if let Some(c) = &doc.custodian {
+        let as_participant = Participant {
+            ids: c.ids.clone(),
+            organization: Some(c.clone()),
+            ..Participant::default()
+        };
+        insert_participant(conn, document_id, "custodian", &as_participant)?;
+    }
+    if let Some(l) = &doc.legal_authenticator {
+        insert_participant(conn, document_id, "legal_authenticator", l)?;
+    }
+    for r in &doc.information_recipients {
+        insert_participant(conn, document_id, "information_recipient", r)?;
+    }
+    for se in &doc.service_events {
+        let (code, system, display) = cols(se.code.as_ref());
+        conn.execute(
+            "INSERT INTO service_events (document_id, code, code_system, display, start_time,
+                end_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![document_id, code, system, display, se.start, se.end],
+        )?;
+        for p in &se.performers {
+            insert_participant(conn, document_id, "service_event_performer", p)?;
+        }
+    }
+    if let Some(enc) = &doc.encompassing_encounter {
+        for p in enc.responsible_party.iter() {
+            insert_participant(conn, document_id, "encounter_responsible_party", p)?;
+        }
+        for p in &enc.participants {
+            insert_participant(conn, document_id, "encounter_participant", p)?;
+        }
+    }
+    Ok(())
+}
+
+fn insert_episode(
+    conn: &Connection,
+    document_id: i64,
+    patient_id: Option<i64>,
+    doc: &Document,
+) -> rusqlite::Result<()> {
+    let Some(enc) = &doc.encompassing_encounter else {
+        return Ok(());
+    };
+    let id = enc.ids.first();
+    let (code, system, display) = cols(enc.code.as_ref());
+    let (dd_code, _, dd_display) = cols(enc.discharge_disposition.as_ref());
+    conn.execute(
+        "INSERT INTO encounters (document_id, patient_id, section_id, is_episode, id_root,
+            id_extension, code, code_system, display, start_time, end_time, location,
+            responsible_party, discharge_disposition_code, discharge_disposition_display)
+         VALUES (?1, ?2, NULL, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+        params![
+            document_id,
+            patient_id,
+            id.and_then(|i| i.root.as_deref()),
+            id.and_then(|i| i.extension.as_deref()),
+            code,
+            system,
+            display,
+            enc.start,
+            enc.end,
+            enc.location.as_ref().and_then(|l| l.name.as_deref()),
+            enc.responsible_party.as_ref().and_then(participant_name),
+            dd_code,
+            dd_display,
+        ],
+    )?;
+    Ok(())
+}
+
+struct EntryCtx {
+    document_id: i64,
+    patient_id: Option<i64>,
+}
+
+fn numeric(value_type: Option<&str>, value: Option<&str>) -> Option<f64> {
+    match value_type {
+        Some("PQ" | "INT" | "REAL") | None => value?.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn insert_panel(
+    conn: &Connection,
+    ctx: &EntryCtx,
+    section_id: i64,
+    panel: &Panel,
+    vitals: bool,
+) -> rusqlite::Result<()> {
+    let (p_code, p_system, p_display) = cols(panel.code.as_ref());
+    for o in &panel.observations {
+        let (code, system, display) = cols(o.code.as_ref());
+        let v = o.value.as_ref();
+        let value_type = v.and_then(|v| v.value_type.as_deref());
+        let value = v.and_then(|v| v.value.as_deref().or(v.text.as_deref()));
+        let unit = v.and_then(|v| v.unit.as_deref());
+        let value_num = numeric(value_type, v.and_then(|v| v.value.as_deref()));
+        let (interp, _, interp_display) = cols(o.interpretations.first());
+        if vitals {
+            conn.execute(
+                "INSERT INTO vital_signs (document_id, patient_id, section_id, panel_time, code,
+                    code_system, display, time, status, value_type, value, value_num, unit,
+                    interpretation_code)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                params![
+                    ctx.document_id,
+                    ctx.patient_id,
+                    section_id,
+                    panel.time,
+                    code,
+                    system,
+                    display,
+                    o.time,
+                    o.status,
+                    value_type,
+                    value,
+                    value_num,
+                    unit,
+                    interp,
+                ],
+            )?;
+            continue;
+        }
+        let (v_code, _, v_display) = cols(v.and_then(|v| v.code.as_ref()));
+        let range = o.reference_range.as_ref();
+        conn.execute(
+            "INSERT INTO results (document_id, patient_id, section_id, panel_code, panel_system,
+                panel_display, panel_time, code, code_system, display, time, status, value_type,
+                value, value_num, unit, value_code, value_display, ref_range_text, ref_low,
+                ref_high, ref_unit, interpretation_code, interpretation_display)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+            params![
+                ctx.document_id,
+                ctx.patient_id,
+                section_id,
+                p_code,
+                p_system,
+                p_display,
+                panel.time,
+                code,
+                system,
+                display,
+                o.time,
+                o.status,
+                value_type,
+                value,
+                value_num,
+                unit,
+                v_code,
+                v_display,
+                range.and_then(|r| r.text.as_deref()),
+                range.and_then(|r| r.low.as_deref()),
+                range.and_then(|r| r.high.as_deref()),
+                range.and_then(|r| r.unit.as_deref()),
+                interp,
+                interp_display,
+            ],
+        )?;
+    }
+    Ok(())
+}
+
+fn insert_entry(
+    conn: &Connection,
+    ctx: &EntryCtx,
+    section_id: i64,
+    entry: &Entry,
+) -> rusqlite::Result<()> {
+    let (doc_id, pat_id) = (ctx.document_id, ctx.patient_id);
+    match entry {
+        Entry::Problem(p) => {
+            let (code, system, display) = cols(p.code.as_ref());
+            conn.execute(
+                "INSERT INTO problems (document_id, patient_id, section_id, code, code_system,
+                    display, problem_type, concern_status, status, onset, resolution, negated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    doc_id,
+                    pat_id,
+                    section_id,
+                    code,
+                    system,
+                    display,
+                    cols(p.problem_type.as_ref()).2,
+                    p.concern_status,
+                    p.status,
+                    p.onset,
+                    p.resolution,
+                    p.negated,
+                ],
+            )?;
+        }
+        Entry::Medication(m) => {
+            let (code, system, display) = cols(m.drug.as_ref());
+            let (route, _, route_display) = cols(m.route.as_ref());
+            conn.execute(
+                "INSERT INTO medications (document_id, patient_id, section_id, drug_code,
+                    drug_system, drug_display, drug_name, status, mood_code, start_time, end_time,
+                    frequency, dose_value, dose_unit, route_code, route_display, negated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17)",
+                params![
+                    doc_id,
+                    pat_id,
+                    section_id,
+                    code,
+                    system,
+                    display,
+                    m.drug_name,
+                    m.status,
+                    m.mood_code,
+                    m.start,
+                    m.end,
+                    m.frequency,
+                    m.dose_value,
+                    m.dose_unit,
+                    route,
+                    route_display,
+                    m.negated,
+                ],
+            )?;
+        }
+        Entry::Allergy(a) => {
+            let (code, system, display) = cols(a.substance.as_ref());
+            let (t_code, _, t_display) = cols(a.allergy_type.as_ref());
+            let (s_code, _, s_display) = cols(a.severity.as_ref());
+            conn.execute(
+                "INSERT INTO allergies (document_id, patient_id, section_id, substance_code,
+                    substance_system, substance_display, allergy_type_code, allergy_type_display,
+                    concern_status, status, severity_code, severity_display, onset, resolution,
+                    negated)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+                params![
+                    doc_id,
+                    pat_id,
+                    section_id,
+                    code,
+                    system,
+                    display,
+                    t_code,
+                    t_display,
+                    a.concern_status,
+                    a.status,
+                    s_code,
+                    s_display,
+                    a.onset,
+                    a.resolution,
+                    a.negated,
+                ],
+            )?;
+            let allergy_id = conn.last_insert_rowid();
+            for r in &a.reactions {
+                let (code, system, display) = cols(r.code.as_ref());
+                let (s_code, _, s_display) = cols(r.severity.as_ref());
+                conn.execute(
+                    "INSERT INTO allergy_reactions (allergy_id, code, code_system, display,
+                        severity_code, severity_display) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![allergy_id, code, system, display, s_code, s_display],
+                )?;
+            }
+        }
+        Entry::Result(panel) => insert_panel(conn, ctx, section_id, panel, false)?,
+        Entry::VitalSigns(panel) => insert_panel(conn, ctx, section_id, panel, true)?,
+        Entry::Immunization(i) => {
+            let (code, system, display) = cols(i.vaccine.as_ref());
+            let (route, _, route_display) = cols(i.route.as_ref());
+            let (reason, _, reason_display) = cols(i.refusal_reason.as_ref());
+            conn.execute(
+                "INSERT INTO immunizations (document_id, patient_id, section_id, vaccine_code,
+                    vaccine_system, vaccine_display, status, time, negated, lot_number,
+                    manufacturer, route_code, route_display, dose_value, dose_unit,
+                    refusal_reason_code, refusal_reason_display)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                    ?17)",
+                params![
+                    doc_id,
+                    pat_id,
+                    section_id,
+                    code,
+                    system,
+                    display,
+                    i.status,
+                    i.time,
+                    i.negated,
+                    i.lot_number,
+                    i.manufacturer,
+                    route,
+                    route_display,
+                    i.dose_value,
+                    i.dose_unit,
+                    reason,
+                    reason_display,
+                ],
+            )?;
+        }
+        Entry::Procedure(p) => {
+            let (code, system, display) = cols(p.code.as_ref());
+            let (site, _, site_display) = cols(p.target_site.as_ref());
+            conn.execute(
+                "INSERT INTO procedures (document_id, patient_id, section_id, entry_type,
+                    mood_code, code, code_system, display, status, start_time, end_time,
+                    target_site_code, target_site_display, performer)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                params![
+                    doc_id,
+                    pat_id,
+                    section_id,
+                    p.entry_type,
+                    p.mood_code,
+                    code,
+                    system,
+                    display,
+                    p.status,
+                    p.start,
+                    p.end,
+                    site,
+                    site_display,
+                    p.performers.iter().find_map(participant_name),
+                ],
+            )?;
+        }
+        Entry::Encounter(e) => {
+            let id = e.ids.first();
+            let (code, system, display) = cols(e.code.as_ref());
+            conn.execute(
+                "INSERT INTO encounters (document_id, patient_id, section_id, is_episode, id_root,
+                    id_extension, code, code_system, display, start_time, end_time, location,
+                    responsible_party)
+                 VALUES (?1, ?2, ?3, 0, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    doc_id,
+                    pat_id,
+                    section_id,
+                    id.and_then(|i| i.root.as_deref()),
+                    id.and_then(|i| i.extension.as_deref()),
+                    code,
+                    system,
+                    display,
+                    e.start,
+                    e.end,
+                    e.location,
+                    e.performers.iter().find_map(participant_name),
+                ],
+            )?;
+            let encounter_id = conn.last_insert_rowid();
+            for d in &e.diagnoses {
+                let (code, system, display) = cols(Some(d));
+                conn.execute(
+                    "INSERT INTO encounter_diagnoses (encounter_id, code, code_system, display)
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![encounter_id, code, system, display],
+                )?;
+            }
+        }
+        Entry::SocialHistory(s) => {
+            let (code, system, display) = cols(s.code.as_ref());
+            let v = s.value.as_ref();
+            let (v_code, _, v_display) = cols(v.and_then(|v| v.code.as_ref()));
+            conn.execute(
+                "INSERT INTO social_history (document_id, patient_id, section_id,
+                    observation_type, code, code_system, display, value, unit, value_code,
+                    value_display, status, start_time, end_time)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                params![
+                    doc_id,
+                    pat_id,
+                    section_id,
+                    s.observation_type,
+                    code,
+                    system,
+                    display,
+                    v.and_then(|v| v.value.as_deref().or(v.text.as_deref())),
+                    v.and_then(|v| v.unit.as_deref()),
+                    v_code,
+                    v_display,
+                    s.status,
+                    s.start,
+                    s.end,
+                ],
+            )?;
+        }
+        Entry::PlanOfCare(p) => {
+            let (code, system, display) = cols(p.code.as_ref());
+            conn.execute(
+                "INSERT INTO plan_of_care (document_id, patient_id, section_id, entry_type,
+                    mood_code, code, code_system, display, status, start_time, end_time)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    doc_id,
+                    pat_id,
+                    section_id,
+                    p.entry_type,
+                    p.mood_code,
+                    code,
+                    system,
+                    display,
+                    p.status,
+                    p.start,
+                    p.end,
+                ],
+            )?;
+        }
+        Entry::FamilyHistory(f) => {
+            let (rel, _, rel_display) = cols(f.relation.as_ref());
+            let gender = f.gender.as_ref().and_then(|g| g.code.as_deref());
+            for c in &f.conditions {
+                let (code, system, display) = cols(c.code.as_ref());
+                conn.execute(
+                    "INSERT INTO family_history (document_id, patient_id, section_id,
+                        relation_code, relation_display, relative_gender, relative_birth_time,
+                        condition_code, condition_system, condition_display, onset_age,
+                        onset_age_unit, cause_of_death)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                    params![
+                        doc_id,
+                        pat_id,
+                        section_id,
+                        rel,
+                        rel_display,
+                        gender,
+                        f.birth_time,
+                        code,
+                        system,
+                        display,
+                        c.onset_age,
+                        c.onset_age_unit,
+                        c.cause_of_death,
+                    ],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+const SUMMARY_SELECT: &str = "SELECT d.id, d.sha256, d.kind, d.title, d.effective_time,
+        d.patient_id,
+        CASE WHEN p.id IS NULL THEN NULL
+             ELSE trim(coalesce(p.given, '') || ' ' || coalesce(p.family, '')) END,
+        d.attachment_id, d.source_path, d.xdm_uri, d.ingested_at
+    FROM documents d LEFT JOIN patients p ON p.id = d.patient_id";
+
+fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocumentSummary> {
+    Ok(DocumentSummary {
+        id: r.get(0)?,
+        sha256: r.get(1)?,
+        kind: r.get(2)?,
+        title: r.get(3)?,
+        effective_time: r.get(4)?,
+        patient_id: r.get(5)?,
+        patient_name: r.get(6)?,
+        attachment_id: r.get(7)?,
+        source_path: r.get(8)?,
+        xdm_uri: r.get(9)?,
+        ingested_at: r.get(10)?,
+    })
+}
+
+/// Documents newest first. `patient_filter` matches a patient identifier extension exactly, or
+/// any part of the patient's given or family name (case-insensitive).
+pub fn list_documents(
+    conn: &Connection,
+    patient_filter: Option<&str>,
+) -> rusqlite::Result<Vec<DocumentSummary>> {
+    let order = " ORDER BY d.effective_time DESC, d.id DESC";
+    match patient_filter {
+        None => {
+            let mut stmt = conn.prepare(&format!("{SUMMARY_SELECT}{order}"))?;
+            let rows = stmt.query_map([], summary_row)?;
+            rows.collect()
+        }
+        Some(filter) => {
+            let sql = format!(
+                "{SUMMARY_SELECT} WHERE p.id IN (
+                    SELECT patient_id FROM patient_identifiers WHERE extension = ?1
+                    UNION
+                    SELECT id FROM patients
+                     WHERE given LIKE '%' || ?1 || '%' OR family LIKE '%' || ?1 || '%'){order}"
+            );
+            let mut stmt = conn.prepare(&sql)?;
+            let rows = stmt.query_map([filter], summary_row)?;
+            rows.collect()
+        }
+    }
+}
+
+pub fn load_document(conn: &Connection, id: i64) -> rusqlite::Result<Option<StoredDocument>> {
+    let row = conn
+        .query_row(&format!("{SUMMARY_SELECT} WHERE d.id = ?1"), [id], |r| {
+            Ok((summary_row(r)?, ()))
+        })
+        .optional()?;
+    let Some((summary, ())) = row else {
+        return Ok(None);
+    };
+    let json: String = conn.query_row(
+        "SELECT document_json FROM documents WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )?;
+    let document = serde_json::from_str(&json).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(Some(StoredDocument { summary, document }))
+}

@@ -1,0 +1,178 @@
+//! Bookkeeping for the ingestion pipeline: which attachments wait, and recording what came out of
+//! each in one transaction with the clinical rows.
+
+use rusqlite::{params, OptionalExtension};
+
+use super::clinical::{self, Source};
+use super::{Store, StoreError};
+use crate::ingest::{Content, Extracted};
+
+pub struct PendingAttachment {
+    pub id: i64,
+    pub incoming_id: i64,
+    pub filename: String,
+    pub declared_type: String,
+    pub data: Vec<u8>,
+}
+
+/// What one attachment (or file) yielded.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IngestTally {
+    /// Documents newly stored.
+    pub documents: usize,
+    /// Documents whose bytes were already stored (same sha256).
+    pub already_stored: usize,
+    /// Members that were not C-CDA (PDFs in an XDM, ...).
+    pub other: usize,
+    /// Members that failed, with the reason.
+    pub failures: Vec<String>,
+}
+
+impl Store {
+    /// Attachments the pipeline has not looked at yet, oldest first.
+    pub fn pending_attachments(&self, limit: usize) -> Result<Vec<PendingAttachment>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT id, incoming_id, filename, declared_type, data FROM attachments
+                 WHERE ingest_state = 'pending' ORDER BY id LIMIT ?1",
+            )
+            .and_then(|mut s| {
+                s.query_map([limit as i64], |r| {
+                    Ok(PendingAttachment {
+                        id: r.get(0)?,
+                        incoming_id: r.get(1)?,
+                        filename: r.get(2)?,
+                        declared_type: r.get(3)?,
+                        data: r.get(4)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(|e| self.err(e))
+    }
+
+    /// Stores what came out of one source in one transaction: clinical rows, derived files, and
+    /// (for an attachment) its ingest state. `Err` from the extractor is recorded with
+    /// [`Store::mark_ingest_failed`] instead.
+    pub fn record_extraction(
+        &mut self,
+        attachment: Option<&PendingAttachment>,
+        source_path: Option<&str>,
+        extracted: &[Extracted],
+    ) -> Result<IngestTally, StoreError> {
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        let tally = (|| {
+            let mut tally = IngestTally::default();
+            for item in extracted {
+                let doc = match &item.content {
+                    Content::Document(doc) => doc,
+                    Content::NotCda(_) => {
+                        tally.other += 1;
+                        continue;
+                    }
+                    Content::Failed(e) => {
+                        let at = item.xdm.as_ref().map(|x| format!("{}: ", x.uri)).unwrap_or_default();
+                        tally.failures.push(format!("{at}{e}"));
+                        continue;
+                    }
+                };
+                let source = Source {
+                    attachment_id: attachment.map(|a| a.id),
+                    source_path: source_path.map(str::to_owned),
+                    xdm_uri: item.xdm.as_ref().map(|x| x.uri.clone()),
+                };
+                let outcome = clinical::insert_document(&tx, &source, doc)?;
+                if !outcome.inserted {
+                    tally.already_stored += 1;
+                    continue;
+                }
+                tally.documents += 1;
+                let Some(body) = &doc.non_xml_body else { continue };
+                if let Some(d) = &body.derived {
+                    tx.execute(
+                        "INSERT INTO document_files (document_id, role, media_type, data, size, sha256)
+                         VALUES (?1, 'inline', ?2, ?3, ?4, ?5)",
+                        params![outcome.document_id, d.media_type, d.bytes, d.bytes.len() as i64, d.sha256],
+                    )?;
+                }
+                if let Some(name) = &body.reference {
+                    // The reference names a sibling attachment of the same message.
+                    let sibling: Option<(i64, i64, String)> = match attachment {
+                        Some(a) => tx
+                            .query_row(
+                                "SELECT id, size, sha256 FROM attachments
+                                 WHERE incoming_id = ?1 AND id != ?2 AND lower(filename) = lower(?3)",
+                                params![a.incoming_id, a.id, name],
+                                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                            )
+                            .optional()?,
+                        None => None,
+                    };
+                    tx.execute(
+                        "INSERT INTO document_files (document_id, role, name, media_type, attachment_id, size, sha256)
+                         VALUES (?1, 'reference', ?2, ?3, ?4, ?5, ?6)",
+                        params![
+                            outcome.document_id,
+                            name,
+                            body.media_type,
+                            sibling.as_ref().map(|s| s.0),
+                            sibling.as_ref().map(|s| s.1),
+                            sibling.as_ref().map(|s| s.2.clone())
+                        ],
+                    )?;
+                    if sibling.is_none() && attachment.is_some() {
+                        tally.failures.push(format!("reference {name:?} names no attachment of this message"));
+                    }
+                }
+            }
+            if let Some(a) = attachment {
+                let state = match (tally.documents + tally.already_stored, tally.failures.is_empty()) {
+                    (0, true) => "not_clinical",
+                    (_, true) => "ingested",
+                    (0, false) => "failed",
+                    (_, false) => "partial",
+                };
+                let error = (!tally.failures.is_empty()).then(|| tally.failures.join("; "));
+                tx.execute(
+                    "UPDATE attachments SET ingest_state = ?2, ingest_error = ?3 WHERE id = ?1",
+                    params![a.id, state, error],
+                )?;
+            }
+            tx.commit()?;
+            Ok(tally)
+        })()
+        .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        Ok(tally)
+    }
+
+    /// Records that an attachment could not be ingested at all; the message itself is untouched.
+    pub fn mark_ingest_failed(
+        &mut self,
+        attachment_id: i64,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE attachments SET ingest_state = 'failed', ingest_error = ?2 WHERE id = ?1",
+                params![attachment_id, reason],
+            )
+            .map(|_| ())
+            .map_err(|e| self.err(e))
+    }
+
+    pub fn list_documents(
+        &self,
+        patient: Option<&str>,
+    ) -> Result<Vec<clinical::DocumentSummary>, StoreError> {
+        clinical::list_documents(&self.conn, patient).map_err(|e| self.err(e))
+    }
+
+    pub fn load_document(&self, id: i64) -> Result<clinical::StoredDocument, StoreError> {
+        clinical::load_document(&self.conn, id)
+            .map_err(|e| self.err(e))?
+            .ok_or(StoreError::NotFound(id))
+    }
+}
