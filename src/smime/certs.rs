@@ -1,0 +1,410 @@
+//! Our own keys, recipients' certificates, and how a certificate is bound to a Direct address.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use openssl::asn1::Asn1Time;
+use openssl::nid::Nid;
+use openssl::pkey::{Id, PKey, Private};
+use openssl::x509::{X509KeyUsage, X509};
+use serde::Serialize;
+
+use super::error::SmimeError;
+
+/// Smallest RSA modulus the AS accepts.
+pub const MIN_RSA_BITS: u32 = 2048;
+
+/// How a certificate matched an address, strongest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Binding {
+    /// SAN rfc822Name equals the full address.
+    Address,
+    /// SAN dNSName equals the address's domain.
+    Domain,
+    /// EMAILADDRESS in the subject DN equals the address (pre-SAN certificates).
+    LegacySubjectEmail,
+}
+
+/// What a key is about to be used for, so key usage can be checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Usage {
+    Sign,
+    Encrypt,
+}
+
+/// A local signing/decryption identity: certificate, private key, and the intermediates to
+/// send alongside the certificate so relying parties can build the chain.
+pub struct Identity {
+    pub cert: X509,
+    pub key: PKey<Private>,
+    pub chain: Vec<X509>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print key material.
+        f.debug_struct("Identity")
+            .field("subject", &subject_string(&self.cert))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    pub fn new(cert: X509, key: PKey<Private>, chain: Vec<X509>) -> Result<Self, SmimeError> {
+        if !cert.public_key()?.public_eq(&key) {
+            return Err(SmimeError::KeyMismatch {
+                path: PathBuf::from("<memory>"),
+            });
+        }
+        Ok(Identity { cert, key, chain })
+    }
+
+    /// The local domain this identity belongs to: the domain of its address or its dNSName.
+    pub fn domain(&self) -> Option<String> {
+        cert_domain(&self.cert)
+    }
+}
+
+/// The private keys and certificates of the local addresses and domains.
+#[derive(Debug, Default)]
+pub struct KeyStore {
+    identities: Vec<Identity>,
+}
+
+impl KeyStore {
+    pub fn new() -> Self {
+        KeyStore::default()
+    }
+
+    pub fn add(&mut self, identity: Identity) {
+        self.identities.push(identity);
+    }
+
+    pub fn identities(&self) -> &[Identity] {
+        &self.identities
+    }
+
+    /// Loads every `NAME.key` with its certificate `NAME.crt` or `NAME.pem` (end-entity first,
+    /// intermediates after), and every `.pem` holding both a key and certificates.
+    ///
+    /// A key file readable by group or other is refused rather than warned about: a leaked
+    /// Direct key lets anyone read that address's PHI.
+    pub fn load_dir(path: &Path) -> Result<Self, SmimeError> {
+        let mut store = KeyStore::new();
+        let mut entries: Vec<PathBuf> = fs::read_dir(path)
+            .map_err(|source| SmimeError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        entries.sort();
+        for file in &entries {
+            let data = read(file)?;
+            if !contains(&data, b"PRIVATE KEY-----") {
+                continue;
+            }
+            check_key_permissions(file)?;
+            let key = PKey::private_key_from_pem(&data).map_err(|e| bad(file, e))?;
+            let certs = if contains(&data, b"-----BEGIN CERTIFICATE-----") {
+                X509::stack_from_pem(&data).map_err(|e| bad(file, e))?
+            } else {
+                let cert_file = ["crt", "pem"]
+                    .iter()
+                    .map(|ext| file.with_extension(ext))
+                    .find(|p| p != file && p.is_file())
+                    .ok_or_else(|| SmimeError::BadFile {
+                        path: file.clone(),
+                        reason: "no certificate file beside this key (.crt or .pem)".into(),
+                    })?;
+                let cert_data = read(&cert_file)?;
+                X509::stack_from_pem(&cert_data).map_err(|e| bad(&cert_file, e))?
+            };
+            let mut certs = certs.into_iter();
+            let cert = certs.next().ok_or_else(|| SmimeError::BadFile {
+                path: file.clone(),
+                reason: "no certificate".into(),
+            })?;
+            if !cert.public_key()?.public_eq(&key) {
+                return Err(SmimeError::KeyMismatch { path: file.clone() });
+            }
+            store.add(Identity {
+                cert,
+                key,
+                chain: certs.collect(),
+            });
+        }
+        Ok(store)
+    }
+
+    /// The identity to sign as `address`: an address-bound certificate first, then a
+    /// domain-bound one; valid certificates allowed to sign are preferred over the rest.
+    pub fn identity_for(&self, address: &str) -> Result<&Identity, SmimeError> {
+        self.identities
+            .iter()
+            .filter_map(|id| binding(&id.cert, address).map(|b| (b, id)))
+            .filter(|(_, id)| is_time_valid(&id.cert) && usage_allows(&id.cert, Usage::Sign))
+            .min_by_key(|(b, _)| *b)
+            .map(|(_, id)| id)
+            .ok_or_else(|| SmimeError::NoIdentity {
+                address: address.to_string(),
+            })
+    }
+}
+
+/// Certificates of remote recipients, read from a directory of PEM files. This stands in for
+/// DNS CERT / LDAP discovery until those exist; the lookup rules are the same.
+#[derive(Debug, Default)]
+pub struct CertDirectory {
+    certs: Vec<X509>,
+}
+
+impl CertDirectory {
+    pub fn from_certs(certs: Vec<X509>) -> Self {
+        CertDirectory { certs }
+    }
+
+    pub fn load_dir(path: &Path) -> Result<Self, SmimeError> {
+        let mut certs = Vec::new();
+        let mut entries: Vec<PathBuf> = fs::read_dir(path)
+            .map_err(|source| SmimeError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        entries.sort();
+        for file in entries {
+            let data = read(&file)?;
+            if !contains(&data, b"-----BEGIN CERTIFICATE-----") {
+                continue;
+            }
+            certs.extend(X509::stack_from_pem(&data).map_err(|e| bad(&file, e))?);
+        }
+        Ok(CertDirectory { certs })
+    }
+
+    /// Every usable encryption certificate for `address`: address-bound ones if any exist,
+    /// otherwise domain-bound ones. Expired, not-yet-valid, weak or wrongly-restricted
+    /// certificates are skipped; the AS wants a message encrypted to all the valid ones.
+    pub fn lookup(&self, address: &str) -> Result<Vec<X509>, SmimeError> {
+        let mut rejected = 0usize;
+        for wanted in [
+            Binding::Address,
+            Binding::Domain,
+            Binding::LegacySubjectEmail,
+        ] {
+            let matching: Vec<&X509> = self
+                .certs
+                .iter()
+                .filter(|c| binding(c, address) == Some(wanted))
+                .collect();
+            if matching.is_empty() {
+                continue;
+            }
+            let valid: Vec<X509> = matching
+                .iter()
+                .filter(|c| check_encryption_cert(c).is_ok())
+                .map(|c| (*c).clone())
+                .collect();
+            rejected += matching.len() - valid.len();
+            if !valid.is_empty() {
+                return Ok(valid);
+            }
+        }
+        Err(SmimeError::NoRecipientCert {
+            address: address.to_string(),
+            rejected,
+        })
+    }
+}
+
+/// Checks a recipient certificate can be used to encrypt to: in its validity period, RSA of at
+/// least 2048 bits, and keyEncipherment allowed if key usage is restricted.
+pub fn check_encryption_cert(cert: &X509) -> Result<(), SmimeError> {
+    check_time(cert)?;
+    let key = cert.public_key()?;
+    if key.id() != Id::RSA {
+        return Err(SmimeError::UnsupportedRecipientKey {
+            subject: subject_string(cert),
+        });
+    }
+    check_key_strength(cert)?;
+    if !usage_allows(cert, Usage::Encrypt) {
+        return Err(SmimeError::KeyUsage {
+            subject: subject_string(cert),
+            needed: "keyEncipherment",
+        });
+    }
+    Ok(())
+}
+
+/// Refuses RSA keys under [`MIN_RSA_BITS`]. EC keys are judged by their curve in openssl's own
+/// security level, so only RSA is checked here.
+pub fn check_key_strength(cert: &X509) -> Result<(), SmimeError> {
+    let key = cert.public_key()?;
+    if key.id() == Id::RSA && key.bits() < MIN_RSA_BITS {
+        return Err(SmimeError::WeakKey {
+            subject: subject_string(cert),
+            bits: key.bits(),
+        });
+    }
+    Ok(())
+}
+
+pub fn check_time(cert: &X509) -> Result<(), SmimeError> {
+    let now = Asn1Time::days_from_now(0)?;
+    if cert.not_after() < now {
+        return Err(SmimeError::Expired {
+            subject: subject_string(cert),
+        });
+    }
+    if cert.not_before() > now {
+        return Err(SmimeError::NotYetValid {
+            subject: subject_string(cert),
+        });
+    }
+    Ok(())
+}
+
+pub fn is_time_valid(cert: &X509) -> bool {
+    check_time(cert).is_ok()
+}
+
+/// Whether key usage permits `usage`. No extension means unrestricted (RFC 5280).
+pub fn usage_allows(cert: &X509, usage: Usage) -> bool {
+    match cert.key_usage() {
+        None => true,
+        Some(ku) => match usage {
+            Usage::Sign => ku.intersects(X509KeyUsage::DIGITAL_SIGNATURE),
+            Usage::Encrypt => ku.intersects(X509KeyUsage::KEY_ENCIPHERMENT),
+        },
+    }
+}
+
+/// rfc822Name SANs, lower-cased.
+pub fn san_emails(cert: &X509) -> Vec<String> {
+    cert.subject_alt_names()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| n.email().map(|e| e.trim().to_ascii_lowercase()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// dNSName SANs, lower-cased.
+pub fn san_dns(cert: &X509) -> Vec<String> {
+    cert.subject_alt_names()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| n.dnsname().map(|d| d.trim().to_ascii_lowercase()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// EMAILADDRESS attributes of the subject DN, lower-cased.
+pub fn subject_emails(cert: &X509) -> Vec<String> {
+    cert.subject_name()
+        .entries_by_nid(Nid::PKCS9_EMAILADDRESS)
+        .filter_map(|e| {
+            e.data()
+                .to_string()
+                .ok()
+                .map(|s| s.trim().to_ascii_lowercase())
+        })
+        .collect()
+}
+
+/// How `cert` is bound to `address`, if at all. Address binding wins over domain binding, and
+/// the legacy subject e-mail is consulted only when the certificate has neither kind of SAN.
+pub fn binding(cert: &X509, address: &str) -> Option<Binding> {
+    let address = address.trim().to_ascii_lowercase();
+    let emails = san_emails(cert);
+    if emails.contains(&address) {
+        return Some(Binding::Address);
+    }
+    let domain = address.rsplit_once('@').map(|(_, d)| d)?;
+    let dns = san_dns(cert);
+    if dns.iter().any(|d| d == domain) {
+        return Some(Binding::Domain);
+    }
+    if emails.is_empty() && dns.is_empty() && subject_emails(cert).contains(&address) {
+        return Some(Binding::LegacySubjectEmail);
+    }
+    None
+}
+
+/// The Direct domain a certificate speaks for.
+pub fn cert_domain(cert: &X509) -> Option<String> {
+    san_emails(cert)
+        .into_iter()
+        .chain(subject_emails(cert))
+        .find_map(|e| e.rsplit_once('@').map(|(_, d)| d.to_string()))
+        .or_else(|| san_dns(cert).into_iter().next())
+}
+
+/// A one-line subject like `CN=x, O=y` for logs, errors and `inspect --json`.
+pub fn subject_string(cert: &X509) -> String {
+    name_string(cert.subject_name())
+}
+
+pub fn name_string(name: &openssl::x509::X509NameRef) -> String {
+    name.entries()
+        .map(|e| {
+            let key = e.object().nid().short_name().unwrap_or("?");
+            let value = e.data().to_string().unwrap_or_default();
+            format!("{key}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, SmimeError> {
+    fs::read(path).map_err(|source| SmimeError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn bad(path: &Path, e: openssl::error::ErrorStack) -> SmimeError {
+    SmimeError::BadFile {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[cfg(unix)]
+fn check_key_permissions(path: &Path) -> Result<(), SmimeError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path)
+        .map_err(|source| SmimeError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(SmimeError::KeyPermissions {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn check_key_permissions(_path: &Path) -> Result<(), SmimeError> {
+    Ok(())
+}

@@ -1,0 +1,219 @@
+//! Reading the CMS fields that decide whether a message is acceptable before any private-key
+//! operation happens: the content cipher, who the recipients are, and which digests the
+//! signers used. See RFC 5652 §5 and §6 for the structures.
+
+use openssl::x509::X509;
+
+use super::der::{self, oid, Children, Tlv, TAG_INTEGER, TAG_OID, TAG_SEQUENCE, TAG_SET};
+use super::error::SmimeError;
+
+fn malformed(what: &str) -> SmimeError {
+    SmimeError::MalformedCms(what.to_string())
+}
+
+/// Splits a ContentInfo into its content type and the explicitly tagged content.
+pub(crate) fn content_info(data: &[u8]) -> Result<(Vec<u8>, Tlv<'_>), SmimeError> {
+    let (ci, _) = der::read_tlv(data)?;
+    if ci.tag != TAG_SEQUENCE {
+        return Err(malformed("ContentInfo is not a SEQUENCE"));
+    }
+    let mut c = Children::of(&ci);
+    let ty = c.expect(TAG_OID, "ContentInfo without content type")?;
+    let wrapper = c.expect(0xA0, "ContentInfo without content")?;
+    let mut w = Children::of(&wrapper);
+    let content = w
+        .next_tlv()?
+        .ok_or_else(|| malformed("empty ContentInfo content"))?;
+    Ok((ty.content.to_vec(), content))
+}
+
+/// How a RecipientInfo or SignerInfo names its certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CertId {
+    IssuerSerial { issuer: Vec<u8>, serial: Vec<u8> },
+    SubjectKeyId(Vec<u8>),
+}
+
+impl CertId {
+    fn read(t: &Tlv<'_>) -> Result<Self, SmimeError> {
+        match t.tag {
+            TAG_SEQUENCE => {
+                let mut c = Children::of(t);
+                let issuer = c.expect(TAG_SEQUENCE, "IssuerAndSerialNumber without issuer")?;
+                let serial = c.expect(TAG_INTEGER, "IssuerAndSerialNumber without serial")?;
+                Ok(CertId::IssuerSerial {
+                    issuer: issuer.raw.to_vec(),
+                    serial: serial.raw.to_vec(),
+                })
+            }
+            0x80 => Ok(CertId::SubjectKeyId(t.content.to_vec())),
+            _ => Err(malformed("unknown certificate identifier")),
+        }
+    }
+
+    pub(crate) fn matches(&self, cert: &X509) -> bool {
+        match self {
+            CertId::IssuerSerial { issuer, serial } => cert
+                .to_der()
+                .ok()
+                .and_then(|d| der::issuer_and_serial(&d).ok())
+                .is_some_and(|(i, s)| &i == issuer && &s == serial),
+            CertId::SubjectKeyId(ski) => cert
+                .subject_key_id()
+                .is_some_and(|k| k.as_slice() == ski.as_slice()),
+        }
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        match self {
+            CertId::IssuerSerial { serial, .. } => format!("serial {}", hex(serial)),
+            CertId::SubjectKeyId(ski) => format!("key id {}", hex(ski)),
+        }
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// One RecipientInfo. Only key transport carries a `rid`; other kinds are kept so the caller
+/// can say it found none it could use.
+#[derive(Debug, Clone)]
+pub(crate) struct RecipientInfo {
+    pub rid: Option<CertId>,
+    pub key_alg: Vec<u8>,
+    /// Raw AlgorithmIdentifier parameters (the OAEP hash lives here).
+    pub key_params: Option<Vec<u8>>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct EnvelopedInfo {
+    pub recipients: Vec<RecipientInfo>,
+    pub content_cipher: Vec<u8>,
+}
+
+pub(crate) fn enveloped_data(content: &Tlv<'_>) -> Result<EnvelopedInfo, SmimeError> {
+    let mut c = Children::of(content);
+    c.expect(TAG_INTEGER, "EnvelopedData without version")?;
+    if c.peek_tag() == Some(0xA0) {
+        c.next_tlv()?; // originatorInfo
+    }
+    let ris = c.expect(TAG_SET, "EnvelopedData without recipientInfos")?;
+    let mut recipients = Vec::new();
+    let mut r = Children::of(&ris);
+    while let Some(ri) = r.next_tlv()? {
+        if ri.tag != TAG_SEQUENCE {
+            recipients.push(RecipientInfo {
+                rid: None,
+                key_alg: Vec::new(),
+                key_params: None,
+            });
+            continue;
+        }
+        let mut k = Children::of(&ri);
+        k.expect(TAG_INTEGER, "KeyTransRecipientInfo without version")?;
+        let rid_tlv = k
+            .next_tlv()?
+            .ok_or_else(|| malformed("KeyTransRecipientInfo without rid"))?;
+        let rid = CertId::read(&rid_tlv)?;
+        let alg = k.expect(TAG_SEQUENCE, "KeyTransRecipientInfo without algorithm")?;
+        let (key_alg, key_params) = der::algorithm(&alg)?;
+        recipients.push(RecipientInfo {
+            rid: Some(rid),
+            key_alg,
+            key_params,
+        });
+    }
+    let eci = c.expect(TAG_SEQUENCE, "EnvelopedData without encryptedContentInfo")?;
+    let mut e = Children::of(&eci);
+    e.expect(TAG_OID, "EncryptedContentInfo without content type")?;
+    let alg = e.expect(
+        TAG_SEQUENCE,
+        "EncryptedContentInfo without contentEncryptionAlgorithm",
+    )?;
+    let (content_cipher, _) = der::algorithm(&alg)?;
+    Ok(EnvelopedInfo {
+        recipients,
+        content_cipher,
+    })
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SignerInfoSummary {
+    pub sid: CertId,
+    pub digest: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub(crate) struct SignedInfo {
+    pub certs: Vec<X509>,
+    pub signers: Vec<SignerInfoSummary>,
+    pub has_content: bool,
+}
+
+pub(crate) fn signed_data(content: &Tlv<'_>) -> Result<SignedInfo, SmimeError> {
+    let mut c = Children::of(content);
+    c.expect(TAG_INTEGER, "SignedData without version")?;
+    c.expect(TAG_SET, "SignedData without digestAlgorithms")?;
+    let encap = c.expect(TAG_SEQUENCE, "SignedData without encapContentInfo")?;
+    let mut e = Children::of(&encap);
+    e.expect(TAG_OID, "encapContentInfo without content type")?;
+    let has_content = e.next_tlv()?.is_some();
+    let mut certs = Vec::new();
+    if c.peek_tag() == Some(0xA0) {
+        let set = c.next_tlv()?.unwrap_or(encap);
+        let mut s = Children::of(&set);
+        while let Some(cert) = s.next_tlv()? {
+            // Attribute certificates and other choices are tagged; only plain X.509 is used.
+            if cert.tag == TAG_SEQUENCE {
+                certs.push(X509::from_der(cert.raw)?);
+            }
+        }
+    }
+    if c.peek_tag() == Some(0xA1) {
+        c.next_tlv()?; // CRLs
+    }
+    let sis = c.expect(TAG_SET, "SignedData without signerInfos")?;
+    let mut signers = Vec::new();
+    let mut s = Children::of(&sis);
+    while let Some(si) = s.next_tlv()? {
+        let mut f = Children::of(&si);
+        f.expect(TAG_INTEGER, "SignerInfo without version")?;
+        let sid_tlv = f
+            .next_tlv()?
+            .ok_or_else(|| malformed("SignerInfo without sid"))?;
+        let sid = CertId::read(&sid_tlv)?;
+        let alg = f.expect(TAG_SEQUENCE, "SignerInfo without digestAlgorithm")?;
+        let (digest, _) = der::algorithm(&alg)?;
+        signers.push(SignerInfoSummary { sid, digest });
+    }
+    Ok(SignedInfo {
+        certs,
+        signers,
+        has_content,
+    })
+}
+
+/// A digest OID's name as `micalg` spells it (RFC 5751 §3.4.3.2).
+pub(crate) fn digest_name(oid_bytes: &[u8]) -> Option<&'static str> {
+    Some(match oid_bytes {
+        o if o == oid::MD5 => "md5",
+        o if o == oid::SHA1 => "sha-1",
+        o if o == oid::SHA256 => "sha-256",
+        o if o == oid::SHA384 => "sha-384",
+        o if o == oid::SHA512 => "sha-512",
+        _ => return None,
+    })
+}
+
+pub(crate) fn cipher_name(oid_bytes: &[u8]) -> Option<&'static str> {
+    Some(match oid_bytes {
+        o if o == oid::AES128_CBC => "aes-128-cbc",
+        o if o == oid::AES192_CBC => "aes-192-cbc",
+        o if o == oid::AES256_CBC => "aes-256-cbc",
+        o if o == oid::DES_EDE3_CBC => "des-ede3-cbc",
+        o if o == oid::RC2_CBC => "rc2-cbc",
+        o if o == oid::DES_CBC => "des-cbc",
+        _ => return None,
+    })
+}

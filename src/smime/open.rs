@@ -1,0 +1,462 @@
+//! Decrypt, verify, unwrap.
+//!
+//! Order matters: everything that can be decided from public structure (MIME shape, content
+//! cipher, whether a key of ours is addressed) is decided before a private key is used, and
+//! nothing from the decrypted content is believed until every signature has verified.
+
+use mail_parser::MessageParser;
+use openssl::cms::{CMSOptions, CmsContentInfo};
+
+use super::certs::{self, check_key_strength, subject_string, usage_allows, Usage};
+use super::cms;
+use super::der::{self, oid, Children};
+use super::error::SmimeError;
+use super::mime;
+use super::trust::Direction;
+use super::{
+    Binding, Envelope, EnvelopeCheck, KeyStore, KeyTransport, Opened, SignerVerdict, TrustStore,
+    Verdict,
+};
+
+/// Opens an inbound Direct message. `envelope`, when given, is checked against the inner
+/// headers as AS 1.3 requires.
+///
+/// Signers are validated against the incoming anchors of the local domain whose certificate
+/// decrypted the message: that is the recipient the sender addressed. Every signer must verify,
+/// chain to those anchors and be bound to the inner From (or Sender); one bad SignerInfo
+/// rejects the message, so an attacker cannot ride on a legitimate co-signature.
+pub fn open(
+    raw: &[u8],
+    keys: &KeyStore,
+    trust: &TrustStore,
+    envelope: Option<&Envelope>,
+) -> Result<Opened, SmimeError> {
+    let (header_block, body) = mime::split_entity(raw);
+    let outer_headers = mime::parse_headers(header_block);
+    let ct = mime::parse_content_type(
+        mime::header(&outer_headers, "Content-Type").unwrap_or("text/plain"),
+    );
+    if !is_pkcs7_mime(&ct.mime) {
+        if ct.mime.starts_with("multipart/") && contains_pkcs7_part(&ct, body) {
+            return Err(SmimeError::MixedContent);
+        }
+        return Err(SmimeError::NotEncrypted { found: ct.mime });
+    }
+
+    let der_bytes = decode_body(&outer_headers, body)?;
+    let (ty, content) = cms::content_info(&der_bytes)?;
+    if ty == oid::SIGNED_DATA {
+        return Err(SmimeError::NotEncrypted {
+            found: "signed-data without encryption".into(),
+        });
+    }
+    if ty == oid::AUTH_ENVELOPED_DATA {
+        // AES-GCM: the AS does not allow it and the reference implementation cannot read it.
+        return Err(SmimeError::UnsupportedCmsType {
+            oid: format!("{} (authEnvelopedData)", der::oid_to_string(&ty)),
+        });
+    }
+    if ty != oid::ENVELOPED_DATA {
+        return Err(SmimeError::UnsupportedCmsType {
+            oid: der::oid_to_string(&ty),
+        });
+    }
+    let enveloped = cms::enveloped_data(&content)?;
+    let content_cipher = check_cipher(&enveloped.content_cipher)?;
+
+    let (identity, recipient) = enveloped
+        .recipients
+        .iter()
+        .filter_map(|ri| ri.rid.as_ref().map(|rid| (ri, rid)))
+        .find_map(|(ri, rid)| {
+            keys.identities()
+                .iter()
+                .find(|id| rid.matches(&id.cert))
+                .map(|id| (id, ri))
+        })
+        .ok_or(SmimeError::NoMatchingRecipient)?;
+    let key_transport = key_transport_of(recipient, identity)?;
+
+    let decrypted = CmsContentInfo::from_der(&der_bytes)?
+        .decrypt(&identity.key, &identity.cert)
+        .map_err(SmimeError::DecryptFailed)?;
+
+    let recipient_domain = identity.domain().unwrap_or_default();
+    let (signed_content, signers) = verify_signed(&decrypted, trust, &recipient_domain)?;
+
+    let (inner, wrapped) = unwrap_inner(&outer_headers, &signed_content)?;
+    let parsed = MessageParser::default()
+        .parse_headers(&inner[..])
+        .ok_or_else(|| SmimeError::BadHeaders("inner headers unreadable".into()))?;
+    let senders = sender_addresses(&parsed);
+    let from = senders.first().cloned().ok_or(SmimeError::MissingFrom)?;
+    let signers = bind_signers(signers, &senders, &from)?;
+
+    let envelope_check = match envelope {
+        None => EnvelopeCheck::NotChecked,
+        Some(env) => {
+            check_envelope(env, &senders, &parsed)?;
+            EnvelopeCheck::Passed
+        }
+    };
+
+    let serial = identity
+        .cert
+        .serial_number()
+        .to_bn()
+        .map(|bn| cms::hex(&bn.to_vec()))
+        .unwrap_or_default();
+    Ok(Opened {
+        inner_len: inner.len(),
+        verdict: Verdict {
+            decrypted_by: subject_string(&identity.cert),
+            decrypted_by_serial: serial,
+            recipient_domain,
+            content_cipher: content_cipher.to_string(),
+            key_transport,
+            signers,
+            wrapped,
+            from,
+            envelope: envelope_check,
+        },
+        inner,
+    })
+}
+
+fn is_pkcs7_mime(mime_type: &str) -> bool {
+    mime_type == "application/pkcs7-mime" || mime_type == "application/x-pkcs7-mime"
+}
+
+/// Whether a multipart body smuggles an encrypted part among others (the EFAIL shape).
+fn contains_pkcs7_part(ct: &mime::ContentType, body: &[u8]) -> bool {
+    let Some(boundary) = ct.param("boundary") else {
+        return false;
+    };
+    mime::split_multipart(body, boundary)
+        .unwrap_or_default()
+        .iter()
+        .any(|part| {
+            let (h, _) = mime::split_entity(part);
+            let headers = mime::parse_headers(h);
+            mime::header(&headers, "Content-Type")
+                .map(|v| is_pkcs7_mime(&mime::parse_content_type(v).mime))
+                .unwrap_or(false)
+        })
+}
+
+fn decode_body(headers: &[mime::Header<'_>], body: &[u8]) -> Result<Vec<u8>, SmimeError> {
+    mime::decode_transfer(mime::header(headers, "Content-Transfer-Encoding"), body)
+        .ok_or_else(|| SmimeError::MalformedMime("body is not valid base64".into()))
+}
+
+fn check_cipher(oid_bytes: &[u8]) -> Result<&'static str, SmimeError> {
+    match cms::cipher_name(oid_bytes) {
+        Some(name @ ("aes-128-cbc" | "aes-192-cbc" | "aes-256-cbc")) => Ok(name),
+        Some(name) => Err(SmimeError::WeakCipher {
+            alg: name.to_string(),
+        }),
+        None => Err(SmimeError::UnsupportedCipher {
+            oid: der::oid_to_string(oid_bytes),
+        }),
+    }
+}
+
+/// Names the key transport of the RecipientInfo addressed to us, reading the OAEP hash from
+/// its parameters.
+fn key_transport_of(
+    recipient: &cms::RecipientInfo,
+    identity: &certs::Identity,
+) -> Result<KeyTransport, SmimeError> {
+    if recipient.key_alg == oid::RSA_ENCRYPTION {
+        Ok(KeyTransport::RsaPkcs1v15)
+    } else if recipient.key_alg == oid::RSAES_OAEP {
+        Ok(oaep_hash(recipient.key_params.as_deref()))
+    } else {
+        Err(SmimeError::UnsupportedRecipientKey {
+            subject: subject_string(&identity.cert),
+        })
+    }
+}
+
+fn oaep_hash(params: Option<&[u8]>) -> KeyTransport {
+    let Some(params) = params else {
+        return KeyTransport::RsaOaepSha1;
+    };
+    let Ok((seq, _)) = der::read_tlv(params) else {
+        return KeyTransport::RsaOaepOther;
+    };
+    let mut c = Children::of(&seq);
+    match c.next_tlv() {
+        Ok(None) => KeyTransport::RsaOaepSha1,
+        Ok(Some(t)) if t.tag == 0xA0 => {
+            let hash = Children::of(&t)
+                .next_tlv()
+                .ok()
+                .flatten()
+                .and_then(|alg| der::algorithm(&alg).ok());
+            match hash {
+                Some((h, _)) if h == oid::SHA256 => KeyTransport::RsaOaepSha256,
+                Some((h, _)) if h == oid::SHA1 => KeyTransport::RsaOaepSha1,
+                _ => KeyTransport::RsaOaepOther,
+            }
+        }
+        _ => KeyTransport::RsaOaepOther,
+    }
+}
+
+/// A verified signer before it is bound to the From address.
+struct VerifiedSigner {
+    cert: openssl::x509::X509,
+    digest: &'static str,
+    trusted_by: String,
+    chain: Vec<String>,
+}
+
+/// Checks the decrypted entity is `multipart/signed` with valid signatures by trusted signers
+/// and returns the signed part (exact bytes) and the signers.
+fn verify_signed(
+    decrypted: &[u8],
+    trust: &TrustStore,
+    domain: &str,
+) -> Result<(Vec<u8>, Vec<VerifiedSigner>), SmimeError> {
+    let (h, body) = mime::split_entity(decrypted);
+    let headers = mime::parse_headers(h);
+    let ct = mime::parse_content_type(mime::header(&headers, "Content-Type").unwrap_or(""));
+    if ct.mime != "multipart/signed" {
+        let found = if is_pkcs7_mime(&ct.mime) {
+            "application/pkcs7-mime (opaque signed-data is not accepted)".to_string()
+        } else if ct.mime.is_empty() {
+            "no Content-Type".to_string()
+        } else {
+            ct.mime.clone()
+        };
+        return Err(SmimeError::Unsigned { found });
+    }
+    let protocol = ct.param("protocol").unwrap_or("").to_ascii_lowercase();
+    if protocol != "application/pkcs7-signature" && protocol != "application/x-pkcs7-signature" {
+        return Err(SmimeError::Unsigned {
+            found: format!("multipart/signed with protocol {protocol:?}"),
+        });
+    }
+    let boundary = ct
+        .param("boundary")
+        .ok_or_else(|| SmimeError::MalformedMime("multipart/signed without boundary".into()))?;
+    let parts = mime::split_multipart(body, boundary)
+        .ok_or_else(|| SmimeError::MalformedMime("multipart/signed has no parts".into()))?;
+    if parts.len() != 2 {
+        return Err(SmimeError::MalformedMime(format!(
+            "multipart/signed has {} parts, expected 2",
+            parts.len()
+        )));
+    }
+    let content = parts[0];
+    let (sh, sbody) = mime::split_entity(parts[1]);
+    let sig_headers = mime::parse_headers(sh);
+    let sig_ct = mime::parse_content_type(mime::header(&sig_headers, "Content-Type").unwrap_or(""));
+    if sig_ct.mime != "application/pkcs7-signature"
+        && sig_ct.mime != "application/x-pkcs7-signature"
+    {
+        return Err(SmimeError::Unsigned {
+            found: format!("signature part of type {}", sig_ct.mime),
+        });
+    }
+    let sig = decode_body(&sig_headers, sbody)?;
+    let (ty, sd) = cms::content_info(&sig)?;
+    if ty != oid::SIGNED_DATA {
+        return Err(SmimeError::UnsupportedCmsType {
+            oid: der::oid_to_string(&ty),
+        });
+    }
+    let info = cms::signed_data(&sd)?;
+    if info.signers.is_empty() {
+        return Err(SmimeError::Unsigned {
+            found: "SignedData with no SignerInfo".into(),
+        });
+    }
+
+    let micalgs: Vec<String> = ct
+        .param("micalg")
+        .unwrap_or("")
+        .split(',')
+        .map(|m| m.trim().to_ascii_lowercase())
+        .filter(|m| !m.is_empty())
+        .collect();
+    let mut signer_certs = Vec::with_capacity(info.signers.len());
+    for si in &info.signers {
+        let digest = match cms::digest_name(&si.digest) {
+            Some(name @ ("md5" | "sha-1")) => {
+                return Err(SmimeError::WeakDigest {
+                    alg: name.to_string(),
+                })
+            }
+            Some(name) => name,
+            None => {
+                return Err(SmimeError::UnsupportedDigest {
+                    oid: der::oid_to_string(&si.digest),
+                })
+            }
+        };
+        if !micalgs.iter().any(|m| m == digest) {
+            return Err(SmimeError::MicalgMismatch {
+                micalg: micalgs.join(","),
+                digest: digest.to_string(),
+            });
+        }
+        let cert = info
+            .certs
+            .iter()
+            .find(|c| si.sid.matches(c))
+            .ok_or_else(|| SmimeError::SignerCertMissing {
+                sid: si.sid.describe(),
+            })?;
+        check_key_strength(cert)?;
+        signer_certs.push((cert.clone(), digest));
+    }
+
+    // CMS_verify checks every SignerInfo; chain checks are ours so each failure gets its own
+    // error. BINARY keeps openssl from rewriting line ends in the detached content.
+    let flags = CMSOptions::NO_SIGNER_CERT_VERIFY | CMSOptions::BINARY;
+    let mut cms_sig = CmsContentInfo::from_der(&sig)?;
+    let verified = cms_sig.verify(None, None, Some(content), None, flags);
+    let content = match verified {
+        Ok(()) => content.to_vec(),
+        Err(first) => {
+            // Some senders sign the canonical form but transmit bare LF.
+            let canonical = mime::to_crlf(content);
+            if canonical != content
+                && CmsContentInfo::from_der(&sig)?
+                    .verify(None, None, Some(&canonical), None, flags)
+                    .is_ok()
+            {
+                canonical
+            } else {
+                return Err(SmimeError::BadSignature(first));
+            }
+        }
+    };
+
+    let mut signers = Vec::with_capacity(signer_certs.len());
+    for (cert, digest) in signer_certs {
+        let verdict = trust.verify_chain(domain, Direction::Incoming, &cert, &info.certs)?;
+        if !usage_allows(&cert, Usage::Sign) {
+            return Err(SmimeError::KeyUsage {
+                subject: subject_string(&cert),
+                needed: "digitalSignature",
+            });
+        }
+        signers.push(VerifiedSigner {
+            cert,
+            digest,
+            trusted_by: verdict.anchor,
+            chain: verdict.chain,
+        });
+    }
+    Ok((content, signers))
+}
+
+/// The inner message: the `message/rfc822` body when wrapped; otherwise the outer non-MIME
+/// headers in front of the signed entity.
+fn unwrap_inner(
+    outer_headers: &[mime::Header<'_>],
+    signed: &[u8],
+) -> Result<(Vec<u8>, bool), SmimeError> {
+    let (h, body) = mime::split_entity(signed);
+    let headers = mime::parse_headers(h);
+    let ct = mime::parse_content_type(mime::header(&headers, "Content-Type").unwrap_or(""));
+    if ct.mime == "message/rfc822" {
+        return Ok((body.to_vec(), true));
+    }
+    let mut inner = Vec::with_capacity(signed.len() + 1024);
+    for oh in outer_headers {
+        let n = &oh.name;
+        let is_content = n.len() >= 8 && n[..8].eq_ignore_ascii_case("content-");
+        if !is_content && !n.eq_ignore_ascii_case("MIME-Version") {
+            inner.extend_from_slice(oh.raw);
+        }
+    }
+    inner.extend_from_slice(b"MIME-Version: 1.0\r\n");
+    inner.extend_from_slice(signed);
+    Ok((inner, false))
+}
+
+fn addresses(addr: Option<&mail_parser::Address<'_>>) -> Vec<String> {
+    addr.map(|a| {
+        a.iter()
+            .filter_map(|x| x.address().map(|s| s.trim().to_ascii_lowercase()))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// From addresses, then Sender: a multi-author message is sent by its Sender.
+fn sender_addresses(msg: &mail_parser::Message<'_>) -> Vec<String> {
+    let mut out = addresses(msg.from());
+    for s in addresses(msg.sender()) {
+        if !out.contains(&s) {
+            out.push(s);
+        }
+    }
+    out
+}
+
+/// Requires every signer to be bound to a From/Sender address, address binding preferred.
+fn bind_signers(
+    signers: Vec<VerifiedSigner>,
+    senders: &[String],
+    from: &str,
+) -> Result<Vec<SignerVerdict>, SmimeError> {
+    let mut out = Vec::with_capacity(signers.len());
+    for s in signers {
+        let best: Option<(Binding, &String)> = senders
+            .iter()
+            .filter_map(|a| certs::binding(&s.cert, a).map(|b| (b, a)))
+            .min_by_key(|(b, _)| *b);
+        let Some((binding, address)) = best else {
+            return Err(SmimeError::SignerMismatch {
+                from: from.to_string(),
+                signer: subject_string(&s.cert),
+            });
+        };
+        out.push(SignerVerdict {
+            subject: subject_string(&s.cert),
+            address: Some(address.clone()),
+            binding: Some(binding),
+            digest: s.digest.to_string(),
+            trusted_by: s.trusted_by,
+            chain: s.chain,
+        });
+    }
+    Ok(out)
+}
+
+fn bare_address(a: &str) -> String {
+    a.trim()
+        .trim_start_matches('<')
+        .trim_end_matches('>')
+        .trim()
+        .to_ascii_lowercase()
+}
+
+fn check_envelope(
+    env: &Envelope,
+    senders: &[String],
+    msg: &mail_parser::Message<'_>,
+) -> Result<(), SmimeError> {
+    let mail_from = bare_address(&env.mail_from);
+    if !senders.contains(&mail_from) {
+        return Err(SmimeError::EnvelopeMismatch {
+            reason: format!("MAIL FROM <{mail_from}> is not the message From or Sender"),
+        });
+    }
+    let mut listed = addresses(msg.to());
+    listed.extend(addresses(msg.cc()));
+    for rcpt in &env.rcpt_to {
+        let rcpt = bare_address(rcpt);
+        if !listed.contains(&rcpt) {
+            return Err(SmimeError::EnvelopeMismatch {
+                reason: format!("RCPT TO <{rcpt}> is not in To or Cc"),
+            });
+        }
+    }
+    Ok(())
+}

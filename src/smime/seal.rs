@@ -1,0 +1,283 @@
+//! Sign, then encrypt.
+
+use openssl::cms::{CMSOptions, CmsContentInfo};
+use openssl::encrypt::Encrypter;
+use openssl::hash::MessageDigest;
+use openssl::rand::rand_bytes;
+use openssl::rsa::Padding;
+use openssl::stack::Stack;
+use openssl::symm::{self, Cipher};
+use openssl::x509::X509;
+
+use super::certs::{
+    check_encryption_cert, check_key_strength, check_time, subject_string, usage_allows, Usage,
+};
+use super::cms;
+use super::der::{self, oid, TAG_NULL, TAG_OCTET_STRING};
+use super::error::SmimeError;
+use super::mime;
+use super::{ContentCipher, Identity, KeyTransport, SealOptions};
+
+/// Inner headers repeated on the outside so relays and the receiving HISP can route and
+/// correlate without decrypting. Nothing here carries PHI; Subject is replaced.
+const OUTER_COPY: &[&str] = &[
+    "From",
+    "To",
+    "Cc",
+    "Date",
+    "Message-ID",
+    "MIME-Version",
+    "Disposition-Notification-Options",
+];
+
+/// Seals `inner`, a complete RFC 5322 message, for `recipients`: signs it as `signer` and
+/// encrypts the signed entity to every recipient certificate. Returns the outer message.
+pub fn seal(
+    inner: &[u8],
+    signer: &Identity,
+    recipients: &[X509],
+    opts: &SealOptions,
+) -> Result<Vec<u8>, SmimeError> {
+    if recipients.is_empty() {
+        return Err(SmimeError::NoRecipients);
+    }
+    for r in recipients {
+        check_encryption_cert(r)?;
+    }
+    check_key_strength(&signer.cert)?;
+    check_time(&signer.cert)?;
+    if !usage_allows(&signer.cert, Usage::Sign) {
+        return Err(SmimeError::KeyUsage {
+            subject: subject_string(&signer.cert),
+            needed: "digitalSignature",
+        });
+    }
+
+    let inner = mime::to_crlf(inner);
+    let (header_block, body) = mime::split_entity(&inner);
+    let headers = mime::parse_headers(header_block);
+    if mime::header(&headers, "From").is_none() {
+        return Err(SmimeError::BadHeaders("message has no From".into()));
+    }
+
+    let content = if opts.wrap {
+        let mut part = b"Content-Type: message/rfc822\r\n\r\n".to_vec();
+        part.extend_from_slice(&inner);
+        part
+    } else {
+        content_entity(&headers, body)
+    };
+    let signed = sign_entity(&content, signer)?;
+
+    let mut targets: Vec<X509> = recipients.to_vec();
+    if opts.encrypt_to_sender {
+        targets.push(signer.cert.clone());
+    }
+    let enveloped = envelop(&signed, &targets, opts.cipher, opts.key_transport)?;
+
+    let mut out = Vec::with_capacity(enveloped.len() * 4 / 3 + 1024);
+    let mut has_mime_version = false;
+    for h in &headers {
+        let copy = if opts.wrap {
+            OUTER_COPY.iter().any(|n| h.name.eq_ignore_ascii_case(n))
+        } else {
+            !is_content_header(&h.name)
+        };
+        if copy {
+            has_mime_version |= h.name.eq_ignore_ascii_case("MIME-Version");
+            out.extend_from_slice(h.raw);
+        }
+    }
+    if !has_mime_version {
+        out.extend_from_slice(b"MIME-Version: 1.0\r\n");
+    }
+    if opts.wrap {
+        out.extend_from_slice(format!("Subject: {}\r\n", one_line(&opts.outer_subject)).as_bytes());
+    }
+    out.extend_from_slice(
+        b"Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=\"smime.p7m\"\r\n\
+          Content-Transfer-Encoding: base64\r\n\
+          Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n",
+    );
+    out.extend_from_slice(&mime::base64_lines(&enveloped));
+    Ok(out)
+}
+
+fn is_content_header(name: &str) -> bool {
+    name.len() >= 8 && name[..8].eq_ignore_ascii_case("content-")
+}
+
+fn one_line(s: &str) -> String {
+    s.chars().filter(|c| *c != '\r' && *c != '\n').collect()
+}
+
+/// The MIME entity of an unwrapped message: its Content-* headers and body.
+fn content_entity(headers: &[mime::Header<'_>], body: &[u8]) -> Vec<u8> {
+    let mut part = Vec::with_capacity(body.len() + 256);
+    let mut any = false;
+    for h in headers.iter().filter(|h| is_content_header(&h.name)) {
+        part.extend_from_slice(h.raw);
+        any = true;
+    }
+    if !any {
+        part.extend_from_slice(b"Content-Type: text/plain; charset=us-ascii\r\n");
+    }
+    part.extend_from_slice(b"\r\n");
+    part.extend_from_slice(body);
+    part
+}
+
+/// Builds `multipart/signed` around `content` with a detached SignedData over its exact bytes.
+fn sign_entity(content: &[u8], signer: &Identity) -> Result<Vec<u8>, SmimeError> {
+    let mut chain = Stack::new()?;
+    for c in &signer.chain {
+        chain.push(c.clone())?;
+    }
+    // BINARY: the content is already canonical; openssl must not rewrite line ends.
+    let cms = CmsContentInfo::sign(
+        Some(&signer.cert),
+        Some(&signer.key),
+        Some(&chain),
+        Some(content),
+        CMSOptions::DETACHED | CMSOptions::BINARY,
+    )?;
+    let sig = cms.to_der()?;
+    let micalg = micalg_of(&sig)?;
+
+    let boundary = loop {
+        let b = boundary()?;
+        if !content.windows(b.len()).any(|w| w == b.as_bytes()) {
+            break b;
+        }
+    };
+    let mut out = Vec::with_capacity(content.len() + sig.len() * 2 + 512);
+    out.extend_from_slice(
+        format!(
+            "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; \
+             micalg={micalg}; boundary=\"{boundary}\"\r\n\r\n\
+             This is an S/MIME signed message.\r\n--{boundary}\r\n"
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(content);
+    out.extend_from_slice(
+        format!(
+            "\r\n--{boundary}\r\n\
+             Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\
+             Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&mime::base64_lines(&sig));
+    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    Ok(out)
+}
+
+/// The `micalg` value for the digest openssl actually used, so the header cannot disagree
+/// with the SignerInfo whatever key type the signer has.
+fn micalg_of(sig: &[u8]) -> Result<&'static str, SmimeError> {
+    let (_, content) = cms::content_info(sig)?;
+    let info = cms::signed_data(&content)?;
+    let digest = &info
+        .signers
+        .first()
+        .ok_or_else(|| SmimeError::MalformedCms("openssl produced no SignerInfo".into()))?
+        .digest;
+    match cms::digest_name(digest) {
+        Some(name @ ("sha-256" | "sha-384" | "sha-512")) => Ok(name),
+        Some(name) => Err(SmimeError::WeakDigest {
+            alg: name.to_string(),
+        }),
+        None => Err(SmimeError::UnsupportedDigest {
+            oid: der::oid_to_string(digest),
+        }),
+    }
+}
+
+fn boundary() -> Result<String, SmimeError> {
+    let mut r = [0u8; 12];
+    rand_bytes(&mut r)?;
+    Ok(format!("----=_directd_{}", cms::hex(&r)))
+}
+
+/// Encrypts `content` as CMS EnvelopedData to every certificate in `certs`.
+///
+/// Built by hand because rust-openssl's `CmsContentInfo::encrypt` only does PKCS#1 v1.5 key
+/// transport and reaching OAEP through it would need unsafe FFI. The structure is RFC 5652
+/// §6.1 with KeyTransRecipientInfo (version 0, issuerAndSerialNumber).
+pub(crate) fn envelop(
+    content: &[u8],
+    certs: &[X509],
+    cipher: ContentCipher,
+    transport: KeyTransport,
+) -> Result<Vec<u8>, SmimeError> {
+    let (sym, cipher_oid) = match cipher {
+        ContentCipher::Aes128Cbc => (Cipher::aes_128_cbc(), oid::AES128_CBC),
+        ContentCipher::Aes256Cbc => (Cipher::aes_256_cbc(), oid::AES256_CBC),
+    };
+    let mut key = vec![0u8; sym.key_len()];
+    rand_bytes(&mut key)?;
+    let mut iv = vec![0u8; sym.iv_len().unwrap_or(16)];
+    rand_bytes(&mut iv)?;
+    let encrypted = symm::encrypt(sym, &key, Some(&iv), content)?;
+
+    let null = der::tlv(TAG_NULL, &[]);
+    let sha256_alg = der::seq(&[&der::oid_tlv(oid::SHA256), &null]);
+    let key_alg = match transport {
+        KeyTransport::RsaOaepSha256 => {
+            let mgf = der::seq(&[&der::oid_tlv(oid::MGF1), &sha256_alg]);
+            let params = der::seq(&[&der::tlv(0xA0, &sha256_alg), &der::tlv(0xA1, &mgf)]);
+            der::seq(&[&der::oid_tlv(oid::RSAES_OAEP), &params])
+        }
+        KeyTransport::RsaOaepSha1 | KeyTransport::RsaOaepOther => {
+            der::seq(&[&der::oid_tlv(oid::RSAES_OAEP), &der::seq(&[])])
+        }
+        KeyTransport::RsaPkcs1v15 => der::seq(&[&der::oid_tlv(oid::RSA_ENCRYPTION), &null]),
+    };
+
+    let mut recipient_infos = Vec::with_capacity(certs.len());
+    for cert in certs {
+        let pkey = cert.public_key()?;
+        let mut enc = Encrypter::new(&pkey)?;
+        match transport {
+            KeyTransport::RsaOaepSha256 => {
+                enc.set_rsa_padding(Padding::PKCS1_OAEP)?;
+                enc.set_rsa_oaep_md(MessageDigest::sha256())?;
+                enc.set_rsa_mgf1_md(MessageDigest::sha256())?;
+            }
+            KeyTransport::RsaOaepSha1 | KeyTransport::RsaOaepOther => {
+                enc.set_rsa_padding(Padding::PKCS1_OAEP)?;
+            }
+            KeyTransport::RsaPkcs1v15 => enc.set_rsa_padding(Padding::PKCS1)?,
+        }
+        let mut wrapped = vec![0u8; enc.encrypt_len(&key)?];
+        let n = enc.encrypt(&key, &mut wrapped)?;
+        wrapped.truncate(n);
+
+        let (issuer, serial) = der::issuer_and_serial(&cert.to_der()?)?;
+        let rid = der::seq(&[&issuer, &serial]);
+        recipient_infos.push(der::seq(&[
+            &der::small_int(0),
+            &rid,
+            &key_alg,
+            &der::tlv(TAG_OCTET_STRING, &wrapped),
+        ]));
+    }
+
+    let content_alg = der::seq(&[&der::oid_tlv(cipher_oid), &der::tlv(TAG_OCTET_STRING, &iv)]);
+    let encrypted_content_info = der::seq(&[
+        &der::oid_tlv(oid::DATA),
+        &content_alg,
+        &der::tlv(0x80, &encrypted),
+    ]);
+    let enveloped = der::seq(&[
+        &der::small_int(0),
+        &der::set_of(recipient_infos),
+        &encrypted_content_info,
+    ]);
+    Ok(der::seq(&[
+        &der::oid_tlv(oid::ENVELOPED_DATA),
+        &der::tlv(0xA0, &enveloped),
+    ]))
+}

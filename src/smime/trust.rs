@@ -1,0 +1,373 @@
+//! Trust anchors per local domain, trust bundles, chain validation and CRL checking.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use openssl::asn1::Asn1Time;
+use openssl::cms::{CMSOptions, CmsContentInfo};
+use openssl::stack::Stack;
+use openssl::x509::store::X509StoreBuilder;
+use openssl::x509::verify::X509VerifyFlags;
+use openssl::x509::{CrlStatus, X509Crl, X509StoreContext, X509};
+use serde::Serialize;
+
+use super::certs::subject_string;
+use super::cms;
+use super::der::oid;
+use super::error::SmimeError;
+use super::mime;
+
+/// Which way a message travels relative to the local domain. The AS keeps the two anchor sets
+/// apart: a domain may accept mail from a community it does not send to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Incoming,
+    Outgoing,
+}
+
+/// What to do about certificate revocation. Only local CRL files are consulted for now; a CRL
+/// counts only if it is signed by the issuer of the certificate it is applied to.
+///
+/// - `Require`: every certificate in the chain below the anchor must be covered by a current
+///   (nextUpdate not passed) CRL from its issuer and must not be listed. No such CRL means the
+///   certificate is refused with [`SmimeError::RevocationUnavailable`]. This fails closed.
+/// - `BestEffort`: a certificate listed on any CRL from its issuer is refused, even if that CRL
+///   is stale; when no CRL is available the certificate is accepted. This matches the reference
+///   implementation, which fails open when it cannot fetch a CRL.
+/// - `Off`: revocation is not checked at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RevocationPolicy {
+    Require,
+    #[default]
+    BestEffort,
+    Off,
+}
+
+#[derive(Debug, Default)]
+struct DomainAnchors {
+    incoming: Vec<X509>,
+    outgoing: Vec<X509>,
+}
+
+/// The outcome of a successful chain validation.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChainVerdict {
+    /// Subject of the anchor the chain ended at.
+    pub anchor: String,
+    /// Subjects from the end-entity up to the anchor.
+    pub chain: Vec<String>,
+}
+
+/// Anchors per local domain and direction, plus the CRLs used for revocation checks.
+#[derive(Default)]
+pub struct TrustStore {
+    domains: HashMap<String, DomainAnchors>,
+    crls: Vec<X509Crl>,
+    revocation: RevocationPolicy,
+}
+
+impl std::fmt::Debug for TrustStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustStore")
+            .field("domains", &self.domains.keys().collect::<Vec<_>>())
+            .field("crls", &self.crls.len())
+            .field("revocation", &self.revocation)
+            .finish()
+    }
+}
+
+impl TrustStore {
+    pub fn new(revocation: RevocationPolicy) -> Self {
+        TrustStore {
+            revocation,
+            ..TrustStore::default()
+        }
+    }
+
+    pub fn revocation(&self) -> RevocationPolicy {
+        self.revocation
+    }
+
+    pub fn add_anchor(&mut self, domain: &str, direction: Direction, cert: X509) {
+        let entry = self.domains.entry(domain.to_ascii_lowercase()).or_default();
+        match direction {
+            Direction::Incoming => entry.incoming.push(cert),
+            Direction::Outgoing => entry.outgoing.push(cert),
+        }
+    }
+
+    pub fn anchors(&self, domain: &str, direction: Direction) -> &[X509] {
+        match self.domains.get(&domain.to_ascii_lowercase()) {
+            Some(d) => match direction {
+                Direction::Incoming => &d.incoming,
+                Direction::Outgoing => &d.outgoing,
+            },
+            None => &[],
+        }
+    }
+
+    /// Loads anchors from a PEM file (any number of certificates), a DER certificate, or a
+    /// `.p7b` bundle (unsigned; see [`TrustStore::load_bundle`] for signed ones). Returns how
+    /// many anchors were added.
+    pub fn load_anchor_file(
+        &mut self,
+        domain: &str,
+        direction: Direction,
+        path: &Path,
+    ) -> Result<usize, SmimeError> {
+        let data = read(path)?;
+        let certs = if find(&data, b"-----BEGIN CERTIFICATE-----") {
+            X509::stack_from_pem(&data).map_err(|e| bad(path, e.to_string()))?
+        } else if find(&data, b"-----BEGIN PKCS7-----") || find(&data, b"-----BEGIN CMS-----") {
+            bundle_certs(&data, path, None)?
+        } else {
+            match X509::from_der(&data) {
+                Ok(c) => vec![c],
+                Err(_) => bundle_certs(&data, path, None)?,
+            }
+        };
+        let n = certs.len();
+        for c in certs {
+            self.add_anchor(domain, direction, c);
+        }
+        Ok(n)
+    }
+
+    /// Loads a PKCS#7 trust bundle, DER or PEM, either certs-only or CMS-signed around a
+    /// certs-only bundle (the DirectTrust form). When `signer` is given, a signed bundle must be
+    /// signed by exactly that certificate's key and an unsigned bundle is refused; without it,
+    /// a signed bundle is only checked for internal consistency, so the file's origin is what
+    /// is trusted.
+    pub fn load_bundle(
+        &mut self,
+        domain: &str,
+        direction: Direction,
+        path: &Path,
+        signer: Option<&X509>,
+    ) -> Result<usize, SmimeError> {
+        let data = read(path)?;
+        let certs = bundle_certs(&data, path, Some(signer))?;
+        let n = certs.len();
+        for c in certs {
+            self.add_anchor(domain, direction, c);
+        }
+        Ok(n)
+    }
+
+    pub fn add_crl(&mut self, crl: X509Crl) {
+        self.crls.push(crl);
+    }
+
+    /// Loads a CRL file, PEM or DER.
+    pub fn load_crl_file(&mut self, path: &Path) -> Result<(), SmimeError> {
+        let data = read(path)?;
+        let crl = if find(&data, b"-----BEGIN X509 CRL-----") {
+            X509Crl::from_pem(&data)
+        } else {
+            X509Crl::from_der(&data)
+        }
+        .map_err(|e| bad(path, e.to_string()))?;
+        self.crls.push(crl);
+        Ok(())
+    }
+
+    /// Validates `cert` against the anchors of `domain` for `direction`, using `untrusted`
+    /// (typically the certificates carried in the signature) only as chain-building material.
+    ///
+    /// Any anchor may be an intermediate: Direct communities commonly distribute their
+    /// issuing CA, not the root, so partial chains ending at an anchor are accepted.
+    pub fn verify_chain(
+        &self,
+        domain: &str,
+        direction: Direction,
+        cert: &X509,
+        untrusted: &[X509],
+    ) -> Result<ChainVerdict, SmimeError> {
+        let anchors = self.anchors(domain, direction);
+        if anchors.is_empty() {
+            return Err(SmimeError::NoTrustAnchors {
+                domain: domain.to_string(),
+            });
+        }
+        let mut builder = X509StoreBuilder::new()?;
+        for a in anchors {
+            builder.add_cert(a.clone())?;
+        }
+        builder.set_flags(X509VerifyFlags::PARTIAL_CHAIN)?;
+        let store = builder.build();
+        let mut stack = Stack::new()?;
+        for c in untrusted {
+            stack.push(c.clone())?;
+        }
+        let mut ctx = X509StoreContext::new()?;
+        let outcome = ctx.init(&store, cert, &stack, |c| {
+            if c.verify_cert()? {
+                let chain: Vec<X509> = c
+                    .chain()
+                    .map(|s| s.iter().map(|x| x.to_owned()).collect())
+                    .unwrap_or_default();
+                Ok(Ok(chain))
+            } else {
+                let failing = c
+                    .current_cert()
+                    .map(|x| subject_string(&x.to_owned()))
+                    .unwrap_or_else(|| subject_string(cert));
+                Ok(Err((c.error(), failing)))
+            }
+        })?;
+        let chain = match outcome {
+            Ok(chain) => chain,
+            Err((err, failing)) => {
+                // X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED.
+                return Err(match err.as_raw() {
+                    9 => SmimeError::NotYetValid { subject: failing },
+                    10 => SmimeError::Expired { subject: failing },
+                    _ => SmimeError::Untrusted {
+                        subject: subject_string(cert),
+                        domain: domain.to_string(),
+                        reason: err.error_string().to_string(),
+                    },
+                });
+            }
+        };
+        self.check_revocation(&chain)?;
+        Ok(ChainVerdict {
+            anchor: chain.last().map(subject_string).unwrap_or_default(),
+            chain: chain.iter().map(subject_string).collect(),
+        })
+    }
+
+    fn check_revocation(&self, chain: &[X509]) -> Result<(), SmimeError> {
+        if self.revocation == RevocationPolicy::Off {
+            return Ok(());
+        }
+        let now = Asn1Time::days_from_now(0)?;
+        for pair in chain.windows(2) {
+            let (cert, issuer) = (&pair[0], &pair[1]);
+            let issuer_key = issuer.public_key()?;
+            let mut covered = false;
+            for crl in &self.crls {
+                let same_issuer = crl
+                    .issuer_name()
+                    .try_cmp(issuer.subject_name())
+                    .map(|o| o.is_eq())
+                    .unwrap_or(false);
+                if !same_issuer || !crl.verify(&issuer_key).unwrap_or(false) {
+                    continue;
+                }
+                if let CrlStatus::Revoked(_) = crl.get_by_cert(cert) {
+                    return Err(SmimeError::Revoked {
+                        subject: subject_string(cert),
+                    });
+                }
+                let current = match crl.next_update() {
+                    Some(next) => next >= now,
+                    None => true,
+                };
+                covered |= current;
+            }
+            if !covered && self.revocation == RevocationPolicy::Require {
+                return Err(SmimeError::RevocationUnavailable {
+                    subject: subject_string(cert),
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Extracts the certificates of a bundle. `signer` is `None` for "whatever form", `Some(None)`
+/// for a bundle load with no configured signer, `Some(Some(cert))` when the signature must be
+/// by `cert`.
+fn bundle_certs(
+    data: &[u8],
+    path: &Path,
+    signer: Option<Option<&X509>>,
+) -> Result<Vec<X509>, SmimeError> {
+    let der = pem_or_der(data).ok_or_else(|| bad(path, "not PEM or DER PKCS#7".into()))?;
+    let (ty, content) = cms::content_info(&der)?;
+    if ty != oid::SIGNED_DATA {
+        return Err(bad(path, "PKCS#7 bundle is not SignedData".into()));
+    }
+    let info = cms::signed_data(&content)?;
+    if !info.has_content || info.signers.is_empty() {
+        if let Some(Some(_)) = signer {
+            return Err(bad(
+                path,
+                "bundle is unsigned but a bundle signer is configured".into(),
+            ));
+        }
+        return Ok(info.certs);
+    }
+    let mut cms_info = CmsContentInfo::from_der(&der)?;
+    let mut out = Vec::new();
+    let result = match signer.flatten() {
+        Some(expected) => {
+            let mut certs = Stack::new()?;
+            certs.push(expected.clone())?;
+            cms_info.verify(
+                Some(&certs),
+                None,
+                None,
+                Some(&mut out),
+                CMSOptions::NOINTERN | CMSOptions::NO_SIGNER_CERT_VERIFY | CMSOptions::BINARY,
+            )
+        }
+        None => cms_info.verify(
+            None,
+            None,
+            None,
+            Some(&mut out),
+            CMSOptions::NO_SIGNER_CERT_VERIFY | CMSOptions::BINARY,
+        ),
+    };
+    result.map_err(|source| SmimeError::BundleSignature {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    // The signed content is itself a certs-only bundle; it must not be signed again.
+    bundle_certs_inner(&out, path)
+}
+
+fn bundle_certs_inner(data: &[u8], path: &Path) -> Result<Vec<X509>, SmimeError> {
+    let der =
+        pem_or_der(data).ok_or_else(|| bad(path, "signed bundle content unreadable".into()))?;
+    let (ty, content) = cms::content_info(&der)?;
+    if ty != oid::SIGNED_DATA {
+        return Err(bad(path, "signed bundle content is not PKCS#7".into()));
+    }
+    Ok(cms::signed_data(&content)?.certs)
+}
+
+/// DER bytes of a PEM `PKCS7`/`CMS` block, or the input itself if it is already DER.
+fn pem_or_der(data: &[u8]) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(data).ok();
+    if let Some(text) = text.filter(|t| t.contains("-----BEGIN ")) {
+        let start = text.find("-----BEGIN ")?;
+        let body_start = start + text[start..].find('\n')? + 1;
+        let end = body_start + text[body_start..].find("-----END ")?;
+        return mime::base64_decode(&text.as_bytes()[body_start..end]);
+    }
+    Some(data.to_vec())
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, SmimeError> {
+    fs::read(path).map_err(|source| SmimeError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn bad(path: &Path, reason: String) -> SmimeError {
+    SmimeError::BadFile {
+        path: PathBuf::from(path),
+        reason,
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}

@@ -1,0 +1,229 @@
+//! Interoperability with the OpenSSL command line, in both directions.
+#[path = "smime_support/mod.rs"]
+mod common;
+
+use common::{cli_encrypt, cli_sign_encrypt, openssl, p, pki, wrapped, write_pem, INNER};
+use directd::smime::{open, seal, ContentCipher, KeyTransport, SealOptions};
+
+/// directd seals; `openssl cms -decrypt` and `openssl cms -verify` must accept the result,
+/// for every key transport and cipher directd offers.
+#[test]
+fn openssl_cli_reads_what_directd_seals() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (bob_cert, bob_key) = write_pem(d, "bob", &pki.bob);
+    let root = d.join("root.pem");
+    std::fs::write(&root, pki.root.cert.to_pem().unwrap()).unwrap();
+
+    for (cipher, kt) in [
+        (ContentCipher::Aes128Cbc, KeyTransport::RsaOaepSha256),
+        (ContentCipher::Aes256Cbc, KeyTransport::RsaOaepSha1),
+        (ContentCipher::Aes128Cbc, KeyTransport::RsaPkcs1v15),
+    ] {
+        let sealed = seal(
+            INNER.as_bytes(),
+            &pki.alice.identity(&[&pki.inter]),
+            &[pki.b_domain.cert.clone(), pki.bob.cert.clone()],
+            &SealOptions {
+                cipher,
+                key_transport: kt,
+                ..SealOptions::default()
+            },
+        )
+        .unwrap();
+        let enc = d.join("sealed.eml");
+        std::fs::write(&enc, &sealed).unwrap();
+        let dec = d.join("decrypted.eml");
+        openssl(&[
+            "cms",
+            "-decrypt",
+            "-in",
+            p(&enc),
+            "-inkey",
+            p(&bob_key),
+            "-recip",
+            p(&bob_cert),
+            "-out",
+            p(&dec),
+        ]);
+        let decrypted = std::fs::read(&dec).unwrap();
+        assert!(String::from_utf8_lossy(&decrypted).contains("multipart/signed"));
+        let content = d.join("content.eml");
+        openssl(&[
+            "cms",
+            "-verify",
+            "-in",
+            p(&dec),
+            "-CAfile",
+            p(&root),
+            "-purpose",
+            "smimesign",
+            "-out",
+            p(&content),
+        ]);
+        let content = std::fs::read(&content).unwrap();
+        assert_eq!(content, wrapped(INNER).as_bytes(), "{cipher:?} {kt:?}");
+    }
+}
+
+/// `openssl cms -sign` then `openssl cms -encrypt`: directd must open it (PKCS#1 v1.5 and
+/// OAEP key transport, AES-128 and AES-256, with and without the intermediate attached).
+#[test]
+fn directd_opens_what_openssl_cli_seals() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let oaep = ["-keyopt", "rsa_padding_mode:oaep"];
+    let cases: [(&str, &[&str], KeyTransport); 3] = [
+        ("-aes128", &[], KeyTransport::RsaPkcs1v15),
+        ("-aes256", &[], KeyTransport::RsaPkcs1v15),
+        ("-aes128", &oaep, KeyTransport::RsaOaepSha1),
+    ];
+    for (cipher, extra, kt) in cases {
+        let msg = cli_sign_encrypt(
+            d,
+            &wrapped(INNER),
+            &pki.alice,
+            &[&pki.inter],
+            "sha256",
+            cipher,
+            &pki.bob,
+            extra,
+        );
+        let opened = open(&msg, &pki.bob_keys(), &pki.bob_trust(), None)
+            .unwrap_or_else(|e| panic!("{cipher} {extra:?}: {e}"));
+        assert_eq!(opened.inner, INNER.as_bytes());
+        assert!(opened.verdict.wrapped);
+        assert_eq!(opened.verdict.key_transport, kt);
+        assert_eq!(opened.verdict.signers[0].digest, "sha-256");
+    }
+}
+
+/// Signed with OAEP-SHA-256 key transport by the CLI.
+#[test]
+fn directd_opens_cli_oaep_sha256() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let msg = cli_sign_encrypt(
+        dir.path(),
+        &wrapped(INNER),
+        &pki.alice,
+        &[&pki.inter],
+        "sha256",
+        "-aes256",
+        &pki.bob,
+        &[
+            "-keyopt",
+            "rsa_padding_mode:oaep",
+            "-keyopt",
+            "rsa_oaep_md:sha256",
+            "-keyopt",
+            "rsa_mgf1_md:sha256",
+        ],
+    );
+    let opened = open(&msg, &pki.bob_keys(), &pki.bob_trust(), None).unwrap();
+    assert_eq!(opened.verdict.key_transport, KeyTransport::RsaOaepSha256);
+    assert_eq!(opened.verdict.content_cipher, "aes-256-cbc");
+}
+
+/// An unwrapped message signed by the CLI, with the inner headers outside.
+#[test]
+fn directd_opens_cli_unwrapped() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let body = "Content-Type: text/plain\r\n\r\nhello bob\r\n";
+    let msg = cli_sign_encrypt(
+        dir.path(),
+        body,
+        &pki.alice,
+        &[&pki.inter],
+        "sha256",
+        "-aes128",
+        &pki.bob,
+        &[],
+    );
+    let opened = open(&msg, &pki.bob_keys(), &pki.bob_trust(), None).unwrap();
+    assert!(!opened.verdict.wrapped);
+    let inner = String::from_utf8_lossy(&opened.inner);
+    assert!(inner.contains("hello bob"));
+    assert_eq!(opened.verdict.from, "alice@a.example");
+}
+
+/// The legacy `application/x-pkcs7-mime` type that `openssl smime` writes.
+#[test]
+fn legacy_x_pkcs7_mime() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let msg = cli_sign_encrypt(
+        d,
+        &wrapped(INNER),
+        &pki.alice,
+        &[&pki.inter],
+        "sha256",
+        "-aes128",
+        &pki.bob,
+        &[],
+    );
+    let text = String::from_utf8_lossy(&msg);
+    assert!(text.contains("application/x-pkcs7-mime") || text.contains("application/pkcs7-mime"));
+    let legacy = text.replace("application/pkcs7-mime", "application/x-pkcs7-mime");
+    assert!(open(legacy.as_bytes(), &pki.bob_keys(), &pki.bob_trust(), None).is_ok());
+    // And the modern name for good measure.
+    let modern = text.replace("application/x-pkcs7-mime", "application/pkcs7-mime");
+    assert!(open(modern.as_bytes(), &pki.bob_keys(), &pki.bob_trust(), None).is_ok());
+    let _ = cli_encrypt;
+}
+
+/// Two SignerInfos: both must verify and chain; one untrusted signer spoils the message.
+#[test]
+fn every_signer_info_is_checked() {
+    use directd::smime::SmimeError;
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (a_cert, a_key) = write_pem(d, "alice", &pki.alice);
+    let (dom_cert, dom_key) = write_pem(d, "adomain", &pki.a_domain);
+    let (rogue_cert, rogue_key) = write_pem(d, "rogue", &pki.alice_rogue);
+    let (bob_cert, _) = write_pem(d, "bob", &pki.bob);
+    let chain = d.join("chain.pem");
+    std::fs::write(&chain, pki.inter.cert.to_pem().unwrap()).unwrap();
+    let input = d.join("content.txt");
+    std::fs::write(&input, wrapped(INNER)).unwrap();
+
+    let sign_two = |second: (&std::path::Path, &std::path::Path)| {
+        let signed = d.join("signed.eml");
+        openssl(&[
+            "cms",
+            "-sign",
+            "-md",
+            "sha256",
+            "-in",
+            p(&input),
+            "-signer",
+            p(&a_cert),
+            "-inkey",
+            p(&a_key),
+            "-signer",
+            p(second.0),
+            "-inkey",
+            p(second.1),
+            "-certfile",
+            p(&chain),
+            "-out",
+            p(&signed),
+        ]);
+        cli_encrypt(d, &signed, "-aes128", &bob_cert, &[])
+    };
+
+    let msg = sign_two((&dom_cert, &dom_key));
+    let opened = open(&msg, &pki.bob_keys(), &pki.bob_trust(), None).unwrap();
+    assert_eq!(opened.verdict.signers.len(), 2);
+
+    let msg = sign_two((&rogue_cert, &rogue_key));
+    assert!(matches!(
+        open(&msg, &pki.bob_keys(), &pki.bob_trust(), None),
+        Err(SmimeError::Untrusted { subject, .. }) if subject.contains("rogue")
+    ));
+}

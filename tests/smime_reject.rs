@@ -1,0 +1,406 @@
+//! Every refusal, each asserting its own error variant.
+#[path = "smime_support/mod.rs"]
+mod common;
+
+use common::{cli_encrypt, cli_sign_encrypt, crl, openssl, p, pki, wrapped, write_pem, INNER};
+use directd::smime::{
+    open, seal, Direction, Envelope, KeyStore, RevocationPolicy, SealOptions, SmimeError,
+    TrustStore,
+};
+
+fn seal_as(signer: &common::CertKey, inner: &str) -> Vec<u8> {
+    let pki = pki();
+    seal(
+        inner.as_bytes(),
+        &signer.identity(&[&pki.inter]),
+        std::slice::from_ref(&pki.bob.cert),
+        &SealOptions::default(),
+    )
+    .unwrap()
+}
+
+fn open_bob(msg: &[u8]) -> Result<directd::smime::Opened, SmimeError> {
+    let pki = pki();
+    open(msg, &pki.bob_keys(), &pki.bob_trust(), None)
+}
+
+/// Decrypts a directd-sealed message with the CLI, edits the signed entity, re-encrypts.
+fn edit_signed(edit: impl Fn(String) -> String) -> Vec<u8> {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (bob_cert, bob_key) = write_pem(d, "bob", &pki.bob);
+    let enc = d.join("in.eml");
+    std::fs::write(&enc, seal_as(&pki.alice, INNER)).unwrap();
+    let dec = d.join("dec.eml");
+    openssl(&[
+        "cms",
+        "-decrypt",
+        "-in",
+        p(&enc),
+        "-inkey",
+        p(&bob_key),
+        "-recip",
+        p(&bob_cert),
+        "-out",
+        p(&dec),
+    ]);
+    let edited = edit(std::fs::read_to_string(&dec).unwrap());
+    std::fs::write(&dec, edited).unwrap();
+    cli_encrypt(d, &dec, "-aes128", &bob_cert, &[])
+}
+
+#[test]
+fn tampered_body() {
+    let msg = edit_signed(|s| s.replace("two weeks", "six weeks"));
+    assert!(matches!(open_bob(&msg), Err(SmimeError::BadSignature(_))));
+}
+
+#[test]
+fn tampered_inner_header() {
+    let msg = edit_signed(|s| s.replace("To: bob@b.example", "To: eve@b.example"));
+    assert!(matches!(open_bob(&msg), Err(SmimeError::BadSignature(_))));
+}
+
+#[test]
+fn micalg_mismatch() {
+    let msg = edit_signed(|s| s.replace("micalg=sha-256", "micalg=sha-512"));
+    assert!(matches!(
+        open_bob(&msg),
+        Err(SmimeError::MicalgMismatch { .. })
+    ));
+}
+
+#[test]
+fn wrong_key() {
+    let pki = pki();
+    let msg = seal_as(&pki.alice, INNER);
+    let mut keys = KeyStore::new();
+    keys.add(pki.carol.identity(&[]));
+    assert!(matches!(
+        open(&msg, &keys, &pki.bob_trust(), None),
+        Err(SmimeError::NoMatchingRecipient)
+    ));
+}
+
+#[test]
+fn untrusted_signer() {
+    let pki = pki();
+    let msg = seal(
+        INNER.as_bytes(),
+        &pki.alice_rogue.identity(&[]),
+        std::slice::from_ref(&pki.bob.cert),
+        &SealOptions::default(),
+    )
+    .unwrap();
+    assert!(matches!(open_bob(&msg), Err(SmimeError::Untrusted { .. })));
+}
+
+#[test]
+fn anchors_are_per_domain_and_direction() {
+    let pki = pki();
+    let msg = seal_as(&pki.alice, INNER);
+    // The root is trusted for a.example and for outgoing mail, not for b.example incoming.
+    let mut trust = TrustStore::default();
+    trust.add_anchor("a.example", Direction::Incoming, pki.root.cert.clone());
+    trust.add_anchor("b.example", Direction::Outgoing, pki.root.cert.clone());
+    trust.add_anchor(
+        "b.example",
+        Direction::Incoming,
+        pki.rogue_root.cert.clone(),
+    );
+    assert!(matches!(
+        open(&msg, &pki.bob_keys(), &trust, None),
+        Err(SmimeError::Untrusted { .. })
+    ));
+    let empty = TrustStore::default();
+    assert!(matches!(
+        open(&msg, &pki.bob_keys(), &empty, None),
+        Err(SmimeError::NoTrustAnchors { .. })
+    ));
+}
+
+#[test]
+fn expired_signer() {
+    let pki = pki();
+    let err = seal(
+        INNER.as_bytes(),
+        &pki.alice_expired.identity(&[]),
+        std::slice::from_ref(&pki.bob.cert),
+        &SealOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, SmimeError::Expired { .. }));
+
+    let dir = tempfile::tempdir().unwrap();
+    let msg = cli_sign_encrypt(
+        dir.path(),
+        &wrapped(INNER),
+        &pki.alice_expired,
+        &[&pki.inter],
+        "sha256",
+        "-aes128",
+        &pki.bob,
+        &[],
+    );
+    assert!(matches!(open_bob(&msg), Err(SmimeError::Expired { .. })));
+}
+
+#[test]
+fn sha1_signature() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let msg = cli_sign_encrypt(
+        dir.path(),
+        &wrapped(INNER),
+        &pki.alice,
+        &[&pki.inter],
+        "sha1",
+        "-aes128",
+        &pki.bob,
+        &[],
+    );
+    assert!(matches!(
+        open_bob(&msg),
+        Err(SmimeError::WeakDigest { alg }) if alg == "sha-1"
+    ));
+}
+
+#[test]
+fn triple_des_content() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let msg = cli_sign_encrypt(
+        dir.path(),
+        &wrapped(INNER),
+        &pki.alice,
+        &[&pki.inter],
+        "sha256",
+        "-des3",
+        &pki.bob,
+        &[],
+    );
+    assert!(matches!(
+        open_bob(&msg),
+        Err(SmimeError::WeakCipher { alg }) if alg == "des-ede3-cbc"
+    ));
+}
+
+#[test]
+fn aes_gcm_auth_enveloped_data() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let msg = cli_sign_encrypt(
+        dir.path(),
+        &wrapped(INNER),
+        &pki.alice,
+        &[&pki.inter],
+        "sha256",
+        "-aes-128-gcm",
+        &pki.bob,
+        &[],
+    );
+    assert!(matches!(
+        open_bob(&msg),
+        Err(SmimeError::UnsupportedCmsType { .. })
+    ));
+}
+
+#[test]
+fn signer_not_matching_from() {
+    let pki = pki();
+    let forged = INNER.replace("alice@a.example", "alice@evil.example");
+    let msg = seal_as(&pki.alice, &forged);
+    assert!(matches!(
+        open_bob(&msg),
+        Err(SmimeError::SignerMismatch { from, .. }) if from == "alice@evil.example"
+    ));
+    // A domain-bound certificate does not speak for another domain either.
+    let msg = seal_as(&pki.a_domain, &forged);
+    assert!(matches!(
+        open_bob(&msg),
+        Err(SmimeError::SignerMismatch { .. })
+    ));
+}
+
+#[test]
+fn unsigned_but_encrypted() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (bob_cert, _) = write_pem(d, "bob", &pki.bob);
+    let plain = d.join("plain.eml");
+    std::fs::write(&plain, wrapped(INNER)).unwrap();
+    let msg = cli_encrypt(d, &plain, "-aes128", &bob_cert, &[]);
+    assert!(matches!(
+        open_bob(&msg),
+        Err(SmimeError::Unsigned { found }) if found == "message/rfc822"
+    ));
+}
+
+#[test]
+fn rsa_1024_signer() {
+    let pki = pki();
+    let err = seal(
+        INNER.as_bytes(),
+        &pki.alice_weak.identity(&[]),
+        std::slice::from_ref(&pki.bob.cert),
+        &SealOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, SmimeError::WeakKey { bits: 1024, .. }));
+
+    let dir = tempfile::tempdir().unwrap();
+    let msg = cli_sign_encrypt(
+        dir.path(),
+        &wrapped(INNER),
+        &pki.alice_weak,
+        &[&pki.inter],
+        "sha256",
+        "-aes128",
+        &pki.bob,
+        &[],
+    );
+    assert!(matches!(
+        open_bob(&msg),
+        Err(SmimeError::WeakKey { bits: 1024, .. })
+    ));
+}
+
+#[test]
+fn rsa_1024_recipient_refused_on_seal() {
+    let pki = pki();
+    let err = seal(
+        INNER.as_bytes(),
+        &pki.alice.identity(&[]),
+        std::slice::from_ref(&pki.alice_weak.cert),
+        &SealOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, SmimeError::WeakKey { .. }));
+    let err = seal(
+        INNER.as_bytes(),
+        &pki.alice.identity(&[]),
+        &[],
+        &SealOptions::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, SmimeError::NoRecipients));
+}
+
+#[test]
+fn envelope_mismatch() {
+    let pki = pki();
+    let msg = seal_as(&pki.alice, INNER);
+    let wrong_sender = Envelope {
+        mail_from: "mallory@a.example".into(),
+        rcpt_to: vec!["bob@b.example".into()],
+    };
+    assert!(matches!(
+        open(&msg, &pki.bob_keys(), &pki.bob_trust(), Some(&wrong_sender)),
+        Err(SmimeError::EnvelopeMismatch { .. })
+    ));
+    let extra_rcpt = Envelope {
+        mail_from: "alice@a.example".into(),
+        rcpt_to: vec!["bob@b.example".into(), "eve@b.example".into()],
+    };
+    assert!(matches!(
+        open(&msg, &pki.bob_keys(), &pki.bob_trust(), Some(&extra_rcpt)),
+        Err(SmimeError::EnvelopeMismatch { reason }) if reason.contains("eve@b.example")
+    ));
+}
+
+#[test]
+fn plaintext_and_mixed_content() {
+    assert!(matches!(
+        open_bob(INNER.as_bytes()),
+        Err(SmimeError::NotEncrypted { .. })
+    ));
+    let pki = pki();
+    let sealed = String::from_utf8(seal_as(&pki.alice, INNER)).unwrap();
+    let (_, body) = sealed.split_once("\r\n\r\n").unwrap();
+    let mixed = format!(
+        "From: alice@a.example\r\nTo: bob@b.example\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"x\"\r\n\r\n\
+         --x\r\nContent-Type: text/html\r\n\r\n<img src=\"http://evil/\r\n\
+         --x\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{body}\r\n--x--\r\n"
+    );
+    assert!(matches!(
+        open_bob(mixed.as_bytes()),
+        Err(SmimeError::MixedContent)
+    ));
+}
+
+#[test]
+fn garbage_is_refused_without_panic() {
+    let head = "Content-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n\
+                Content-Transfer-Encoding: base64\r\n\r\n";
+    for body in ["!!!!", "MIIB", "MIAGCSqGSIb3DQEHA6CAMIACAQAxggEA", ""] {
+        let msg = format!("{head}{body}\r\n");
+        assert!(open_bob(msg.as_bytes()).is_err(), "{body}");
+    }
+    let pki = pki();
+    let sealed = seal_as(&pki.alice, INNER);
+    for cut in [sealed.len() / 2, sealed.len() - 20] {
+        assert!(open_bob(&sealed[..cut]).is_err());
+    }
+}
+
+fn dup(c: &openssl::x509::X509Crl) -> openssl::x509::X509Crl {
+    openssl::x509::X509Crl::from_der(&c.to_der().unwrap()).unwrap()
+}
+
+#[test]
+fn revocation_policies() {
+    let pki = pki();
+    let msg = seal_as(&pki.alice, INNER);
+    let trust_with = |policy, crls: Vec<openssl::x509::X509Crl>| {
+        let mut t = TrustStore::new(policy);
+        t.add_anchor("b.example", Direction::Incoming, pki.root.cert.clone());
+        for c in crls {
+            t.add_crl(c);
+        }
+        t
+    };
+    let keys = pki.bob_keys();
+    let revoking = crl(&pki.inter, &[&pki.alice], 7);
+    let clean_inter = crl(&pki.inter, &[], 7);
+    let clean_root = crl(&pki.root, &[], 7);
+
+    // Revoked under both checking policies, ignored when Off.
+    for policy in [RevocationPolicy::BestEffort, RevocationPolicy::Require] {
+        let t = trust_with(policy, vec![dup(&revoking), dup(&clean_root)]);
+        assert!(matches!(
+            open(&msg, &keys, &t, None),
+            Err(SmimeError::Revoked { .. })
+        ));
+    }
+    let t = trust_with(RevocationPolicy::Off, vec![dup(&revoking)]);
+    assert!(open(&msg, &keys, &t, None).is_ok());
+
+    // No CRL: BestEffort passes, Require fails closed.
+    let t = trust_with(RevocationPolicy::BestEffort, vec![]);
+    assert!(open(&msg, &keys, &t, None).is_ok());
+    let t = trust_with(RevocationPolicy::Require, vec![]);
+    assert!(matches!(
+        open(&msg, &keys, &t, None),
+        Err(SmimeError::RevocationUnavailable { .. })
+    ));
+    // Require with current CRLs for every level passes; a stale one does not.
+    let t = trust_with(
+        RevocationPolicy::Require,
+        vec![dup(&clean_inter), dup(&clean_root)],
+    );
+    assert!(open(&msg, &keys, &t, None).is_ok());
+    let stale = crl(&pki.inter, &[], -1);
+    let t = trust_with(RevocationPolicy::Require, vec![stale, dup(&clean_root)]);
+    assert!(matches!(
+        open(&msg, &keys, &t, None),
+        Err(SmimeError::RevocationUnavailable { .. })
+    ));
+    // A CRL not signed by the issuer is ignored.
+    let forged = crl(&pki.rogue_root, &[&pki.alice], 7);
+    let t = trust_with(RevocationPolicy::BestEffort, vec![forged]);
+    assert!(open(&msg, &keys, &t, None).is_ok());
+}
