@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::hisp::phimail::{ConnectSettings, DEFAULT_PORT};
+use crate::smime::AgentSettings;
 
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/directd/directd.toml";
 pub const DEFAULT_STORE_PATH: &str = "/var/lib/directd/directd.db";
@@ -37,6 +38,36 @@ struct RawConfig {
     hisp: RawEndpoint,
     #[serde(default)]
     accounts: Vec<RawAccount>,
+    smime: Option<RawSmime>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSmime {
+    keys_dir: Option<PathBuf>,
+    recipient_certs_dir: Option<PathBuf>,
+    #[serde(default)]
+    anchors: Vec<RawAnchor>,
+    #[serde(default)]
+    crl_files: Vec<PathBuf>,
+    revocation: Option<String>,
+    cipher: Option<String>,
+    key_transport: Option<String>,
+    outer_subject: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAnchor {
+    domain: String,
+    #[serde(default = "both_directions")]
+    direction: String,
+    file: PathBuf,
+    bundle_signer: Option<PathBuf>,
+}
+
+fn both_directions() -> String {
+    "both".into()
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -153,6 +184,89 @@ pub struct Config {
     pub store: StoreConfig,
     pub daemon: DaemonConfig,
     pub accounts: Vec<Account>,
+    /// The S/MIME security agent, when configured (`[smime]`).
+    pub smime: Option<AgentSettings>,
+}
+
+fn smime_settings(raw: &RawSmime) -> Result<AgentSettings, ConfigError> {
+    use crate::smime::{ContentCipher, Direction, KeyTransport, RevocationPolicy};
+    let mut settings = AgentSettings {
+        keys_dir: raw.keys_dir.clone(),
+        recipient_certs_dir: raw.recipient_certs_dir.clone(),
+        crl_files: raw.crl_files.clone(),
+        ..Default::default()
+    };
+    for (key, dir) in [
+        ("smime.keys_dir", &raw.keys_dir),
+        ("smime.recipient_certs_dir", &raw.recipient_certs_dir),
+    ] {
+        if let Some(d) = dir {
+            if !d.is_dir() {
+                return Err(invalid(key, format!("{} is not a directory", d.display())));
+            }
+        }
+    }
+    settings.revocation = match raw.revocation.as_deref().unwrap_or("best-effort") {
+        "require" => RevocationPolicy::Require,
+        "best-effort" => RevocationPolicy::BestEffort,
+        "off" => RevocationPolicy::Off,
+        other => {
+            return Err(invalid(
+                "smime.revocation",
+                format!("{other:?}: expected require, best-effort or off"),
+            ))
+        }
+    };
+    settings.seal.cipher = match raw.cipher.as_deref().unwrap_or("aes128") {
+        "aes128" => ContentCipher::Aes128Cbc,
+        "aes256" => ContentCipher::Aes256Cbc,
+        other => {
+            return Err(invalid(
+                "smime.cipher",
+                format!("{other:?}: expected aes128 or aes256"),
+            ))
+        }
+    };
+    settings.seal.key_transport = match raw.key_transport.as_deref().unwrap_or("rsa-oaep-sha256") {
+        "rsa-oaep-sha256" => KeyTransport::RsaOaepSha256,
+        "rsa-oaep-sha1" => KeyTransport::RsaOaepSha1,
+        "rsa-pkcs1v15" => KeyTransport::RsaPkcs1v15,
+        other => {
+            return Err(invalid(
+                "smime.key_transport",
+                format!("{other:?}: expected rsa-oaep-sha256, rsa-oaep-sha1 or rsa-pkcs1v15"),
+            ))
+        }
+    };
+    if let Some(subject) = &raw.outer_subject {
+        settings.seal.outer_subject = subject.clone();
+    }
+    for (i, a) in raw.anchors.iter().enumerate() {
+        let directions = match a.direction.as_str() {
+            "incoming" => vec![Direction::Incoming],
+            "outgoing" => vec![Direction::Outgoing],
+            "both" => vec![Direction::Incoming, Direction::Outgoing],
+            other => {
+                return Err(invalid(
+                    format!("smime.anchors[{i}].direction"),
+                    format!("{other:?}: expected incoming, outgoing or both"),
+                ))
+            }
+        };
+        if !a.file.is_file() {
+            return Err(invalid(
+                format!("smime.anchors[{i}].file"),
+                format!("{} does not exist", a.file.display()),
+            ));
+        }
+        settings.anchors.push(crate::smime::AnchorSource {
+            domain: a.domain.to_ascii_lowercase(),
+            directions,
+            file: a.file.clone(),
+            bundle_signer: a.bundle_signer.clone(),
+        });
+    }
+    Ok(settings)
 }
 
 fn secs(key: &str, v: Option<f64>, default: f64) -> Result<Duration, ConfigError> {
@@ -398,10 +512,12 @@ impl Config {
                 },
             });
         }
+        let smime = raw.smime.as_ref().map(smime_settings).transpose()?;
         Ok(Config {
             store,
             daemon,
             accounts,
+            smime,
         })
     }
 

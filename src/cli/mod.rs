@@ -3,9 +3,11 @@
 
 mod audit;
 mod ccda;
+mod certs;
 mod config_check;
 mod demo;
 mod ingest;
+mod inspect;
 mod messages;
 mod output;
 mod run;
@@ -68,6 +70,10 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Query ingested clinical documents (`ccda list`, `ccda show ID`).
     Ccda(ccda::CcdaArgs),
+    /// Decrypt and verify a saved S/MIME message and print the verdict and its parts.
+    Inspect(inspect::InspectArgs),
+    /// Certificate tools (`certs check`).
+    Certs(certs::CertsArgs),
     /// The audit trail: who sent, received, viewed or exported which message, when.
     Audit(audit::AuditArgs),
     /// Configuration tools (`config check`).
@@ -180,6 +186,8 @@ pub fn main() -> ExitCode {
         Command::Sandbox(a) => sandbox::run(a),
         Command::Demo(a) => demo::run(&ctx, a),
         Command::Audit(a) => audit::run(&ctx, a),
+        Command::Inspect(a) => inspect::run(&ctx, a),
+        Command::Certs(a) => certs::run(&ctx, a),
         Command::Ingest(a) => ingest::run(&ctx, a),
         Command::Ccda(a) => ccda::run(&ctx, a),
         Command::Config(a) => config_check::run(&ctx, a),

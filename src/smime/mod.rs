@@ -11,6 +11,7 @@
 //! were signed, validates each signer chain against the recipient domain's incoming anchors,
 //! binds the signer to the inner From, and optionally checks the SMTP envelope.
 
+pub mod agent;
 pub mod certs;
 pub mod trust;
 
@@ -23,6 +24,7 @@ mod seal;
 
 use serde::Serialize;
 
+pub use agent::{Agent, AgentSettings, AnchorSource};
 pub use certs::{Binding, CertDirectory, Identity, KeyStore};
 pub use error::SmimeError;
 pub use open::open;
