@@ -86,6 +86,7 @@ struct RawDaemon {
     backoff_max_secs: Option<f64>,
     max_send_attempts: Option<u32>,
     dispatched_timeout_secs: Option<f64>,
+    processed_timeout_secs: Option<f64>,
     metrics_listen: Option<String>,
 }
 
@@ -159,6 +160,8 @@ pub struct DaemonConfig {
     /// How long a recipient that asked for final delivery may stay unconfirmed before it is
     /// `timed_out` locally (the HISP's own `failed` usually arrives first).
     pub dispatched_timeout: Duration,
+    /// How long an S/MIME recipient may go without a processed MDN before it is `timed_out`.
+    pub processed_timeout: Duration,
     /// Where to serve Prometheus metrics (loopback only); `None` = off.
     pub metrics_listen: Option<std::net::SocketAddr>,
 }
@@ -174,6 +177,11 @@ pub struct Account {
 }
 
 impl Account {
+    /// `phimail` or `edge`, as recorded on the messages it sends.
+    pub fn transport_name(&self) -> &'static str {
+        "phimail"
+    }
+
     pub fn covers(&self, addr: &str) -> bool {
         self.addresses.iter().any(|a| a.eq_ignore_ascii_case(addr))
     }
@@ -348,7 +356,12 @@ impl Config {
             dispatched_timeout: secs(
                 "daemon.dispatched_timeout_secs",
                 d.dispatched_timeout_secs,
-                7200.0,
+                3600.0,
+            )?,
+            processed_timeout: secs(
+                "daemon.processed_timeout_secs",
+                d.processed_timeout_secs,
+                3600.0,
             )?,
             metrics_listen: match &d.metrics_listen {
                 None => None,

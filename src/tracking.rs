@@ -91,6 +91,42 @@ pub fn from_phimail_status(code: &str) -> Option<DeliveryState> {
     }
 }
 
+/// Maps any delivery notification to the state it reports, given whether the sender asked for
+/// final delivery. Follows the Delivery Notification IG: with the option, only a `dispatched`
+/// MDN carrying X-DIRECT-FINAL-DESTINATION-DELIVERY is final success (one without it counts as
+/// `processed`); failed/denied/error MDNs and failed DSNs are failures; other DSN actions
+/// (delayed, delivered, relayed) move nothing.
+pub fn from_notice(n: &crate::hisp::StatusNotice, final_requested: bool) -> Option<DeliveryState> {
+    let code = n.code.to_ascii_lowercase();
+    match n.source {
+        "phimail" => from_phimail_status(&code),
+        "mdn" => match code.as_str() {
+            "processed" => Some(DeliveryState::Processed),
+            "dispatched" if final_requested && !n.final_delivery_ext => {
+                Some(DeliveryState::Processed)
+            }
+            "dispatched" => Some(DeliveryState::Dispatched),
+            "displayed" => Some(DeliveryState::Displayed),
+            "failed" | "denied" | "error" => Some(DeliveryState::Failed),
+            _ => None,
+        },
+        "dsn" if code == "failed" => Some(DeliveryState::Failed),
+        _ => None,
+    }
+}
+
+/// Whether nothing more is expected for a recipient: a final state, or, when final delivery was
+/// not requested, the last notification such a message gets (phiMail: accepted; S/MIME: the
+/// processed MDN).
+pub fn is_complete(state: DeliveryState, final_requested: bool, transport: &str) -> bool {
+    state.is_final()
+        || (!final_requested
+            && match transport {
+                "edge" => state == DeliveryState::Processed,
+                _ => matches!(state, DeliveryState::Submitted | DeliveryState::Processed),
+            })
+}
+
 #[cfg(test)]
 mod tests {
     use super::DeliveryState::*;
@@ -118,5 +154,54 @@ mod tests {
         }
         assert_eq!(from_phimail_status("DISPATCHED"), Some(Dispatched));
         assert_eq!(from_phimail_status("delayed"), None);
+    }
+
+    fn notice(source: &'static str, code: &str, ext: bool) -> crate::hisp::StatusNotice {
+        crate::hisp::StatusNotice {
+            hisp_id: "<m@x>".into(),
+            recipient: None,
+            code: code.into(),
+            info: String::new(),
+            source,
+            final_delivery_ext: ext,
+        }
+    }
+
+    #[test]
+    fn mdn_and_dsn_mapping_follows_the_ig() {
+        assert_eq!(
+            from_notice(&notice("mdn", "processed", false), true),
+            Some(Processed)
+        );
+        assert_eq!(
+            from_notice(&notice("mdn", "dispatched", true), true),
+            Some(Dispatched)
+        );
+        assert_eq!(
+            from_notice(&notice("mdn", "dispatched", false), true),
+            Some(Processed)
+        );
+        assert_eq!(
+            from_notice(&notice("mdn", "dispatched", false), false),
+            Some(Dispatched)
+        );
+        assert_eq!(
+            from_notice(&notice("mdn", "Denied", false), true),
+            Some(Failed)
+        );
+        assert_eq!(
+            from_notice(&notice("mdn", "displayed", false), true),
+            Some(Displayed)
+        );
+        assert_eq!(
+            from_notice(&notice("dsn", "failed", false), true),
+            Some(Failed)
+        );
+        assert_eq!(from_notice(&notice("dsn", "delayed", false), true), None);
+        assert!(is_complete(Processed, false, "edge"));
+        assert!(!is_complete(Processed, true, "edge"));
+        assert!(!is_complete(Submitted, false, "edge"));
+        assert!(is_complete(Submitted, false, "phimail"));
+        assert!(is_complete(TimedOut, true, "phimail"));
     }
 }

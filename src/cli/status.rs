@@ -34,9 +34,11 @@ struct StatusView {
 pub fn status(ctx: &Context, args: StatusArgs) -> CliResult {
     let store = ctx.open_store(false)?;
     let recipients = store.recipients(args.id)?;
-    let complete = recipients
-        .iter()
-        .all(|r| crate::tracking::DeliveryState::parse(&r.state).is_some_and(|s| s.is_final()));
+    let (final_requested, transport) = store.outgoing_meta(args.id)?;
+    let complete = recipients.iter().all(|r| {
+        crate::tracking::DeliveryState::parse(&r.state)
+            .is_some_and(|s| crate::tracking::is_complete(s, final_requested, &transport))
+    });
     let view = StatusView {
         id: args.id,
         complete,

@@ -25,7 +25,6 @@ use crate::config::{Account, Config};
 use crate::hisp::phimail::PhiMailClient;
 use crate::hisp::{HispError, Inbound, Transport};
 use crate::store::{SendAttempt, Store, StoreError, StoreOutcome};
-use crate::tracking;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -48,6 +47,8 @@ pub struct PassSummary {
     pub received: usize,
     pub duplicates: usize,
     pub statuses: usize,
+    pub quarantined: usize,
+    pub mdns_sent: usize,
     pub errors: usize,
 }
 
@@ -58,6 +59,8 @@ impl PassSummary {
         self.received += o.received;
         self.duplicates += o.duplicates;
         self.statuses += o.statuses;
+        self.quarantined += o.quarantined;
+        self.mdns_sent += o.mdns_sent;
         self.errors += o.errors;
     }
 }
@@ -321,6 +324,7 @@ impl Daemon {
                 self.drain_inbound(&mut client, account, &mut summary)
                     .await?;
             }
+            self.send_mdns(&mut client, account, &mut summary).await?;
             Ok::<_, SessionError>(())
         }
         .await;
@@ -343,7 +347,9 @@ impl Daemon {
             if msg.recipients.is_empty() {
                 continue;
             }
-            let attempts = self.store.begin_attempt(id, &account.address)?;
+            let attempts =
+                self.store
+                    .begin_attempt(id, &account.address, account.transport_name())?;
             match transport.send(&msg).await {
                 Ok(report) => {
                     self.store.record_send_report(id, &report)?;
@@ -381,20 +387,14 @@ impl Daemon {
                 break;
             };
             match &item {
-                Inbound::Status(s) => {
-                    let reported = tracking::from_phimail_status(&s.code);
-                    let outcome = self.store.record_status(
-                        &account.address,
-                        &s.hisp_id,
-                        reported,
-                        &s.code,
-                        &s.info,
-                        "phimail",
-                    )?;
-                    if !outcome.matched {
-                        tracing::warn!(account = %account.address, hisp_id = %s.hisp_id, "STATUS for a message we do not know; recorded and acknowledged");
+                Inbound::Status(notices) => {
+                    for n in notices {
+                        let outcome = self.store.record_status(&account.address, n)?;
+                        if !outcome.matched {
+                            tracing::warn!(account = %account.address, hisp_id = %n.hisp_id, source = n.source, "notification for a message we do not know; recorded and acknowledged");
+                        }
+                        summary.statuses += 1;
                     }
-                    summary.statuses += 1;
                 }
                 Inbound::Mail(m) => {
                     if !account.covers(&m.recipient) {
@@ -411,9 +411,45 @@ impl Daemon {
                         }
                     }
                 }
+                Inbound::Rejected(r) => {
+                    let id = self.store.store_rejected(&account.address, r)?.id();
+                    summary.quarantined += 1;
+                    // The reason names algorithms and certificates, never content.
+                    tracing::warn!(msg_id = id, account = %account.address, reason = %r.reason, "message quarantined");
+                }
             }
             // Committed above; only now may the HISP forget the item.
             transport.acknowledge(&item).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the MDNs this account owes. A failure is recorded on the MDN and retried at the
+    /// next session; it does not end this one unless the connection is gone.
+    async fn send_mdns<T: Transport>(
+        &mut self,
+        transport: &mut T,
+        account: &Account,
+        summary: &mut PassSummary,
+    ) -> Result<(), SessionError> {
+        self.store.owe_dispatched_mdns()?;
+        for job in self.store.unsent_mdns(&account.address)? {
+            if self.shutdown.requested() {
+                break;
+            }
+            match transport.send_mdn(&job).await {
+                Ok(()) => {
+                    self.store.mdn_sent(job.id)?;
+                    summary.mdns_sent += 1;
+                }
+                Err(e) => {
+                    self.store.mdn_failed(job.id, &e.to_string())?;
+                    tracing::warn!(account = %account.address, error = %e, "MDN not sent; will retry");
+                    if !matches!(e, HispError::Refused { .. }) {
+                        return Err(e.into());
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -437,9 +473,10 @@ impl Daemon {
     }
 
     fn expire_timeouts(&mut self) -> Result<(), StoreError> {
-        let cutoff =
-            crate::timefmt::rfc3339(SystemTime::now() - self.config.daemon.dispatched_timeout);
-        let n = self.store.expire_unconfirmed(&cutoff)?;
+        let d = &self.config.daemon;
+        let processed = crate::timefmt::rfc3339(SystemTime::now() - d.processed_timeout);
+        let dispatched = crate::timefmt::rfc3339(SystemTime::now() - d.dispatched_timeout);
+        let n = self.store.expire_unconfirmed(&processed, &dispatched)?;
         if n > 0 {
             tracing::info!(
                 recipients = n,

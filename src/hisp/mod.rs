@@ -92,10 +92,51 @@ pub struct SendReport {
 /// A delivery notification about something we sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusNotice {
+    /// phiMail: its per-recipient id from QUEUED. Edge: the Message-ID we sent.
     pub hisp_id: String,
-    /// `dispatched` or `failed` in every known HISP; others are kept verbatim.
+    /// The recipient it is about, when the id alone does not say (MDNs and DSNs).
+    pub recipient: Option<String>,
+    /// phiMail: `dispatched` or `failed`; MDN: the disposition; DSN: `failed`, `delayed`...
+    /// Unknown codes are kept verbatim and move nothing.
     pub code: String,
     pub info: String,
+    /// `phimail`, `mdn` or `dsn`.
+    pub source: &'static str,
+    /// An MDN carried the X-DIRECT-FINAL-DESTINATION-DELIVERY extension field.
+    pub final_delivery_ext: bool,
+}
+
+/// What an accepted Direct message asks of us: MDNs back to its sender.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MdnRequest {
+    /// Where MDNs go (the original sender).
+    pub to: String,
+    pub original_message_id: String,
+    /// The sender asked for `dispatched` with X-DIRECT-FINAL-DESTINATION-DELIVERY.
+    pub final_delivery: bool,
+}
+
+/// An MDN the daemon owes and asks the transport to deliver (sealed like any Direct message).
+#[derive(Debug, Clone)]
+pub struct MdnJob {
+    pub id: i64,
+    pub disposition: crate::mdn::Disposition,
+    /// Our address that received the original (the MDN's sender).
+    pub from: String,
+    pub to: String,
+    pub original_message_id: String,
+    pub final_delivery_ext: bool,
+}
+
+/// A message that arrived but failed decryption, signature, trust or envelope checks. It is kept
+/// in quarantine with the reason, never ingested.
+#[derive(Debug, Clone)]
+pub struct RejectedMail {
+    pub hisp_id: String,
+    pub recipient: String,
+    pub sender: String,
+    pub raw: Vec<u8>,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone)]
@@ -118,6 +159,12 @@ pub struct ReceivedMail {
     pub body_type: String,
     pub body: Vec<u8>,
     pub attachments: Vec<ReceivedAttachment>,
+    /// The message exactly as received, when the transport has it (S/MIME).
+    pub raw: Option<Vec<u8>>,
+    /// The security agent's verdict (JSON), for S/MIME messages.
+    pub verdict: Option<String>,
+    /// MDNs the sender is owed, for transports where we are the security agent.
+    pub mdn: Option<MdnRequest>,
 }
 
 impl ReceivedMail {
@@ -131,8 +178,10 @@ impl ReceivedMail {
 
 #[derive(Debug, Clone)]
 pub enum Inbound {
-    Status(StatusNotice),
+    /// One or more notifications (an MDN or DSN may speak for several recipients).
+    Status(Vec<StatusNotice>),
     Mail(ReceivedMail),
+    Rejected(RejectedMail),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -194,4 +243,7 @@ pub trait Transport: Send {
 
     fn acknowledge(&mut self, item: &Inbound)
         -> impl Future<Output = Result<(), HispError>> + Send;
+    /// Delivers an MDN we owe. Only transports where directd is the security agent produce
+    /// [`MdnRequest`]s, so only they are ever asked.
+    fn send_mdn(&mut self, job: &MdnJob) -> impl Future<Output = Result<(), HispError>> + Send;
 }

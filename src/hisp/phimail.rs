@@ -11,8 +11,8 @@ use tokio_rustls::TlsConnector;
 
 use super::codec::LineConn;
 use super::{
-    HispError, Inbound, OutgoingMessage, PartKind, ReceivedAttachment, ReceivedMail, RecipientKind,
-    RecipientOutcome, SendReport, StatusNotice, Transport,
+    HispError, Inbound, MdnJob, OutgoingMessage, PartKind, ReceivedAttachment, ReceivedMail,
+    RecipientKind, RecipientOutcome, SendReport, StatusNotice, Transport,
 };
 
 pub const DEFAULT_PORT: u16 = 32541;
@@ -303,10 +303,13 @@ impl PhiMailClient {
                 };
                 let notice = StatusNotice {
                     hisp_id: id.to_owned(),
+                    recipient: None,
                     code: code.to_owned(),
                     info: parts.next().unwrap_or("").to_owned(),
+                    source: "phimail",
+                    final_delivery_ext: false,
                 };
-                Ok(Some(Inbound::Status(notice)))
+                Ok(Some(Inbound::Status(vec![notice])))
             }
             "MAIL" => {
                 let fields: Vec<&str> = line.split(' ').skip(1).collect();
@@ -418,6 +421,9 @@ impl PhiMailClient {
             body_type,
             body,
             attachments,
+            raw: None,
+            verdict: None,
+            mdn: None,
         })
     }
 
@@ -425,7 +431,8 @@ impl PhiMailClient {
     pub async fn ack(&mut self, item: &Inbound) -> Result<(), HispError> {
         let command = match item {
             Inbound::Status(_) => "OK",
-            Inbound::Mail(_) => "DONE",
+            // phiMail hands over only MAIL it accepted; Rejected never comes from here.
+            Inbound::Mail(_) | Inbound::Rejected(_) => "DONE",
         };
         let reply = self.command(command).await?;
         if reply == "OK" {
@@ -484,5 +491,11 @@ impl Transport for PhiMailClient {
 
     async fn acknowledge(&mut self, item: &Inbound) -> Result<(), HispError> {
         self.ack(item).await
+    }
+
+    async fn send_mdn(&mut self, _job: &MdnJob) -> Result<(), HispError> {
+        // The phiMail HISP is the security agent and answers with MDNs itself; it never gives
+        // us an MdnRequest, so there is nothing to send.
+        Ok(())
     }
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::outbox::sha256_hex;
 use super::{now, Store, StoreError};
-use crate::hisp::ReceivedMail;
+use crate::hisp::{ReceivedMail, RejectedMail};
 
 /// Whether a received message was new or a redelivery of one already stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,8 +82,9 @@ impl Store {
             }
             tx.execute(
                 "INSERT INTO incoming (account, hisp_message_id, recipient, sender, subject, date, header_message_id,
-                                       headers_json, body_type, body, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                       headers_json, body_type, body, received_at, raw, verdict_json,
+                                       mdn_to, mdn_original_id, mdn_final)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
                 params![
                     account,
                     mail.hisp_id,
@@ -95,10 +96,22 @@ impl Store {
                     headers,
                     mail.body_type,
                     mail.body,
-                    at
+                    at,
+                    mail.raw,
+                    mail.verdict,
+                    mail.mdn.as_ref().map(|m| &m.to),
+                    mail.mdn.as_ref().map(|m| &m.original_message_id),
+                    mail.mdn.as_ref().is_some_and(|m| m.final_delivery),
                 ],
             )?;
             let id = tx.last_insert_rowid();
+            if mail.mdn.is_some() {
+                // Decrypted and trusted: the processed MDN is owed from this commit on.
+                tx.execute(
+                    "INSERT INTO mdn_outbox (incoming_id, account, disposition, created_at) VALUES (?1, ?2, 'processed', ?3)",
+                    params![id, account, at],
+                )?;
+            }
             for (seq, a) in mail.attachments.iter().enumerate() {
                 tx.execute(
                     "INSERT INTO attachments (incoming_id, seq, filename, declared_type, description, data, size, sha256)
@@ -124,6 +137,56 @@ impl Store {
         })()
         .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
         Ok(outcome)
+    }
+
+    /// Keeps a message that failed the security checks, with the reason, in quarantine: stored
+    /// (exact bytes) so nothing is lost and an administrator can `inspect` it, never ingested.
+    pub fn store_rejected(
+        &mut self,
+        account: &str,
+        mail: &RejectedMail,
+    ) -> Result<StoreOutcome, StoreError> {
+        let at = now();
+        let tx = self
+            .conn
+            .transaction()
+            .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        let outcome = (|| {
+            let existing: Option<i64> = tx
+                .query_row(
+                    "SELECT id FROM incoming WHERE account = ?1 AND hisp_message_id = ?2",
+                    params![account, mail.hisp_id],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(id) = existing {
+                return Ok(StoreOutcome::Duplicate(id));
+            }
+            tx.execute(
+                "INSERT INTO incoming (account, hisp_message_id, recipient, sender, headers_json, body_type, body,
+                                       received_at, raw, quarantine_reason)
+                 VALUES (?1, ?2, ?3, ?4, '[]', 'application/octet-stream', x'', ?5, ?6, ?7)",
+                params![account, mail.hisp_id, mail.recipient, mail.sender, at, mail.raw, mail.reason],
+            )?;
+            let id = tx.last_insert_rowid();
+            tx.execute(
+                "INSERT INTO audit_log (at, actor, action, message_ref, detail) VALUES (?1, ?2, 'quarantine', ?3, ?4)",
+                params![at, super::current_actor(), format!("in:{id}"), mail.reason],
+            )?;
+            tx.commit()?;
+            Ok(StoreOutcome::New(id))
+        })()
+        .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+        Ok(outcome)
+    }
+
+    /// The exact bytes a message arrived as (S/MIME transports), for `show --raw` and `inspect`.
+    pub fn incoming_raw(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.conn
+            .query_row("SELECT raw FROM incoming WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?
+            .ok_or(StoreError::NotFound(id))
     }
 
     pub fn incoming(&self, id: i64) -> Result<IncomingDetail, StoreError> {

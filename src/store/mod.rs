@@ -5,6 +5,7 @@ mod audit;
 pub mod clinical;
 mod inbox;
 mod ingest;
+mod mdn_outbox;
 mod outbox;
 
 use std::path::{Path, PathBuf};
@@ -54,6 +55,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v1.sql"),
     clinical::SCHEMA,
     include_str!("schema_v3.sql"),
+    include_str!("schema_v4.sql"),
 ];
 
 pub struct Store {

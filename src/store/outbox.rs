@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::{now, Store, StoreError};
 use crate::hisp::{
     OutPart, OutRecipient, OutgoingMessage, PartKind, RecipientKind, RecipientOutcome, SendReport,
+    StatusNotice,
 };
 use crate::tracking::{self, DeliveryState};
 
@@ -182,11 +183,16 @@ impl Store {
     }
 
     /// Counts an attempt before the network is touched, so a crash mid-send is still counted.
-    pub fn begin_attempt(&mut self, id: i64, account: &str) -> Result<u32, StoreError> {
+    pub fn begin_attempt(
+        &mut self,
+        id: i64,
+        account: &str,
+        transport: &str,
+    ) -> Result<u32, StoreError> {
         self.conn
             .query_row(
-                "UPDATE outgoing SET attempts = attempts + 1, account = ?2 WHERE id = ?1 RETURNING attempts",
-                params![id, account],
+                "UPDATE outgoing SET attempts = attempts + 1, account = ?2, transport = ?3 WHERE id = ?1 RETURNING attempts",
+                params![id, account, transport],
                 |r| r.get(0),
             )
             .map_err(|e| self.err(e))
@@ -284,16 +290,13 @@ impl Store {
         })
     }
 
-    /// Applies a delivery notification (phiMail STATUS, later MDN/DSN) for the copy the HISP knows
-    /// as `hisp_id`. Always appends an event; moves the state only if tracking allows it.
+    /// Applies a delivery notification (phiMail STATUS, MDN, DSN) about the copy the HISP knows as
+    /// `notice.hisp_id` (for MDNs and DSNs: our Message-ID plus the recipient). Always appends an
+    /// event; moves the state only if tracking allows it.
     pub fn record_status(
         &mut self,
         account: &str,
-        hisp_id: &str,
-        reported: Option<DeliveryState>,
-        code: &str,
-        detail: &str,
-        source: &str,
+        notice: &StatusNotice,
     ) -> Result<StatusOutcome, StoreError> {
         let at = now();
         let tx = self
@@ -301,28 +304,33 @@ impl Store {
             .transaction()
             .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
         let outcome = (|| {
-            let found: Option<(i64, String)> = tx
-                .query_row(
-                    "SELECT r.id, r.state FROM recipients r JOIN outgoing o ON o.id = r.outgoing_id
-                     WHERE r.hisp_message_id = ?1 AND o.account = ?2",
-                    params![hisp_id, account],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
+            let candidates: Vec<(i64, String, bool)> = tx
+                .prepare_cached(
+                    "SELECT r.id, r.state, o.final_delivery FROM recipients r JOIN outgoing o ON o.id = r.outgoing_id
+                     WHERE r.hisp_message_id = ?1 AND o.account = ?2 AND (?3 IS NULL OR lower(r.address) = lower(?3))",
+                )?
+                .query_map(params![notice.hisp_id, account, notice.recipient], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?;
+            // A report that names no recipient only counts when the message had exactly one.
+            let found = match candidates.as_slice() {
+                [one] => Some(one.clone()),
+                _ => None,
+            };
+            let reported = found.as_ref().and_then(|(_, _, fin)| tracking::from_notice(notice, *fin));
             let (rid, changed) = match (&found, reported) {
-                (Some((rid, current)), Some(next)) => {
+                (Some((rid, current, _)), Some(next)) => {
                     let current = DeliveryState::parse(current).unwrap_or(DeliveryState::Submitted);
                     (Some(*rid), tracking::transition(current, next))
                 }
-                (Some((rid, _)), None) => (Some(*rid), false),
+                (Some((rid, _, _)), None) => (Some(*rid), false),
                 (None, _) => (None, false),
             };
-            let state = reported.map(DeliveryState::as_str).unwrap_or(code);
-            let detail = (!detail.is_empty()).then_some(detail);
+            let state = reported.map(DeliveryState::as_str).unwrap_or(&notice.code);
+            let detail = (!notice.info.is_empty()).then_some(notice.info.as_str());
             tx.execute(
                 "INSERT INTO delivery_events (recipient_id, hisp_message_id, at, state, source, detail, applied)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![rid, hisp_id, at, state, source, detail, changed],
+                params![rid, notice.hisp_id, at, state, notice.source, detail, changed],
             )?;
             if changed {
                 let reason = reported.filter(|s| *s == DeliveryState::Failed).and(detail);
@@ -343,32 +351,45 @@ impl Store {
         Ok(outcome)
     }
 
-    /// Moves recipients that asked for final delivery and heard nothing since `cutoff` (RFC 3339)
-    /// to `timed_out`. Returns how many moved.
-    pub fn expire_unconfirmed(&mut self, cutoff: &str) -> Result<usize, StoreError> {
+    /// Moves recipients that waited too long to `timed_out`: any that asked for final delivery and
+    /// were submitted before `dispatched_cutoff` without a final outcome, and S/MIME (edge)
+    /// recipients submitted before `processed_cutoff` without even a processed MDN. Both windows
+    /// count from submission. Returns how many moved.
+    pub fn expire_unconfirmed(
+        &mut self,
+        processed_cutoff: &str,
+        dispatched_cutoff: &str,
+    ) -> Result<usize, StoreError> {
         let at = now();
         let tx = self
             .conn
             .transaction()
             .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
         let n = (|| {
-            let rids: Vec<i64> = tx
+            let rows: Vec<(i64, String)> = tx
                 .prepare(
-                    "SELECT r.id FROM recipients r JOIN outgoing o ON o.id = r.outgoing_id
-                     WHERE o.final_delivery = 1 AND r.state IN ('submitted', 'processed') AND r.submitted_at < ?1",
+                    "SELECT r.id, CASE WHEN o.transport = 'edge' AND r.state = 'submitted' AND r.submitted_at < ?1
+                                       THEN 'no processed MDN in time'
+                                       ELSE 'no final delivery confirmation in time' END
+                     FROM recipients r JOIN outgoing o ON o.id = r.outgoing_id
+                     WHERE (o.transport = 'edge' AND r.state = 'submitted' AND r.submitted_at < ?1)
+                        OR (o.final_delivery = 1 AND r.state IN ('submitted', 'processed') AND r.submitted_at < ?2)",
                 )?
-                .query_map([cutoff], |r| r.get(0))?
+                .query_map(params![processed_cutoff, dispatched_cutoff], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
-            for rid in &rids {
-                tx.execute("UPDATE recipients SET state = 'timed_out', updated_at = ?2 WHERE id = ?1", params![rid, at])?;
+            for (rid, why) in &rows {
+                tx.execute(
+                    "UPDATE recipients SET state = 'timed_out', reason = ?3, updated_at = ?2 WHERE id = ?1",
+                    params![rid, at, why],
+                )?;
                 tx.execute(
                     "INSERT INTO delivery_events (recipient_id, at, state, source, detail, applied)
-                     VALUES (?1, ?2, 'timed_out', 'timeout', 'no final delivery confirmation in time', 1)",
-                    params![rid, at],
+                     VALUES (?1, ?2, 'timed_out', 'timeout', ?3, 1)",
+                    params![rid, at, why],
                 )?;
             }
             tx.commit()?;
-            Ok(rids.len())
+            Ok(rows.len())
         })()
         .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
         Ok(n)
@@ -394,6 +415,19 @@ impl Store {
                 .collect()
             })
             .map_err(|e| self.err(e))
+    }
+
+    /// (final delivery requested, transport) of an outgoing message.
+    pub fn outgoing_meta(&self, id: i64) -> Result<(bool, String), StoreError> {
+        self.conn
+            .query_row(
+                "SELECT final_delivery, transport FROM outgoing WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .ok_or(StoreError::NotFound(id))
     }
 
     fn outgoing_exists(&self, id: i64) -> Result<(), StoreError> {
