@@ -5,6 +5,7 @@
 //! it is durable.
 
 pub mod codec;
+pub mod edge;
 pub mod phimail;
 
 use std::future::Future;
