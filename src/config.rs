@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::hisp::edge::client::{AfterFetch, EdgeSettings, SmtpTls};
 use crate::hisp::phimail::{ConnectSettings, DEFAULT_PORT};
 use crate::smime::AgentSettings;
 
@@ -123,6 +124,14 @@ struct RawAccount {
     connect_timeout_secs: Option<f64>,
     read_timeout_secs: Option<f64>,
     max_part_bytes: Option<u64>,
+    // Edge transport (SMTP submission + IMAP retrieval); hosts default to `host`.
+    smtp_host: Option<String>,
+    smtp_port: Option<u16>,
+    smtp_tls: Option<String>,
+    imap_host: Option<String>,
+    imap_port: Option<u16>,
+    mailbox: Option<String>,
+    after_fetch: Option<String>,
 }
 
 impl RawAccount {
@@ -173,13 +182,20 @@ pub struct Account {
     pub address: String,
     /// Addresses this account may send from and receives for.
     pub addresses: Vec<String>,
+    /// The phiMail endpoint (host, port, CA, login), also the defaults for the edge endpoints.
     pub connect: ConnectSettings,
+    /// Set for `transport = "edge"`: SMTP/IMAP with directd as the S/MIME security agent.
+    pub edge: Option<EdgeSettings>,
 }
 
 impl Account {
     /// `phimail` or `edge`, as recorded on the messages it sends.
     pub fn transport_name(&self) -> &'static str {
-        "phimail"
+        if self.edge.is_some() {
+            "edge"
+        } else {
+            "phimail"
+        }
     }
 
     pub fn covers(&self, addr: &str) -> bool {
@@ -400,10 +416,16 @@ impl Config {
                     format!("{:?} is not a valid Direct address", a.address),
                 ));
             }
-            if a.transport != "phimail" {
+            if a.transport != "phimail" && a.transport != "edge" {
                 return Err(invalid(
                     key("transport"),
-                    format!("{:?} is not supported (phimail)", a.transport),
+                    format!("{:?}: expected phimail or edge", a.transport),
+                ));
+            }
+            if a.transport == "edge" && raw.smime.is_none() {
+                return Err(invalid(
+                    key("transport"),
+                    "edge accounts need an [smime] section (directd is their security agent)",
                 ));
             }
             let mut addresses = vec![address.clone()];
@@ -494,35 +516,80 @@ impl Config {
                 }
             };
             let num = |pick: fn(&RawEndpoint) -> Option<f64>| pick(&endpoint).or(pick(&raw.hisp));
+            let connect = ConnectSettings {
+                host,
+                port: endpoint.port.or(raw.hisp.port).unwrap_or(DEFAULT_PORT),
+                ca_file,
+                client_cert,
+                user: a
+                    .login
+                    .clone()
+                    .map(|l| crate::address::normalize(&l))
+                    .unwrap_or_else(|| address.clone()),
+                password,
+                connect_timeout: secs(
+                    &key("connect_timeout_secs"),
+                    num(|e| e.connect_timeout_secs),
+                    30.0,
+                )?,
+                read_timeout: secs(
+                    &key("read_timeout_secs"),
+                    num(|e| e.read_timeout_secs),
+                    120.0,
+                )?,
+                max_part_bytes: endpoint
+                    .max_part_bytes
+                    .or(raw.hisp.max_part_bytes)
+                    .unwrap_or(64 << 20),
+            };
+            let edge = if a.transport == "edge" {
+                let smtp_tls = match a.smtp_tls.as_deref().unwrap_or("starttls") {
+                    "starttls" => SmtpTls::StartTls,
+                    "implicit" => SmtpTls::Implicit,
+                    other => {
+                        return Err(invalid(
+                            key("smtp_tls"),
+                            format!("{other:?}: expected starttls or implicit"),
+                        ))
+                    }
+                };
+                let after_fetch = match a.after_fetch.as_deref().unwrap_or("delete") {
+                    "delete" => AfterFetch::Delete,
+                    other => match other.strip_prefix("move:") {
+                        Some(folder) if !folder.is_empty() => AfterFetch::Move(folder.to_owned()),
+                        _ => {
+                            return Err(invalid(
+                                key("after_fetch"),
+                                format!("{other:?}: expected delete or move:FOLDER"),
+                            ))
+                        }
+                    },
+                };
+                Some(EdgeSettings {
+                    smtp_host: a.smtp_host.clone().unwrap_or_else(|| connect.host.clone()),
+                    smtp_port: a.smtp_port.unwrap_or(if smtp_tls == SmtpTls::Implicit {
+                        465
+                    } else {
+                        587
+                    }),
+                    smtp_tls,
+                    imap_host: a.imap_host.clone().unwrap_or_else(|| connect.host.clone()),
+                    imap_port: a.imap_port.unwrap_or(993),
+                    user: connect.user.clone(),
+                    password: connect.password.clone(),
+                    ca_file: connect.ca_file.clone(),
+                    mailbox: a.mailbox.clone().unwrap_or_else(|| "INBOX".into()),
+                    after_fetch,
+                    timeout: connect.read_timeout,
+                })
+            } else {
+                None
+            };
             accounts.push(Account {
                 address: address.clone(),
                 addresses,
-                connect: ConnectSettings {
-                    host,
-                    port: endpoint.port.or(raw.hisp.port).unwrap_or(DEFAULT_PORT),
-                    ca_file,
-                    client_cert,
-                    user: a
-                        .login
-                        .clone()
-                        .map(|l| crate::address::normalize(&l))
-                        .unwrap_or(address),
-                    password,
-                    connect_timeout: secs(
-                        &key("connect_timeout_secs"),
-                        num(|e| e.connect_timeout_secs),
-                        30.0,
-                    )?,
-                    read_timeout: secs(
-                        &key("read_timeout_secs"),
-                        num(|e| e.read_timeout_secs),
-                        120.0,
-                    )?,
-                    max_part_bytes: endpoint
-                        .max_part_bytes
-                        .or(raw.hisp.max_part_bytes)
-                        .unwrap_or(64 << 20),
-                },
+                connect,
+                edge,
             });
         }
         let smime = raw.smime.as_ref().map(smime_settings).transpose()?;

@@ -22,14 +22,21 @@ pub enum Control {
 }
 
 use crate::config::{Account, Config};
+use crate::hisp::edge::client::EdgeClient;
+use crate::hisp::edge::EdgeTransport;
 use crate::hisp::phimail::PhiMailClient;
 use crate::hisp::{HispError, Inbound, Transport};
+use crate::smime::Agent;
 use crate::store::{SendAttempt, Store, StoreError, StoreOutcome};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("edge accounts need the [smime] security agent, which is not configured")]
+    NoAgent,
+    #[error("loading the S/MIME certificates and trust anchors: {0}")]
+    Agent(#[from] crate::smime::SmimeError),
     #[error("cannot serve metrics on {addr}: {source}")]
     Metrics {
         addr: std::net::SocketAddr,
@@ -78,6 +85,8 @@ pub struct Daemon {
     shutdown: Shutdown,
     metrics: Arc<metrics::Metrics>,
     limits: crate::ingest::Limits,
+    /// The S/MIME security agent, loaded once when configured (edge accounts use it).
+    agent: Option<Arc<Agent>>,
 }
 
 fn backoff(initial: Duration, max: Duration, failures: u32) -> Duration {
@@ -101,6 +110,12 @@ impl Daemon {
             });
         }
         let store = Store::open(&config.store.path, config.store.busy_timeout)?;
+        let agent = config
+            .smime
+            .as_ref()
+            .map(Agent::load)
+            .transpose()?
+            .map(Arc::new);
         let now = Instant::now();
         let accounts = config
             .accounts
@@ -118,6 +133,7 @@ impl Daemon {
             shutdown,
             metrics: Arc::default(),
             limits: crate::ingest::Limits::default(),
+            agent,
         })
     }
 
@@ -275,6 +291,7 @@ impl Daemon {
                     total.add(summary);
                 }
                 Err(SessionError::Store(e)) => return Err(e.into()),
+                Err(SessionError::NoAgent) => return Err(DaemonError::NoAgent),
                 Err(SessionError::Hisp(e)) => {
                     state.failures += 1;
                     self.metrics.session_errors.fetch_add(1, Relaxed);
@@ -315,21 +332,37 @@ impl Daemon {
         due: &[i64],
         inbound: bool,
     ) -> Result<PassSummary, SessionError> {
-        let mut client = PhiMailClient::connect(&account.connect).await?;
-        let mut summary = PassSummary::default();
-        let outcome = async {
-            self.send_due(&mut client, account, due, &mut summary)
-                .await?;
-            if inbound {
-                self.drain_inbound(&mut client, account, &mut summary)
-                    .await?;
-            }
-            self.send_mdns(&mut client, account, &mut summary).await?;
-            Ok::<_, SessionError>(())
+        if let Some(edge) = &account.edge {
+            let agent = self.agent.clone().ok_or(SessionError::NoAgent)?;
+            let client = EdgeClient::new(edge.clone()).map_err(HispError::from)?;
+            let mut transport = EdgeTransport::new(client, agent, &account.address);
+            let outcome = self.work(&mut transport, account, due, inbound).await;
+            transport.close().await;
+            outcome
+        } else {
+            let mut client = PhiMailClient::connect(&account.connect).await?;
+            let outcome = self.work(&mut client, account, due, inbound).await;
+            client.close().await;
+            outcome
         }
-        .await;
-        client.close().await;
-        outcome.map(|()| summary)
+    }
+
+    /// One session's work on an open transport: send what is due, take in what waits, answer
+    /// the MDNs owed.
+    async fn work<T: Transport>(
+        &mut self,
+        transport: &mut T,
+        account: &Account,
+        due: &[i64],
+        inbound: bool,
+    ) -> Result<PassSummary, SessionError> {
+        let mut summary = PassSummary::default();
+        self.send_due(transport, account, due, &mut summary).await?;
+        if inbound {
+            self.drain_inbound(transport, account, &mut summary).await?;
+        }
+        self.send_mdns(transport, account, &mut summary).await?;
+        Ok(summary)
     }
 
     async fn send_due<T: Transport>(
@@ -352,9 +385,19 @@ impl Daemon {
                     .begin_attempt(id, &account.address, account.transport_name())?;
             match transport.send(&msg).await {
                 Ok(report) => {
-                    self.store.record_send_report(id, &report)?;
+                    let d = &self.config.daemon;
+                    let retry_at = rfc3339_in(backoff(d.backoff_initial, d.backoff_max, attempts));
+                    let deferred = self.store.record_send_report(id, &report, &retry_at)?;
+                    if deferred > 0 && attempts >= d.max_send_attempts {
+                        self.store.record_send_failure(
+                            id,
+                            "recipients kept being deferred",
+                            &retry_at,
+                            true,
+                        )?;
+                    }
                     summary.sent += 1;
-                    tracing::info!(msg_id = id, account = %account.address, recipients = report.recipients.len(), "message submitted");
+                    tracing::info!(msg_id = id, account = %account.address, recipients = report.recipients.len(), deferred, "message submitted");
                 }
                 Err(e) => {
                     self.metrics.send_failures.fetch_add(1, Relaxed);
@@ -490,6 +533,8 @@ impl Daemon {
 enum SessionError {
     Hisp(HispError),
     Store(StoreError),
+    /// An edge account without a loaded security agent (prevented by config validation).
+    NoAgent,
 }
 
 impl From<HispError> for SessionError {

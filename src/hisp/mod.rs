@@ -83,6 +83,8 @@ pub enum RecipientOutcome {
     Queued { hisp_id: String },
     /// Refused for this recipient only (unknown address, bad domain...).
     Rejected { reason: String },
+    /// Not accepted this time (temporary refusal, connection lost): try this recipient again.
+    Deferred { reason: String },
 }
 
 #[derive(Debug, Clone)]
@@ -213,6 +215,8 @@ pub enum HispError {
     Codec(#[from] CodecError),
     #[error("TLS configuration: {0}")]
     Config(#[from] crate::tls::TlsError),
+    #[error(transparent)]
+    Edge(#[from] edge::client::EdgeError),
 }
 
 impl HispError {
@@ -221,6 +225,7 @@ impl HispError {
     pub fn is_permanent(&self) -> bool {
         match self {
             HispError::AuthRejected { .. } | HispError::Config(_) => true,
+            HispError::Edge(e) => e.is_permanent(),
             HispError::Tls { source, .. } => source
                 .get_ref()
                 .and_then(|e| e.downcast_ref::<rustls::Error>())

@@ -200,7 +200,14 @@ impl Store {
 
     /// Records the HISP's per-recipient answers in one transaction. Recipients the HISP did not
     /// mention are failed: resending would duplicate the copies it did accept.
-    pub fn record_send_report(&mut self, id: i64, report: &SendReport) -> Result<(), StoreError> {
+    /// Recipients the transport deferred stay queued and the message is retried at `retry_at`;
+    /// returns how many were deferred.
+    pub fn record_send_report(
+        &mut self,
+        id: i64,
+        report: &SendReport,
+        retry_at: &str,
+    ) -> Result<usize, StoreError> {
         let at = now();
         let tx = self
             .conn
@@ -211,12 +218,24 @@ impl Store {
                 .prepare("SELECT id, address FROM recipients WHERE outgoing_id = ?1 AND state = 'queued'")?
                 .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
+            let mut deferred = Vec::new();
             for (rid, address) in pending {
                 let outcome = report.recipients.iter().find(|(a, _)| a.eq_ignore_ascii_case(&address)).map(|(_, o)| o);
+                if let Some(RecipientOutcome::Deferred { reason }) = outcome {
+                    tx.execute(
+                        "INSERT INTO delivery_events (recipient_id, at, state, source, detail, applied)
+                         VALUES (?1, ?2, 'queued', 'hisp', ?3, 0)",
+                        params![rid, at, format!("deferred: {reason}")],
+                    )?;
+                    deferred.push(reason.clone());
+                    continue;
+                }
                 let (state, hisp_id, reason) = match outcome {
                     Some(RecipientOutcome::Queued { hisp_id }) => (DeliveryState::Submitted, Some(hisp_id.as_str()), None),
                     Some(RecipientOutcome::Rejected { reason }) => (DeliveryState::Failed, None, Some(reason.clone())),
-                    None => (DeliveryState::Failed, None, Some("the HISP did not answer for this recipient".to_owned())),
+                    None | Some(RecipientOutcome::Deferred { .. }) => {
+                        (DeliveryState::Failed, None, Some("the HISP did not answer for this recipient".to_owned()))
+                    }
                 };
                 tx.execute(
                     "UPDATE recipients SET state = ?2, hisp_message_id = ?3, reason = ?4, updated_at = ?5,
@@ -230,15 +249,23 @@ impl Store {
                     params![rid, hisp_id, at, state.as_str(), reason],
                 )?;
             }
-            tx.execute(
-                "UPDATE outgoing SET state = 'submitted', submitted_at = ?2, last_error = NULL WHERE id = ?1",
-                params![id, at],
-            )?;
+            if deferred.is_empty() {
+                tx.execute(
+                    "UPDATE outgoing SET state = 'submitted', submitted_at = ?2, last_error = NULL WHERE id = ?1",
+                    params![id, at],
+                )?;
+            } else {
+                tx.execute(
+                    "UPDATE outgoing SET last_error = ?2, next_attempt_at = ?3 WHERE id = ?1",
+                    params![id, format!("{} recipient(s) deferred: {}", deferred.len(), deferred[0]), retry_at],
+                )?;
+            }
             tx.execute(
                 "INSERT INTO audit_log (at, actor, action, message_ref, detail) VALUES (?1, ?2, 'submit', ?3, ?4)",
                 params![at, super::current_actor(), format!("out:{id}"), format!("{} recipient(s) answered", report.recipients.len())],
             )?;
-            tx.commit()
+            tx.commit()?;
+            Ok(deferred.len())
         })()
         .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))
     }
