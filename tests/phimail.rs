@@ -495,3 +495,57 @@ async fn metrics_endpoint_counts_traffic_on_loopback() {
     );
     env.lab.sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_message_that_can_never_be_read_is_quarantined_and_the_queue_moves_on() {
+    let env = TestEnv::start(sandbox_config(&[B])).await;
+    let inject = |subject: &str, size: usize| {
+        env.lab.sandbox.inject_mail(directd::sandbox::InjectMail {
+            to: B.into(),
+            from: "lab@results.example".into(),
+            subject: subject.into(),
+            body: b"x".to_vec(),
+            attachments: vec![(
+                "part.bin".into(),
+                "application/octet-stream".into(),
+                vec![7u8; size],
+            )],
+        })
+    };
+    let poison = inject("too big", 20_000);
+    let good = inject("fine", 100);
+    let toml = env
+        .lab
+        .daemon_toml(&env.store_path, &[(B, PW)], "")
+        .replace(
+            "read_timeout_secs = 2",
+            "read_timeout_secs = 2\nmax_part_bytes = 10000",
+        );
+    let daemon = RunningDaemon::start(directd::config::Config::from_toml(&toml).unwrap());
+    let done = wait_until(20, || {
+        env.store().incoming_count().unwrap() == 2 && env.lab.sandbox.queue_len(B) == 0
+    })
+    .await;
+    daemon.stop().await;
+    assert!(
+        done,
+        "stored {}, queued {}",
+        env.store().incoming_count().unwrap(),
+        env.lab.sandbox.queue_len(B)
+    );
+    let store = env.store();
+    let rows = store.list_messages(false, true, None).unwrap();
+    let by_state = |s: &str| rows.iter().filter(|m| m.state == s).count();
+    assert_eq!((by_state("quarantined"), by_state("received")), (1, 1));
+    let q = rows.iter().find(|m| m.state == "quarantined").unwrap();
+    let detail = store.incoming(q.id).unwrap();
+    assert_eq!(detail.hisp_message_id, poison);
+    let reason = detail.quarantine_reason.unwrap();
+    assert!(
+        reason.contains("skipped after repeated failures") && reason.contains("exceeds the limit"),
+        "{reason}"
+    );
+    let ok = rows.iter().find(|m| m.state == "received").unwrap();
+    assert_eq!(store.incoming(ok.id).unwrap().hisp_message_id, good);
+    env.lab.sandbox.shutdown().await;
+}

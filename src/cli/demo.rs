@@ -147,6 +147,8 @@ pub fn run(ctx: &Context, args: DemoArgs) -> CliResult {
                 id: received,
                 save: None,
                 json: false,
+                mark_read: false,
+                raw: None,
             },
         )?;
         let documents = store.list_documents(None)?;

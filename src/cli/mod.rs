@@ -24,7 +24,13 @@ use clap::{Parser, Subcommand};
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 
 #[derive(Parser, Debug)]
-#[command(name = "directd", version, about = "Direct Secure Messaging daemon and command line", long_about = None)]
+#[command(
+    name = "directd",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DIRECTD_BUILD_INFO"), ")"),
+    about = "Direct Secure Messaging daemon and command line",
+    long_about = "Direct Secure Messaging daemon and command line.\n\nThe daemon (`directd run`) polls each configured HISP account, sends what `directd send` queued, records per-recipient delivery status and receipts, and ingests received C-CDA documents. Every other command works on the same SQLite store.",
+    after_help = "Examples:\n  directd demo                                   round trip through a throwaway sandbox HISP\n  directd send --from a@direct.example.org --to b@direct.other.org --final --ccda summary.xml\n  directd status 12 --json\n  directd messages --in --since 2d\n  directd ccda list --patient Quux\n  directd --config /etc/directd/directd.toml config check --connect"
+)]
 pub struct Cli {
     /// Configuration file (TOML). DIRECTD_* environment variables override it.
     #[arg(long, global = true, value_name = "FILE", env = "DIRECTD_CONFIG")]
@@ -78,6 +84,13 @@ enum Command {
     Audit(audit::AuditArgs),
     /// Configuration tools (`config check`).
     Config(config_check::ConfigArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on standard output.
+    Man,
 }
 
 /// A command's failure: bad input from the user (exit 2) or something that went wrong (exit 1).
@@ -191,6 +204,22 @@ pub fn main() -> ExitCode {
         Command::Ingest(a) => ingest::run(&ctx, a),
         Command::Ccda(a) => ccda::run(&ctx, a),
         Command::Config(a) => config_check::run(&ctx, a),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "directd",
+                &mut std::io::stdout(),
+            );
+            Ok(())
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map_err(CliError::from)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

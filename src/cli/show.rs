@@ -18,6 +18,12 @@ pub struct ShowArgs {
     pub save: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
+    /// Send the sender a read receipt (a `displayed` MDN; S/MIME edge accounts).
+    #[arg(long)]
+    pub mark_read: bool,
+    /// Write the message exactly as received (S/MIME, for `directd inspect`) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub raw: Option<PathBuf>,
 }
 
 /// A filename from a remote party made safe to create inside a directory of ours: no path
@@ -75,6 +81,42 @@ pub fn print_message(store: &Store, args: ShowArgs) -> CliResult {
     let actor = crate::store::current_actor();
     let msg_ref = format!("in:{}", msg.id);
     store.audit(&actor, "show", Some(&msg_ref), None)?;
+    if args.mark_read {
+        if msg.quarantine_reason.is_some() {
+            return Err(super::usage(format!(
+                "message {} is quarantined; no read receipt is sent for it",
+                msg.id
+            )));
+        }
+        if store.owe_mdn(msg.id, crate::mdn::Disposition::Displayed)? {
+            store.audit(&actor, "mark-read", Some(&msg_ref), None)?;
+            eprintln!("read receipt queued; the daemon sends it at its next poll");
+        } else if store
+            .mdns_for(msg.id)?
+            .iter()
+            .any(|(d, _)| d == "displayed")
+        {
+            eprintln!("a read receipt was already sent or queued");
+        } else {
+            eprintln!("this message asked for no receipts (phiMail accounts: the HISP answers receipts itself)");
+        }
+    }
+    if let Some(path) = &args.raw {
+        let raw = store.incoming_raw(msg.id)?.ok_or_else(|| {
+            super::usage(format!(
+                "message {} was not kept in raw form (phiMail delivers parts, not a message)",
+                msg.id
+            ))
+        })?;
+        crate::fsutil::create_new_private(path, &raw)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        store.audit(
+            &actor,
+            "export-raw",
+            Some(&msg_ref),
+            Some(&path.display().to_string()),
+        )?;
+    }
     let mut saved = Vec::new();
     if let Some(dir) = &args.save {
         std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
@@ -106,6 +148,27 @@ pub fn print_message(store: &Store, args: ShowArgs) -> CliResult {
     println!("Received: {}", msg.received_at);
     if let Some(q) = &msg.quarantine_reason {
         println!("QUARANTINED: {q}");
+    }
+    if let Some(v) = msg
+        .verdict
+        .as_deref()
+        .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
+    {
+        for s in v["signers"].as_array().into_iter().flatten() {
+            println!(
+                "Signed:   {} ({}), trusted by {}",
+                s["subject"].as_str().unwrap_or("?"),
+                s["digest"].as_str().unwrap_or("?"),
+                s["trusted_by"].as_str().unwrap_or("?")
+            );
+        }
+    }
+    for (disposition, sent) in store.mdns_for(msg.id)? {
+        println!(
+            "MDN:      {disposition} {}",
+            sent.map(|t| format!("sent {t}"))
+                .unwrap_or_else(|| "owed".into())
+        );
     }
     println!();
     match &msg.body_text {

@@ -87,7 +87,13 @@ pub struct Daemon {
     limits: crate::ingest::Limits,
     /// The S/MIME security agent, loaded once when configured (edge accounts use it).
     agent: Option<Arc<Agent>>,
+    /// (account, HISP id) → (failures, last reason) for messages whose content could not be read.
+    unreadable: std::collections::HashMap<(String, String), (u32, String)>,
 }
+
+/// Content failures on the same message before it is quarantined unread and acknowledged, so one
+/// broken message cannot block an account's queue forever.
+const POISON_AFTER: u32 = 3;
 
 fn backoff(initial: Duration, max: Duration, failures: u32) -> Duration {
     let factor = 1u32
@@ -134,6 +140,7 @@ impl Daemon {
             metrics: Arc::default(),
             limits: crate::ingest::Limits::default(),
             agent,
+            unreadable: Default::default(),
         })
     }
 
@@ -293,6 +300,19 @@ impl Daemon {
                 Err(SessionError::Store(e)) => return Err(e.into()),
                 Err(SessionError::NoAgent) => return Err(DaemonError::NoAgent),
                 Err(SessionError::Hisp(e)) => {
+                    if let HispError::MailUnreadable { hisp_id, source } = &e {
+                        if e.is_content_error() {
+                            let entry = self
+                                .unreadable
+                                .entry((account.address.clone(), hisp_id.clone()))
+                                .or_default();
+                            entry.0 += 1;
+                            entry.1 = source.to_string();
+                            if entry.0 >= POISON_AFTER {
+                                tracing::error!(account = %account.address, hisp_id = %hisp_id, failures = entry.0, "message cannot be read; it will be quarantined unread and acknowledged");
+                            }
+                        }
+                    }
                     state.failures += 1;
                     self.metrics.session_errors.fetch_add(1, Relaxed);
                     let d = &self.config.daemon;
@@ -341,6 +361,12 @@ impl Daemon {
             outcome
         } else {
             let mut client = PhiMailClient::connect(&account.connect).await?;
+            client.skip = self
+                .unreadable
+                .iter()
+                .filter(|((a, _), (n, _))| *a == account.address && *n >= POISON_AFTER)
+                .map(|((_, id), (_, why))| (id.clone(), why.clone()))
+                .collect();
             let outcome = self.work(&mut client, account, due, inbound).await;
             client.close().await;
             outcome
@@ -456,6 +482,8 @@ impl Daemon {
                 }
                 Inbound::Rejected(r) => {
                     let id = self.store.store_rejected(&account.address, r)?.id();
+                    self.unreadable
+                        .remove(&(account.address.clone(), r.hisp_id.clone()));
                     summary.quarantined += 1;
                     // The reason names algorithms and certificates, never content.
                     tracing::warn!(msg_id = id, account = %account.address, reason = %r.reason, "message quarantined");

@@ -20,8 +20,6 @@ pub enum CodecError {
     Timeout(Duration),
     #[error("line longer than {MAX_LINE} bytes")]
     LineTooLong,
-    #[error("line is not valid UTF-8")]
-    NotUtf8,
     #[error("line contains a CR or LF and cannot be sent as one command")]
     EmbeddedNewline,
     #[error("payload of {announced} bytes exceeds the limit of {limit}")]
@@ -50,8 +48,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineConn<S> {
         self.timeout = timeout;
     }
 
-    /// Reads one line without its terminator. A trailing CR is tolerated (and dropped) on input so a
-    /// CRLF-speaking peer is still understood, though we never send CR ourselves.
+    /// Reads one line without its terminator, decoding invalid UTF-8 lossily. A trailing CR is
+    /// tolerated (and dropped) on input so a CRLF-speaking peer is still understood, though we
+    /// never send CR ourselves.
     pub async fn read_line(&mut self) -> Result<String, CodecError> {
         let timeout = self.timeout;
         let mut buf = Vec::new();
@@ -91,7 +90,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineConn<S> {
         if buf.last() == Some(&b'\r') {
             buf.pop();
         }
-        String::from_utf8(buf).map_err(|_| CodecError::NotUtf8)
+        // Lossy on purpose: a sender's Latin-1 subject must not make a message unreadable (and
+        // block the queue behind it); protocol keywords are ASCII and unaffected.
+        Ok(match String::from_utf8(buf) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        })
     }
 
     /// Reads exactly `len` payload bytes, refusing announcements above `limit`.
@@ -163,12 +167,15 @@ mod tests {
         let mut b = LineConn::new(b, Duration::from_secs(5));
         let writer = tokio::spawn(async move {
             a.write_line("ADD CDA 5 x.xml").await.unwrap();
-            a.write_raw(b"\x00\n\r\nzNEXT\r\n").await.unwrap();
+            a.write_raw(b"\x00\n\r\nzNEXT\r\nSubject: caf\xe9\n")
+                .await
+                .unwrap();
             a
         });
         assert_eq!(b.read_line().await.unwrap(), "ADD CDA 5 x.xml");
         assert_eq!(b.read_payload(5, 10).await.unwrap(), b"\x00\n\r\nz");
         assert_eq!(b.read_line().await.unwrap(), "NEXT");
+        assert_eq!(b.read_line().await.unwrap(), "Subject: caf\u{fffd}");
         let mut a = writer.await.unwrap();
         assert!(matches!(
             a.write_line("A\nB").await,

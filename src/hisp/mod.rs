@@ -217,11 +217,28 @@ pub enum HispError {
     Config(#[from] crate::tls::TlsError),
     #[error(transparent)]
     Edge(#[from] edge::client::EdgeError),
+    #[error("message {hisp_id} could not be read: {source}")]
+    MailUnreadable {
+        hisp_id: String,
+        source: Box<HispError>,
+    },
 }
 
 impl HispError {
     /// Errors that retrying soon cannot fix (wrong password, untrusted certificate, bad local
     /// configuration): the daemon backs off to its maximum instead of hammering the HISP.
+    /// Failures caused by the content of what the HISP sent (malformed framing, a part over the
+    /// size limit) rather than by the connection: they repeat identically on every retry.
+    pub fn is_content_error(&self) -> bool {
+        match self {
+            HispError::Protocol { .. } | HispError::Codec(CodecError::PayloadTooLarge { .. }) => {
+                true
+            }
+            HispError::MailUnreadable { source, .. } => source.is_content_error(),
+            _ => false,
+        }
+    }
+
     pub fn is_permanent(&self) -> bool {
         match self {
             HispError::AuthRejected { .. } | HispError::Config(_) => true,

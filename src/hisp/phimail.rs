@@ -12,7 +12,7 @@ use tokio_rustls::TlsConnector;
 use super::codec::LineConn;
 use super::{
     HispError, Inbound, MdnJob, OutgoingMessage, PartKind, ReceivedAttachment, ReceivedMail,
-    RecipientKind, RecipientOutcome, SendReport, StatusNotice, Transport,
+    RecipientKind, RecipientOutcome, RejectedMail, SendReport, StatusNotice, Transport,
 };
 
 pub const DEFAULT_PORT: u16 = 32541;
@@ -46,6 +46,9 @@ impl std::fmt::Debug for ConnectSettings {
 pub struct PhiMailClient {
     conn: LineConn<TlsStream<TcpStream>>,
     max_part_bytes: u64,
+    /// HISP ids of messages that repeatedly could not be read, with the reason: handed over as
+    /// [`Inbound::Rejected`] without reading them, so they stop blocking the queue.
+    pub skip: std::collections::HashMap<String, String>,
 }
 
 /// The part of a reply after a `FAIL`/`ERROR` keyword, for error messages.
@@ -109,6 +112,7 @@ impl PhiMailClient {
         let mut client = PhiMailClient {
             conn: LineConn::new(stream, settings.read_timeout),
             max_part_bytes: settings.max_part_bytes,
+            skip: Default::default(),
         };
         client
             .expect_ok(
@@ -328,7 +332,22 @@ impl PhiMailClient {
                         })
                     }
                 };
-                let mail = self.read_mail(recipient, sender, count, id).await?;
+                if let Some(reason) = self.skip.get(id) {
+                    return Ok(Some(Inbound::Rejected(RejectedMail {
+                        hisp_id: id.to_owned(),
+                        recipient: recipient.to_owned(),
+                        sender: sender.to_owned(),
+                        raw: Vec::new(),
+                        reason: format!("unreadable, skipped after repeated failures: {reason}"),
+                    })));
+                }
+                let mail = self
+                    .read_mail(recipient, sender, count, id)
+                    .await
+                    .map_err(|e| HispError::MailUnreadable {
+                        hisp_id: id.to_owned(),
+                        source: Box::new(e),
+                    })?;
                 Ok(Some(Inbound::Mail(mail)))
             }
             "FAIL" => Err(HispError::Refused {

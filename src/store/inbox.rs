@@ -52,6 +52,8 @@ pub struct IncomingDetail {
     pub body_text: Option<String>,
     pub received_at: String,
     pub quarantine_reason: Option<String>,
+    /// The security agent's verdict (JSON), for S/MIME messages.
+    pub verdict: Option<String>,
     pub attachments: Vec<AttachmentRow>,
 }
 
@@ -194,7 +196,7 @@ impl Store {
             .conn
             .query_row(
                 "SELECT id, account, hisp_message_id, recipient, sender, subject, date, header_message_id, headers_json,
-                        body_type, body, received_at, quarantine_reason
+                        body_type, body, received_at, quarantine_reason, verdict_json
                  FROM incoming WHERE id = ?1",
                 [id],
                 |r| {
@@ -215,6 +217,7 @@ impl Store {
                         body,
                         received_at: r.get(11)?,
                         quarantine_reason: r.get(12)?,
+                        verdict: r.get(13)?,
                         attachments: Vec::new(),
                     })
                 },

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the built package on this (throwaway CI) machine and checks what it installed:
+# the user, the file modes, the unit (systemd-analyze verify), and the unit's sandboxing score.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+deb=$(ls -t target/debian/directd_*.deb | head -1)
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "./$deb" >/dev/null
+fail() { echo "package check FAILED: $*" >&2; exit 1; }
+getent passwd directd >/dev/null || fail "no directd user"
+[ "$(stat -c %a /etc/directd/directd.toml)" = 640 ] || fail "/etc/directd/directd.toml is not 0640"
+[ "$(stat -c %G /etc/directd/directd.toml)" = directd ] || fail "/etc/directd/directd.toml is not group directd"
+/usr/bin/directd --version
+man -w directd >/dev/null 2>&1 || [ -f /usr/share/man/man1/directd.1.gz ] || [ -f /usr/share/man/man1/directd.1 ] || fail "no man page"
+systemd-analyze verify /lib/systemd/system/directd.service || fail "systemd-analyze verify"
+score=$(systemd-analyze security --offline=yes /lib/systemd/system/directd.service 2>/dev/null | sed -n 's/.*Overall exposure level for directd.service: \([0-9.]*\).*/\1/p')
+echo "systemd-analyze security: exposure $score"
+awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }' || fail "exposure $score is above 2.0"
+echo "package check passed"
