@@ -178,3 +178,22 @@ fn sections_without_templates_match_by_loinc_and_keep_null_flavor() {
     let problems = &doc.sections[1];
     assert_eq!(problems.entries.len(), 2);
 }
+
+#[test]
+fn smoking_status_with_the_published_typo_oid_is_still_smoking_status() {
+    // NIST's sample CCDs carry the Smoking Status template as 2.16.840.1.113883.10.22.4.78.
+    let good = common::fixture("ccda", "ccd_r21_full.xml");
+    let text = String::from_utf8(good).unwrap();
+    assert!(text.contains("2.16.840.1.113883.10.20.22.4.78"));
+    let typo = text.replace(
+        "2.16.840.1.113883.10.20.22.4.78",
+        "2.16.840.1.113883.10.22.4.78",
+    );
+    let doc = directd::ingest::extract_ccda(typo.as_bytes(), &directd::ingest::Limits::default())
+        .unwrap();
+    let json = serde_json::to_string(&doc).unwrap();
+    assert!(
+        json.contains("\"observation_type\":\"smoking_status\""),
+        "smoking status lost with the typo OID"
+    );
+}

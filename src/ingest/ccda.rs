@@ -1037,10 +1037,18 @@ fn classify_section(section: &mut Section) {
 /// Entry template number `x` of `2.16.840.1.113883.10.20.22.4.x` carried by a clinical statement.
 fn entry_templates(node: &Node) -> Vec<u32> {
     node.template_roots()
-        .filter_map(|r| r.strip_prefix(ENTRY_TEMPLATE_PREFIX))
+        .filter_map(|r| {
+            r.strip_prefix(ENTRY_TEMPLATE_PREFIX).or_else(|| {
+                // The Smoking Status template's OID was published with a typo (".10.22.4.78",
+                // missing ".20") and real documents, NIST's samples among them, carry it.
+                (r == SMOKING_STATUS_TYPO_OID).then_some("78")
+            })
+        })
         .filter_map(|n| n.parse().ok())
         .collect()
 }
+
+const SMOKING_STATUS_TYPO_OID: &str = "2.16.840.1.113883.10.22.4.78";
 
 fn is_planned_mood(node: &Node) -> bool {
     matches!(

@@ -249,9 +249,11 @@ async fn move_to(
     }
 }
 
-/// RFC 3501: a NO with `[TRYCREATE]` means the target mailbox does not exist yet.
+/// RFC 3501: a NO with `[TRYCREATE]` means the target mailbox does not exist yet. async-imap
+/// hands a NO over only as text (its rendering of the response code: `TryCreate`), hence the
+/// case-insensitive match.
 fn is_trycreate(e: &EdgeError) -> bool {
-    matches!(e, EdgeError::Imap { reason, .. } if reason.contains("TRYCREATE"))
+    matches!(e, EdgeError::Imap { reason, .. } if reason.to_ascii_lowercase().contains("trycreate"))
 }
 
 /// Unsolicited EXISTS/EXPUNGE/FETCH responses pile up in a bounded channel (async-imap drops

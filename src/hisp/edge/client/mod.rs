@@ -95,8 +95,9 @@ pub enum EdgeError {
         user: String,
         reply: String,
     },
-    /// The submission server refused the transaction for this recipient. Only returned by
-    /// [`EdgeClient::submit_one`]; [`EdgeClient::submit`] reports it as a [`RcptOutcome`].
+    /// The submission server refused the transaction for this recipient (or the address is not
+    /// one that can be sent to). Only returned by [`EdgeClient::submit_one`];
+    /// [`EdgeClient::submit`] reports it as a [`RcptOutcome`].
     #[error("recipient {rcpt} refused: {reply}")]
     RecipientRejected {
         rcpt: String,
@@ -104,6 +105,9 @@ pub enum EdgeError {
         /// A 5xx reply: retrying the same recipient will not help.
         permanent: bool,
     },
+    /// The message bytes cannot be sent as they are (bare CR/LF, empty).
+    #[error("message not sendable: {0}")]
+    InvalidMessage(String),
     #[error("SMTP: {0}")]
     Smtp(String),
     #[error("IMAP {command} failed: {reason}")]
@@ -131,7 +135,9 @@ impl EdgeError {
     /// configuration, a permanently refused recipient): back off to the maximum.
     pub fn is_permanent(&self) -> bool {
         match self {
-            EdgeError::Config(_) | EdgeError::AuthRejected { .. } => true,
+            EdgeError::Config(_)
+            | EdgeError::AuthRejected { .. }
+            | EdgeError::InvalidMessage(_) => true,
             EdgeError::RecipientRejected { permanent, .. } => *permanent,
             EdgeError::Tls { source, .. } => {
                 matches!(source, rustls::Error::InvalidCertificate(_))

@@ -75,6 +75,7 @@ impl Submitter {
         raw_message: &[u8],
     ) -> Result<Vec<(String, RcptOutcome)>, EdgeError> {
         let from = parse_address(envelope_from)?;
+        let raw_message = data_payload(raw_message)?;
         let mut outcomes: Vec<(String, RcptOutcome)> = Vec::with_capacity(rcpt_to.len());
         let mut rest = rcpt_to.iter();
         while let Some(rcpt) = rest.next() {
@@ -130,11 +131,12 @@ impl Submitter {
         raw_message: &[u8],
     ) -> Result<RcptOutcome, EdgeError> {
         let from = parse_address(envelope_from)?;
+        let raw_message = data_payload(raw_message)?;
         self.transaction(settings, &from, rcpt, raw_message).await
     }
 
-    /// One complete transaction for one recipient. `Ok` is always `Accepted` or `Rejected` for an
-    /// unparseable address; a server refusal is `Err(RecipientRejected)`.
+    /// One complete transaction for one recipient. `Ok` is always `Accepted`; a server refusal,
+    /// or an address that cannot be sent to at all, is `Err(RecipientRejected)`.
     async fn transaction(
         &self,
         settings: &EdgeSettings,
@@ -145,8 +147,10 @@ impl Submitter {
         let to = match rcpt.parse::<Address>() {
             Ok(a) => a,
             Err(e) => {
-                return Ok(RcptOutcome::Rejected {
+                return Err(EdgeError::RecipientRejected {
+                    rcpt: rcpt.to_owned(),
                     reply: format!("not sent: {rcpt:?} is not a valid address: {e}"),
+                    permanent: true,
                 })
             }
         };
@@ -165,12 +169,44 @@ impl Submitter {
             Ok(response) => {
                 tracing::debug!(rcpt, reply = %reply_text(&response), "SMTP accepted");
                 Ok(RcptOutcome::Accepted {
-                    queue_id: queue_id(&response),
+                    queue_id: queue_id(response.message()),
                     reply: reply_text(&response),
                 })
             }
             Err(e) => Err(classify(settings, rcpt, e)),
         }
+    }
+}
+
+/// The bytes to hand to lettre for DATA so the server stores exactly `raw`.
+///
+/// lettre always terminates DATA with `CRLF . CRLF`, which is right for a message whose last
+/// line has no line end; a message that ends in CRLF (the normal case) would gain an empty line,
+/// so that final CRLF is left for the terminator to supply. lettre dot-stuffs only after CRLF and
+/// converts nothing, so bare CR or LF are refused here rather than sent as ambiguous line ends
+/// (and refused by smuggling-aware servers anyway).
+fn data_payload(raw: &[u8]) -> Result<&[u8], EdgeError> {
+    for (i, pair) in raw.windows(2).enumerate() {
+        let bare = match pair {
+            [b'\r', next] if *next != b'\n' => Some(i),
+            [prev, b'\n'] if *prev != b'\r' => Some(i + 1),
+            _ => None,
+        };
+        if let Some(at) = bare {
+            return Err(EdgeError::InvalidMessage(format!(
+                "bare CR or LF at byte {at}: SMTP needs CRLF line ends"
+            )));
+        }
+    }
+    match raw {
+        [] => Err(EdgeError::InvalidMessage("empty message".into())),
+        [b'\n', ..] | [b'\r'] => Err(EdgeError::InvalidMessage(
+            "bare CR or LF at byte 0: SMTP needs CRLF line ends".into(),
+        )),
+        [.., b'\r'] => Err(EdgeError::InvalidMessage(
+            "message ends with a bare CR".into(),
+        )),
+        _ => Ok(raw.strip_suffix(b"\r\n").unwrap_or(raw)),
     }
 }
 
@@ -185,8 +221,8 @@ fn reply_text(response: &Response) -> String {
 }
 
 /// Postfix (and Exim/Sendmail-like servers) name the queue entry in the final reply.
-fn queue_id(response: &Response) -> Option<String> {
-    response.message().find_map(|line| {
+fn queue_id<'a>(mut lines: impl Iterator<Item = &'a str>) -> Option<String> {
+    lines.find_map(|line| {
         let lower = line.to_ascii_lowercase();
         let at = lower.find("queued as ")? + "queued as ".len();
         let id: String = line[at..]
@@ -250,4 +286,33 @@ fn has_io_error(err: &(dyn std::error::Error + 'static)) -> bool {
         cur = e.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_leaves_the_last_crlf_to_the_terminator() {
+        assert_eq!(data_payload(b"a\r\nb\r\n").unwrap(), b"a\r\nb");
+        assert_eq!(data_payload(b"a\r\nb").unwrap(), b"a\r\nb");
+        assert_eq!(data_payload(b"a\r\n\r\n").unwrap(), b"a\r\n");
+    }
+
+    #[test]
+    fn payload_refuses_bare_line_ends() {
+        for bad in [&b"a\nb\r\n"[..], b"a\rb\r\n", b"\nab", b"ab\r", b"\r", b""] {
+            assert!(
+                matches!(data_payload(bad), Err(EdgeError::InvalidMessage(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn queue_id_from_postfix_reply() {
+        let id = queue_id(["2.0.0 Ok: queued as 8FAB79964D9"].into_iter());
+        assert_eq!(id.as_deref(), Some("8FAB79964D9"));
+        assert_eq!(queue_id(["2.0.0 Ok"].into_iter()), None);
+    }
 }
