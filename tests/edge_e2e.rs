@@ -1,0 +1,394 @@
+//! directd as the Direct security agent end to end: two accounts in two domains exchange a
+//! signed and encrypted C-CDA through real Postfix (submission) and Dovecot (IMAP) on loopback,
+//! the receiver stores, ingests and answers processed + dispatched MDNs, and the sender's state
+//! follows them. Also: mixed good and bad recipients, no MDN at all, a failed MDN, an untrusted
+//! signer. Skipped with a message only when Postfix/Dovecot are not installed
+//! (scripts/install-mailservers.sh installs them; .ci/run runs it).
+
+mod common;
+mod edge_support;
+#[path = "smime_support/mod.rs"]
+mod pki;
+
+use std::path::{Path, PathBuf};
+
+use common::{wait_until, RunningDaemon, CCDA};
+use directd::config::Config;
+use directd::hisp::edge::client::{EdgeClient, SmtpTls};
+use directd::hisp::{OutPart, OutRecipient, PartKind, RecipientKind};
+use directd::smime::{self, Agent, SealOptions};
+use directd::store::{NewOutgoing, Store};
+use edge_support::mailservers::{Binaries, MailServers};
+use pki::{build, rsa, write_pem, CertKey, San};
+
+const A: &str = "clinic@a.test";
+const B: &str = "clinic@b.test";
+
+struct Edge {
+    servers: MailServers,
+    dir: tempfile::TempDir,
+    store_path: PathBuf,
+    root: CertKey,
+    a: CertKey,
+    b: CertKey,
+}
+
+fn cert_for(root: &CertKey, address: &str) -> CertKey {
+    build(
+        address,
+        rsa(2048),
+        Some(root),
+        false,
+        Some(San::Email(address)),
+        (-1, 365),
+    )
+}
+
+impl Edge {
+    fn start(test: &str) -> Option<Edge> {
+        if let Err(e) = Binaries::find() {
+            eprintln!("SKIPPED {test}: {e}");
+            return None;
+        }
+        let servers = MailServers::start_in_temp_dir().expect("mail servers start");
+        let dir = tempfile::tempdir().unwrap();
+        let root = build("Direct Test Root", rsa(2048), None, true, None, (-1, 3650));
+        let (a, b) = (cert_for(&root, A), cert_for(&root, B));
+        let keys = dir.path().join("keys");
+        let recipients = dir.path().join("recipients");
+        std::fs::create_dir_all(&keys).unwrap();
+        std::fs::create_dir_all(&recipients).unwrap();
+        write_pem(&keys, "a", &a);
+        write_pem(&keys, "b", &b);
+        for (name, ck) in [
+            ("a", &a),
+            ("b", &b),
+            ("ghost", &cert_for(&root, "ghost@b.test")),
+        ] {
+            std::fs::write(
+                recipients.join(format!("{name}.pem")),
+                ck.cert.to_pem().unwrap(),
+            )
+            .unwrap();
+        }
+        std::fs::write(dir.path().join("root.pem"), root.cert.to_pem().unwrap()).unwrap();
+        let store_path = dir.path().join("store.db");
+        Some(Edge {
+            servers,
+            dir,
+            store_path,
+            root,
+            a,
+            b,
+        })
+    }
+
+    fn config(&self, accounts: &[&str], extra_daemon: &str) -> Config {
+        let d = self.dir.path();
+        let mut toml = format!(
+            "[store]\npath = {:?}\n[daemon]\npoll_interval_secs = 0.3\noutbox_check_ms = 50\nbackoff_initial_secs = 0.2\nbackoff_max_secs = 1\n{extra_daemon}\n\
+             [hisp]\nhost = \"127.0.0.1\"\nca_file = {:?}\nread_timeout_secs = 15\n\
+             [smime]\nkeys_dir = {:?}\nrecipient_certs_dir = {:?}\n\
+             [[smime.anchors]]\ndomain = \"a.test\"\nfile = {:?}\n[[smime.anchors]]\ndomain = \"b.test\"\nfile = {:?}\n",
+            self.store_path,
+            self.servers.ca_file,
+            d.join("keys"),
+            d.join("recipients"),
+            d.join("root.pem"),
+            d.join("root.pem"),
+        );
+        for addr in accounts {
+            let s = self.servers.settings_for(addr, SmtpTls::StartTls);
+            toml.push_str(&format!(
+                "[[accounts]]\naddress = {addr:?}\ntransport = \"edge\"\npassword = {:?}\nsmtp_port = {}\nimap_port = {}\n",
+                s.password, s.smtp_port, s.imap_port
+            ));
+        }
+        Config::from_toml(&toml).unwrap()
+    }
+
+    fn store(&self) -> Store {
+        Store::open(&self.store_path, std::time::Duration::from_secs(5)).unwrap()
+    }
+
+    fn enqueue(&self, to: &[&str], subject: &str) -> i64 {
+        self.store()
+            .enqueue(&NewOutgoing {
+                account: Some(A.into()),
+                sender: A.into(),
+                recipients: to
+                    .iter()
+                    .map(|a| OutRecipient {
+                        address: a.to_string(),
+                        kind: RecipientKind::To,
+                    })
+                    .collect(),
+                subject: Some(subject.into()),
+                final_delivery: true,
+                parts: vec![
+                    OutPart {
+                        kind: PartKind::Text,
+                        filename: None,
+                        data: b"Summary attached.".to_vec(),
+                    },
+                    OutPart {
+                        kind: PartKind::Cda,
+                        filename: Some("summary.xml".into()),
+                        data: CCDA.to_vec(),
+                    },
+                ],
+            })
+            .unwrap()
+    }
+
+    fn state(&self, id: i64, addr: &str) -> String {
+        self.store()
+            .recipients(id)
+            .unwrap()
+            .into_iter()
+            .find(|r| r.address == addr)
+            .map(|r| r.state)
+            .unwrap_or_default()
+    }
+}
+
+fn path_of(store: &Store, id: i64, addr: &str) -> Vec<String> {
+    store
+        .events(Some(id))
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.recipient.as_deref() == Some(addr) && e.applied)
+        .map(|e| e.state)
+        .collect()
+}
+
+#[tokio::test]
+async fn ccda_exchange_with_processed_and_dispatched_mdns() {
+    let Some(env) = Edge::start("ccda_exchange_with_processed_and_dispatched_mdns") else {
+        return;
+    };
+    let id = env.enqueue(
+        &[B, "ghost@b.test", "nocert@b.test"],
+        "Confidential referral",
+    );
+    let daemon = RunningDaemon::start(env.config(&[A, B], ""));
+    let done = wait_until(60, || {
+        env.state(id, B) == "dispatched"
+            && env.state(id, "ghost@b.test") == "failed"
+            && env.state(id, "nocert@b.test") == "failed"
+    })
+    .await;
+    // Let the last acknowledgements land before looking at the mailboxes.
+    let drained = wait_until(20, || {
+        env.servers.maildir_messages(A, None).is_empty()
+            && env.servers.maildir_messages(B, None).is_empty()
+    })
+    .await;
+    daemon.stop().await;
+    let store = env.store();
+    assert!(
+        done,
+        "{:?}\n{}",
+        store.recipients(id).unwrap(),
+        env.servers.logs()
+    );
+    assert!(drained, "every fetched message is removed once committed");
+
+    assert_eq!(
+        path_of(&store, id, B),
+        ["queued", "submitted", "processed", "dispatched"]
+    );
+    let rows = store.recipients(id).unwrap();
+    let reason = |a: &str| {
+        rows.iter()
+            .find(|r| r.address == a)
+            .unwrap()
+            .reason
+            .clone()
+            .unwrap_or_default()
+    };
+    assert!(
+        reason("nocert@b.test").contains("no valid certificate"),
+        "{}",
+        reason("nocert@b.test")
+    );
+    assert!(
+        reason("ghost@b.test").contains("5.1.1")
+            || reason("ghost@b.test").to_lowercase().contains("unknown"),
+        "{}",
+        reason("ghost@b.test")
+    );
+
+    // The receiver stored the message with its verdict, intact, and ingested the C-CDA.
+    let inbox = store.list_messages(false, true, None).unwrap();
+    let received: Vec<_> = inbox.iter().filter(|m| m.to == B).collect();
+    assert_eq!(received.len(), 1, "{inbox:?}");
+    let msg = store.incoming(received[0].id).unwrap();
+    assert_eq!(msg.sender, A);
+    assert_eq!(msg.subject.as_deref(), Some("Confidential referral"));
+    assert!(msg.verdict.as_deref().unwrap().contains("sha-256"));
+    assert_eq!(msg.attachments.len(), 1);
+    assert_eq!(store.attachment_data(msg.attachments[0].id).unwrap(), CCDA);
+    assert_eq!(msg.attachments[0].ingest_state, "ingested");
+    assert_eq!(store.list_documents(None).unwrap().len(), 1);
+    let raw = store.incoming_raw(msg.id).unwrap().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&raw).contains("Confidential referral"),
+        "the subject must travel only inside the encryption"
+    );
+    let mdns = store.mdns_for(msg.id).unwrap();
+    assert_eq!(
+        mdns.iter().map(|(d, _)| d.as_str()).collect::<Vec<_>>(),
+        ["processed", "dispatched"]
+    );
+    assert!(mdns.iter().all(|(_, sent)| sent.is_some()), "{mdns:?}");
+    // MDNs are never answered with MDNs: the only messages A received were the two MDNs.
+    assert!(inbox.iter().all(|m| m.to != A));
+}
+
+#[tokio::test]
+async fn no_mdn_at_all_times_out() {
+    let Some(env) = Edge::start("no_mdn_at_all_times_out") else {
+        return;
+    };
+    let id = env.enqueue(&[B], "nobody answers");
+    // Only A is polled: B's mailbox fills up and no MDN ever comes back.
+    let daemon = RunningDaemon::start(env.config(&[A], "processed_timeout_secs = 1"));
+    let timed_out = wait_until(30, || env.state(id, B) == "timed_out").await;
+    daemon.stop().await;
+    assert!(timed_out, "{:?}", env.store().recipients(id).unwrap());
+    let row = env.store().recipients(id).unwrap().remove(0);
+    assert!(row.reason.unwrap().contains("no processed MDN"));
+    assert_eq!(
+        env.servers.maildir_messages(B, None).len(),
+        1,
+        "the message itself was delivered"
+    );
+}
+
+async fn b_client(env: &Edge) -> EdgeClient {
+    EdgeClient::new(env.servers.settings_for(B, SmtpTls::StartTls)).unwrap()
+}
+
+fn agent_for(env: &Edge, key_dir: &Path) -> Agent {
+    let _ = env;
+    Agent::load(&smime::AgentSettings {
+        keys_dir: Some(key_dir.to_owned()),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_failed_mdn_fails_the_recipient() {
+    let Some(env) = Edge::start("a_failed_mdn_fails_the_recipient") else {
+        return;
+    };
+    let id = env.enqueue(&[B], "will fail downstream");
+    let daemon = RunningDaemon::start(env.config(&[A], ""));
+    assert!(wait_until(30, || env.state(id, B) == "submitted").await);
+
+    // Play B's side by hand: read the message, answer with a `failed` MDN.
+    let b_keys = env.dir.path().join("b-only");
+    std::fs::create_dir_all(&b_keys).unwrap();
+    write_pem(&b_keys, "b", &env.b);
+    let b_agent = agent_for(&env, &b_keys);
+    let mut client = b_client(&env).await;
+    let fetched = loop {
+        if let Some(m) = client.fetch_next().await.unwrap() {
+            break m;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let mut trust = smime::TrustStore::default();
+    trust.add_anchor("b.test", smime::Direction::Incoming, env.root.cert.clone());
+    let opened = smime::open(&fetched.raw, &b_agent.keys, &trust, None).unwrap();
+    let parsed = directd::hisp::edge::message::parse_inner(&opened.inner).unwrap();
+    let original = directd::mdn::OriginalInfo {
+        message_id: parsed.message_id.unwrap(),
+        original_recipient: None,
+        final_recipient: B.into(),
+        subject: None,
+        from: A.into(),
+    };
+    let mdn = directd::mdn::build_mdn(
+        directd::mdn::Disposition::Failed,
+        &original,
+        "test-hisp",
+        false,
+    );
+    let sealed = smime::seal(
+        &mdn,
+        &env.b.identity(&[]),
+        std::slice::from_ref(&env.a.cert),
+        &SealOptions::default(),
+    )
+    .unwrap();
+    client.submit_one(B, A, &sealed).await.unwrap();
+
+    let failed = wait_until(30, || env.state(id, B) == "failed").await;
+    daemon.stop().await;
+    assert!(failed, "{:?}", env.store().recipients(id).unwrap());
+    assert_eq!(
+        path_of(&env.store(), id, B),
+        ["queued", "submitted", "failed"]
+    );
+}
+
+#[tokio::test]
+async fn an_untrusted_signer_is_quarantined_and_the_next_message_still_arrives() {
+    let Some(env) =
+        Edge::start("an_untrusted_signer_is_quarantined_and_the_next_message_still_arrives")
+    else {
+        return;
+    };
+    // A forger with a certificate for clinic@a.test from a CA nobody trusts.
+    let rogue_root = build("Rogue Root", rsa(2048), None, true, None, (-1, 365));
+    let forger = cert_for(&rogue_root, A);
+    let inner = format!("From: {A}\r\nTo: {B}\r\nSubject: forged\r\nMessage-ID: <forged@a.test>\r\nContent-Type: text/plain\r\n\r\nnot really from a\r\n");
+    let sealed = smime::seal(
+        inner.as_bytes(),
+        &forger.identity(&[]),
+        std::slice::from_ref(&env.b.cert),
+        &SealOptions::default(),
+    )
+    .unwrap();
+    let a_client = EdgeClient::new(env.servers.settings_for(A, SmtpTls::StartTls)).unwrap();
+    a_client.submit_one(A, B, &sealed).await.unwrap();
+    let good = env.enqueue(&[B], "genuine");
+
+    let daemon = RunningDaemon::start(env.config(&[A, B], ""));
+    let store = env.store();
+    let ok = wait_until(60, || {
+        let rows = store.list_messages(false, true, None).unwrap();
+        rows.iter().any(|m| m.state == "quarantined") && env.state(good, B) == "dispatched"
+    })
+    .await;
+    daemon.stop().await;
+    assert!(ok, "{:?}", store.list_messages(false, true, None).unwrap());
+    let rows = store.list_messages(false, true, None).unwrap();
+    let q = rows.iter().find(|m| m.state == "quarantined").unwrap();
+    let detail = store.incoming(q.id).unwrap();
+    assert!(
+        detail
+            .quarantine_reason
+            .as_deref()
+            .unwrap()
+            .contains("not trusted"),
+        "{:?}",
+        detail.quarantine_reason
+    );
+    assert!(
+        detail.attachments.is_empty() && store.mdns_for(q.id).unwrap().is_empty(),
+        "quarantine is never ingested nor answered"
+    );
+    // Kept as delivered: the servers add trace headers (and Postfix a Date: this hand-made
+    // message lacked) but the encrypted body is byte-identical.
+    let body = |b: &[u8]| {
+        let at = b.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+        let rest = &b[at..];
+        rest.strip_suffix(b"\r\n").unwrap_or(rest).to_vec()
+    };
+    let raw = store.incoming_raw(q.id).unwrap().unwrap();
+    assert_eq!(body(&raw), body(&sealed), "kept byte-exact for inspection");
+}
