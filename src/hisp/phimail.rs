@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
@@ -43,8 +44,10 @@ impl std::fmt::Debug for ConnectSettings {
     }
 }
 
-pub struct PhiMailClient {
-    conn: LineConn<TlsStream<TcpStream>>,
+/// A logged-in session. Generic over the stream so the protocol logic can be driven over any
+/// byte pipe (the fuzz target does); [`PhiMailClient::connect`] makes the real TLS one.
+pub struct PhiMailClient<S = TlsStream<TcpStream>> {
+    conn: LineConn<S>,
     max_part_bytes: u64,
     /// HISP ids of messages that repeatedly could not be read, with the reason: handed over as
     /// [`Inbound::Rejected`] without reading them, so they stop blocking the queue.
@@ -109,11 +112,8 @@ impl PhiMailClient {
             source,
         })?;
 
-        let mut client = PhiMailClient {
-            conn: LineConn::new(stream, settings.read_timeout),
-            max_part_bytes: settings.max_part_bytes,
-            skip: Default::default(),
-        };
+        let mut client =
+            PhiMailClient::over(stream, settings.read_timeout, settings.max_part_bytes);
         client
             .expect_ok(
                 "INFO",
@@ -133,6 +133,17 @@ impl PhiMailClient {
             });
         }
         Ok(client)
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
+    /// A session over an already established stream (no INFO, no AUTH).
+    pub fn over(stream: S, read_timeout: Duration, max_part_bytes: u64) -> Self {
+        PhiMailClient {
+            conn: LineConn::new(stream, read_timeout),
+            max_part_bytes,
+            skip: Default::default(),
+        }
     }
 
     async fn command(&mut self, line: &str) -> Result<String, HispError> {
@@ -499,7 +510,7 @@ fn one_line(s: &str) -> String {
         .collect()
 }
 
-impl Transport for PhiMailClient {
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for PhiMailClient<S> {
     async fn send(&mut self, msg: &OutgoingMessage) -> Result<SendReport, HispError> {
         self.send_message(msg).await
     }

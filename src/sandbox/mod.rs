@@ -99,26 +99,7 @@ impl Sandbox {
             addr: listen.to_owned(),
             source,
         })?;
-        let mut state = State {
-            failed_after: config.failed_after,
-            remote: config.remote.clone(),
-            ..Default::default()
-        };
-        for (addr, pw) in &config.accounts {
-            state
-                .passwords
-                .insert(addr.to_ascii_lowercase(), pw.clone());
-        }
-        for g in &config.groups {
-            state
-                .passwords
-                .insert(g.login.to_ascii_lowercase(), g.password.clone());
-            state.groups.insert(
-                g.login.to_ascii_lowercase(),
-                g.members.iter().map(|m| m.to_ascii_lowercase()).collect(),
-            );
-        }
-        let state = Arc::new(Mutex::new(state));
+        let state = Arc::new(Mutex::new(new_state(&config)));
         let faults = Arc::new(Mutex::new(FaultPlan::default()));
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(serve(
@@ -195,6 +176,41 @@ impl Sandbox {
         let _ = self.stop.send(true);
         let _ = self.task.await;
     }
+}
+
+fn new_state(config: &SandboxConfig) -> State {
+    let mut state = State {
+        failed_after: config.failed_after,
+        remote: config.remote.clone(),
+        ..Default::default()
+    };
+    for (addr, pw) in &config.accounts {
+        state
+            .passwords
+            .insert(addr.to_ascii_lowercase(), pw.clone());
+    }
+    for g in &config.groups {
+        state
+            .passwords
+            .insert(g.login.to_ascii_lowercase(), g.password.clone());
+        state.groups.insert(
+            g.login.to_ascii_lowercase(),
+            g.members.iter().map(|m| m.to_ascii_lowercase()).collect(),
+        );
+    }
+    state
+}
+
+/// Runs one protocol session over `stream` against a fresh sandbox holding `config`'s accounts:
+/// the server side without TLS or a listener, for fuzzing and protocol tests.
+pub async fn session_over<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    stream: S,
+    config: &SandboxConfig,
+) {
+    let state = Arc::new(Mutex::new(new_state(config)));
+    session::Session::new(stream, state, Arc::new(Mutex::new(FaultPlan::default())))
+        .run()
+        .await;
 }
 
 async fn serve(
