@@ -231,7 +231,8 @@ impl HispError {
     /// size limit) rather than by the connection: they repeat identically on every retry.
     pub fn is_content_error(&self) -> bool {
         match self {
-            HispError::Protocol { .. } | HispError::Codec(CodecError::PayloadTooLarge { .. }) => {
+            HispError::Protocol { .. }
+            | HispError::Codec(CodecError::PayloadTooLarge { .. } | CodecError::LineTooLong) => {
                 true
             }
             HispError::MailUnreadable { source, .. } => source.is_content_error(),
