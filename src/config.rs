@@ -76,6 +76,7 @@ fn both_directions() -> String {
 struct RawStore {
     path: Option<PathBuf>,
     busy_timeout_ms: Option<u64>,
+    key_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -157,6 +158,24 @@ fn default_transport() -> String {
 pub struct StoreConfig {
     pub path: PathBuf,
     pub busy_timeout: Duration,
+    /// SQLCipher key (from `store.key_file`), when the store is encrypted at rest.
+    pub key: Option<Secret>,
+}
+
+/// A secret read from a file; `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<secret>")
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -361,6 +380,10 @@ impl Config {
         let store = StoreConfig {
             path: raw.store.path.unwrap_or_else(|| DEFAULT_STORE_PATH.into()),
             busy_timeout: Duration::from_millis(raw.store.busy_timeout_ms.unwrap_or(5000)),
+            key: match &raw.store.key_file {
+                Some(f) => Some(Secret(read_secret("store.key_file", f)?)),
+                None => None,
+            },
         };
         let d = &raw.daemon;
         let daemon = DaemonConfig {

@@ -62,7 +62,7 @@ pub fn run(ctx: &Context, args: DemoArgs) -> CliResult {
         );
         let config = Config::from_toml(&toml)?;
 
-        let mut store = Store::open(&store_path, config.store.busy_timeout)?;
+        let mut store = Store::open_config(&config.store, true)?;
         let id = store.enqueue(&NewOutgoing {
             account: Some(CLINIC_A.into()),
             sender: CLINIC_A.into(),

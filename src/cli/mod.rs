@@ -148,11 +148,7 @@ impl Context {
 
     pub fn open_store(&self, create: bool) -> Result<crate::store::Store, CliError> {
         let config = self.config()?;
-        let store = if create {
-            crate::store::Store::open(&config.store.path, config.store.busy_timeout)
-        } else {
-            crate::store::Store::open_existing(&config.store.path, config.store.busy_timeout)
-        };
+        let store = crate::store::Store::open_config(&config.store, create);
         Ok(store.map_err(anyhow::Error::from)?)
     }
 }

@@ -189,8 +189,8 @@ pub fn run(ctx: &Context, args: SendArgs) -> CliResult {
                 .join(", ")
         ))
     })?;
-    let mut store = crate::store::Store::open(&config.store.path, config.store.busy_timeout)
-        .map_err(anyhow::Error::from)?;
+    let mut store =
+        crate::store::Store::open_config(&config.store, true).map_err(anyhow::Error::from)?;
     let id = store.enqueue(&NewOutgoing {
         account: Some(account.address.clone()),
         sender: from,

@@ -115,7 +115,7 @@ impl Daemon {
                 mode,
             });
         }
-        let store = Store::open(&config.store.path, config.store.busy_timeout)?;
+        let store = Store::open_config(&config.store, true)?;
         let agent = config
             .smime
             .as_ref()

@@ -11,7 +11,7 @@ mod outbox;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub use audit::{current_actor, AuditRow};
 pub use inbox::{AttachmentRow, IncomingDetail, StoreOutcome};
@@ -48,6 +48,10 @@ pub enum StoreError {
     },
     #[error("no message with id {0}")]
     NotFound(i64),
+    #[error("store {path}: store.key_file is set but this directd was built without SQLCipher (build with --features sqlcipher)")]
+    NoCipher { path: PathBuf },
+    #[error("store {path}: the key does not open this database (wrong key, or the store is not encrypted)")]
+    WrongKey { path: PathBuf },
 }
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -90,9 +94,52 @@ impl Store {
         Self::open_existing(path, busy_timeout)
     }
 
+    /// Opens (creating if needed) the store a configuration names, encrypted with its key when
+    /// it has one.
+    pub fn open_config(
+        config: &crate::config::StoreConfig,
+        create: bool,
+    ) -> Result<Store, StoreError> {
+        if create && !config.path.exists() {
+            // Creates the empty 0600 file; the key is applied before the first page is written.
+            Self::create_file(&config.path)?;
+        }
+        Self::open_keyed(
+            &config.path,
+            config.busy_timeout,
+            config.key.as_ref().map(|k| k.expose()),
+        )
+    }
+
+    fn create_file(path: &Path) -> Result<(), StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|source| Store::io_error(path, source))?;
+        }
+        crate::fsutil::create_new_private(path, b"")
+            .or_else(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(|source| Store::io_error(path, source))
+    }
+
     /// Opens a store that must already exist (the read-only commands use this so a typo in
     /// `--db` does not silently create an empty database).
     pub fn open_existing(path: &Path, busy_timeout: Duration) -> Result<Store, StoreError> {
+        Self::open_keyed(path, busy_timeout, None)
+    }
+
+    /// Opens an existing store; with `key`, as an SQLCipher database (the key is applied before
+    /// anything reads a page). A build without SQLCipher refuses a key rather than ignore it,
+    /// which would silently leave PHI unencrypted.
+    pub fn open_keyed(
+        path: &Path,
+        busy_timeout: Duration,
+        key: Option<&str>,
+    ) -> Result<Store, StoreError> {
         if !path.exists() {
             return Err(StoreError::Missing {
                 path: path.to_owned(),
@@ -108,6 +155,9 @@ impl Store {
             path: path.to_owned(),
             busy_timeout,
         };
+        if let Some(key) = key {
+            store.apply_key(key)?;
+        }
         store
             .conn
             .busy_timeout(busy_timeout)
@@ -120,6 +170,31 @@ impl Store {
             .map_err(|e| store.err(e))?;
         store.migrate()?;
         Ok(store)
+    }
+
+    fn apply_key(&mut self, key: &str) -> Result<(), StoreError> {
+        let cipher: Option<String> = self
+            .conn
+            .query_row("PRAGMA cipher_version", [], |r| r.get(0))
+            .optional()
+            .map_err(|e| self.err(e))?;
+        if cipher.is_none() {
+            return Err(StoreError::NoCipher {
+                path: self.path.clone(),
+            });
+        }
+        self.conn
+            .pragma_update(None, "key", key)
+            .map_err(|e| self.err(e))?;
+        // The key is only checked when a page is read.
+        self.conn
+            .query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(|_| StoreError::WrongKey {
+                path: self.path.clone(),
+            })?;
+        Ok(())
     }
 
     fn io_error(path: &Path, source: std::io::Error) -> StoreError {
