@@ -55,6 +55,8 @@ struct RawSmime {
     cipher: Option<String>,
     key_transport: Option<String>,
     outer_subject: Option<String>,
+    /// `IP:port` of a DNS server to ask for CERT records, or "system" for /etc/resolv.conf's first.
+    dns_nameserver: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -281,6 +283,29 @@ fn smime_settings(raw: &RawSmime) -> Result<AgentSettings, ConfigError> {
             ))
         }
     };
+    settings.dns_nameserver = match raw.dns_nameserver.as_deref() {
+        None => None,
+        Some("system") => {
+            let conf = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+            let ip = conf
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("nameserver"))
+                .find_map(|v| v.trim().parse::<std::net::IpAddr>().ok())
+                .ok_or_else(|| {
+                    invalid(
+                        "smime.dns_nameserver",
+                        "\"system\": no nameserver in /etc/resolv.conf",
+                    )
+                })?;
+            Some(std::net::SocketAddr::new(ip, 53))
+        }
+        Some(addr) => Some(addr.parse().map_err(|_| {
+            invalid(
+                "smime.dns_nameserver",
+                format!("{addr:?}: expected IP:port or \"system\""),
+            )
+        })?),
+    };
     if let Some(subject) = &raw.outer_subject {
         settings.seal.outer_subject = subject.clone();
     }
@@ -357,10 +382,16 @@ impl Config {
                     .required(true),
             );
         }
+        // Only DIRECTD_<SECTION>__<KEY> variables are configuration; others that share the
+        // prefix (DIRECTD_CONFIG, build tooling's DIRECTD_BUILD_INFO...) are not keys.
+        let overrides: config::Map<String, String> = std::env::vars()
+            .filter(|(k, _)| k.starts_with("DIRECTD_") && k.contains("__"))
+            .collect();
         let env = config::Environment::with_prefix("DIRECTD")
             .prefix_separator("_")
             .separator("__")
-            .try_parsing(true);
+            .try_parsing(true)
+            .source(Some(overrides));
         let raw: RawConfig = builder
             .add_source(env)
             .build()
@@ -712,8 +743,10 @@ mod tests {
         .unwrap();
         // Only this test sets this variable, so the process-wide environment is safe to touch.
         std::env::set_var("DIRECTD_DAEMON__POLL_INTERVAL_SECS", "7");
+        std::env::set_var("DIRECTD_NOT_A_KEY", "x");
         let c = Config::load(&file, true).unwrap();
         std::env::remove_var("DIRECTD_DAEMON__POLL_INTERVAL_SECS");
+        std::env::remove_var("DIRECTD_NOT_A_KEY");
         assert_eq!(c.daemon.poll_interval, Duration::from_secs(7));
         assert_eq!(c.store.path, PathBuf::from("/tmp/a.db"));
         let missing = Config::load(&dir.path().join("none.toml"), true).unwrap_err();

@@ -53,7 +53,12 @@ async fn run_notifies_systemd_reloads_on_hup_and_stops_on_term() {
         .spawn()
         .unwrap();
     let mut seen = Vec::new();
-    assert!(await_notify(&sock, &mut seen, "READY=1").await, "{seen:?}");
+    if !await_notify(&sock, &mut seen, "READY=1").await {
+        let _ = child.kill();
+        let mut logs = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut logs).unwrap();
+        panic!("no READY=1 (got {seen:?}); daemon said:\n{logs}");
+    }
     assert!(
         await_notify(&sock, &mut seen, "STATUS=polled 1 accounts").await,
         "{seen:?}"
@@ -147,5 +152,55 @@ async fn run_notifies_systemd_reloads_on_hup_and_stops_on_term() {
             "{secret:?} leaked into the logs:\n{logs}"
         );
     }
+    env.lab.sandbox.shutdown().await;
+}
+
+/// CPU seconds (user + system) a process has used, from /proc.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+#[tokio::test]
+async fn a_hisp_that_keeps_failing_does_not_make_the_daemon_spin() {
+    let env = TestEnv::start(sandbox_config(&[A])).await;
+    // Every connection is accepted and dropped at once, for the whole test.
+    env.lab.sandbox.inject_fault(
+        directd::sandbox::Fault::new("CONNECT", directd::sandbox::FaultAction::Drop)
+            .times(1_000_000),
+    );
+    let config_path = env.dir.path().join("directd.toml");
+    std::fs::write(
+        &config_path,
+        env.lab.daemon_toml(&env.store_path, &[(A, PW)], ""),
+    )
+    .unwrap();
+    let mut child = Command::new(BIN)
+        .args(["--config", config_path.to_str().unwrap(), "run"])
+        .env("RUST_LOG", "error")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    // Watch it fail for a few seconds of wall time (backoff 0.1 s doubling to 1 s).
+    while started.elapsed() < Duration::from_secs(4) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let cpu = cpu_seconds(child.id());
+    let wall = started.elapsed().as_secs_f64();
+    kill(child.id(), "TERM");
+    assert!(child.wait().unwrap().success());
+    assert!(
+        1_000_000 - env.lab.sandbox.pending_faults() >= 3,
+        "the daemon kept retrying"
+    );
+    assert!(
+        cpu / wall < 0.25,
+        "the daemon used {cpu:.2} s of CPU in {wall:.1} s against a failing HISP"
+    );
     env.lab.sandbox.shutdown().await;
 }

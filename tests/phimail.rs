@@ -549,3 +549,40 @@ async fn a_message_that_can_never_be_read_is_quarantined_and_the_queue_moves_on(
     assert_eq!(store.incoming(ok.id).unwrap().hisp_message_id, good);
     env.lab.sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_drop_at_every_protocol_step_loses_and_duplicates_nothing() {
+    // Steps of both directions: login, building and sending a message, receiving, acknowledging.
+    // SEND itself is left out: a drop there after the HISP queued the copies is the documented
+    // at-least-once window (tests/crash_recovery.rs checks it precisely).
+    for step in [
+        "CONNECT", "INFO", "AUTH", "CLEAR", "TO", "SUBJECT", "SET", "ADD", "CHECK", "SHOW", "DONE",
+        "OK",
+    ] {
+        let env = TestEnv::start(sandbox_config(&[A, B])).await;
+        env.lab
+            .sandbox
+            .inject_fault(Fault::new(step, FaultAction::Drop));
+        let id = env.enqueue(A, &[B], step, true);
+        let daemon = RunningDaemon::start(env.config(&[A, B], ""));
+        let ok = wait_until(30, || {
+            env.states(id)[0].1 == "dispatched"
+                && env.lab.sandbox.queue_len(A) + env.lab.sandbox.queue_len(B) == 0
+        })
+        .await;
+        daemon.stop().await;
+        assert!(ok, "drop at {step}: {:?}", env.states(id));
+        assert_eq!(
+            env.lab.sandbox.pending_faults(),
+            0,
+            "drop at {step} never fired"
+        );
+        assert_eq!(env.lab.sandbox.sent().len(), 1, "drop at {step}: sent once");
+        assert_eq!(
+            env.store().incoming_count().unwrap(),
+            1,
+            "drop at {step}: stored once"
+        );
+        env.lab.sandbox.shutdown().await;
+    }
+}

@@ -52,11 +52,17 @@ pub fn run(ctx: &Context, args: CcdaArgs) -> CliResult {
                     };
                     vec![
                         d.id.to_string(),
+                        source,
                         d.kind.clone(),
                         opt(&d.title),
                         opt(&d.effective_time),
                         opt(&d.patient_name),
-                        source,
+                        opt(&d.birth_time),
+                        opt(&d.gender),
+                        match (&d.encounter_start, &d.encounter_end) {
+                            (None, None) => "-".into(),
+                            (a, b) => format!("{} – {}", opt(a), opt(b)),
+                        },
                     ]
                 })
                 .collect();

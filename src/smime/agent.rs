@@ -29,12 +29,16 @@ pub struct AgentSettings {
     pub crl_files: Vec<PathBuf>,
     pub revocation: RevocationPolicy,
     pub seal: SealOptions,
+    /// Where to ask for DNS CERT records (RFC 4398) when the local directory has no certificate
+    /// for a recipient.
+    pub dns_nameserver: Option<std::net::SocketAddr>,
 }
 
 pub struct Agent {
     pub keys: KeyStore,
     pub trust: TrustStore,
     pub directory: CertDirectory,
+    pub discovery: Option<super::discovery::DnsCertDiscovery>,
     pub seal: SealOptions,
 }
 
@@ -74,11 +78,54 @@ impl Agent {
             Some(dir) => CertDirectory::load_dir(dir)?,
             None => CertDirectory::from_certs(Vec::new()),
         };
+        let discovery = settings.dns_nameserver.map(|ns| {
+            super::discovery::DnsCertDiscovery::new(ns, std::time::Duration::from_secs(5))
+        });
         Ok(Agent {
             keys,
             trust,
             directory,
+            discovery,
             seal: settings.seal.clone(),
         })
+    }
+
+    /// Every valid encryption certificate for `address`: the local directory first, then DNS
+    /// CERT records. DNS answers are untrusted input: only certificates bound to the address (or
+    /// its domain) that pass the usage, strength and validity checks are kept.
+    pub async fn recipient_certs(
+        &self,
+        address: &str,
+    ) -> Result<Vec<openssl::x509::X509>, SmimeError> {
+        let local = self.directory.lookup(address);
+        let (Err(e), Some(discovery)) = (&local, &self.discovery) else {
+            return local;
+        };
+        let found = match discovery.lookup(address).await {
+            Ok(found) => found,
+            Err(d) => {
+                tracing::warn!(error = %d, "DNS CERT discovery failed");
+                return local;
+            }
+        };
+        let valid: Vec<_> = found
+            .into_iter()
+            .filter(|c| {
+                super::certs::binding(c, address).is_some()
+                    && super::certs::check_encryption_cert(c).is_ok()
+            })
+            .collect();
+        if valid.is_empty() {
+            let rejected = match e {
+                SmimeError::NoRecipientCert { rejected, .. } => *rejected,
+                _ => 0,
+            };
+            Err(SmimeError::NoRecipientCert {
+                address: address.to_owned(),
+                rejected,
+            })
+        } else {
+            Ok(valid)
+        }
     }
 }

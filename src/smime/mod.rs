@@ -13,6 +13,7 @@
 
 pub mod agent;
 pub mod certs;
+pub mod discovery;
 pub mod trust;
 
 pub(crate) mod cms;

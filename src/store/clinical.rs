@@ -304,6 +304,11 @@ pub struct DocumentSummary {
     pub source_path: Option<String>,
     pub xdm_uri: Option<String>,
     pub ingested_at: String,
+    pub birth_time: Option<String>,
+    pub gender: Option<String>,
+    /// The episode of care (encompassingEncounter) period.
+    pub encounter_start: Option<String>,
+    pub encounter_end: Option<String>,
 }
 
 /// What `ccda show` displays: the stored row plus the full extraction.
@@ -1090,8 +1095,11 @@ const SUMMARY_SELECT: &str = "SELECT d.id, d.sha256, d.kind, d.title, d.effectiv
         d.patient_id,
         CASE WHEN p.id IS NULL THEN NULL
              ELSE trim(coalesce(p.given, '') || ' ' || coalesce(p.family, '')) END,
-        d.attachment_id, d.source_path, d.xdm_uri, d.ingested_at
-    FROM documents d LEFT JOIN patients p ON p.id = d.patient_id";
+        d.attachment_id, d.source_path, d.xdm_uri, d.ingested_at,
+        p.birth_time, coalesce(p.gender_display, p.gender_code),
+        e.start_time, e.end_time
+    FROM documents d LEFT JOIN patients p ON p.id = d.patient_id
+    LEFT JOIN encounters e ON e.document_id = d.id AND e.is_episode = 1";
 
 fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocumentSummary> {
     Ok(DocumentSummary {
@@ -1106,6 +1114,10 @@ fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocumentSummary> {
         source_path: r.get(8)?,
         xdm_uri: r.get(9)?,
         ingested_at: r.get(10)?,
+        birth_time: r.get(11)?,
+        gender: r.get(12)?,
+        encounter_start: r.get(13)?,
+        encounter_end: r.get(14)?,
     })
 }
 

@@ -240,7 +240,7 @@ impl Transport for EdgeTransport {
         let mut certs = Vec::new();
         let mut reachable = Vec::new();
         for r in &msg.recipients {
-            match self.agent.directory.lookup(&r.address) {
+            match self.agent.recipient_certs(&r.address).await {
                 Ok(found) => {
                     certs.extend(found);
                     reachable.push(r.address.clone());
@@ -332,8 +332,8 @@ impl Transport for EdgeTransport {
             .map_err(|e| refuse(e.to_string()))?;
         let certs = self
             .agent
-            .directory
-            .lookup(&job.to)
+            .recipient_certs(&job.to)
+            .await
             .map_err(|e| refuse(e.to_string()))?;
         let original = OriginalInfo {
             message_id: job.original_message_id.clone(),
