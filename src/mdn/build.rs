@@ -56,7 +56,10 @@ pub fn build_mdn(
     } else {
         m.push_str(&format!("Subject: {label}: {subject}\r\n"));
     }
-    m.push_str(&format!("Date: {}\r\n", rfc5322_date(SystemTime::now())));
+    m.push_str(&format!(
+        "Date: {}\r\n",
+        crate::timefmt::rfc5322(SystemTime::now())
+    ));
     m.push_str(&format!("Message-ID: <{token}.mdn@{domain}>\r\n"));
     m.push_str(&format!("In-Reply-To: {original_id}\r\n"));
     m.push_str(&format!("References: {original_id}\r\n"));
@@ -115,58 +118,4 @@ fn random_token() -> String {
         return format!("{nanos:x}");
     }
     r.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// `Wed, 25 Nov 2026 22:52:37 +0000`, computed without a date crate.
-pub(crate) fn rfc5322_date(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    format!(
-        "{}, {:02} {} {} {:02}:{:02}:{:02} +0000",
-        WEEKDAYS[days.rem_euclid(7) as usize],
-        d,
-        MONTHS[(m - 1) as usize],
-        y,
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn dates() {
-        let t = UNIX_EPOCH + Duration::from_secs(1_795_647_157);
-        assert_eq!(rfc5322_date(t), "Wed, 25 Nov 2026 22:52:37 +0000");
-        assert_eq!(rfc5322_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 +0000");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
-        assert_eq!(rfc5322_date(leap), "Tue, 29 Feb 2000 00:00:00 +0000");
-    }
 }

@@ -57,6 +57,20 @@ pub struct IncomingDetail {
     pub attachments: Vec<AttachmentRow>,
 }
 
+/// The local id of a message already stored for (account, HISP id): a redelivery.
+fn stored_id(
+    conn: &rusqlite::Connection,
+    account: &str,
+    hisp_id: &str,
+) -> rusqlite::Result<Option<i64>> {
+    conn.query_row(
+        "SELECT id FROM incoming WHERE account = ?1 AND hisp_message_id = ?2",
+        params![account, hisp_id],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
 impl Store {
     /// Stores a received message and its attachments in one transaction. A redelivery of a
     /// message already stored for the same account and HISP id changes nothing.
@@ -72,14 +86,7 @@ impl Store {
             .transaction()
             .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
         let outcome = (|| {
-            let existing: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM incoming WHERE account = ?1 AND hisp_message_id = ?2",
-                    params![account, mail.hisp_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(id) = existing {
+            if let Some(id) = stored_id(&tx, account, &mail.hisp_id)? {
                 return Ok(StoreOutcome::Duplicate(id));
             }
             tx.execute(
@@ -154,14 +161,7 @@ impl Store {
             .transaction()
             .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
         let outcome = (|| {
-            let existing: Option<i64> = tx
-                .query_row(
-                    "SELECT id FROM incoming WHERE account = ?1 AND hisp_message_id = ?2",
-                    params![account, mail.hisp_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(id) = existing {
+            if let Some(id) = stored_id(&tx, account, &mail.hisp_id)? {
                 return Ok(StoreOutcome::Duplicate(id));
             }
             tx.execute(

@@ -76,20 +76,7 @@ impl Store {
     /// Opens (creating if needed, mode 0600) the store and brings its schema up to date.
     pub fn open(path: &Path, busy_timeout: Duration) -> Result<Store, StoreError> {
         if !path.exists() {
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|source| Store::io_error(path, source))?;
-            }
-            // Create the file ourselves so it is 0600 from the first byte; SQLite gives its WAL and
-            // shared-memory files the same mode as the database.
-            crate::fsutil::create_new_private(path, b"")
-                .or_else(|e| {
-                    if e.kind() == std::io::ErrorKind::AlreadyExists {
-                        Ok(())
-                    } else {
-                        Err(e)
-                    }
-                })
-                .map_err(|source| Store::io_error(path, source))?;
+            Self::create_file(path)?;
         }
         Self::open_existing(path, busy_timeout)
     }
@@ -111,6 +98,8 @@ impl Store {
         )
     }
 
+    /// Creates the empty store file ourselves so it is 0600 from the first byte; SQLite gives its
+    /// WAL and shared-memory files the same mode as the database.
     fn create_file(path: &Path) -> Result<(), StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| Store::io_error(path, source))?;
