@@ -247,3 +247,15 @@ fn latin1_documents_are_transcoded() {
         Err(IngestError::MalformedXml(_))
     ));
 }
+
+#[test]
+fn error_kinds_for_logs_carry_no_names() {
+    let e = directd::ingest::IngestError::ZipTraversal {
+        name: "../patient-jane-doe.xml".into(),
+    };
+    assert_eq!(e.kind(), "ZipTraversal");
+    assert!(
+        e.to_string().contains("jane"),
+        "the full message keeps the detail for the store"
+    );
+}

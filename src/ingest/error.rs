@@ -77,3 +77,15 @@ impl From<quick_xml::encoding::EncodingError> for IngestError {
         IngestError::MalformedXml(e.to_string())
     }
 }
+
+impl IngestError {
+    /// The variant's name (`ZipTraversal`, `DtdForbidden`...), for logs: the full message may
+    /// quote names from inside the document or zip, which stay in the store, not the journal.
+    pub fn kind(&self) -> String {
+        format!("{self:?}")
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+}

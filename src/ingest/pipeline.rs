@@ -34,7 +34,7 @@ pub fn ingest_pending(
                 total.failures.extend(t.failures);
             }
             Err(e) => {
-                tracing::warn!(attachment = att.id, error = %e, "attachment not ingested");
+                tracing::warn!(attachment = att.id, error_kind = %e.kind(), "attachment not ingested");
                 store.mark_ingest_failed(att.id, &e.to_string())?;
                 total.failures.push(e.to_string());
             }
