@@ -18,6 +18,12 @@ fn main() {
         .unwrap_or_default();
     let profile = std::env::var("PROFILE").unwrap_or_default();
     println!("cargo:rustc-env=DIRECTD_BUILD_INFO=git {git}, {profile} build, {rustc_version}");
-    println!("cargo:rerun-if-changed=.git/HEAD");
-    println!("cargo:rerun-if-changed=.git/refs");
+    // A rerun-if-changed path that does not exist makes cargo rebuild every time (a source
+    // tarball has no .git), so name only what is there.
+    println!("cargo:rerun-if-changed=build.rs");
+    for path in [".git/HEAD", ".git/refs"] {
+        if std::path::Path::new(path).exists() {
+            println!("cargo:rerun-if-changed={path}");
+        }
+    }
 }

@@ -586,3 +586,27 @@ async fn a_drop_at_every_protocol_step_loses_and_duplicates_nothing() {
         env.lab.sandbox.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn a_busy_queue_does_not_hold_one_session_forever() {
+    let env = TestEnv::start(sandbox_config(&[B])).await;
+    for i in 0..260 {
+        env.lab.sandbox.inject_mail(directd::sandbox::InjectMail {
+            to: B.into(),
+            from: "lab@results.example".into(),
+            subject: format!("result {i}"),
+            body: b"x".to_vec(),
+            attachments: vec![],
+        });
+    }
+    let (_trigger, shutdown) = directd::daemon::Shutdown::new();
+    let mut daemon = directd::daemon::Daemon::new(env.config(&[B], ""), shutdown).unwrap();
+    let first = daemon.pass(true).await.unwrap();
+    assert_eq!(first.received, 200, "one session takes a bounded number of items");
+    assert!(first.more_waiting);
+    assert_eq!(env.lab.sandbox.queue_len(B), 60);
+    let second = daemon.pass(true).await.unwrap();
+    assert_eq!((second.received, second.more_waiting), (60, false));
+    assert_eq!(env.store().incoming_count().unwrap(), 260);
+    env.lab.sandbox.shutdown().await;
+}

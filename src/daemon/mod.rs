@@ -57,6 +57,8 @@ pub struct PassSummary {
     pub quarantined: usize,
     pub mdns_sent: usize,
     pub errors: usize,
+    /// An account still had items waiting when its session hit its bounds.
+    pub more_waiting: bool,
 }
 
 impl PassSummary {
@@ -68,6 +70,7 @@ impl PassSummary {
         self.statuses += o.statuses;
         self.quarantined += o.quarantined;
         self.mdns_sent += o.mdns_sent;
+        self.more_waiting |= o.more_waiting;
         self.errors += o.errors;
     }
 }
@@ -90,6 +93,10 @@ pub struct Daemon {
     /// (account, HISP id) → (failures, last reason) for messages whose content could not be read.
     unreadable: std::collections::HashMap<(String, String), (u32, String)>,
 }
+
+/// Bounds on one session's inbound drain; what is left is taken at the next turn, right away.
+const MAX_ITEMS_PER_SESSION: usize = 200;
+const SESSION_BUDGET: Duration = Duration::from_secs(30);
 
 /// Content failures on the same message before it is quarantined unread and acknowledged, so one
 /// broken message cannot block an account's queue forever.
@@ -172,7 +179,11 @@ impl Daemon {
             watchdog.tick();
             if Instant::now() >= next_poll {
                 let summary = self.pass(true).await?;
-                next_poll = Instant::now() + self.config.daemon.poll_interval;
+                next_poll = if summary.more_waiting {
+                    Instant::now()
+                } else {
+                    Instant::now() + self.config.daemon.poll_interval
+                };
                 let depth = self.store.queue_depth()?;
                 self.metrics.queue_depth.store(depth.max(0) as u64, Relaxed);
                 notify::status(&format!(
@@ -188,12 +199,15 @@ impl Daemon {
                 seen_version = Some(self.store.data_version()?);
             }
             self.expire_timeouts()?;
-            self.ingest_backlog()?;
-            let wait = self
-                .config
-                .daemon
-                .outbox_check
-                .min(next_poll.saturating_duration_since(Instant::now()));
+            let backlog = self.ingest_backlog()?;
+            let wait = if backlog {
+                Duration::ZERO
+            } else {
+                self.config
+                    .daemon
+                    .outbox_check
+                    .min(next_poll.saturating_duration_since(Instant::now()))
+            };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.wait() => {}
@@ -451,10 +465,19 @@ impl Daemon {
         account: &Account,
         summary: &mut PassSummary,
     ) -> Result<(), SessionError> {
+        let started = Instant::now();
+        let mut taken = 0;
         while !self.shutdown.requested() {
+            // A HISP that keeps receiving mail would otherwise hold this session forever: the
+            // outbox, other accounts, ingestion, signals and the watchdog would all wait.
+            if taken >= MAX_ITEMS_PER_SESSION || started.elapsed() >= SESSION_BUDGET {
+                summary.more_waiting = true;
+                break;
+            }
             let Some(item) = transport.next_inbound().await? else {
                 break;
             };
+            taken += 1;
             match &item {
                 Inbound::Status(notices) => {
                     for n in notices {
@@ -528,7 +551,8 @@ impl Daemon {
     /// One batch of the ingestion backlog per loop turn: new attachments are processed right
     /// after their message is committed and acknowledged, and a large backlog (or one left by a
     /// crash) drains without starving polls or the watchdog.
-    fn ingest_backlog(&mut self) -> Result<(), StoreError> {
+    /// Returns whether attachments are still waiting (the loop then does not sleep).
+    fn ingest_backlog(&mut self) -> Result<bool, StoreError> {
         let (attachments, tally) =
             crate::ingest::pipeline::ingest_pending(&mut self.store, &self.limits)?;
         if attachments > 0 {
@@ -540,7 +564,7 @@ impl Daemon {
                 "ingested"
             );
         }
-        Ok(())
+        Ok(attachments == crate::ingest::pipeline::BATCH)
     }
 
     fn expire_timeouts(&mut self) -> Result<(), StoreError> {

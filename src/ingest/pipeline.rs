@@ -8,7 +8,7 @@ use super::{ingest_bytes, IngestError, Limits};
 use crate::store::{IngestTally, Store, StoreError};
 
 /// How many pending attachments one call takes, so a large backlog does not starve the poller.
-const BATCH: usize = 32;
+pub const BATCH: usize = 32;
 
 /// Ingests attachments waiting in the store. Returns how many attachments were processed.
 pub fn ingest_pending(

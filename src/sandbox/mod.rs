@@ -228,6 +228,8 @@ async fn serve(
             _ = tick.tick() => state.lock().expect("state lock").expire(Instant::now()),
             accepted = listener.accept() => {
                 let Ok((tcp, peer)) = accepted else { continue };
+                // Replies go out as several small writes; without this each one waits on Nagle.
+                let _ = tcp.set_nodelay(true);
                 let connect_fault = faults.lock().expect("fault plan lock").take("CONNECT");
                 let (acceptor, state, faults) = (acceptor.clone(), state.clone(), faults.clone());
                 sessions.spawn(async move {
