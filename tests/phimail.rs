@@ -602,7 +602,10 @@ async fn a_busy_queue_does_not_hold_one_session_forever() {
     let (_trigger, shutdown) = directd::daemon::Shutdown::new();
     let mut daemon = directd::daemon::Daemon::new(env.config(&[B], ""), shutdown).unwrap();
     let first = daemon.pass(true).await.unwrap();
-    assert_eq!(first.received, 200, "one session takes a bounded number of items");
+    assert_eq!(
+        first.received, 200,
+        "one session takes a bounded number of items"
+    );
     assert!(first.more_waiting);
     assert_eq!(env.lab.sandbox.queue_len(B), 60);
     let second = daemon.pass(true).await.unwrap();
