@@ -28,20 +28,33 @@ result() { awk -v k="$2" '$1 == "RESULT" && $2 == k { print $3 }' "$1"; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 say "building release benches and binary (logs in $LOG_DIR)"
+# Built once; the bench executables are then run directly so no step can trigger a rebuild.
 cargo build --release --bin directd >"$LOG_DIR/build.log" 2>&1 \
-  && cargo bench --no-run --bench ingest_bench --bench smime_bench --bench e2e_bench >>"$LOG_DIR/build.log" 2>&1 \
+  && cargo bench --no-run --message-format=json --bench ingest_bench --bench smime_bench --bench e2e_bench \
+    2>>"$LOG_DIR/build.log" >"$LOG_DIR/build.json" \
   || { tail -30 "$LOG_DIR/build.log" >&2; die "build failed"; }
 BIN=$TARGET/release/directd
+# The executable cargo built for bench NAME, from its JSON build messages.
+bench_exe() {
+  grep -F "\"name\":\"$1\"" "$LOG_DIR/build.json" | grep -F '"kind":["bench"]' \
+    | grep -oE '"executable":"[^"]+"' | tail -1 | cut -d'"' -f4
+}
+run_bench() {
+  local exe
+  exe=$(bench_exe "$1")
+  [ -x "$exe" ] || die "no executable for bench $1 in $LOG_DIR/build.json"
+  "$exe" --bench
+}
 
 say "ingest_bench on $CORPUS"
-cargo bench --bench ingest_bench >"$LOG_DIR/ingest.log" 2>&1 || { cat "$LOG_DIR/ingest.log" >&2; die "ingest_bench failed"; }
+run_bench ingest_bench >"$LOG_DIR/ingest.log" 2>&1 || { cat "$LOG_DIR/ingest.log" >&2; die "ingest_bench failed"; }
 ingest_line=$(grep -E 'passes in .* MB/s' "$LOG_DIR/ingest.log") || die "no result in ingest.log"
 ingest_mbs=$(sed -E 's/.*: ([0-9.]+) MB\/s.*/\1/' <<<"$ingest_line")
 ingest_docs=$(sed -E 's/.*, ([0-9.]+) documents\/s.*/\1/' <<<"$ingest_line")
 corpus_line=$(grep -E '^corpus ' "$LOG_DIR/ingest.log" | sed -E 's/^corpus [^:]*: //')
 
 say "smime_bench"
-cargo bench --bench smime_bench >"$LOG_DIR/smime.log" 2>&1 || { cat "$LOG_DIR/smime.log" >&2; die "smime_bench failed"; }
+run_bench smime_bench >"$LOG_DIR/smime.log" 2>&1 || { cat "$LOG_DIR/smime.log" >&2; die "smime_bench failed"; }
 seal10=$(result "$LOG_DIR/smime.log" smime_seal_10kb)
 open10=$(result "$LOG_DIR/smime.log" smime_open_10kb)
 seal1m=$(result "$LOG_DIR/smime.log" smime_seal_1mb)
@@ -55,7 +68,7 @@ rsa_sign=$(awk '$1 == "rsa" && $2 == "2048" && $3 == "bits" { print $6 }' "$LOG_
 [ -n "$rsa_sign" ] || die "cannot parse openssl speed output"
 
 say "e2e_bench (${E2E_MESSAGES:-500} messages)"
-cargo bench --bench e2e_bench >"$LOG_DIR/e2e.log" 2>&1 || { tail -20 "$LOG_DIR/e2e.log" >&2; die "e2e_bench failed"; }
+run_bench e2e_bench >"$LOG_DIR/e2e.log" 2>&1 || { tail -20 "$LOG_DIR/e2e.log" >&2; die "e2e_bench failed"; }
 e2e=$(result "$LOG_DIR/e2e.log" e2e_msgs_per_s)
 e2e_n=$(awk '$1 == "RESULT" && $2 == "e2e_msgs_per_s" { gsub(/\(/, "", $4); print $4 }' "$LOG_DIR/e2e.log")
 [ -n "$e2e" ] || die "no result in e2e.log"

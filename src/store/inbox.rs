@@ -81,12 +81,8 @@ impl Store {
     ) -> Result<StoreOutcome, StoreError> {
         let at = now();
         let headers = serde_json::to_string(&mail.headers).unwrap_or_else(|_| "[]".into());
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
-        let outcome = (|| {
-            if let Some(id) = stored_id(&tx, account, &mail.hisp_id)? {
+        self.write(|tx| {
+            if let Some(id) = stored_id(tx, account, &mail.hisp_id)? {
                 return Ok(StoreOutcome::Duplicate(id));
             }
             tx.execute(
@@ -141,11 +137,8 @@ impl Store {
                 "INSERT INTO audit_log (at, actor, action, message_ref, detail) VALUES (?1, ?2, 'receive', ?3, ?4)",
                 params![at, super::current_actor(), format!("in:{id}"), format!("account {account}, HISP id {}", mail.hisp_id)],
             )?;
-            tx.commit()?;
             Ok(StoreOutcome::New(id))
-        })()
-        .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
-        Ok(outcome)
+        })
     }
 
     /// Keeps a message that failed the security checks, with the reason, in quarantine: stored
@@ -156,12 +149,8 @@ impl Store {
         mail: &RejectedMail,
     ) -> Result<StoreOutcome, StoreError> {
         let at = now();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
-        let outcome = (|| {
-            if let Some(id) = stored_id(&tx, account, &mail.hisp_id)? {
+        self.write(|tx| {
+            if let Some(id) = stored_id(tx, account, &mail.hisp_id)? {
                 return Ok(StoreOutcome::Duplicate(id));
             }
             tx.execute(
@@ -175,11 +164,8 @@ impl Store {
                 "INSERT INTO audit_log (at, actor, action, message_ref, detail) VALUES (?1, ?2, 'quarantine', ?3, ?4)",
                 params![at, super::current_actor(), format!("in:{id}"), mail.reason],
             )?;
-            tx.commit()?;
             Ok(StoreOutcome::New(id))
-        })()
-        .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
-        Ok(outcome)
+        })
     }
 
     /// The exact bytes a message arrived as (S/MIME transports), for `show --raw` and `inspect`.

@@ -60,11 +60,7 @@ impl Store {
         source_path: Option<&str>,
         extracted: &[Extracted],
     ) -> Result<IngestTally, StoreError> {
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
-        let tally = (|| {
+        self.write(|tx| {
             let mut tally = IngestTally::default();
             for item in extracted {
                 let doc = match &item.content {
@@ -84,7 +80,7 @@ impl Store {
                     source_path: source_path.map(str::to_owned),
                     xdm_uri: item.xdm.as_ref().map(|x| x.uri.clone()),
                 };
-                let outcome = clinical::insert_document(&tx, &source, doc)?;
+                let outcome = clinical::insert_document(tx, &source, doc)?;
                 if !outcome.inserted {
                     tally.already_stored += 1;
                     continue;
@@ -141,11 +137,8 @@ impl Store {
                     params![a.id, state, error],
                 )?;
             }
-            tx.commit()?;
             Ok(tally)
-        })()
-        .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
-        Ok(tally)
+        })
     }
 
     /// Records that an attachment could not be ingested at all; the message itself is untouched.

@@ -236,16 +236,25 @@ impl Store {
             });
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self
-                .conn
-                .transaction()
-                .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
-            tx.execute_batch(sql)
-                .and_then(|_| tx.pragma_update(None, "user_version", i as i64 + 1))
-                .and_then(|_| tx.commit())
-                .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+            self.write(|tx| {
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", i as i64 + 1)
+            })?;
         }
         Ok(())
+    }
+
+    /// Runs `f` inside one transaction and commits it. Any error rolls the whole write back and
+    /// comes out classified (locked, read-only, ...), so callers never see a half-applied change.
+    fn write<T>(
+        &mut self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        let result = self
+            .conn
+            .transaction()
+            .and_then(|tx| f(&tx).and_then(|value| tx.commit().map(|()| value)));
+        result.map_err(|e| self.err(e))
     }
 
     pub fn path(&self) -> &Path {

@@ -83,11 +83,7 @@ impl Store {
     /// Writes a message to the outbox in one transaction and returns its local id.
     pub fn enqueue(&mut self, m: &NewOutgoing) -> Result<i64, StoreError> {
         let at = now();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
-        let id = (|| {
+        self.write(|tx| {
             tx.execute(
                 "INSERT INTO outgoing (account, sender, subject, final_delivery, created_at, next_attempt_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
@@ -115,11 +111,8 @@ impl Store {
                     params![at],
                 )?;
             }
-            tx.commit()?;
             Ok(id)
-        })()
-        .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
-        Ok(id)
+        })
     }
 
     /// Outbox messages whose next attempt is due.
@@ -209,11 +202,7 @@ impl Store {
         retry_at: &str,
     ) -> Result<usize, StoreError> {
         let at = now();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
-        (|| {
+        self.write(|tx| {
             let pending: Vec<(i64, String)> = tx
                 .prepare("SELECT id, address FROM recipients WHERE outgoing_id = ?1 AND state = 'queued'")?
                 .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -264,10 +253,8 @@ impl Store {
                 "INSERT INTO audit_log (at, actor, action, message_ref, detail) VALUES (?1, ?2, 'submit', ?3, ?4)",
                 params![at, super::current_actor(), format!("out:{id}"), format!("{} recipient(s) answered", report.recipients.len())],
             )?;
-            tx.commit()?;
             Ok(deferred.len())
-        })()
-        .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))
+        })
     }
 
     /// Records a failed attempt: retried at `retry_at` unless `give_up`.
@@ -279,11 +266,7 @@ impl Store {
         give_up: bool,
     ) -> Result<SendAttempt, StoreError> {
         let at = now();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
-        (|| {
+        self.write(|tx| {
             if give_up {
                 tx.execute("UPDATE outgoing SET state = 'failed', last_error = ?2 WHERE id = ?1", params![id, reason])?;
                 let rids: Vec<i64> = tx
@@ -307,9 +290,8 @@ impl Store {
                     params![id, reason, retry_at],
                 )?;
             }
-            tx.commit()
-        })()
-        .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
+            Ok(())
+        })?;
         Ok(if give_up {
             SendAttempt::GaveUp
         } else {
@@ -326,11 +308,7 @@ impl Store {
         notice: &StatusNotice,
     ) -> Result<StatusOutcome, StoreError> {
         let at = now();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
-        let outcome = (|| {
+        self.write(|tx| {
             let candidates: Vec<(i64, String, bool)> = tx
                 .prepare_cached(
                     "SELECT r.id, r.state, o.final_delivery FROM recipients r JOIN outgoing o ON o.id = r.outgoing_id
@@ -371,11 +349,8 @@ impl Store {
                     params![at, super::current_actor(), state, rid],
                 )?;
             }
-            tx.commit()?;
             Ok(StatusOutcome { matched: found.is_some(), changed })
-        })()
-        .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
-        Ok(outcome)
+        })
     }
 
     /// Moves recipients that waited too long to `timed_out`: any that asked for final delivery and
@@ -388,11 +363,7 @@ impl Store {
         dispatched_cutoff: &str,
     ) -> Result<usize, StoreError> {
         let at = now();
-        let tx = self
-            .conn
-            .transaction()
-            .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
-        let n = (|| {
+        self.write(|tx| {
             let rows: Vec<(i64, String)> = tx
                 .prepare(
                     "SELECT r.id, CASE WHEN o.transport = 'edge' AND r.state = 'submitted' AND r.submitted_at < ?1
@@ -415,11 +386,8 @@ impl Store {
                     params![rid, at, why],
                 )?;
             }
-            tx.commit()?;
             Ok(rows.len())
-        })()
-        .map_err(|e| Store::classify(&self.path, self.busy_timeout, e))?;
-        Ok(n)
+        })
     }
 
     pub fn recipients(&self, id: i64) -> Result<Vec<RecipientRow>, StoreError> {
