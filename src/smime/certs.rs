@@ -103,12 +103,12 @@ impl KeyStore {
         entries.sort();
         for file in &entries {
             let data = read(file)?;
-            if !contains(&data, b"PRIVATE KEY-----") {
+            if memchr::memmem::find(&data, b"PRIVATE KEY-----").is_none() {
                 continue;
             }
             check_key_permissions(file)?;
             let key = PKey::private_key_from_pem(&data).map_err(|e| bad(file, e))?;
-            let certs = if contains(&data, b"-----BEGIN CERTIFICATE-----") {
+            let certs = if memchr::memmem::find(&data, b"-----BEGIN CERTIFICATE-----").is_some() {
                 X509::stack_from_pem(&data).map_err(|e| bad(file, e))?
             } else {
                 let cert_file = ["crt", "pem"]
@@ -179,7 +179,7 @@ impl CertDirectory {
         entries.sort();
         for file in entries {
             let data = read(&file)?;
-            if !contains(&data, b"-----BEGIN CERTIFICATE-----") {
+            if memchr::memmem::find(&data, b"-----BEGIN CERTIFICATE-----").is_none() {
                 continue;
             }
             certs.extend(X509::stack_from_pem(&data).map_err(|e| bad(&file, e))?);
@@ -378,10 +378,6 @@ fn bad(path: &Path, e: openssl::error::ErrorStack) -> SmimeError {
         path: path.to_path_buf(),
         reason: e.to_string(),
     }
-}
-
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
 }
 
 #[cfg(unix)]

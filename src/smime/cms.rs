@@ -145,13 +145,24 @@ pub(crate) struct SignerInfoSummary {
 }
 
 #[derive(Debug)]
-pub(crate) struct SignedInfo {
-    pub certs: Vec<X509>,
+pub(crate) struct SignedInfo<'a> {
+    /// The `certificates` field, still DER: parsing is left to callers that need the
+    /// certificates (OpenSSL 3.0 decodes a public key more slowly than it verifies a signature).
+    pub certs: Vec<&'a [u8]>,
     pub signers: Vec<SignerInfoSummary>,
     pub has_content: bool,
 }
 
-pub(crate) fn signed_data(content: &Tlv<'_>) -> Result<SignedInfo, SmimeError> {
+impl SignedInfo<'_> {
+    pub(crate) fn parse_certs(&self) -> Result<Vec<X509>, SmimeError> {
+        self.certs
+            .iter()
+            .map(|der| X509::from_der(der).map_err(SmimeError::from))
+            .collect()
+    }
+}
+
+pub(crate) fn signed_data<'a>(content: &Tlv<'a>) -> Result<SignedInfo<'a>, SmimeError> {
     let mut c = Children::of(content);
     c.expect(TAG_INTEGER, "SignedData without version")?;
     c.expect(TAG_SET, "SignedData without digestAlgorithms")?;
@@ -166,7 +177,7 @@ pub(crate) fn signed_data(content: &Tlv<'_>) -> Result<SignedInfo, SmimeError> {
         while let Some(cert) = s.next_tlv()? {
             // Attribute certificates and other choices are tagged; only plain X.509 is used.
             if cert.tag == TAG_SEQUENCE {
-                certs.push(X509::from_der(cert.raw)?);
+                certs.push(cert.raw);
             }
         }
     }

@@ -268,6 +268,11 @@ fn verify_signed(
         });
     }
     let info = cms::signed_data(&sd)?;
+    let certs = info
+        .certs
+        .iter()
+        .map(|der| trust.parse_cert(der))
+        .collect::<Result<Vec<_>, _>>()?;
     if info.signers.is_empty() {
         return Err(SmimeError::Unsigned {
             found: "SignedData with no SignerInfo".into(),
@@ -302,13 +307,11 @@ fn verify_signed(
                 digest: digest.to_string(),
             });
         }
-        let cert = info
-            .certs
-            .iter()
-            .find(|c| si.sid.matches(c))
-            .ok_or_else(|| SmimeError::SignerCertMissing {
+        let cert = certs.iter().find(|c| si.sid.matches(c)).ok_or_else(|| {
+            SmimeError::SignerCertMissing {
                 sid: si.sid.describe(),
-            })?;
+            }
+        })?;
         check_key_strength(cert)?;
         signer_certs.push((cert.clone(), digest));
     }
@@ -337,7 +340,7 @@ fn verify_signed(
 
     let mut signers = Vec::with_capacity(signer_certs.len());
     for (cert, digest) in signer_certs {
-        let verdict = trust.verify_chain(domain, Direction::Incoming, &cert, &info.certs)?;
+        let verdict = trust.verify_chain(domain, Direction::Incoming, &cert, &certs)?;
         if !usage_allows(&cert, Usage::Sign) {
             return Err(SmimeError::KeyUsage {
                 subject: subject_string(&cert),

@@ -146,7 +146,7 @@ fn sign_entity(content: &[u8], signer: &Identity) -> Result<Vec<u8>, SmimeError>
 
     let boundary = loop {
         let b = boundary()?;
-        if !content.windows(b.len()).any(|w| w == b.as_bytes()) {
+        if memchr::memmem::find(content, b.as_bytes()).is_none() {
             break b;
         }
     };

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use openssl::asn1::Asn1Time;
 use openssl::cms::{CMSOptions, CmsContentInfo};
@@ -67,6 +68,35 @@ pub struct TrustStore {
     domains: HashMap<String, DomainAnchors>,
     crls: Vec<X509Crl>,
     revocation: RevocationPolicy,
+    parsed: CertCache,
+}
+
+/// Certificates already parsed from incoming signatures, by their exact DER. Partners send the
+/// same signer and intermediate certificates with nearly every message, and decoding them
+/// (OpenSSL 3.0's public-key decoder) cost more than the signature check itself. Bounded: at
+/// most `CERT_CACHE_ENTRIES` certificates of up to `CERT_CACHE_MAX_DER` bytes, emptied when full.
+#[derive(Default)]
+struct CertCache(Mutex<HashMap<Vec<u8>, X509>>);
+
+const CERT_CACHE_ENTRIES: usize = 256;
+const CERT_CACHE_MAX_DER: usize = 8 * 1024;
+
+impl CertCache {
+    fn parse(&self, der: &[u8]) -> Result<X509, SmimeError> {
+        if der.len() > CERT_CACHE_MAX_DER {
+            return Ok(X509::from_der(der)?);
+        }
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(cert) = map.get(der) {
+            return Ok(cert.clone());
+        }
+        let cert = X509::from_der(der)?;
+        if map.len() >= CERT_CACHE_ENTRIES {
+            map.clear();
+        }
+        map.insert(der.to_vec(), cert.clone());
+        Ok(cert)
+    }
 }
 
 impl std::fmt::Debug for TrustStore {
@@ -85,6 +115,11 @@ impl TrustStore {
             revocation,
             ..TrustStore::default()
         }
+    }
+
+    /// A certificate from a message, parsed once per distinct DER (see `CertCache`).
+    pub(crate) fn parse_cert(&self, der: &[u8]) -> Result<X509, SmimeError> {
+        self.parsed.parse(der)
     }
 
     pub fn revocation(&self) -> RevocationPolicy {
@@ -119,9 +154,11 @@ impl TrustStore {
         path: &Path,
     ) -> Result<usize, SmimeError> {
         let data = read(path)?;
-        let certs = if find(&data, b"-----BEGIN CERTIFICATE-----") {
+        let certs = if memchr::memmem::find(&data, b"-----BEGIN CERTIFICATE-----").is_some() {
             X509::stack_from_pem(&data).map_err(|e| bad(path, e.to_string()))?
-        } else if find(&data, b"-----BEGIN PKCS7-----") || find(&data, b"-----BEGIN CMS-----") {
+        } else if memchr::memmem::find(&data, b"-----BEGIN PKCS7-----").is_some()
+            || memchr::memmem::find(&data, b"-----BEGIN CMS-----").is_some()
+        {
             bundle_certs(&data, path, None)?
         } else {
             match X509::from_der(&data) {
@@ -164,7 +201,7 @@ impl TrustStore {
     /// Loads a CRL file, PEM or DER.
     pub fn load_crl_file(&mut self, path: &Path) -> Result<(), SmimeError> {
         let data = read(path)?;
-        let crl = if find(&data, b"-----BEGIN X509 CRL-----") {
+        let crl = if memchr::memmem::find(&data, b"-----BEGIN X509 CRL-----").is_some() {
             X509Crl::from_pem(&data)
         } else {
             X509Crl::from_der(&data)
@@ -300,7 +337,7 @@ fn bundle_certs(
                 "bundle is unsigned but a bundle signer is configured".into(),
             ));
         }
-        return Ok(info.certs);
+        return info.parse_certs();
     }
     let mut cms_info = CmsContentInfo::from_der(&der)?;
     let mut out = Vec::new();
@@ -339,7 +376,7 @@ fn bundle_certs_inner(data: &[u8], path: &Path) -> Result<Vec<X509>, SmimeError>
     if ty != oid::SIGNED_DATA {
         return Err(bad(path, "signed bundle content is not PKCS#7".into()));
     }
-    Ok(cms::signed_data(&content)?.certs)
+    cms::signed_data(&content)?.parse_certs()
 }
 
 /// DER bytes of a PEM `PKCS7`/`CMS` block, or the input itself if it is already DER.
@@ -368,6 +405,58 @@ fn bad(path: &Path, reason: String) -> SmimeError {
     }
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openssl::ec::{EcGroup, EcKey};
+    use openssl::hash::MessageDigest;
+    use openssl::nid::Nid;
+    use openssl::pkey::PKey;
+    use openssl::x509::{X509Builder, X509NameBuilder};
+
+    fn self_signed(cn: &str) -> Vec<u8> {
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).unwrap();
+        let key = PKey::from_ec_key(EcKey::generate(&group).unwrap()).unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
+        let name = name.build();
+        let mut b = X509Builder::new().unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        b.sign(&key, MessageDigest::sha256()).unwrap();
+        b.build().to_der().unwrap()
+    }
+
+    fn cached(cache: &CertCache) -> usize {
+        cache.0.lock().unwrap().len()
+    }
+
+    #[test]
+    fn cert_cache_parses_each_der_once_and_stays_bounded() {
+        let cache = CertCache::default();
+        let der = self_signed("repeat");
+        let first = cache.parse(&der).unwrap();
+        let again = cache.parse(&der).unwrap();
+        assert_eq!(first.to_der().unwrap(), der);
+        assert_eq!(again.to_der().unwrap(), der);
+        assert_eq!(cached(&cache), 1);
+
+        assert!(cache.parse(b"\x30\x03\x02\x01\x00").is_err());
+        assert_eq!(cached(&cache), 1, "unparseable input is not cached");
+
+        for i in 0..CERT_CACHE_ENTRIES {
+            cache.parse(&self_signed(&format!("n{i}"))).unwrap();
+        }
+        assert!(cached(&cache) <= CERT_CACHE_ENTRIES);
+        assert_eq!(
+            cache.parse(&der).unwrap().to_der().unwrap(),
+            der,
+            "a certificate evicted by the bound parses again"
+        );
+    }
 }
