@@ -28,6 +28,23 @@ fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
     }
 }
 
+/// The value `options` pairs with the name `value`; otherwise an error on `key` listing the names.
+fn choice<T: Clone>(
+    key: impl Into<String>,
+    value: &str,
+    options: &[(&str, T)],
+) -> Result<T, ConfigError> {
+    if let Some((_, v)) = options.iter().find(|(name, _)| *name == value) {
+        return Ok(v.clone());
+    }
+    let names: Vec<&str> = options.iter().map(|(name, _)| *name).collect();
+    let expected = match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.join(""),
+    };
+    Err(invalid(key, format!("{value:?}: expected {expected}")))
+}
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
@@ -251,38 +268,32 @@ fn smime_settings(raw: &RawSmime) -> Result<AgentSettings, ConfigError> {
             }
         }
     }
-    settings.revocation = match raw.revocation.as_deref().unwrap_or("best-effort") {
-        "require" => RevocationPolicy::Require,
-        "best-effort" => RevocationPolicy::BestEffort,
-        "off" => RevocationPolicy::Off,
-        other => {
-            return Err(invalid(
-                "smime.revocation",
-                format!("{other:?}: expected require, best-effort or off"),
-            ))
-        }
-    };
-    settings.seal.cipher = match raw.cipher.as_deref().unwrap_or("aes128") {
-        "aes128" => ContentCipher::Aes128Cbc,
-        "aes256" => ContentCipher::Aes256Cbc,
-        other => {
-            return Err(invalid(
-                "smime.cipher",
-                format!("{other:?}: expected aes128 or aes256"),
-            ))
-        }
-    };
-    settings.seal.key_transport = match raw.key_transport.as_deref().unwrap_or("rsa-oaep-sha256") {
-        "rsa-oaep-sha256" => KeyTransport::RsaOaepSha256,
-        "rsa-oaep-sha1" => KeyTransport::RsaOaepSha1,
-        "rsa-pkcs1v15" => KeyTransport::RsaPkcs1v15,
-        other => {
-            return Err(invalid(
-                "smime.key_transport",
-                format!("{other:?}: expected rsa-oaep-sha256, rsa-oaep-sha1 or rsa-pkcs1v15"),
-            ))
-        }
-    };
+    settings.revocation = choice(
+        "smime.revocation",
+        raw.revocation.as_deref().unwrap_or("best-effort"),
+        &[
+            ("require", RevocationPolicy::Require),
+            ("best-effort", RevocationPolicy::BestEffort),
+            ("off", RevocationPolicy::Off),
+        ],
+    )?;
+    settings.seal.cipher = choice(
+        "smime.cipher",
+        raw.cipher.as_deref().unwrap_or("aes128"),
+        &[
+            ("aes128", ContentCipher::Aes128Cbc),
+            ("aes256", ContentCipher::Aes256Cbc),
+        ],
+    )?;
+    settings.seal.key_transport = choice(
+        "smime.key_transport",
+        raw.key_transport.as_deref().unwrap_or("rsa-oaep-sha256"),
+        &[
+            ("rsa-oaep-sha256", KeyTransport::RsaOaepSha256),
+            ("rsa-oaep-sha1", KeyTransport::RsaOaepSha1),
+            ("rsa-pkcs1v15", KeyTransport::RsaPkcs1v15),
+        ],
+    )?;
     settings.dns_nameserver = match raw.dns_nameserver.as_deref() {
         None => None,
         Some("system") => {
@@ -310,17 +321,16 @@ fn smime_settings(raw: &RawSmime) -> Result<AgentSettings, ConfigError> {
         settings.seal.outer_subject = subject.clone();
     }
     for (i, a) in raw.anchors.iter().enumerate() {
-        let directions = match a.direction.as_str() {
-            "incoming" => vec![Direction::Incoming],
-            "outgoing" => vec![Direction::Outgoing],
-            "both" => vec![Direction::Incoming, Direction::Outgoing],
-            other => {
-                return Err(invalid(
-                    format!("smime.anchors[{i}].direction"),
-                    format!("{other:?}: expected incoming, outgoing or both"),
-                ))
-            }
-        };
+        let directions = choice(
+            format!("smime.anchors[{i}].direction"),
+            &a.direction,
+            &[
+                ("incoming", &[Direction::Incoming][..]),
+                ("outgoing", &[Direction::Outgoing]),
+                ("both", &[Direction::Incoming, Direction::Outgoing]),
+            ],
+        )?
+        .to_vec();
         if !a.file.is_file() {
             return Err(invalid(
                 format!("smime.anchors[{i}].file"),
@@ -597,16 +607,14 @@ impl Config {
                     .unwrap_or(64 << 20),
             };
             let edge = if a.transport == "edge" {
-                let smtp_tls = match a.smtp_tls.as_deref().unwrap_or("starttls") {
-                    "starttls" => SmtpTls::StartTls,
-                    "implicit" => SmtpTls::Implicit,
-                    other => {
-                        return Err(invalid(
-                            key("smtp_tls"),
-                            format!("{other:?}: expected starttls or implicit"),
-                        ))
-                    }
-                };
+                let smtp_tls = choice(
+                    key("smtp_tls"),
+                    a.smtp_tls.as_deref().unwrap_or("starttls"),
+                    &[
+                        ("starttls", SmtpTls::StartTls),
+                        ("implicit", SmtpTls::Implicit),
+                    ],
+                )?;
                 let after_fetch = match a.after_fetch.as_deref().unwrap_or("delete") {
                     "delete" => AfterFetch::Delete,
                     other => match other.strip_prefix("move:") {
@@ -705,6 +713,36 @@ mod tests {
             .unwrap_err()
             .to_string()
             .starts_with("daemon.poll_interval_secs:"));
+    }
+
+    #[test]
+    fn enumerated_values_are_checked_and_listed() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = format!(
+            "[hisp]\nhost = \"h\"\nca_file = \"{}\"\n",
+            ca(dir.path()).display()
+        );
+        let e = Config::from_toml(&format!("{base}[smime]\ncipher = \"des\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "smime.cipher: \"des\": expected aes128 or aes256");
+        let e = Config::from_toml(&format!("{base}[smime]\nrevocation = \"maybe\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "smime.revocation: \"maybe\": expected require, best-effort or off"
+        );
+        let c = Config::from_toml(&format!(
+            "{base}[smime]\ncipher = \"aes256\"\nkey_transport = \"rsa-pkcs1v15\"\n"
+        ))
+        .unwrap();
+        let smime = c.smime.expect("[smime] configured");
+        assert_eq!(smime.seal.cipher, crate::smime::ContentCipher::Aes256Cbc);
+        assert_eq!(
+            smime.seal.key_transport,
+            crate::smime::KeyTransport::RsaPkcs1v15
+        );
     }
 
     #[test]

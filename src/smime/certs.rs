@@ -92,15 +92,7 @@ impl KeyStore {
     /// Direct key lets anyone read that address's PHI.
     pub fn load_dir(path: &Path) -> Result<Self, SmimeError> {
         let mut store = KeyStore::new();
-        let mut entries: Vec<PathBuf> = fs::read_dir(path)
-            .map_err(|source| SmimeError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .collect();
-        entries.sort();
+        let entries = files_in(path)?;
         for file in &entries {
             let data = read(file)?;
             if memchr::memmem::find(&data, b"PRIVATE KEY-----").is_none() {
@@ -168,16 +160,7 @@ impl CertDirectory {
 
     pub fn load_dir(path: &Path) -> Result<Self, SmimeError> {
         let mut certs = Vec::new();
-        let mut entries: Vec<PathBuf> = fs::read_dir(path)
-            .map_err(|source| SmimeError::Io {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .collect();
-        entries.sort();
-        for file in entries {
+        for file in files_in(path)? {
             let data = read(&file)?;
             if memchr::memmem::find(&data, b"-----BEGIN CERTIFICATE-----").is_none() {
                 continue;
@@ -364,6 +347,20 @@ pub fn name_string(name: &openssl::x509::X509NameRef) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// The regular files in `dir`, sorted so loading order (and which duplicate wins) is stable.
+fn files_in(dir: &Path) -> Result<Vec<PathBuf>, SmimeError> {
+    let mut files: Vec<PathBuf> = fs::read_dir(dir)
+        .map_err(|source| SmimeError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    Ok(files)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, SmimeError> {
