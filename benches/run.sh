@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The reliability benchmark table in one command: builds the release benches and binary, runs
-#   - C-CDA extraction      cargo bench --bench ingest_bench   (CCDA_CORPUS, default tests/fixtures/ccda)
-#   - S/MIME seal/open      cargo bench --bench smime_bench    (SMIME_SECS per case, default 3)
+# The reliability benchmark table in one command: builds the release benches and binary once, runs
+#   - C-CDA extraction      benches/ingest_bench.rs            (CCDA_CORPUS, default tests/fixtures/ccda)
+#   - S/MIME seal/open      benches/smime_bench.rs             (SMIME_SECS per case, default 3)
 #   - openssl baseline      openssl speed -seconds 3 rsa2048   (RSA-2048 private-key ops/s)
-#   - end to end            cargo bench --bench e2e_bench      (E2E_MESSAGES, default 500)
+#   - end to end            benches/e2e_bench.rs               (E2E_MESSAGES, default 500)
 #   - idle RSS              release `directd run` against a `directd sandbox`, idle IDLE_SECS (3)
 # and prints the machine and ONE markdown table on stdout. Progress and the raw output of every
 # step go to stderr and to $LOG_DIR (default $CARGO_TARGET_DIR/bench-logs).
