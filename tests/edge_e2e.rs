@@ -1,8 +1,9 @@
 //! directd as the Direct security agent end to end: two accounts in two domains exchange a
 //! signed and encrypted C-CDA through real Postfix (submission) and Dovecot (IMAP) on loopback,
 //! the receiver stores, ingests and answers processed + dispatched MDNs, and the sender's state
-//! follows them. Also: mixed good and bad recipients, no MDN at all, a failed MDN, an untrusted
-//! signer. Skipped with a message only when Postfix/Dovecot are not installed
+//! follows them. Also: mixed good and bad recipients, no MDN at all, a failed MDN, and hostile
+//! messages (untrusted signer, bad signature, signer not bound to From, mixed content, wrong
+//! length, plaintext with non-UTF-8 headers) each quarantined with its reason. Skipped with a message only when Postfix/Dovecot are not installed
 //! (scripts/install-mailservers.sh installs them; .ci/run runs it).
 
 mod common;
@@ -335,60 +336,212 @@ async fn a_failed_mdn_fails_the_recipient() {
     );
 }
 
+/// A message from A to B, signed by `signer`'s certificate, sealed for B.
+fn seal_from(env: &Edge, signer: &CertKey, from: &str, subject: &str, body: &str) -> Vec<u8> {
+    let inner = format!(
+        "From: {from}\r\nTo: {B}\r\nSubject: {subject}\r\nMessage-ID: <{}@a.test>\r\n\
+         Content-Type: text/plain\r\n\r\n{body}\r\n",
+        subject.replace(' ', "-")
+    );
+    smime::seal(
+        inner.as_bytes(),
+        &signer.identity(&[]),
+        std::slice::from_ref(&env.b.cert),
+        &SealOptions::default(),
+    )
+    .unwrap()
+}
+
+/// B's copy of a sealed message with its signed content edited after signing: decrypted and
+/// re-encrypted with the openssl command line, so only the signature can notice.
+fn tampered(env: &Edge, sealed: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (b_cert, b_key) = write_pem(d, "b", &env.b);
+    std::fs::write(d.join("in.eml"), sealed).unwrap();
+    pki::openssl(&[
+        "cms",
+        "-decrypt",
+        "-in",
+        pki::p(&d.join("in.eml")),
+        "-inkey",
+        pki::p(&b_key),
+        "-recip",
+        pki::p(&b_cert),
+        "-out",
+        pki::p(&d.join("dec.eml")),
+    ]);
+    let edited = std::fs::read_to_string(d.join("dec.eml"))
+        .unwrap()
+        .replace("take two daily", "take ten daily");
+    std::fs::write(d.join("dec.eml"), edited).unwrap();
+    let sealed = pki::cli_encrypt(d, &d.join("dec.eml"), "-aes128", &b_cert, &[]);
+    // The command line writes bare LF; SMTP carries CRLF.
+    String::from_utf8(sealed)
+        .unwrap()
+        .replace("\r\n", "\n")
+        .replace('\n', "\r\n")
+        .into_bytes()
+}
+
+/// Hostile messages through the real mail servers: each is quarantined with its own reason,
+/// never ingested nor answered, and the genuine message behind them still arrives.
 #[tokio::test]
-async fn an_untrusted_signer_is_quarantined_and_the_next_message_still_arrives() {
-    let Some(env) =
-        Edge::start("an_untrusted_signer_is_quarantined_and_the_next_message_still_arrives")
-    else {
+async fn hostile_messages_are_quarantined_with_their_reason_and_the_next_still_arrives() {
+    let Some(env) = Edge::start(
+        "hostile_messages_are_quarantined_with_their_reason_and_the_next_still_arrives",
+    ) else {
         return;
     };
     // A forger with a certificate for clinic@a.test from a CA nobody trusts.
     let rogue_root = build("Rogue Root", rsa(2048), None, true, None, (-1, 365));
     let forger = cert_for(&rogue_root, A);
-    let inner = format!("From: {A}\r\nTo: {B}\r\nSubject: forged\r\nMessage-ID: <forged@a.test>\r\nContent-Type: text/plain\r\n\r\nnot really from a\r\n");
-    let sealed = smime::seal(
-        inner.as_bytes(),
-        &forger.identity(&[]),
+    let untrusted = seal_from(&env, &forger, A, "forged", "not really from a");
+    let genuine = seal_from(&env, &env.a, A, "rx", "take two daily");
+    let text = String::from_utf8(genuine.clone()).unwrap();
+    let (_, sealed_body) = text.split_once("\r\n\r\n").unwrap();
+    let mixed = format!(
+        "From: {A}\r\nTo: {B}\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"x\"\r\n\r\n\
+         --x\r\nContent-Type: text/html\r\n\r\n<img src=\"http://evil/\">\r\n\
+         --x\r\nContent-Type: application/pkcs7-mime; smime-type=enveloped-data\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\n{sealed_body}\r\n--x--\r\n"
+    );
+    // Cut inside the base64, off a 4-character boundary: the length no longer adds up.
+    let cut = genuine.len() - genuine.len() / 3;
+    let cut = (cut..)
+        .find(|i| genuine[*i].is_ascii_alphanumeric())
+        .unwrap()
+        + 1;
+    let mut truncated = genuine[..cut].to_vec();
+    truncated.extend_from_slice(b"\r\n");
+    // Not encrypted at all, with raw 8-bit bytes that are not UTF-8 in a header.
+    let mut plain = format!("From: {A}\r\nTo: {B}\r\nSubject: ").into_bytes();
+    plain.extend_from_slice(b"caf\xe9 \xff\xfe\r\nContent-Type: text/plain\r\n\r\nhello\r\n");
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("untrusted signer", untrusted.clone(), "not trusted"),
+        (
+            "bad signature",
+            tampered(&env, &genuine),
+            "signature does not verify",
+        ),
+        (
+            "signer not bound to From",
+            seal_from(&env, &env.a, "billing@a.test", "spoof", "pay now"),
+            "is not bound to From billing@a.test",
+        ),
+        ("mixed content", mixed.into_bytes(), "mixed with plaintext"),
+        ("wrong length", truncated, "malformed"),
+        (
+            "plaintext, invalid UTF-8 header",
+            plain,
+            "not S/MIME enveloped-data",
+        ),
+    ];
+    // Genuine, but with 8-bit bytes that are not UTF-8 in its Subject and attachment filename:
+    // read lossily and kept, not refused.
+    let mut eight_bit = format!(
+        "From: {A}\r\nTo: {B}\r\nMessage-ID: <eight-bit@a.test>\r\nMIME-Version: 1.0\r\nSubject: r"
+    )
+    .into_bytes();
+    eight_bit.extend_from_slice(
+        b"\xe9sum\xe9\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n\
+          --b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n\
+          --b\r\nContent-Type: application/octet-stream\r\n\
+          Content-Disposition: attachment; filename=\"lab\xff\xfe.bin\"\r\n\
+          Content-Transfer-Encoding: base64\r\n\r\nAAECAw==\r\n--b--\r\n",
+    );
+    let eight_bit = smime::seal(
+        &eight_bit,
+        &env.a.identity(&[]),
         std::slice::from_ref(&env.b.cert),
         &SealOptions::default(),
     )
     .unwrap();
     let a_client = EdgeClient::new(env.servers.settings_for(A, SmtpTls::StartTls)).unwrap();
-    a_client.submit_one(A, B, &sealed).await.unwrap();
+    for (_, raw, _) in &cases {
+        a_client.submit_one(A, B, raw).await.unwrap();
+    }
+    a_client.submit_one(A, B, &eight_bit).await.unwrap();
     let good = env.enqueue(&[B], "genuine");
 
     let daemon = RunningDaemon::start(env.config(&[A, B], ""));
     let store = env.store();
-    let ok = wait_until(60, || {
-        let rows = store.list_messages(false, true, None).unwrap();
-        rows.iter().any(|m| m.state == "quarantined") && env.state(good, B) == "dispatched"
+    let quarantined = |store: &Store| {
+        store
+            .list_messages(false, true, None)
+            .unwrap()
+            .into_iter()
+            .filter(|m| m.state == "quarantined")
+            .collect::<Vec<_>>()
+    };
+    let eight_bit_stored = |store: &Store| {
+        store
+            .list_messages(false, true, None)
+            .unwrap()
+            .into_iter()
+            .map(|m| store.incoming(m.id).unwrap())
+            .find(|m| m.header_message_id.as_deref() == Some("<eight-bit@a.test>"))
+    };
+    let ok = wait_until(90, || {
+        quarantined(&store).len() == cases.len()
+            && env.state(good, B) == "dispatched"
+            && eight_bit_stored(&store).is_some()
     })
     .await;
     daemon.stop().await;
     assert!(ok, "{:?}", store.list_messages(false, true, None).unwrap());
-    let rows = store.list_messages(false, true, None).unwrap();
-    let q = rows.iter().find(|m| m.state == "quarantined").unwrap();
-    let detail = store.incoming(q.id).unwrap();
+    let m = eight_bit_stored(&store).unwrap();
+    assert!(m.quarantine_reason.is_none(), "{:?}", m.quarantine_reason);
     assert!(
-        detail
-            .quarantine_reason
-            .as_deref()
-            .unwrap()
-            .contains("not trusted"),
+        m.subject.as_deref().unwrap_or("").contains("sum"),
         "{:?}",
-        detail.quarantine_reason
+        m.subject
     );
-    assert!(
-        detail.attachments.is_empty() && store.mdns_for(q.id).unwrap().is_empty(),
-        "quarantine is never ingested nor answered"
-    );
-    // Kept as delivered: the servers add trace headers (and Postfix a Date: this hand-made
-    // message lacked) but the encrypted body is byte-identical.
+    let att = &m.attachments[0];
+    assert!(att.filename.starts_with("lab"), "{:?}", att.filename);
+    assert_eq!(store.attachment_data(att.id).unwrap(), [0, 1, 2, 3]);
+
+    let rows = quarantined(&store);
+    let reasons: Vec<String> = rows
+        .iter()
+        .map(|m| store.incoming(m.id).unwrap().quarantine_reason.unwrap())
+        .collect();
+    for (case, _, expect) in &cases {
+        let n = reasons.iter().filter(|r| r.contains(expect)).count();
+        assert_eq!(
+            n, 1,
+            "{case}: expected one reason with {expect:?} in {reasons:#?}"
+        );
+    }
+    for m in &rows {
+        assert!(
+            store.incoming(m.id).unwrap().attachments.is_empty()
+                && store.mdns_for(m.id).unwrap().is_empty(),
+            "quarantine is never ingested nor answered"
+        );
+    }
+    // Kept as delivered: the servers add trace headers (and Postfix a Date: these hand-made
+    // messages lack) but the encrypted body is byte-identical.
     let body = |b: &[u8]| {
         let at = b.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
         let rest = &b[at..];
         rest.strip_suffix(b"\r\n").unwrap_or(rest).to_vec()
     };
-    let raw = store.incoming_raw(q.id).unwrap().unwrap();
-    assert_eq!(body(&raw), body(&sealed), "kept byte-exact for inspection");
+    let forged = rows
+        .iter()
+        .zip(&reasons)
+        .find(|(_, r)| r.contains("not trusted"))
+        .unwrap()
+        .0;
+    let raw = store.incoming_raw(forged.id).unwrap().unwrap();
+    assert_eq!(
+        body(&raw),
+        body(&untrusted),
+        "kept byte-exact for inspection"
+    );
+    println!(
+        "edge hostile corpus: {} cases quarantined with their reasons",
+        cases.len()
+    );
 }
