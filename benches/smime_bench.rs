@@ -4,120 +4,16 @@
 //! No criterion: a plain timed loop so it runs anywhere with `cargo bench --bench smime_bench`.
 //! Each case runs for `SMIME_SECS` seconds (default 3) after one untimed warm-up call. The PKI is
 //! generated in-process with the openssl crate (a root, an intermediate, a sender and a receiver
-//! certificate), as `tests/smime_support` does.
+//! certificate), from `tests/smime_support`.
 //!
 //! Output: a markdown table, then one `RESULT` line per case for `benches/run.sh` to parse.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use directd::smime::{
-    open, seal, Direction, Identity, KeyStore, RevocationPolicy, SealOptions, TrustStore,
-};
-use openssl::asn1::{Asn1Integer, Asn1Time};
-use openssl::bn::{BigNum, MsbOption};
-use openssl::hash::MessageDigest;
-use openssl::nid::Nid;
-use openssl::pkey::{PKey, Private};
-use openssl::rsa::Rsa;
-use openssl::x509::extension::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
-    SubjectKeyIdentifier,
-};
-use openssl::x509::{X509Builder, X509NameBuilder, X509};
+use directd::smime::{open, seal, SealOptions};
 
-struct CertKey {
-    cert: X509,
-    key: PKey<Private>,
-}
-
-fn rsa2048() -> PKey<Private> {
-    PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap()
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn serial() -> Asn1Integer {
-    let mut bn = BigNum::new().unwrap();
-    bn.rand(64, MsbOption::MAYBE_ZERO, false).unwrap();
-    bn.to_asn1_integer().unwrap()
-}
-
-/// A CA certificate (`email` None) or an end-entity certificate bound to `email`.
-fn build(cn: &str, issuer: Option<&CertKey>, email: Option<&str>) -> CertKey {
-    let key = rsa2048();
-    let mut name = X509NameBuilder::new().unwrap();
-    name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
-    name.append_entry_by_nid(Nid::ORGANIZATIONNAME, "directd bench")
-        .unwrap();
-    let name = name.build();
-    let mut b = X509Builder::new().unwrap();
-    b.set_version(2).unwrap();
-    b.set_serial_number(&serial()).unwrap();
-    b.set_subject_name(&name).unwrap();
-    b.set_issuer_name(issuer.map_or(&name, |i| i.cert.subject_name()))
-        .unwrap();
-    b.set_pubkey(&key).unwrap();
-    b.set_not_before(&Asn1Time::from_unix(now() - 86400).unwrap())
-        .unwrap();
-    b.set_not_after(&Asn1Time::from_unix(now() + 365 * 86400).unwrap())
-        .unwrap();
-    if email.is_none() {
-        b.append_extension(BasicConstraints::new().critical().ca().build().unwrap())
-            .unwrap();
-        b.append_extension(
-            KeyUsage::new()
-                .critical()
-                .key_cert_sign()
-                .crl_sign()
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
-    } else {
-        b.append_extension(BasicConstraints::new().build().unwrap())
-            .unwrap();
-        b.append_extension(
-            KeyUsage::new()
-                .critical()
-                .digital_signature()
-                .key_encipherment()
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
-        b.append_extension(ExtendedKeyUsage::new().email_protection().build().unwrap())
-            .unwrap();
-    }
-    let ski = SubjectKeyIdentifier::new()
-        .build(&b.x509v3_context(issuer.map(|i| i.cert.as_ref()), None))
-        .unwrap();
-    b.append_extension(ski).unwrap();
-    if issuer.is_some() {
-        let aki = AuthorityKeyIdentifier::new()
-            .keyid(true)
-            .build(&b.x509v3_context(issuer.map(|i| i.cert.as_ref()), None))
-            .unwrap();
-        b.append_extension(aki).unwrap();
-    }
-    if let Some(e) = email {
-        let san = SubjectAlternativeName::new()
-            .email(e)
-            .build(&b.x509v3_context(issuer.map(|i| i.cert.as_ref()), None))
-            .unwrap();
-        b.append_extension(san).unwrap();
-    }
-    b.sign(issuer.map_or(&key, |i| &i.key), MessageDigest::sha256())
-        .unwrap();
-    CertKey {
-        cert: b.build(),
-        key,
-    }
-}
+#[path = "../tests/smime_support/mod.rs"]
+mod pki;
 
 /// An inner Direct message of about `size` bytes: headers, a short text part and a base64
 /// attachment (the demo C-CDA repeated) in 76-column lines, as a real sender would produce.
@@ -176,22 +72,12 @@ fn main() {
         .unwrap_or(3.0);
     let budget = Duration::from_secs_f64(secs);
 
-    let root = build("Bench Root", None, None);
-    let inter = build("Bench Intermediate", Some(&root), None);
-    let alice = build("alice", Some(&inter), Some("alice@a.example"));
-    let bob = build("bob", Some(&inter), Some("bob@b.example"));
-
-    let signer = Identity::new(
-        alice.cert.clone(),
-        alice.key.clone(),
-        vec![inter.cert.clone()],
-    )
-    .unwrap();
-    let mut keys = KeyStore::new();
-    keys.add(Identity::new(bob.cert.clone(), bob.key.clone(), Vec::new()).unwrap());
-    let mut trust = TrustStore::new(RevocationPolicy::BestEffort);
-    trust.add_anchor("b.example", Direction::Incoming, root.cert.clone());
-    let recipients = [bob.cert.clone()];
+    // The tests' PKI: root -> intermediate -> alice@a.example (signer) and bob@b.example.
+    let pki = pki::pki();
+    let signer = pki.alice.identity(&[&pki.inter]);
+    let keys = pki.bob_keys();
+    let trust = pki.bob_trust();
+    let recipients = [pki.bob.cert.clone()];
     let opts = SealOptions::default();
 
     println!("| message | sealed size | seal msgs/s | seal MB/s | open msgs/s | open MB/s |");
