@@ -71,6 +71,24 @@ fn micalg_mismatch() {
     ));
 }
 
+/// Regression for the `smime_verify` fuzz finding: a digest algorithm nobody knows in the
+/// SignedData's list is refused before OpenSSL's CMS_verify (which leaked memory on it).
+#[test]
+fn unknown_digest_algorithm_in_signed_data() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (bob_cert, _) = write_pem(d, "bob", &pki.bob);
+    let signed = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/hostile/smime_unknown_digest_algorithm.eml");
+    let msg = cli_encrypt(d, &signed, "-aes128", &bob_cert, &["-binary"]);
+    let err = open_bob(&msg).unwrap_err();
+    assert!(
+        matches!(&err, SmimeError::UnsupportedDigest { oid } if oid.starts_with("2.16.840.1.101.3.4.")),
+        "{err}"
+    );
+}
+
 #[test]
 fn wrong_key() {
     let pki = pki();

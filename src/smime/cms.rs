@@ -149,6 +149,8 @@ pub(crate) struct SignedInfo<'a> {
     /// The `certificates` field, still DER: parsing is left to callers that need the
     /// certificates (OpenSSL 3.0 decodes a public key more slowly than it verifies a signature).
     pub certs: Vec<&'a [u8]>,
+    /// The `digestAlgorithms` set: OIDs.
+    pub digest_algorithms: Vec<Vec<u8>>,
     pub signers: Vec<SignerInfoSummary>,
     pub has_content: bool,
 }
@@ -165,7 +167,12 @@ impl SignedInfo<'_> {
 pub(crate) fn signed_data<'a>(content: &Tlv<'a>) -> Result<SignedInfo<'a>, SmimeError> {
     let mut c = Children::of(content);
     c.expect(TAG_INTEGER, "SignedData without version")?;
-    c.expect(TAG_SET, "SignedData without digestAlgorithms")?;
+    let algs = c.expect(TAG_SET, "SignedData without digestAlgorithms")?;
+    let mut digest_algorithms = Vec::new();
+    let mut a = Children::of(&algs);
+    while let Some(alg) = a.next_tlv()? {
+        digest_algorithms.push(der::algorithm(&alg)?.0);
+    }
     let encap = c.expect(TAG_SEQUENCE, "SignedData without encapContentInfo")?;
     let mut e = Children::of(&encap);
     e.expect(TAG_OID, "encapContentInfo without content type")?;
@@ -200,6 +207,7 @@ pub(crate) fn signed_data<'a>(content: &Tlv<'a>) -> Result<SignedInfo<'a>, Smime
     }
     Ok(SignedInfo {
         certs,
+        digest_algorithms,
         signers,
         has_content,
     })

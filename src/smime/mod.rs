@@ -28,6 +28,8 @@ use serde::Serialize;
 pub use agent::{Agent, AgentSettings, AnchorSource};
 pub use certs::{Binding, CertDirectory, Identity, KeyStore};
 pub use error::SmimeError;
+#[cfg(fuzzing)]
+pub use open::fuzz_verify_signed;
 pub use open::open;
 pub use seal::seal;
 pub use trust::{ChainVerdict, Direction, RevocationPolicy, TrustStore};
