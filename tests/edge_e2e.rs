@@ -355,27 +355,9 @@ fn seal_from(env: &Edge, signer: &CertKey, from: &str, subject: &str, body: &str
 /// B's copy of a sealed message with its signed content edited after signing: decrypted and
 /// re-encrypted with the openssl command line, so only the signature can notice.
 fn tampered(env: &Edge, sealed: &[u8]) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let (b_cert, b_key) = write_pem(d, "b", &env.b);
-    std::fs::write(d.join("in.eml"), sealed).unwrap();
-    pki::openssl(&[
-        "cms",
-        "-decrypt",
-        "-in",
-        pki::p(&d.join("in.eml")),
-        "-inkey",
-        pki::p(&b_key),
-        "-recip",
-        pki::p(&b_cert),
-        "-out",
-        pki::p(&d.join("dec.eml")),
-    ]);
-    let edited = std::fs::read_to_string(d.join("dec.eml"))
-        .unwrap()
-        .replace("take two daily", "take ten daily");
-    std::fs::write(d.join("dec.eml"), edited).unwrap();
-    let sealed = pki::cli_encrypt(d, &d.join("dec.eml"), "-aes128", &b_cert, &[]);
+    let sealed = pki::reseal_edited(sealed, &env.b, |s| {
+        s.replace("take two daily", "take ten daily")
+    });
     // The command line writes bare LF; SMTP carries CRLF.
     String::from_utf8(sealed)
         .unwrap()

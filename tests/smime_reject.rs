@@ -2,7 +2,7 @@
 #[path = "smime_support/mod.rs"]
 mod common;
 
-use common::{cli_encrypt, cli_sign_encrypt, crl, openssl, p, pki, wrapped, write_pem, INNER};
+use common::{cli_encrypt, cli_sign_encrypt, crl, pki, reseal_edited, wrapped, write_pem, INNER};
 use directd::smime::{
     open, seal, Direction, Envelope, KeyStore, RevocationPolicy, SealOptions, SmimeError,
     TrustStore,
@@ -24,30 +24,10 @@ fn open_bob(msg: &[u8]) -> Result<directd::smime::Opened, SmimeError> {
     open(msg, &pki.bob_keys(), &pki.bob_trust(), None)
 }
 
-/// Decrypts a directd-sealed message with the CLI, edits the signed entity, re-encrypts.
+/// A directd-sealed message from alice to bob with its signed entity edited after signing.
 fn edit_signed(edit: impl Fn(String) -> String) -> Vec<u8> {
     let pki = pki();
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let (bob_cert, bob_key) = write_pem(d, "bob", &pki.bob);
-    let enc = d.join("in.eml");
-    std::fs::write(&enc, seal_as(&pki.alice, INNER)).unwrap();
-    let dec = d.join("dec.eml");
-    openssl(&[
-        "cms",
-        "-decrypt",
-        "-in",
-        p(&enc),
-        "-inkey",
-        p(&bob_key),
-        "-recip",
-        p(&bob_cert),
-        "-out",
-        p(&dec),
-    ]);
-    let edited = edit(std::fs::read_to_string(&dec).unwrap());
-    std::fs::write(&dec, edited).unwrap();
-    cli_encrypt(d, &dec, "-aes128", &bob_cert, &[])
+    reseal_edited(&seal_as(&pki.alice, INNER), &pki.bob, edit)
 }
 
 #[test]

@@ -421,6 +421,37 @@ pub fn cli_encrypt(
     std::fs::read(&out).unwrap()
 }
 
+/// `sealed` decrypted with the command line as `recipient`, its signed entity edited, and
+/// encrypted again to `recipient` (output as the command line writes it, bare LF): only the
+/// signature can notice the edit.
+pub fn reseal_edited(
+    sealed: &[u8],
+    recipient: &CertKey,
+    edit: impl Fn(String) -> String,
+) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (cert, key) = write_pem(d, "recipient", recipient);
+    let enc = d.join("in.eml");
+    std::fs::write(&enc, sealed).unwrap();
+    let dec = d.join("dec.eml");
+    openssl(&[
+        "cms",
+        "-decrypt",
+        "-in",
+        p(&enc),
+        "-inkey",
+        p(&key),
+        "-recip",
+        p(&cert),
+        "-out",
+        p(&dec),
+    ]);
+    let edited = edit(std::fs::read_to_string(&dec).unwrap());
+    std::fs::write(&dec, edited).unwrap();
+    cli_encrypt(d, &dec, "-aes128", &cert, &[])
+}
+
 /// One PKI per test binary: RSA key generation dominates test time otherwise.
 pub fn pki() -> &'static Pki {
     static PKI: std::sync::OnceLock<Pki> = std::sync::OnceLock::new();
