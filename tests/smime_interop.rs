@@ -2,7 +2,9 @@
 #[path = "smime_support/mod.rs"]
 mod common;
 
-use common::{cli_encrypt, cli_sign_encrypt, openssl, p, pki, wrapped, write_pem, INNER};
+use common::{
+    cli_decrypt, cli_encrypt, cli_sign_encrypt, openssl, p, pki, wrapped, write_pem, INNER,
+};
 use directd::smime::{open, seal, ContentCipher, KeyTransport, SealOptions};
 
 /// directd seals; `openssl cms -decrypt` and `openssl cms -verify` must accept the result,
@@ -34,19 +36,7 @@ fn openssl_cli_reads_what_directd_seals() {
         .unwrap();
         let enc = d.join("sealed.eml");
         std::fs::write(&enc, &sealed).unwrap();
-        let dec = d.join("decrypted.eml");
-        openssl(&[
-            "cms",
-            "-decrypt",
-            "-in",
-            p(&enc),
-            "-inkey",
-            p(&bob_key),
-            "-recip",
-            p(&bob_cert),
-            "-out",
-            p(&dec),
-        ]);
+        let dec = cli_decrypt(d, &enc, &bob_cert, &bob_key);
         let decrypted = std::fs::read(&dec).unwrap();
         assert!(String::from_utf8_lossy(&decrypted).contains("multipart/signed"));
         let content = d.join("content.eml");

@@ -421,6 +421,24 @@ pub fn cli_encrypt(
     std::fs::read(&out).unwrap()
 }
 
+/// `input` decrypted with the openssl command line (`cert`, `key`); returns the output file.
+pub fn cli_decrypt(dir: &Path, input: &Path, cert: &Path, key: &Path) -> PathBuf {
+    let out = dir.join("cli-dec.eml");
+    openssl(&[
+        "cms",
+        "-decrypt",
+        "-in",
+        p(input),
+        "-inkey",
+        p(key),
+        "-recip",
+        p(cert),
+        "-out",
+        p(&out),
+    ]);
+    out
+}
+
 /// `sealed` decrypted with the command line as `recipient`, its signed entity edited, and
 /// encrypted again to `recipient` (output as the command line writes it, bare LF): only the
 /// signature can notice the edit.
@@ -434,19 +452,7 @@ pub fn reseal_edited(
     let (cert, key) = write_pem(d, "recipient", recipient);
     let enc = d.join("in.eml");
     std::fs::write(&enc, sealed).unwrap();
-    let dec = d.join("dec.eml");
-    openssl(&[
-        "cms",
-        "-decrypt",
-        "-in",
-        p(&enc),
-        "-inkey",
-        p(&key),
-        "-recip",
-        p(&cert),
-        "-out",
-        p(&dec),
-    ]);
+    let dec = cli_decrypt(d, &enc, &cert, &key);
     let edited = edit(std::fs::read_to_string(&dec).unwrap());
     std::fs::write(&dec, edited).unwrap();
     cli_encrypt(d, &dec, "-aes128", &cert, &[])
