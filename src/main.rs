@@ -1,9 +1,6 @@
 fn main() -> std::process::ExitCode {
-    // Die quietly on a closed pipe (`directd messages | head`) like other Unix tools, instead of
-    // panicking on the failed write.
-    // SAFETY: called before any thread exists; SIG_DFL is a valid disposition for SIGPIPE.
-    unsafe {
-        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    }
+    // SIGPIPE stays ignored, as the Rust runtime leaves it: a HISP or client that resets its
+    // connection must surface as an EPIPE error on that connection, never kill the daemon or the
+    // sandbox. A closed stdout (`directd messages | head`) is handled where output is written.
     directd::cli::main()
 }

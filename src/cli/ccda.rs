@@ -201,30 +201,30 @@ fn entry_line(e: &Value) -> String {
 }
 
 fn print_document(summary: &crate::store::clinical::DocumentSummary, d: &Value) {
-    println!(
+    outln!(
         "Document {}: {} ({})",
         summary.id,
         opt(&summary.title),
         summary.kind
     );
-    println!(
+    outln!(
         "  effective {}   sha256 {}",
         opt(&summary.effective_time),
         &summary.sha256[..16]
     );
     let p = &d["patient"];
     if !p.is_null() {
-        println!(
+        outln!(
             "\nPatient: {}",
             first_name(&p["names"]).unwrap_or_else(|| "(unnamed)".into())
         );
-        println!(
+        outln!(
             "  born {}  gender {}",
             s(&p["birth_time"]).unwrap_or_default(),
             code(&p["gender"]).unwrap_or_default()
         );
         for id in p["ids"].as_array().into_iter().flatten() {
-            println!(
+            outln!(
                 "  id {} ^ {}",
                 s(&id["extension"]).unwrap_or_default(),
                 s(&id["root"]).unwrap_or_default()
@@ -232,38 +232,38 @@ fn print_document(summary: &crate::store::clinical::DocumentSummary, d: &Value) 
         }
     }
     for a in d["authors"].as_array().into_iter().flatten() {
-        println!("Author: {}", participant(a));
+        outln!("Author: {}", participant(a));
     }
     if let Some(c) = d["custodian"]["names"]
         .as_array()
         .and_then(|n| n.first())
         .and_then(s)
     {
-        println!("Custodian: {c}");
+        outln!("Custodian: {c}");
     }
     let enc = &d["encompassing_encounter"];
     if !enc.is_null() {
-        println!(
+        outln!(
             "\nEpisode of care: {} {}",
             code(&enc["code"]).unwrap_or_else(|| "encounter".into()),
             period(enc, "start", "end")
         );
         if let Some(l) = s(&enc["location"]["name"]) {
-            println!("  location {l}");
+            outln!("  location {l}");
         }
         if !enc["responsible_party"].is_null() {
-            println!("  responsible {}", participant(&enc["responsible_party"]));
+            outln!("  responsible {}", participant(&enc["responsible_party"]));
         }
     }
     for ev in d["service_events"].as_array().into_iter().flatten() {
-        println!("Service period: {}", period(ev, "start", "end"));
+        outln!("Service period: {}", period(ev, "start", "end"));
     }
     for sec in d["sections"].as_array().into_iter().flatten() {
         let title =
             s(&sec["title"]).unwrap_or_else(|| sec["kind"].as_str().unwrap_or("section").into());
-        println!("\n== {title} [{}]", sec["kind"].as_str().unwrap_or("other"));
+        outln!("\n== {title} [{}]", sec["kind"].as_str().unwrap_or("other"));
         for e in sec["entries"].as_array().into_iter().flatten() {
-            println!("  - {}", entry_line(e));
+            outln!("  - {}", entry_line(e));
             for o in e["observations"].as_array().into_iter().flatten() {
                 let mut line = format!(
                     "      {}: {}",
@@ -288,10 +288,10 @@ fn print_document(summary: &crate::store::clinical::DocumentSummary, d: &Value) 
                 {
                     line.push_str(&format!(" [{i}]"));
                 }
-                println!("{line}");
+                outln!("{line}");
             }
             for r in e["reactions"].as_array().into_iter().flatten() {
-                println!(
+                outln!(
                     "      reaction: {}",
                     code(&r["code"])
                         .or_else(|| code(&r["reaction"]))
@@ -301,7 +301,7 @@ fn print_document(summary: &crate::store::clinical::DocumentSummary, d: &Value) 
         }
         if let Some(text) = s(&sec["text"]) {
             for line in text.lines().filter(|l| !l.trim().is_empty()).take(40) {
-                println!(
+                outln!(
                     "  | {}",
                     line.chars()
                         .map(|c| if c.is_control() && c != '\t' { ' ' } else { c })
@@ -312,7 +312,7 @@ fn print_document(summary: &crate::store::clinical::DocumentSummary, d: &Value) 
     }
     let body = &d["non_xml_body"];
     if !body.is_null() {
-        println!(
+        outln!(
             "\nUnstructured body: {} {}",
             s(&body["media_type"]).unwrap_or_default(),
             s(&body["reference"])

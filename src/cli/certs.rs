@@ -27,7 +27,7 @@ pub fn run(ctx: &Context, args: CertsArgs) -> CliResult {
     let agent = match Agent::load(&settings) {
         Ok(a) => a,
         Err(e) => {
-            println!("FAIL {e}");
+            outln!("FAIL {e}");
             return Err(CliError::Failure(anyhow::anyhow!(
                 "certificates could not be loaded"
             )));
@@ -35,7 +35,7 @@ pub fn run(ctx: &Context, args: CertsArgs) -> CliResult {
     };
     let mut problems = 0;
     let mut report = |ok: bool, what: String| {
-        println!("{} {what}", if ok { "ok  " } else { "FAIL" });
+        outln!("{} {what}", if ok { "ok  " } else { "FAIL" });
         if !ok {
             problems += 1;
         }

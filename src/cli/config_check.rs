@@ -26,7 +26,7 @@ pub fn run(ctx: &Context, args: ConfigArgs) -> CliResult {
     let config = match ctx.config() {
         Ok(c) => c,
         Err(CliError::Failure(e)) => {
-            println!("FAIL {e:#}");
+            outln!("FAIL {e:#}");
             return Err(CliError::Failure(anyhow::anyhow!(
                 "configuration is invalid"
             )));
@@ -34,7 +34,7 @@ pub fn run(ctx: &Context, args: ConfigArgs) -> CliResult {
         Err(e) => return Err(e),
     };
     let mut problems = Vec::new();
-    let ok = |what: String| println!("ok   {what}");
+    let ok = |what: String| outln!("ok   {what}");
 
     let store = &config.store.path;
     match crate::fsutil::group_or_world_readable(store) {
@@ -77,9 +77,11 @@ pub fn run(ctx: &Context, args: ConfigArgs) -> CliResult {
                 match PhiMailClient::connect(&a.connect).await {
                     Ok(client) => {
                         client.close().await;
-                        println!(
+                        outln!(
                             "ok   accounts[{i}]: logged in to {}:{} as {}",
-                            a.connect.host, a.connect.port, a.connect.user
+                            a.connect.host,
+                            a.connect.port,
+                            a.connect.user
                         );
                     }
                     Err(e) => problems.push(format!("accounts[{i}]: {e}")),
@@ -88,7 +90,7 @@ pub fn run(ctx: &Context, args: ConfigArgs) -> CliResult {
         });
     }
     for p in &problems {
-        println!("FAIL {p}");
+        outln!("FAIL {p}");
     }
     if problems.is_empty() {
         Ok(())

@@ -50,7 +50,7 @@ pub fn run(ctx: &Context, args: DemoArgs) -> CliResult {
             ..Default::default()
         };
         let lab = Lab::start(&dir, sandbox_config).await?;
-        println!(
+        outln!(
             "sandbox HISP on {} with a fresh test CA ({})",
             lab.sandbox.addr(),
             lab.ca_file.display()
@@ -85,7 +85,7 @@ pub fn run(ctx: &Context, args: DemoArgs) -> CliResult {
                 },
             ],
         })?;
-        println!("queued message {id}: {CLINIC_A} -> {CLINIC_B} (final delivery requested)");
+        outln!("queued message {id}: {CLINIC_A} -> {CLINIC_B} (final delivery requested)");
 
         let (trigger, shutdown) = Shutdown::new();
         let daemon = Daemon::new(config, shutdown)?;
@@ -138,9 +138,9 @@ pub fn run(ctx: &Context, args: DemoArgs) -> CliResult {
                 "the C-CDA received by {CLINIC_B} differs from the one sent"
             )));
         }
-        println!("\n== {CLINIC_A}: delivery history of message {id}");
+        outln!("\n== {CLINIC_A}: delivery history of message {id}");
         super::status::print_receipts(&store, Some(id), false)?;
-        println!("\n== {CLINIC_B}: received message {received}");
+        outln!("\n== {CLINIC_B}: received message {received}");
         super::show::print_message(
             &store,
             super::show::ShowArgs {
@@ -152,9 +152,9 @@ pub fn run(ctx: &Context, args: DemoArgs) -> CliResult {
             },
         )?;
         let documents = store.list_documents(None)?;
-        println!("\n== clinical documents ingested from it");
+        outln!("\n== clinical documents ingested from it");
         for d in &documents {
-            println!(
+            outln!(
                 "document {}: {} ({}), patient {}",
                 d.id,
                 d.title.as_deref().unwrap_or("-"),
@@ -165,12 +165,12 @@ pub fn run(ctx: &Context, args: DemoArgs) -> CliResult {
         if documents.is_empty() {
             return Err(CliError::Failure(anyhow::anyhow!("the received C-CDA was not ingested")));
         }
-        println!(
+        outln!(
             "\nround trip complete in {:.1} s; the C-CDA arrived byte-identical (sha256 verified) and was ingested",
             started.elapsed().as_secs_f64()
         );
         if args.dir.is_some() {
-            println!(
+            outln!(
                 "files kept in {} (store: {})",
                 dir.display(),
                 store_path.display()

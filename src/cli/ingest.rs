@@ -112,14 +112,14 @@ pub fn run(ctx: &Context, args: IngestArgs) -> CliResult {
             "failures": failures, "seconds": secs, "bytes": bytes,
         }))?;
     } else {
-        println!(
+        outln!(
             "{} file(s), {:.1} MB in {secs:.2} s: {documents} new document(s), {already} already stored, {} failure(s)",
             files.len(),
             bytes as f64 / 1e6,
             failures.len()
         );
         for (file, reason) in &failures {
-            println!("  FAILED {file}: {reason}");
+            outln!("  FAILED {file}: {reason}");
         }
     }
     if failures.is_empty() {

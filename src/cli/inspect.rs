@@ -155,16 +155,18 @@ pub fn run(ctx: &Context, args: InspectArgs) -> CliResult {
     if args.json {
         json(&report)?;
     } else if let Some(v) = &report.verdict {
-        println!("ACCEPTED");
-        println!(
+        outln!("ACCEPTED");
+        outln!(
             "decrypted by   {} (serial {})",
-            v.decrypted_by, v.decrypted_by_serial
+            v.decrypted_by,
+            v.decrypted_by_serial
         );
-        println!(
+        outln!(
             "algorithms     {} content, {:?} key transport",
-            v.content_cipher, v.key_transport
+            v.content_cipher,
+            v.key_transport
         );
-        println!(
+        outln!(
             "wrapped        {}",
             if v.wrapped {
                 "yes (message/rfc822; inner headers used)"
@@ -172,26 +174,28 @@ pub fn run(ctx: &Context, args: InspectArgs) -> CliResult {
                 "no"
             }
         );
-        println!("from           {}", v.from);
+        outln!("from           {}", v.from);
         for s in &v.signers {
-            println!(
+            outln!(
                 "signer         {} ({}, {:?} binding)",
-                s.subject, s.digest, s.binding
+                s.subject,
+                s.digest,
+                s.binding
             );
-            println!(
+            outln!(
                 "  trusted by   {} via {} anchors of {}",
                 s.trusted_by,
                 s.chain.len(),
                 v.recipient_domain
             );
         }
-        println!("envelope check {:?}", v.envelope);
-        println!(
+        outln!("envelope check {:?}", v.envelope);
+        outln!(
             "subject        {}",
             report.subject.as_deref().unwrap_or("-")
         );
         for p in &report.parts {
-            println!(
+            outln!(
                 "part           {} {} ({} bytes)",
                 p.content_type,
                 p.filename.as_deref().unwrap_or(""),
@@ -199,7 +203,7 @@ pub fn run(ctx: &Context, args: InspectArgs) -> CliResult {
             );
         }
     } else {
-        println!("REFUSED: {}", report.error.as_deref().unwrap_or("unknown"));
+        outln!("REFUSED: {}", report.error.as_deref().unwrap_or("unknown"));
     }
     if report.accepted {
         Ok(())

@@ -1,6 +1,17 @@
 //! The command line: argument parsing, one file per subcommand, human and `--json` output.
 //! Exit codes: 0 ok, 1 operational failure, 2 usage error.
 
+/// `println!` for command output: goes through [`output::write_out`], which escapes control
+/// characters from stored data and ends the command quietly when stdout is a closed pipe.
+macro_rules! outln {
+    () => {
+        $crate::cli::output::write_out("\n")
+    };
+    ($($arg:tt)*) => {
+        $crate::cli::output::write_out(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 mod audit;
 mod ccda;
 mod certs;

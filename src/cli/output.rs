@@ -1,6 +1,53 @@
 //! Plain-text tables and JSON for the listing commands.
 
+use std::io::Write;
+
 use serde::Serialize;
+
+/// Writes command output to stdout. Text that came from outside (a sender's Subject, a filename,
+/// a document's title) could carry terminal escape sequences that recolour the screen, retitle
+/// the window or hide lines, so every control character except newline and tab is shown escaped
+/// (`\u{1b}`), as are the Unicode controls that reorder text.
+///
+/// A closed pipe (`directd messages | head`) ends the process with status 0 and no message, as
+/// ripgrep does: SIGPIPE is ignored so that network peers cannot kill the process, and the write
+/// error is the signal that nobody is reading.
+pub fn write_out(text: &str) {
+    let clean = escape_controls(text);
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(clean.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("directd: writing to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Control characters (other than newline and tab) and bidirectional overrides, escaped; a CR
+/// before a newline is dropped, since it only ends a line the CRLF way.
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    let bad = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(bad) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' && chars.peek() == Some(&'\n') {
+            continue;
+        }
+        if bad(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out.into()
+}
 
 /// Prints rows as left-aligned columns under a header. Cells are single-lined so a hostile value
 /// cannot forge extra rows.
@@ -29,7 +76,7 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
                 out.push_str(&format!("{c:<w$}  "));
             }
         }
-        println!("{}", out.trim_end());
+        outln!("{}", out.trim_end());
     };
     line(header.to_vec());
     for r in &rows {
@@ -38,10 +85,27 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) {
 }
 
 pub fn json<T: Serialize + ?Sized>(value: &T) -> Result<(), super::CliError> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    outln!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
 pub fn opt(v: &Option<String>) -> String {
     v.clone().unwrap_or_else(|| "-".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_controls;
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(escape_controls("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(
+            escape_controls("\u{1b}[31mred\u{1b}]0;title\u{7}"),
+            "\\u{1b}[31mred\\u{1b}]0;title\\u{7}"
+        );
+        assert_eq!(escape_controls("a\r\nb\rc"), "a\nb\\u{d}c");
+        assert_eq!(escape_controls("x\u{202e}y"), "x\\u{202e}y");
+        assert_eq!(escape_controls("\u{9b}2J"), "\\u{9b}2J");
+    }
 }

@@ -109,7 +109,7 @@ pub fn run(args: SandboxArgs) -> CliResult {
         for f in faults {
             sandbox.inject_fault(f);
         }
-        println!(
+        outln!(
             "sandbox HISP listening on {} (CA file: {})",
             sandbox.addr(),
             ca.display()

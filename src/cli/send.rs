@@ -205,7 +205,7 @@ pub fn run(ctx: &Context, args: SendArgs) -> CliResult {
         Some(&format!("out:{id}")),
         None,
     )?;
-    println!("{id}");
+    outln!("{id}");
     Ok(())
 }
 

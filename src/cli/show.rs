@@ -137,17 +137,19 @@ pub fn print_message(store: &Store, args: ShowArgs) -> CliResult {
     if args.json {
         return json(&serde_json::json!({ "message": msg, "saved": saved }));
     }
-    println!(
+    outln!(
         "Message {}  (HISP id {}, account {})",
-        msg.id, msg.hisp_message_id, msg.account
+        msg.id,
+        msg.hisp_message_id,
+        msg.account
     );
-    println!("From:     {}", msg.sender);
-    println!("To:       {}", msg.recipient);
-    println!("Subject:  {}", opt(&msg.subject));
-    println!("Date:     {}", opt(&msg.date));
-    println!("Received: {}", msg.received_at);
+    outln!("From:     {}", msg.sender);
+    outln!("To:       {}", msg.recipient);
+    outln!("Subject:  {}", opt(&msg.subject));
+    outln!("Date:     {}", opt(&msg.date));
+    outln!("Received: {}", msg.received_at);
     if let Some(q) = &msg.quarantine_reason {
-        println!("QUARANTINED: {q}");
+        outln!("QUARANTINED: {q}");
     }
     if let Some(v) = msg
         .verdict
@@ -155,7 +157,7 @@ pub fn print_message(store: &Store, args: ShowArgs) -> CliResult {
         .and_then(|v| serde_json::from_str::<serde_json::Value>(v).ok())
     {
         for s in v["signers"].as_array().into_iter().flatten() {
-            println!(
+            outln!(
                 "Signed:   {} ({}), trusted by {}",
                 s["subject"].as_str().unwrap_or("?"),
                 s["digest"].as_str().unwrap_or("?"),
@@ -164,15 +166,15 @@ pub fn print_message(store: &Store, args: ShowArgs) -> CliResult {
         }
     }
     for (disposition, sent) in store.mdns_for(msg.id)? {
-        println!(
+        outln!(
             "MDN:      {disposition} {}",
             sent.map(|t| format!("sent {t}"))
                 .unwrap_or_else(|| "owed".into())
         );
     }
-    println!();
+    outln!();
     match &msg.body_text {
-        Some(t) if !t.is_empty() => println!(
+        Some(t) if !t.is_empty() => outln!(
             "{}\n",
             t.chars()
                 .map(|c| if c.is_control() && c != '\n' && c != '\t' {
@@ -182,8 +184,8 @@ pub fn print_message(store: &Store, args: ShowArgs) -> CliResult {
                 })
                 .collect::<String>()
         ),
-        Some(_) => println!("(empty body)\n"),
-        None => println!("(body is {} bytes of {})\n", msg.body.len(), msg.body_type),
+        Some(_) => outln!("(empty body)\n"),
+        None => outln!("(body is {} bytes of {})\n", msg.body.len(), msg.body_type),
     }
     let rows: Vec<Vec<String>> = msg
         .attachments
@@ -204,7 +206,7 @@ pub fn print_message(store: &Store, args: ShowArgs) -> CliResult {
         &rows,
     );
     for p in saved {
-        println!("saved {}", p.display());
+        outln!("saved {}", p.display());
     }
     Ok(())
 }

@@ -150,6 +150,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineConn<S> {
         Ok(())
     }
 
+    /// The stream itself, for a caller that ends the connection some other way (a reset).
+    pub fn into_inner(self) -> S {
+        self.io.into_inner()
+    }
+
     /// Closes the write side so the peer sees a clean end of stream.
     pub async fn shutdown(&mut self) {
         let _ = tokio::time::timeout(self.timeout, self.io.get_mut().shutdown()).await;

@@ -23,6 +23,12 @@ pub enum FaultAction {
     Garbage(String),
     /// Never answer; hold the connection open.
     Stall,
+    /// Abort the connection with a TCP reset (SO_LINGER 0, no TLS close_notify) instead of
+    /// answering, as a crashed HISP, a restarted load balancer or a killed client does. At `ADD`
+    /// it answers `BEGIN` first, so the reset lands in the middle of the upload.
+    Reset,
+    /// Process the command, then reset without replying.
+    ResetAfter,
 }
 
 /// One injected fault. `step` is a command verb (`AUTH`, `SEND`, `CHECK`, `SHOW`, `DONE`, `OK`,
@@ -51,7 +57,7 @@ impl Fault {
 }
 
 /// Parses the `--fault` syntax: `STEP:ACTION[:ARG][*TIMES]`, e.g. `SHOW:truncate:10`,
-/// `SEND:fail:busy*3`, `CHECK:delay:500`, `DONE:drop`.
+/// `SEND:fail:busy*3`, `CHECK:delay:500`, `DONE:drop`, `ADD:reset`.
 impl FromStr for Fault {
     type Err = String;
 
@@ -84,6 +90,8 @@ impl FromStr for Fault {
             "lie-length" => FaultAction::LieLength(num("lie-length")?),
             "garbage" => FaultAction::Garbage(arg.unwrap_or("%%GARBAGE%%").to_owned()),
             "stall" => FaultAction::Stall,
+            "reset" => FaultAction::Reset,
+            "reset-after" => FaultAction::ResetAfter,
             other => return Err(format!("unknown fault action {other:?}")),
         };
         Ok(Fault::new(step, action).times(times))
@@ -130,6 +138,10 @@ mod tests {
         assert_eq!(f, Fault::new("SHOW", FaultAction::Truncate(10)).times(2));
         let f: Fault = "SEND:fail:busy now".parse().unwrap();
         assert_eq!(f.action, FaultAction::Fail("busy now".into()));
+        let f: Fault = "ADD:reset".parse().unwrap();
+        assert_eq!(f.action, FaultAction::Reset);
+        let f: Fault = "send:reset-after*2".parse().unwrap();
+        assert_eq!(f, Fault::new("SEND", FaultAction::ResetAfter).times(2));
         assert!("SEND:explode".parse::<Fault>().is_err());
         assert!("CHECK:delay".parse::<Fault>().is_err());
     }

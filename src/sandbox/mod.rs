@@ -208,9 +208,15 @@ pub async fn session_over<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpi
     config: &SandboxConfig,
 ) {
     let state = Arc::new(Mutex::new(new_state(config)));
-    session::Session::new(stream, state, Arc::new(Mutex::new(FaultPlan::default())))
+    let _ = session::Session::new(stream, state, Arc::new(Mutex::new(FaultPlan::default())))
         .run()
         .await;
+}
+
+/// Aborts a connection the way a crashed peer does: SO_LINGER 0 makes close send a TCP RST.
+fn reset(tcp: tokio::net::TcpStream) {
+    let _ = tcp.set_zero_linger();
+    drop(tcp);
 }
 
 async fn serve(
@@ -235,6 +241,7 @@ async fn serve(
                 sessions.spawn(async move {
                     match connect_fault {
                         Some(FaultAction::Drop) => return,
+                        Some(FaultAction::Reset | FaultAction::ResetAfter) => return reset(tcp),
                         Some(FaultAction::Stall) => {
                             // Accept and never answer: the client's handshake must time out.
                             tokio::time::sleep(Duration::from_secs(3600)).await;
@@ -245,7 +252,11 @@ async fn serve(
                         _ => {}
                     }
                     match tokio::time::timeout(Duration::from_secs(30), acceptor.accept(tcp)).await {
-                        Ok(Ok(tls)) => session::Session::new(tls, state, faults).run().await,
+                        Ok(Ok(tls)) => {
+                            if let Some(tls) = session::Session::new(tls, state, faults).run().await {
+                                reset(tls.into_inner().0);
+                            }
+                        }
                         Ok(Err(e)) => tracing::debug!(%peer, error = %e, "sandbox TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "sandbox TLS handshake timed out"),
                     }

@@ -35,6 +35,8 @@ pub struct Session<S> {
 enum Stop {
     Closed,
     Io(CodecError),
+    /// A fault asked for the connection to be aborted with a TCP reset.
+    Reset,
 }
 
 impl From<CodecError> for Stop {
@@ -79,16 +81,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         }
     }
 
-    pub async fn run(mut self) {
-        match self.serve().await {
-            Ok(()) | Err(Stop::Closed) => {}
-            Err(Stop::Io(e)) => tracing::debug!(error = %e, "sandbox session ended"),
-        }
+    /// Serves until the client leaves or a fault ends the session. Returns the stream when the
+    /// session must end with a TCP reset: only the caller can reach the socket under the TLS
+    /// layer, and a reset must not be preceded by a polite close_notify.
+    pub async fn run(mut self) -> Option<S> {
+        let reset = match self.serve().await {
+            Ok(()) | Err(Stop::Closed) => false,
+            Err(Stop::Reset) => true,
+            Err(Stop::Io(e)) => {
+                tracing::debug!(error = %e, "sandbox session ended");
+                false
+            }
+        };
         if let Some((_, _, Item::Mail(_))) = &self.current {
             // The client saw a MAIL and went away without DONE: it will be redelivered.
             self.state.lock().expect("state lock").abandoned_mail += 1;
         }
+        if reset {
+            return Some(self.conn.into_inner());
+        }
         self.conn.shutdown().await;
+        None
     }
 
     async fn reply(&mut self, line: &str) -> Result<(), Stop> {
@@ -100,10 +113,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             let line = self.conn.read_line().await?;
             let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
             let fault = self.faults.lock().expect("fault plan lock").take(&verb);
-            let mut drop_after = false;
+            let (mut drop_after, mut reset_after) = (false, false);
             match fault {
                 Some(FaultAction::Drop) => return Ok(()),
                 Some(FaultAction::DropAfter) => drop_after = true,
+                Some(FaultAction::ResetAfter) => reset_after = true,
+                Some(FaultAction::Reset) => {
+                    if verb == "ADD" {
+                        // Let the upload begin so the reset lands in the middle of it.
+                        self.reply("BEGIN").await?;
+                        let _ = self.conn.read_payload(1, 1).await;
+                    }
+                    return Err(Stop::Reset);
+                }
                 Some(FaultAction::Delay(d)) => tokio::time::sleep(d).await,
                 Some(FaultAction::Fail(text)) => {
                     self.reply(&format!("FAIL {text}")).await?;
@@ -128,7 +150,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 // Payload faults mean nothing for commands without a payload.
                 Some(FaultAction::Truncate(_) | FaultAction::LieLength(_)) | None => {}
             }
-            if drop_after {
+            if drop_after || reset_after {
                 // Do the work but never tell the client: the at-least-once window.
                 // Replies go to a pipe whose far end is gone, so the state changes happen and the
                 // client hears nothing.
@@ -139,7 +161,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
                 sink.template = std::mem::take(&mut self.template);
                 sink.current = self.current.take();
                 let _ = sink.handle(&verb, &line).await;
-                return Ok(());
+                return if reset_after {
+                    Err(Stop::Reset)
+                } else {
+                    Ok(())
+                };
             }
             if !self.handle(&verb, &line).await? {
                 return Ok(());

@@ -222,37 +222,47 @@ impl Store {
         Store::classify(&self.path, self.busy_timeout, e)
     }
 
+    /// Brings the schema up to date in one write transaction that also reads the version, so
+    /// two processes opening a new store at once cannot both apply the same migration (the
+    /// second waits for the lock, then finds nothing left to do).
     fn migrate(&mut self) -> Result<(), StoreError> {
-        let version: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
         let known = MIGRATIONS.len() as i64;
-        if version > known {
+        // Up to date already (the common case): no write lock, so a read-only user can open it.
+        if self.schema_version()? == known {
+            return Ok(());
+        }
+        let found = self.write(|tx| {
+            let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
+                tx.execute_batch(sql)?;
+                tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            }
+            Ok(version)
+        })?;
+        if found > known {
             return Err(StoreError::TooNew {
                 path: self.path.clone(),
-                found: version,
+                found,
                 known,
             });
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            self.write(|tx| {
-                tx.execute_batch(sql)?;
-                tx.pragma_update(None, "user_version", i as i64 + 1)
-            })?;
         }
         Ok(())
     }
 
     /// Runs `f` inside one transaction and commits it. Any error rolls the whole write back and
     /// comes out classified (locked, read-only, ...), so callers never see a half-applied change.
+    ///
+    /// The transaction is IMMEDIATE: it takes the write lock at BEGIN, where SQLite's busy
+    /// handler waits for another writer. A deferred transaction that reads first and then
+    /// writes cannot wait (SQLite would risk a deadlock) and fails with "database is locked" at
+    /// once when another process committed in between.
     fn write<T>(
         &mut self,
         f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
     ) -> Result<T, StoreError> {
         let result = self
             .conn
-            .transaction()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .and_then(|tx| f(&tx).and_then(|value| tx.commit().map(|()| value)));
         result.map_err(|e| self.err(e))
     }

@@ -1,0 +1,440 @@
+//! Peers that abort their connections with a TCP reset, against the spawned binaries: a reset
+//! must surface as an error on that connection and never kill the process (SIGPIPE), and nothing
+//! the HISP has confirmed may be lost.
+
+mod common;
+
+use std::io::{BufRead, BufReader as StdBufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+
+use common::*;
+use directd::sandbox::{Fault, FaultAction};
+
+const BIN: &str = env!("CARGO_BIN_EXE_directd");
+
+/// A `directd sandbox` process on an ephemeral port.
+struct SandboxProcess {
+    child: Child,
+    addr: String,
+    tls: Arc<rustls::ClientConfig>,
+    _dir: tempfile::TempDir,
+}
+
+impl SandboxProcess {
+    fn start() -> SandboxProcess {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(BIN)
+            .args(["sandbox", "--listen", "127.0.0.1:0"])
+            .args([
+                "--account",
+                &format!("{A}:{PW}"),
+                "--account",
+                &format!("{B}:{PW}"),
+            ])
+            .arg("--cert-dir")
+            .arg(dir.path())
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        StdBufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        // "sandbox HISP listening on ADDR (CA file: PATH)"
+        let addr = first
+            .split_whitespace()
+            .nth(4)
+            .unwrap_or_else(|| panic!("sandbox said {first:?}"))
+            .to_owned();
+        let tls = directd::tls::client_config(&dir.path().join("sandbox-ca.pem"), None).unwrap();
+        SandboxProcess {
+            child,
+            addr,
+            tls,
+            _dir: dir,
+        }
+    }
+
+    fn assert_alive(&mut self, after: &str) {
+        if let Some(status) = self.child.try_wait().unwrap() {
+            panic!("the sandbox died after {after}: {status:?}");
+        }
+    }
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A phiMail client written from the protocol notes: raw LF lines and counted bytes.
+struct Raw {
+    io: BufReader<TlsStream<TcpStream>>,
+}
+
+impl Raw {
+    async fn connect(sb: &SandboxProcess) -> Raw {
+        let tcp = TcpStream::connect(&sb.addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let tls = tokio_rustls::TlsConnector::from(sb.tls.clone())
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        Raw {
+            io: BufReader::new(tls),
+        }
+    }
+
+    async fn login(sb: &SandboxProcess, user: &str) -> Raw {
+        let mut raw = Raw::connect(sb).await;
+        assert_eq!(raw.ask("INFO VER raw-test").await, "OK");
+        assert_eq!(raw.ask(&format!("AUTH {user} {PW}")).await, "OK");
+        raw
+    }
+
+    async fn say(&mut self, line: &str) {
+        let stream = self.io.get_mut();
+        stream
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+        stream.flush().await.unwrap();
+    }
+
+    async fn line(&mut self) -> String {
+        let mut s = String::new();
+        tokio::time::timeout(Duration::from_secs(10), self.io.read_line(&mut s))
+            .await
+            .expect("reply in time")
+            .unwrap();
+        s.trim_end_matches('\n').to_owned()
+    }
+
+    async fn ask(&mut self, line: &str) -> String {
+        self.say(line).await;
+        self.line().await
+    }
+
+    async fn bytes(&mut self, n: usize) -> Vec<u8> {
+        let mut buf = vec![0; n];
+        self.io.read_exact(&mut buf).await.unwrap();
+        buf
+    }
+
+    /// Aborts the connection: SO_LINGER 0, no close_notify, so the peer gets a TCP RST.
+    fn reset(self) {
+        let (tcp, _) = self.io.into_inner().into_inner();
+        tcp.set_zero_linger().unwrap();
+        drop(tcp);
+    }
+
+    /// CLEAR, TO B, a subject and one text part of `len` bytes, ready to SEND.
+    async fn template(&mut self, len: usize) {
+        assert_eq!(self.ask("CLEAR").await, "OK");
+        assert_eq!(self.ask(&format!("TO {B}")).await, "OK");
+        self.line().await;
+        assert_eq!(self.ask("SUBJECT reset drill").await, "OK");
+        assert_eq!(self.ask(&format!("ADD TEXT {len}")).await, "BEGIN");
+        self.io.get_mut().write_all(&vec![b'x'; len]).await.unwrap();
+        assert_eq!(self.line().await, "OK");
+    }
+}
+
+/// Resets at every step of a session, on both the sending and the receiving side, several times
+/// over; the sandbox must survive each one, and every message it answered QUEUED must be
+/// delivered to B exactly once.
+#[tokio::test]
+async fn the_sandbox_survives_clients_that_reset_at_every_step() {
+    let mut sb = SandboxProcess::start();
+    const ROUNDS: usize = 5;
+    let mut resets = 0;
+    let mut queued = 0;
+    for round in 0..ROUNDS {
+        // Before TLS.
+        let tcp = TcpStream::connect(&sb.addr).await.unwrap();
+        tcp.set_zero_linger().unwrap();
+        drop(tcp);
+        resets += 1;
+        // Right after the handshake, before any command.
+        Raw::connect(&sb).await.reset();
+        resets += 1;
+        // After a command whose reply was not read.
+        let mut raw = Raw::connect(&sb).await;
+        raw.say("INFO VER raw-test").await;
+        raw.say(&format!("AUTH {A} {PW}")).await;
+        raw.reset();
+        resets += 1;
+        // In the middle of an ADD upload.
+        let mut raw = Raw::login(&sb, A).await;
+        assert_eq!(raw.ask("CLEAR").await, "OK");
+        assert_eq!(raw.ask(&format!("TO {B}")).await, "OK");
+        raw.line().await;
+        assert_eq!(raw.ask("ADD TEXT 100000").await, "BEGIN");
+        raw.io.get_mut().write_all(&[b'y'; 50_000]).await.unwrap();
+        raw.reset();
+        resets += 1;
+        // SEND answered QUEUED, reset instead of acknowledging the listing.
+        let mut raw = Raw::login(&sb, A).await;
+        raw.template(64).await;
+        let reply = raw.ask("SEND").await;
+        assert!(reply.starts_with(&format!("QUEUED {B} ")), "{reply:?}");
+        queued += 1;
+        raw.reset();
+        resets += 1;
+        // SEND, then reset without reading anything: the sandbox writes into a dead socket.
+        let mut raw = Raw::login(&sb, A).await;
+        raw.template(64).await;
+        raw.say("SEND").await;
+        raw.reset();
+        resets += 1;
+        // Receiving side: after CHECK, in the middle of SHOW, and right after DONE.
+        let mut raw = Raw::login(&sb, B).await;
+        let check = raw.ask("CHECK").await;
+        assert!(check.starts_with("MAIL "), "round {round}: {check:?}");
+        raw.reset();
+        resets += 1;
+        let mut raw = Raw::login(&sb, B).await;
+        raw.ask("CHECK").await;
+        raw.say("SHOW 0").await;
+        raw.reset();
+        resets += 1;
+        sb.assert_alive(&format!("{resets} resets (round {round})"));
+    }
+
+    // B takes everything that waits; each redelivered message is acknowledged with DONE.
+    let mut raw = Raw::login(&sb, B).await;
+    let mut delivered = 0;
+    let mut subjects = Vec::new();
+    loop {
+        let check = raw.ask("CHECK").await;
+        if check == "NONE" {
+            break;
+        }
+        if check.starts_with("STATUS ") {
+            assert_eq!(raw.ask("OK").await, "OK");
+            continue;
+        }
+        assert!(check.starts_with("MAIL "), "{check:?}");
+        assert_eq!(raw.ask("SHOW 0").await, "OK");
+        loop {
+            let h = raw.line().await;
+            if h.is_empty() {
+                break;
+            }
+            if let Some(s) = h.strip_prefix("Subject: ") {
+                subjects.push(s.to_owned());
+            }
+        }
+        let _body_type = raw.line().await;
+        let len: usize = raw.line().await.parse().unwrap();
+        assert_eq!(raw.bytes(len).await, vec![b'x'; 64]);
+        let _attachments = raw.line().await;
+        if delivered == 0 {
+            // One more reset, after DONE is written and before its reply is read.
+            raw.say("DONE").await;
+            raw.reset();
+            resets += 1;
+            raw = Raw::login(&sb, B).await;
+        } else {
+            assert_eq!(raw.ask("DONE").await, "OK");
+        }
+        delivered += 1;
+    }
+    sb.assert_alive(&format!("{resets} resets"));
+    // The messages whose QUEUED we read are all there; the SENDs reset unread may or may not
+    // have been processed, but none twice (DONE after a reset may have been lost, so the first
+    // message can be delivered once more).
+    assert!(
+        delivered >= queued && delivered <= 2 * ROUNDS + 1,
+        "{delivered} delivered, {queued} QUEUED seen"
+    );
+    assert!(subjects.iter().all(|s| s == "reset drill"));
+    assert_eq!(resets, 8 * ROUNDS + 1);
+}
+
+fn write_config(env: &TestEnv, accounts: &[(&str, &str)]) -> std::path::PathBuf {
+    let path = env.dir.path().join("directd.toml");
+    directd::fsutil::write_private(
+        &path,
+        env.lab
+            .daemon_toml(&env.store_path, accounts, "")
+            .as_bytes(),
+    )
+    .unwrap();
+    path
+}
+
+fn spawn_daemon(config: &std::path::Path) -> Child {
+    Command::new(BIN)
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn logs_of(mut child: Child) -> String {
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut logs = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut logs);
+    logs
+}
+
+/// The HISP resets the daemon's connection at every protocol step, sending and receiving. The
+/// daemon must stay up, and each message must end dispatched and be stored at B exactly once.
+#[tokio::test]
+async fn the_daemon_survives_a_hisp_that_resets_at_every_step() {
+    let env = TestEnv::start(sandbox_config(&[A, B])).await;
+    let config = write_config(&env, &[(A, PW), (B, PW)]);
+    let mut child = spawn_daemon(&config);
+    let steps: &[(&str, FaultAction)] = &[
+        ("CONNECT", FaultAction::Reset),
+        ("INFO", FaultAction::Reset),
+        ("AUTH", FaultAction::Reset),
+        ("CLEAR", FaultAction::Reset),
+        ("TO", FaultAction::Reset),
+        ("SUBJECT", FaultAction::Reset),
+        ("SET", FaultAction::Reset),
+        ("ADD", FaultAction::Reset),
+        ("SEND", FaultAction::Reset),
+        ("OK", FaultAction::Reset),
+        ("CHECK", FaultAction::Reset),
+        ("SHOW", FaultAction::Reset),
+        ("DONE", FaultAction::Reset),
+        ("DONE", FaultAction::ResetAfter),
+        ("CHECK", FaultAction::ResetAfter),
+    ];
+    let mut ids = Vec::new();
+    for (n, (step, action)) in steps.iter().enumerate() {
+        env.lab
+            .sandbox
+            .inject_fault(Fault::new(step, action.clone()));
+        let id = env.enqueue(A, &[B], &format!("reset at {step} #{n}"), true);
+        ids.push(id);
+        let fired = wait_until(20, || env.lab.sandbox.pending_faults() == 0).await;
+        let settled = wait_until(20, || env.states(id)[0].1 == "dispatched").await;
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "the daemon died at {step} ({action:?}): {status:?}\n{}",
+                logs_of(child)
+            );
+        }
+        assert!(fired, "the {step} fault never fired");
+        assert!(settled, "reset at {step}: {:?}", env.states(id));
+    }
+    let store = env.store();
+    let inbox = store.list_messages(false, true, None).unwrap();
+    let mut subjects: Vec<String> = inbox
+        .iter()
+        .map(|m| store.incoming(m.id).unwrap().subject.unwrap())
+        .collect();
+    subjects.sort();
+    let mut want: Vec<String> = steps
+        .iter()
+        .enumerate()
+        .map(|(n, (step, _))| format!("reset at {step} #{n}"))
+        .collect();
+    want.sort();
+    assert_eq!(subjects, want, "each message stored exactly once");
+    assert!(child.try_wait().unwrap().is_none());
+    let _ = logs_of(child);
+    env.lab.sandbox.shutdown().await;
+}
+
+/// `config check --connect` against a HISP that resets: an error and exit status 1, not death by
+/// a signal.
+#[tokio::test]
+async fn config_check_reports_a_reset_instead_of_dying() {
+    let env = TestEnv::start(sandbox_config(&[A])).await;
+    let config = write_config(&env, &[(A, PW)]);
+    for step in ["CONNECT", "INFO", "AUTH"] {
+        env.lab
+            .sandbox
+            .inject_fault(Fault::new(step, FaultAction::Reset));
+        let cfg = config.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            Command::new(BIN)
+                .args([
+                    "--config",
+                    cfg.to_str().unwrap(),
+                    "config",
+                    "check",
+                    "--connect",
+                ])
+                .output()
+                .unwrap()
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "reset at {step}: {:?}\n{}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    env.lab.sandbox.shutdown().await;
+}
+
+/// A closed stdout ends a listing command quietly with status 0: no panic, no message.
+#[test]
+fn a_listing_into_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("store.db");
+    let mut store = directd::store::Store::open(&db, Duration::from_secs(5)).unwrap();
+    for i in 0..3000 {
+        store
+            .enqueue(&directd::store::NewOutgoing {
+                account: Some(A.into()),
+                sender: A.into(),
+                recipients: vec![directd::hisp::OutRecipient {
+                    address: B.into(),
+                    kind: directd::hisp::RecipientKind::To,
+                }],
+                subject: Some(format!("message {i}")),
+                final_delivery: false,
+                parts: vec![],
+            })
+            .unwrap();
+    }
+    drop(store);
+    let mut child = Command::new(BIN)
+        .args(["--db", db.to_str().unwrap(), "messages", "--out"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child
+        .stdout
+        .as_mut()
+        .unwrap()
+        .read_exact(&mut first)
+        .unwrap();
+    drop(child.stdout.take());
+    let started = Instant::now();
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    assert!(status.success(), "{status:?}: {err}");
+    assert_eq!(err, "");
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
