@@ -15,7 +15,6 @@ pub fn run(ctx: &Context) -> CliResult {
     }
     runtime()?.block_on(async move {
         let (trigger, shutdown) = Shutdown::new();
-        let daemon = Daemon::new(config, shutdown)?;
         let (control_tx, control_rx) = tokio::sync::mpsc::channel(4);
         let mut term = signal(SignalKind::terminate())?;
         let mut int = signal(SignalKind::interrupt())?;
@@ -37,7 +36,9 @@ pub fn run(ctx: &Context) -> CliResult {
             tracing::info!("shutdown requested; finishing the item in hand");
             trigger.trigger();
         });
-        daemon.run(control_rx).await?;
+        if let Some(daemon) = Daemon::start(config, shutdown).await? {
+            daemon.run(control_rx).await?;
+        }
         Ok(())
     })
 }

@@ -21,6 +21,10 @@ pub struct Metrics {
     pub statuses: AtomicU64,
     pub send_failures: AtomicU64,
     pub session_errors: AtomicU64,
+    /// Turns that found the store busy, full or unavailable.
+    pub store_errors: AtomicU64,
+    /// Messages quarantined without being read (acknowledged to the HISP all the same).
+    pub quarantined_unread: AtomicU64,
     pub queue_depth: AtomicU64,
     /// account → (last successful poll, unix seconds; its duration, seconds)
     polls: Mutex<BTreeMap<String, (f64, f64)>>,
@@ -70,6 +74,16 @@ impl Metrics {
                 "directd_session_errors_total",
                 "HISP sessions that failed.",
                 &self.session_errors,
+            ),
+            (
+                "directd_store_errors_total",
+                "Daemon turns that found the store busy, full or unavailable (retried).",
+                &self.store_errors,
+            ),
+            (
+                "directd_quarantined_unread_total",
+                "Messages that could never be read, quarantined unread and acknowledged.",
+                &self.quarantined_unread,
             ),
         ];
         for (name, help, value) in counters {

@@ -1,6 +1,7 @@
 //! The run loop: drains the outbox, polls every account, records what arrives, and acknowledges
 //! to the HISP only after the store has committed.
 
+mod lock;
 pub mod metrics;
 mod notify;
 mod shutdown;
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
+pub use lock::{lock_path, LockError};
 pub use shutdown::{Shutdown, ShutdownTrigger};
 
 /// Requests to a running daemon.
@@ -44,6 +46,20 @@ pub enum DaemonError {
     },
     #[error("refusing to start: store {path} is readable by group or others (mode {mode:o}); chmod 600 it")]
     StoreExposed { path: std::path::PathBuf, mode: u32 },
+    #[error("refusing to start: {0}")]
+    Lock(#[from] LockError),
+}
+
+impl DaemonError {
+    /// A store that is busy, full, read-only or unreachable for now; see
+    /// [`StoreError::is_transient`]. Everything else ends the daemon.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            DaemonError::Store(e) => e.is_transient(),
+            DaemonError::Lock(LockError::Io { .. }) => true,
+            _ => false,
+        }
+    }
 }
 
 /// What one pass over the accounts did (for logs, the systemd status line and tests).
@@ -92,6 +108,10 @@ pub struct Daemon {
     agent: Option<Arc<Agent>>,
     /// (account, HISP id) → (failures, last reason) for messages whose content could not be read.
     unreadable: std::collections::HashMap<(String, String), (u32, String)>,
+    watchdog: notify::Watchdog,
+    /// Consecutive turns that found the store unavailable (for backoff and the "back" log line).
+    store_failures: u32,
+    _lock: lock::DaemonLock,
 }
 
 /// Bounds on one session's inbound drain; what is left is taken at the next turn, right away.
@@ -109,6 +129,16 @@ fn backoff(initial: Duration, max: Duration, failures: u32) -> Duration {
     initial.saturating_mul(factor).min(max)
 }
 
+/// Backoff for an unavailable store: the account backoff's start, but capped low, since nothing
+/// moves while the store is away and an operator's fix should take effect soon.
+fn store_backoff(d: &crate::config::DaemonConfig, failures: u32) -> Duration {
+    backoff(
+        d.backoff_initial,
+        d.backoff_max.min(Duration::from_secs(30)),
+        failures,
+    )
+}
+
 fn rfc3339_in(d: Duration) -> String {
     crate::timefmt::rfc3339(SystemTime::now() + d)
 }
@@ -123,6 +153,7 @@ impl Daemon {
             });
         }
         let store = Store::open_config(&config.store, true)?;
+        let lock = lock::acquire(&config.store.path)?;
         let agent = config
             .smime
             .as_ref()
@@ -148,7 +179,43 @@ impl Daemon {
             limits: crate::ingest::Limits::default(),
             agent,
             unreadable: Default::default(),
+            watchdog: notify::Watchdog::from_env(),
+            store_failures: 0,
+            _lock: lock,
         })
+    }
+
+    /// [`Daemon::new`], waiting out a store that cannot be opened yet (read-only, full, held by
+    /// another writer) with backoff instead of exiting, which under systemd would be a restart
+    /// every few seconds. systemd is told the service is up and, in its status line, why it
+    /// waits. `None` when shutdown was requested while waiting.
+    pub async fn start(config: Config, shutdown: Shutdown) -> Result<Option<Daemon>, DaemonError> {
+        let mut failures = 0;
+        let mut watchdog = notify::Watchdog::from_env();
+        let mut stop = shutdown.clone();
+        loop {
+            match Daemon::new(config.clone(), shutdown.clone()) {
+                Ok(daemon) => return Ok(Some(daemon)),
+                Err(e) if e.is_transient() => {
+                    failures += 1;
+                    let delay = store_backoff(&config.daemon, failures);
+                    if failures == 1 {
+                        notify::ready();
+                    }
+                    tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64, "cannot open the store; retrying");
+                    notify::status(&format!(
+                        "store unavailable, retrying in {:.1}s: {e}",
+                        delay.as_secs_f64()
+                    ));
+                    watchdog.tick();
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = stop.wait() => return Ok(None),
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -157,7 +224,6 @@ impl Daemon {
 
     /// Runs until shutdown, taking [`Control`] requests (SIGUSR1 and SIGHUP in the binary).
     pub async fn run(mut self, mut control: mpsc::Receiver<Control>) -> Result<(), DaemonError> {
-        let mut watchdog = notify::Watchdog::from_env();
         if let Some(addr) = self.config.daemon.metrics_listen {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
@@ -169,44 +235,22 @@ impl Daemon {
                 self.shutdown.clone(),
             ));
         }
-        self.give_up_orphans()?;
         notify::ready();
         tracing::info!(accounts = self.accounts.len(), store = %self.store.path().display(), "directd started");
         let mut next_poll = Instant::now();
-        let mut seen_version = None;
         let mut shutdown = self.shutdown.clone();
         while !self.shutdown.requested() {
-            watchdog.tick();
-            if Instant::now() >= next_poll {
-                let summary = self.pass(true).await?;
-                next_poll = if summary.more_waiting {
-                    Instant::now()
-                } else {
-                    Instant::now() + self.config.daemon.poll_interval
-                };
-                let depth = self.store.queue_depth()?;
-                self.metrics.queue_depth.store(depth.max(0) as u64, Relaxed);
-                notify::status(&format!(
-                    "polled {} accounts, {} queued, {} received, {} sent",
-                    summary.accounts_polled, depth, summary.received, summary.sent
-                ));
-            } else {
-                // Between polls, only the outbox: act as soon as `directd send` commits a row.
-                let version = self.store.data_version()?;
-                if seen_version != Some(version) && !self.store.due_outgoing()?.is_empty() {
-                    self.pass(false).await?;
+            self.watchdog.tick();
+            let wait = match self.turn(&mut next_poll).await {
+                Ok(wait) => {
+                    if self.store_failures > 0 {
+                        tracing::info!(failures = self.store_failures, "store available again");
+                        self.store_failures = 0;
+                    }
+                    wait
                 }
-                seen_version = Some(self.store.data_version()?);
-            }
-            self.expire_timeouts()?;
-            let backlog = self.ingest_backlog()?;
-            let wait = if backlog {
-                Duration::ZERO
-            } else {
-                self.config
-                    .daemon
-                    .outbox_check
-                    .min(next_poll.saturating_duration_since(Instant::now()))
+                Err(e) if e.is_transient() => self.store_unavailable(&e),
+                Err(e) => return Err(e),
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
@@ -219,14 +263,91 @@ impl Daemon {
                     next_poll = Instant::now();
                 }
             }
-            // Due retries must not wait for an unrelated commit.
-            if !self.store.due_outgoing()?.is_empty() {
-                seen_version = None;
-            }
         }
         notify::stopping();
         tracing::info!("directd stopped");
         Ok(())
+    }
+
+    /// One turn of the loop: poll every account when the poll is due, otherwise only send what
+    /// the outbox holds; then expire timeouts and ingest. Returns how long to wait.
+    async fn turn(&mut self, next_poll: &mut Instant) -> Result<Duration, DaemonError> {
+        self.store.check_in_place()?;
+        if Instant::now() >= *next_poll {
+            let summary = self.pass(true).await?;
+            *next_poll = if summary.more_waiting {
+                Instant::now()
+            } else {
+                Instant::now() + self.config.daemon.poll_interval
+            };
+            let depth = self.store.queue_depth()?;
+            self.metrics.queue_depth.store(depth.max(0) as u64, Relaxed);
+            notify::status(&format!(
+                "polled {} accounts, {} queued, {} received, {} sent",
+                summary.accounts_polled, depth, summary.received, summary.sent
+            ));
+        } else if !self.store.due_outgoing()?.is_empty() {
+            // Between polls, only the outbox: act as soon as `directd send` commits a row.
+            self.pass(false).await?;
+        }
+        self.expire_timeouts()?;
+        Ok(if self.ingest_backlog()? {
+            Duration::ZERO
+        } else {
+            self.config
+                .daemon
+                .outbox_check
+                .min(next_poll.saturating_duration_since(Instant::now()))
+        })
+    }
+
+    /// Logs and reports a turn that found the store unavailable; returns the wait before the
+    /// next try. Nothing was acknowledged for the work that failed, so the HISP keeps it.
+    fn store_unavailable(&mut self, e: &DaemonError) -> Duration {
+        self.store_failures += 1;
+        self.metrics.store_errors.fetch_add(1, Relaxed);
+        let delay = store_backoff(&self.config.daemon, self.store_failures);
+        tracing::error!(error = %e, retry_in_ms = delay.as_millis() as u64, "store unavailable; retrying (nothing is acknowledged meanwhile)");
+        notify::status(&format!(
+            "store unavailable, retrying in {:.1}s: {e}",
+            delay.as_secs_f64()
+        ));
+        delay
+    }
+
+    /// Commits the record of something the HISP has already done (accepted a submission, taken
+    /// an MDN). Losing that record would repeat the action on the next attempt, so a busy or
+    /// unavailable store is waited out here instead of abandoning it; only a permanent store
+    /// error, or a store still unavailable a minute into shutdown, gives up.
+    async fn must_commit<T>(
+        &mut self,
+        what: &'static str,
+        mut write: impl FnMut(&mut Store) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut failures = 0;
+        let mut shutdown_since: Option<Instant> = None;
+        loop {
+            match write(&mut self.store) {
+                Ok(value) => return Ok(value),
+                Err(e) if e.is_transient() => {
+                    failures += 1;
+                    if self.shutdown.requested()
+                        && shutdown_since.get_or_insert_with(Instant::now).elapsed()
+                            > Duration::from_secs(60)
+                    {
+                        return Err(e);
+                    }
+                    self.metrics.store_errors.fetch_add(1, Relaxed);
+                    let delay =
+                        backoff(Duration::from_millis(50), Duration::from_secs(5), failures);
+                    tracing::error!(error = %e, what, retry_in_ms = delay.as_millis() as u64, "store unavailable while recording what the HISP already did; retrying");
+                    notify::status(&format!("store unavailable while recording {what}: {e}"));
+                    self.watchdog.tick();
+                    tokio::time::sleep(delay).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// Takes a new configuration between work items. The store path cannot change under a
@@ -427,14 +548,22 @@ impl Daemon {
                 Ok(report) => {
                     let d = &self.config.daemon;
                     let retry_at = rfc3339_in(backoff(d.backoff_initial, d.backoff_max, attempts));
-                    let deferred = self.store.record_send_report(id, &report, &retry_at)?;
-                    if deferred > 0 && attempts >= d.max_send_attempts {
-                        self.store.record_send_failure(
-                            id,
-                            "recipients kept being deferred",
-                            &retry_at,
-                            true,
-                        )?;
+                    let give_up = attempts >= d.max_send_attempts;
+                    let deferred = self
+                        .must_commit("a submission", |s| {
+                            s.record_send_report(id, &report, &retry_at)
+                        })
+                        .await?;
+                    if deferred > 0 && give_up {
+                        self.must_commit("a submission", |s| {
+                            s.record_send_failure(
+                                id,
+                                "recipients kept being deferred",
+                                &retry_at,
+                                true,
+                            )
+                        })
+                        .await?;
                     }
                     summary.sent += 1;
                     tracing::info!(msg_id = id, account = %account.address, recipients = report.recipients.len(), deferred, "message submitted");
@@ -512,7 +641,9 @@ impl Daemon {
                     tracing::warn!(msg_id = id, account = %account.address, reason = %r.reason, "message quarantined");
                 }
             }
-            // Committed above; only now may the HISP forget the item.
+            // Committed above, into the file the next start will open; only now may the HISP
+            // forget the item.
+            self.store.check_in_place()?;
             transport.acknowledge(&item).await?;
         }
         Ok(())
@@ -533,7 +664,8 @@ impl Daemon {
             }
             match transport.send_mdn(&job).await {
                 Ok(()) => {
-                    self.store.mdn_sent(job.id)?;
+                    self.must_commit("an MDN sent", |s| s.mdn_sent(job.id))
+                        .await?;
                     summary.mdns_sent += 1;
                 }
                 Err(e) => {

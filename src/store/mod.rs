@@ -26,6 +26,10 @@ pub enum StoreError {
     Locked { path: PathBuf, waited: Duration },
     #[error("store {path}: the file or its directory is read-only for this user")]
     ReadOnly { path: PathBuf },
+    #[error("store {path}: the disk is full")]
+    Full { path: PathBuf },
+    #[error("store {path} was deleted or replaced while in use; nothing more will be acknowledged to it")]
+    Replaced { path: PathBuf },
     #[error("store {path}: does not exist (run the daemon or `directd send` first, or pass --db)")]
     Missing { path: PathBuf },
     #[error("store {path}: {source}")]
@@ -54,6 +58,26 @@ pub enum StoreError {
     WrongKey { path: PathBuf },
 }
 
+impl StoreError {
+    /// Conditions that pass by themselves or by an operator's fix while the daemon waits
+    /// (another writer holding the lock, a full disk, a read-only or unreachable file). The
+    /// daemon backs off and retries these instead of exiting, which under systemd would become
+    /// a restart loop.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Locked { .. }
+            | StoreError::ReadOnly { .. }
+            | StoreError::Full { .. }
+            | StoreError::Io { .. } => true,
+            StoreError::Sqlite { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::SystemIoFailure | rusqlite::ErrorCode::CannotOpen)
+            ),
+            _ => false,
+        }
+    }
+}
+
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
     include_str!("schema_v1.sql"),
@@ -66,6 +90,13 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     busy_timeout: Duration,
+    /// (device, inode) of the file when it was opened; see [`Store::check_in_place`].
+    identity: Option<(u64, u64)>,
+}
+
+fn file_identity(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 fn now() -> String {
@@ -102,7 +133,13 @@ impl Store {
     /// WAL and shared-memory files the same mode as the database.
     fn create_file(path: &Path) -> Result<(), StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| Store::io_error(path, source))?;
+            // 0700 whatever the umask: the folder of a PHI store is nobody else's business.
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|source| Store::io_error(path, source))?;
         }
         crate::fsutil::create_new_private(path, b"")
             .or_else(|e| {
@@ -143,6 +180,7 @@ impl Store {
             conn,
             path: path.to_owned(),
             busy_timeout,
+            identity: file_identity(path),
         };
         if let Some(key) = key {
             store.apply_key(key)?;
@@ -211,6 +249,9 @@ impl Store {
                     path: path.to_owned(),
                 }
             }
+            Some(ErrorCode::DiskFull) => StoreError::Full {
+                path: path.to_owned(),
+            },
             _ => StoreError::Sqlite {
                 path: path.to_owned(),
                 source: e,
@@ -271,17 +312,22 @@ impl Store {
         &self.path
     }
 
+    /// Fails with [`StoreError::Replaced`] when the path no longer names the file this store
+    /// opened (deleted, or swapped for another). SQLite would go on writing into the unlinked
+    /// file, so the daemon asks before every acknowledgement: what it acknowledges must be in
+    /// the store the next start will open.
+    pub fn check_in_place(&self) -> Result<(), StoreError> {
+        if self.identity.is_some() && file_identity(&self.path) != self.identity {
+            return Err(StoreError::Replaced {
+                path: self.path.clone(),
+            });
+        }
+        Ok(())
+    }
+
     pub fn schema_version(&self) -> Result<i64, StoreError> {
         self.conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.err(e))
-    }
-
-    /// SQLite's counter that changes whenever another connection commits; lets the daemon notice
-    /// new outbox rows without re-querying them on every tick.
-    pub fn data_version(&self) -> Result<i64, StoreError> {
-        self.conn
-            .query_row("PRAGMA data_version", [], |r| r.get(0))
             .map_err(|e| self.err(e))
     }
 }
