@@ -109,6 +109,8 @@ struct RawDaemon {
     dispatched_timeout_secs: Option<f64>,
     processed_timeout_secs: Option<f64>,
     metrics_listen: Option<String>,
+    unreadable_retries: Option<u32>,
+    unreadable_giveup_secs: Option<f64>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -211,6 +213,12 @@ pub struct DaemonConfig {
     pub processed_timeout: Duration,
     /// Where to serve Prometheus metrics (loopback only); `None` = off.
     pub metrics_listen: Option<std::net::SocketAddr>,
+    /// A message that cannot be read is quarantined unread (and acknowledged, so the queue
+    /// moves on) only after this many failed reads...
+    pub unreadable_retries: u32,
+    /// ...spread over at least this long since the first, so a HISP's bad minute is not
+    /// mistaken for a message that can never be read.
+    pub unreadable_giveup: Duration,
 }
 
 /// One login at a HISP.
@@ -375,6 +383,11 @@ fn read_secret(key: &str, path: &Path) -> Result<String, ConfigError> {
     Ok(text.trim_end_matches(['\r', '\n']).to_owned())
 }
 
+/// The largest part read from a HISP unless configured lower: far above what HISPs accept (tens
+/// of MB), so a real message is stored rather than quarantined unread, and still a ceiling
+/// against a peer that announces gigabytes.
+pub const DEFAULT_MAX_PART_BYTES: u64 = 512 << 20;
+
 impl Config {
     /// Loads `path` (a missing file is an error only when `required`), applies `DIRECTD_*`
     /// environment overrides (`DIRECTD_STORE__PATH`, `DIRECTD_DAEMON__POLL_INTERVAL_SECS`, ...)
@@ -408,6 +421,18 @@ impl Config {
             .map_err(|e| load_err(e.to_string()))?
             .try_deserialize()
             .map_err(|e| load_err(e.to_string()))?;
+        // Held to the same rule as password files: a password others can read is refused.
+        if let Some(i) = raw.accounts.iter().position(|a| a.password.is_some()) {
+            if let Ok(Some(mode)) = crate::fsutil::group_or_world_readable(path) {
+                return Err(invalid(
+                    format!("accounts[{i}].password"),
+                    format!(
+                        "{} holds a password and is readable by group or others (mode {mode:o}); chmod 600 it, or move the password to password_file",
+                        path.display()
+                    ),
+                ));
+            }
+        }
         Self::validate(raw)
     }
 
@@ -442,6 +467,12 @@ impl Config {
                 "daemon.processed_timeout_secs",
                 d.processed_timeout_secs,
                 3600.0,
+            )?,
+            unreadable_retries: d.unreadable_retries.unwrap_or(5).max(1),
+            unreadable_giveup: secs(
+                "daemon.unreadable_giveup_secs",
+                d.unreadable_giveup_secs,
+                900.0,
             )?,
             metrics_listen: match &d.metrics_listen {
                 None => None,
@@ -604,7 +635,7 @@ impl Config {
                 max_part_bytes: endpoint
                     .max_part_bytes
                     .or(raw.hisp.max_part_bytes)
-                    .unwrap_or(64 << 20),
+                    .unwrap_or(DEFAULT_MAX_PART_BYTES),
             };
             let edge = if a.transport == "edge" {
                 let smtp_tls = choice(
@@ -742,6 +773,35 @@ mod tests {
         assert_eq!(
             smime.seal.key_transport,
             crate::smime::KeyTransport::RsaPkcs1v15
+        );
+    }
+
+    #[test]
+    fn an_inline_password_in_a_readable_config_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca.pem");
+        std::fs::write(&ca, "").unwrap();
+        let path = dir.path().join("directd.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "[hisp]\nhost = \"h\"\nca_file = {ca:?}\n[[accounts]]\naddress = \"a@b.org\"\npassword = \"s3cret\"\n"
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = Config::load(&path, true).unwrap_err().to_string();
+        assert!(
+            e.contains("accounts[0].password") && e.contains("mode 644") && e.contains("chmod 600"),
+            "{e}"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(
+            Config::load(&path, true).unwrap().accounts[0]
+                .connect
+                .password,
+            "s3cret"
         );
     }
 

@@ -17,11 +17,12 @@ fn fixture() -> Fixture {
     std::fs::write(&ca, "placeholder; send never connects").unwrap();
     let db = dir.path().join("store.db");
     let config = dir.path().join("directd.toml");
-    std::fs::write(
+    directd::fsutil::write_private(
         &config,
         format!(
             "[store]\npath = {db:?}\n[hisp]\nhost = \"127.0.0.1\"\nca_file = {ca:?}\n[[accounts]]\naddress = \"clinic@direct.example.org\"\npassword = \"pw\"\n"
-        ),
+        )
+        .as_bytes(),
     )
     .unwrap();
     Fixture { dir, config, db }
@@ -254,7 +255,8 @@ fn read_only_store_is_a_clear_error() {
     let mut cmd = if is_root {
         // Root ignores file modes; drop to nobody to see what an unprivileged operator sees.
         std::fs::set_permissions(f.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-        std::fs::set_permissions(&f.config, std::fs::Permissions::from_mode(0o644)).unwrap();
+        // The config holds a password, so it stays 0600 and becomes nobody's.
+        std::os::unix::fs::chown(&f.config, Some(65534), Some(65534)).unwrap();
         let mut c = Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
         c

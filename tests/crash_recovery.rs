@@ -90,7 +90,7 @@ async fn sigkill_at_random_points_loses_and_duplicates_nothing() {
         .lab
         .daemon_toml(&env.store_path, &[(A, PW), (B, PW), (C, PW)], "")
         .replace("poll_interval_secs = 0.2", "poll_interval_secs = 0.05");
-    std::fs::write(&config_path, toml).unwrap();
+    write_private(&config_path, toml).unwrap();
     let spawn = || {
         Command::new(BIN)
             .args(["--config", config_path.to_str().unwrap(), "run"])

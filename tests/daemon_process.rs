@@ -37,7 +37,7 @@ async fn await_notify(sock: &tokio::net::UnixDatagram, seen: &mut Vec<String>, w
 async fn run_notifies_systemd_reloads_on_hup_and_stops_on_term() {
     let env = TestEnv::start(sandbox_config(&[A, B])).await;
     let config_path = env.dir.path().join("directd.toml");
-    std::fs::write(
+    write_private(
         &config_path,
         env.lab.daemon_toml(&env.store_path, &[(A, PW)], ""),
     )
@@ -174,7 +174,7 @@ async fn a_hisp_that_keeps_failing_does_not_make_the_daemon_spin() {
             .times(1_000_000),
     );
     let config_path = env.dir.path().join("directd.toml");
-    std::fs::write(
+    write_private(
         &config_path,
         env.lab.daemon_toml(&env.store_path, &[(A, PW)], ""),
     )

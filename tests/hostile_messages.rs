@@ -163,7 +163,9 @@ async fn every_hostile_case_gets_its_specific_error_and_the_daemon_goes_on() {
     });
     let total = cases.len() + 3;
 
-    let daemon = RunningDaemon::start(env.config(&[B], ""));
+    let daemon = RunningDaemon::start(
+        env.config(&[B], "unreadable_retries = 3\nunreadable_giveup_secs = 0.5"),
+    );
     let store = env.store();
     let done = wait_until(60, || {
         store.incoming_count().unwrap() as usize == total
@@ -207,8 +209,8 @@ async fn every_hostile_case_gets_its_specific_error_and_the_daemon_goes_on() {
     }
     let huge = rows
         .iter()
-        .find(|m| m.state == "quarantined")
-        .expect("the over-long header is quarantined");
+        .find(|m| m.state == "QUARANTINED-UNREAD")
+        .expect("the over-long header is quarantined unread");
     assert!(store
         .incoming(huge.id)
         .unwrap()

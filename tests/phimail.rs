@@ -516,7 +516,11 @@ async fn a_message_that_can_never_be_read_is_quarantined_and_the_queue_moves_on(
     let good = inject("fine", 100);
     let toml = env
         .lab
-        .daemon_toml(&env.store_path, &[(B, PW)], "")
+        .daemon_toml(
+            &env.store_path,
+            &[(B, PW)],
+            "unreadable_retries = 3\nunreadable_giveup_secs = 0.5",
+        )
         .replace(
             "read_timeout_secs = 2",
             "read_timeout_secs = 2\nmax_part_bytes = 10000",
@@ -536,13 +540,18 @@ async fn a_message_that_can_never_be_read_is_quarantined_and_the_queue_moves_on(
     let store = env.store();
     let rows = store.list_messages(false, true, None).unwrap();
     let by_state = |s: &str| rows.iter().filter(|m| m.state == s).count();
-    assert_eq!((by_state("quarantined"), by_state("received")), (1, 1));
-    let q = rows.iter().find(|m| m.state == "quarantined").unwrap();
-    let detail = store.incoming(q.id).unwrap();
+    assert_eq!(
+        (by_state("QUARANTINED-UNREAD"), by_state("received")),
+        (1, 1)
+    );
+    // Acknowledged unread, so it leads the listing.
+    assert_eq!(rows[0].state, "QUARANTINED-UNREAD");
+    let detail = store.incoming(rows[0].id).unwrap();
     assert_eq!(detail.hisp_message_id, poison);
     let reason = detail.quarantine_reason.unwrap();
     assert!(
-        reason.contains("skipped after repeated failures") && reason.contains("exceeds the limit"),
+        reason.starts_with("unreadable, quarantined unread after repeated failures")
+            && reason.contains("exceeds the limit"),
         "{reason}"
     );
     let ok = rows.iter().find(|m| m.state == "received").unwrap();

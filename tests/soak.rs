@@ -107,7 +107,7 @@ async fn soak_stores_every_message_once_with_bounded_memory() {
     let env = TestEnv::start(sandbox_config(&[B])).await;
     let sandbox = &env.lab.sandbox;
     let config_path = env.dir.path().join("directd.toml");
-    std::fs::write(
+    write_private(
         &config_path,
         env.lab.daemon_toml(&env.store_path, &[(B, PW)], ""),
     )

@@ -106,21 +106,31 @@ pub struct Daemon {
     limits: crate::ingest::Limits,
     /// The S/MIME security agent, loaded once when configured (edge accounts use it).
     agent: Option<Arc<Agent>>,
-    /// (account, HISP id) → (failures, last reason) for messages whose content could not be read.
-    unreadable: std::collections::HashMap<(String, String), (u32, String)>,
+    /// (account, HISP id) → the failures to read that message so far.
+    unreadable: std::collections::HashMap<(String, String), Unreadable>,
     watchdog: notify::Watchdog,
     /// Consecutive turns that found the store unavailable (for backoff and the "back" log line).
     store_failures: u32,
     _lock: lock::DaemonLock,
 }
 
+/// Failed reads of one message: it is quarantined unread once there were enough of them over a
+/// long enough time (`daemon.unreadable_retries`, `daemon.unreadable_giveup_secs`).
+struct Unreadable {
+    failures: u32,
+    first: Instant,
+    reason: String,
+}
+
+impl Unreadable {
+    fn given_up(&self, d: &crate::config::DaemonConfig) -> bool {
+        self.failures >= d.unreadable_retries && self.first.elapsed() >= d.unreadable_giveup
+    }
+}
+
 /// Bounds on one session's inbound drain; what is left is taken at the next turn, right away.
 const MAX_ITEMS_PER_SESSION: usize = 200;
 const SESSION_BUDGET: Duration = Duration::from_secs(30);
-
-/// Content failures on the same message before it is quarantined unread and acknowledged, so one
-/// broken message cannot block an account's queue forever.
-const POISON_AFTER: u32 = 3;
 
 fn backoff(initial: Duration, max: Duration, failures: u32) -> Duration {
     let factor = 1u32
@@ -436,16 +446,20 @@ impl Daemon {
                 Err(SessionError::NoAgent) => return Err(DaemonError::NoAgent),
                 Err(SessionError::Hisp(e)) => {
                     if let HispError::MailUnreadable { hisp_id, source } = &e {
-                        if e.is_content_error() {
-                            let entry = self
-                                .unreadable
-                                .entry((account.address.clone(), hisp_id.clone()))
-                                .or_default();
-                            entry.0 += 1;
-                            entry.1 = source.to_string();
-                            if entry.0 >= POISON_AFTER {
-                                tracing::error!(account = %account.address, hisp_id = %hisp_id, failures = entry.0, "message cannot be read; it will be quarantined unread and acknowledged");
-                            }
+                        // Connection trouble in the middle of one message counts too: a part
+                        // that is always cut off is as unreadable as a malformed one.
+                        let entry = self
+                            .unreadable
+                            .entry((account.address.clone(), hisp_id.clone()))
+                            .or_insert_with(|| Unreadable {
+                                failures: 0,
+                                first: Instant::now(),
+                                reason: String::new(),
+                            });
+                        entry.failures += 1;
+                        entry.reason = source.to_string();
+                        if entry.given_up(&self.config.daemon) {
+                            tracing::error!(account = %account.address, hisp_id = %hisp_id, failures = entry.failures, "message cannot be read; it will be quarantined UNREAD and acknowledged, and the HISP may then report it delivered to its sender");
                         }
                     }
                     state.failures += 1;
@@ -499,8 +513,8 @@ impl Daemon {
             client.skip = self
                 .unreadable
                 .iter()
-                .filter(|((a, _), (n, _))| *a == account.address && *n >= POISON_AFTER)
-                .map(|((_, id), (_, why))| (id.clone(), why.clone()))
+                .filter(|((a, _), u)| *a == account.address && u.given_up(&self.config.daemon))
+                .map(|((_, id), u)| (id.clone(), u.reason.clone()))
                 .collect();
             let outcome = self.work(&mut client, account, due, inbound).await;
             client.close().await;
@@ -634,8 +648,14 @@ impl Daemon {
                 }
                 Inbound::Rejected(r) => {
                     let id = self.store.store_rejected(&account.address, r)?.id();
-                    self.unreadable
-                        .remove(&(account.address.clone(), r.hisp_id.clone()));
+                    if self
+                        .unreadable
+                        .remove(&(account.address.clone(), r.hisp_id.clone()))
+                        .is_some()
+                    {
+                        self.metrics.quarantined_unread.fetch_add(1, Relaxed);
+                        tracing::error!(msg_id = id, account = %account.address, hisp_id = %r.hisp_id, "message quarantined UNREAD; directd shows it first in `directd messages`");
+                    }
                     summary.quarantined += 1;
                     // The reason names algorithms and certificates, never content.
                     tracing::warn!(msg_id = id, account = %account.address, reason = %r.reason, "message quarantined");

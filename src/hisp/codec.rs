@@ -108,10 +108,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineConn<S> {
         }
         let len = len as usize;
         let timeout = self.timeout;
-        let mut buf = vec![0u8; len];
-        let mut got = 0;
-        while got < len {
-            let n = tokio::time::timeout(timeout, self.io.read(&mut buf[got..]))
+        // Grown as bytes arrive rather than allocated from the announcement, so a peer that
+        // announces a huge part and sends little costs little.
+        let mut buf = Vec::with_capacity(len.min(1 << 20));
+        while buf.len() < len {
+            let got = buf.len();
+            if buf.capacity() == got {
+                buf.reserve((len - got).min(got.max(1 << 20)));
+            }
+            // `take` keeps the read inside this payload; the bytes after it are the next line.
+            let mut rest = (&mut self.io).take((len - got) as u64);
+            let n = tokio::time::timeout(timeout, rest.read_buf(&mut buf))
                 .await
                 .map_err(|_| CodecError::Timeout(timeout))??;
             if n == 0 {
@@ -120,7 +127,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineConn<S> {
                     announced: len,
                 });
             }
-            got += n;
         }
         Ok(buf)
     }

@@ -14,6 +14,10 @@ use serde::Serialize;
 
 pub use codec::CodecError;
 
+/// How the reason of a message quarantined without being read begins (it was acknowledged all
+/// the same, so the queue behind it could move); listings pick these out by it.
+pub const UNREAD_QUARANTINE: &str = "unreadable, quarantined unread";
+
 /// How a part of an outgoing message is declared to the HISP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -206,10 +210,13 @@ pub enum HispError {
         command: &'static str,
         reply: String,
     },
-    #[error("unexpected reply to {command}: {reply:?}")]
+    /// The peer's line is never quoted: when framing slips, the "reply" is a line of the
+    /// message itself (a patient's diagnosis), and this error reaches the logs.
+    #[error("unexpected reply to {command} ({bytes} bytes): {problem}")]
     Protocol {
         command: &'static str,
-        reply: String,
+        problem: &'static str,
+        bytes: usize,
     },
     #[error("connection error: {0}")]
     Codec(#[from] CodecError),

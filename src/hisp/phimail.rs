@@ -59,6 +59,50 @@ fn reply_text(reply: &str) -> String {
     reply.trim().to_owned()
 }
 
+fn protocol(command: &'static str, problem: &'static str, line: &str) -> HispError {
+    HispError::Protocol {
+        command,
+        problem,
+        bytes: line.len(),
+    }
+}
+
+/// A reply other than the expected one: the HISP's own refusal (`FAIL ...`), quoted, or
+/// anything else, which means the framing slipped, described without its content.
+fn unexpected(command: &'static str, reply: &str) -> HispError {
+    if reply.starts_with("FAIL") || reply.starts_with("ERROR") {
+        HispError::Refused {
+            command,
+            reply: reply_text(reply),
+        }
+    } else {
+        protocol(command, "not the reply the protocol defines here", reply)
+    }
+}
+
+/// Whether a `FAIL` at TO/CC says "not now" rather than "never" (no certificate, unknown or
+/// untrusted domain). The protocol has no codes for this, so the wording decides; a refusal we
+/// cannot tell apart is taken as definite, as before.
+fn is_temporary_refusal(reply: &str) -> bool {
+    let r = reply.to_ascii_lowercase();
+    [
+        "busy",
+        "try again",
+        "temporar",
+        "timeout",
+        "timed out",
+        "later",
+        "overload",
+        "too many connections",
+    ]
+    .iter()
+    .any(|w| r.contains(w))
+}
+
+/// Largest attachment count we read for one message; beyond it the message is unreadable and,
+/// after its retries, quarantined.
+const MAX_ATTACHMENTS: usize = 1000;
+
 /// Filenames travel as one space-separated argument.
 fn wire_filename(name: &str) -> String {
     name.chars()
@@ -156,27 +200,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
         if reply == "OK" {
             Ok(())
         } else {
-            Err(HispError::Refused {
-                command,
-                reply: reply_text(&reply),
-            })
+            Err(unexpected(command, &reply))
         }
     }
 
     async fn read_length(&mut self, command: &'static str) -> Result<u64, HispError> {
         let line = self.conn.read_line().await?;
-        line.trim().parse::<u64>().map_err(|_| HispError::Protocol {
-            command,
-            reply: line,
-        })
+        line.trim()
+            .parse::<u64>()
+            .map_err(|_| protocol(command, "expected a byte count", &line))
     }
 
-    /// Adds one recipient; `Err` only for connection trouble, a refusal is an outcome.
+    /// Adds one recipient; `Err` for connection trouble or a reply outside the protocol, an
+    /// outcome (deferred or rejected) for a refusal.
     async fn add_recipient(
         &mut self,
         kind: RecipientKind,
         address: &str,
-    ) -> Result<Option<String>, HispError> {
+    ) -> Result<Option<RecipientOutcome>, HispError> {
         let verb = match kind {
             RecipientKind::To => "TO",
             RecipientKind::Cc => "CC",
@@ -187,8 +228,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
             // need to consume it.
             let _info = self.conn.read_line().await?;
             Ok(None)
+        } else if reply.starts_with("FAIL") {
+            let reason = reply_text(&reply);
+            Ok(Some(if is_temporary_refusal(&reason) {
+                RecipientOutcome::Deferred { reason }
+            } else {
+                RecipientOutcome::Rejected { reason }
+            }))
         } else {
-            Ok(Some(reply_text(&reply)))
+            Err(protocol(verb_name(kind), "expected OK or FAIL", &reply))
         }
     }
 
@@ -209,18 +257,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
         };
         let reply = self.command(&line).await?;
         if reply != "BEGIN" {
-            return Err(HispError::Refused {
-                command: "ADD",
-                reply: reply_text(&reply),
-            });
+            return Err(unexpected("ADD", &reply));
         }
         self.conn.write_raw(data).await?;
         let reply = self.conn.read_line().await?;
         if reply != "OK" {
-            return Err(HispError::Refused {
-                command: "ADD",
-                reply: reply_text(&reply),
-            });
+            return Err(unexpected("ADD", &reply));
         }
         Ok(())
     }
@@ -232,8 +274,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
         let mut outcomes: Vec<(String, RecipientOutcome)> = Vec::new();
         let mut accepted = 0;
         for r in &msg.recipients {
-            if let Some(reason) = self.add_recipient(r.kind, &r.address).await? {
-                outcomes.push((r.address.clone(), RecipientOutcome::Rejected { reason }));
+            if let Some(outcome) = self.add_recipient(r.kind, &r.address).await? {
+                outcomes.push((r.address.clone(), outcome));
             } else {
                 accepted += 1;
             }
@@ -284,12 +326,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
                 (Some("ERROR"), Some(_), reason) => RecipientOutcome::Rejected {
                     reason: reason.unwrap_or("refused by HISP").trim().to_owned(),
                 },
-                _ => {
-                    return Err(HispError::Protocol {
-                        command: "SEND",
-                        reply: line,
-                    })
-                }
+                _ => return Err(protocol("SEND", "expected QUEUED, ERROR or OK", &line)),
             };
             outcomes.push((rcpt.unwrap_or_default().to_owned(), outcome));
             self.conn.write_line("OK").await?;
@@ -309,12 +346,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
                 let mut parts = line.splitn(4, ' ').skip(1);
                 let (id, code) = match (parts.next(), parts.next()) {
                     (Some(id), Some(code)) if !id.is_empty() && !code.is_empty() => (id, code),
-                    _ => {
-                        return Err(HispError::Protocol {
-                            command: "CHECK",
-                            reply: line,
-                        })
-                    }
+                    _ => return Err(protocol("CHECK", "STATUS without id and code", &line)),
                 };
                 let notice = StatusNotice {
                     hisp_id: id.to_owned(),
@@ -327,48 +359,40 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
                 Ok(Some(Inbound::Status(vec![notice])))
             }
             "MAIL" => {
-                let fields: Vec<&str> = line.split(' ').skip(1).collect();
-                let [recipient, sender, count, id] = fields[..] else {
-                    return Err(HispError::Protocol {
-                        command: "CHECK",
-                        reply: line,
-                    });
-                };
-                let count: usize = match count.parse() {
-                    Ok(n) if n <= 1000 && !id.is_empty() => n,
-                    _ => {
-                        return Err(HispError::Protocol {
-                            command: "CHECK",
-                            reply: line,
-                        })
-                    }
-                };
-                if let Some(reason) = self.skip.get(id) {
+                let mail = MailLine::parse(&line);
+                if let Some(reason) = self.skip.get(&mail.id) {
                     return Ok(Some(Inbound::Rejected(RejectedMail {
-                        hisp_id: id.to_owned(),
-                        recipient: recipient.to_owned(),
-                        sender: sender.to_owned(),
+                        hisp_id: mail.id.clone(),
+                        recipient: mail.recipient.to_owned(),
+                        sender: mail.sender.to_owned(),
                         raw: Vec::new(),
-                        reason: format!("unreadable, skipped after repeated failures: {reason}"),
+                        reason: format!(
+                            "{} after repeated failures: {reason}",
+                            super::UNREAD_QUARANTINE
+                        ),
                     })));
                 }
-                let mail = self
-                    .read_mail(recipient, sender, count, id)
-                    .await
-                    .map_err(|e| HispError::MailUnreadable {
-                        hisp_id: id.to_owned(),
-                        source: Box::new(e),
-                    })?;
-                Ok(Some(Inbound::Mail(mail)))
+                // Every failure from here on belongs to this message, so that one that can never
+                // be read is counted, and in the end quarantined, instead of blocking the queue.
+                let unreadable = |e| HispError::MailUnreadable {
+                    hisp_id: mail.id.clone(),
+                    source: Box::new(e),
+                };
+                let count = mail.count.map_err(unreadable)?;
+                let read = self
+                    .read_mail(mail.recipient, mail.sender, count, &mail.id)
+                    .await;
+                Ok(Some(Inbound::Mail(read.map_err(unreadable)?)))
             }
             "FAIL" => Err(HispError::Refused {
                 command: "CHECK",
                 reply: reply_text(&line),
             }),
-            _ => Err(HispError::Protocol {
-                command: "CHECK",
-                reply: line,
-            }),
+            _ => Err(protocol(
+                "CHECK",
+                "expected NONE, STATUS, MAIL or FAIL",
+                &line,
+            )),
         }
     }
 
@@ -387,21 +411,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
                 break;
             }
             if headers.len() >= 500 {
-                return Err(HispError::Protocol {
-                    command: "SHOW",
-                    reply: "too many header lines".into(),
-                });
+                return Err(protocol("SHOW", "more than 500 header lines", &line));
             }
             match line.split_once(':') {
                 Some((name, value)) => {
                     headers.push((name.trim().to_owned(), value.trim().to_owned()))
                 }
-                None => {
-                    return Err(HispError::Protocol {
-                        command: "SHOW",
-                        reply: line,
-                    })
-                }
+                None => return Err(protocol("SHOW", "header line without a colon", &line)),
             }
         }
         let body_type = self.conn.read_line().await?;
@@ -411,7 +427,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
         if announced != count as u64 {
             return Err(HispError::Protocol {
                 command: "SHOW",
-                reply: format!("attachment count {announced} but CHECK announced {count}"),
+                problem: "attachment count differs from the one CHECK announced",
+                bytes: 0,
             });
         }
         let mut listing = Vec::with_capacity(count);
@@ -468,10 +485,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
         if reply == "OK" {
             Ok(())
         } else {
-            Err(HispError::Refused {
-                command: "acknowledgement",
-                reply: reply_text(&reply),
-            })
+            Err(unexpected("acknowledgement", &reply))
         }
     }
 
@@ -483,16 +497,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
         if count > 10_000 {
             return Err(HispError::Protocol {
                 command: "LOOKUP",
-                reply: format!("{count} results"),
+                problem: "more than 10000 results",
+                bytes: 0,
             });
         }
         let mut out = Vec::with_capacity(count as usize);
         for _ in 0..count {
             let line = self.conn.read_line().await?;
-            let value = serde_json::from_str(&line).map_err(|_| HispError::Protocol {
-                command: "LOOKUP",
-                reply: line,
-            })?;
+            let value = serde_json::from_str(&line)
+                .map_err(|_| protocol("LOOKUP", "a result that is not JSON", &line))?;
             out.push(value);
         }
         Ok(out)
@@ -500,6 +513,56 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
 
     pub async fn close(mut self) {
         self.conn.shutdown().await;
+    }
+}
+
+fn verb_name(kind: RecipientKind) -> &'static str {
+    match kind {
+        RecipientKind::To => "TO",
+        RecipientKind::Cc => "CC",
+    }
+}
+
+/// A `MAIL recipient sender count id [more fields]` line. Servers may add fields after the id
+/// (the connectors ignore them). A line too broken to name its message still gets an id, derived
+/// from the line, so its failures can be counted and it can end in quarantine like any other.
+struct MailLine<'a> {
+    recipient: &'a str,
+    sender: &'a str,
+    id: String,
+    count: Result<usize, HispError>,
+}
+
+impl<'a> MailLine<'a> {
+    fn parse(line: &'a str) -> Self {
+        let fields: Vec<&str> = line.split(' ').skip(1).collect();
+        let field = |i: usize| fields.get(i).copied().unwrap_or("");
+        let id = match field(3) {
+            "" => format!(
+                "unparsed-{}",
+                &crate::store::sha256_hex(line.as_bytes())[..16]
+            ),
+            id => id.to_owned(),
+        };
+        let count = match field(2).parse::<usize>() {
+            Ok(n) if n <= MAX_ATTACHMENTS && fields.len() >= 4 => Ok(n),
+            Ok(_) if fields.len() >= 4 => Err(protocol(
+                "CHECK",
+                "MAIL announces more than 1000 attachments",
+                line,
+            )),
+            _ => Err(protocol(
+                "CHECK",
+                "MAIL line without recipient, sender, count and id",
+                line,
+            )),
+        };
+        MailLine {
+            recipient: field(0),
+            sender: field(1),
+            id,
+            count,
+        }
     }
 }
 

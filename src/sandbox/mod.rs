@@ -126,6 +126,11 @@ impl Sandbox {
         self.faults.lock().expect("fault plan lock").push(fault);
     }
 
+    /// Forgets every fault not fired yet.
+    pub fn clear_faults(&self) {
+        *self.faults.lock().expect("fault plan lock") = FaultPlan::default();
+    }
+
     /// Faults registered but not fired yet.
     pub fn pending_faults(&self) -> usize {
         self.faults.lock().expect("fault plan lock").pending()

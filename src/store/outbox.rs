@@ -505,12 +505,14 @@ impl Store {
                 .conn
                 .prepare_cached(
                     "SELECT id, received_at, sender, recipient, subject,
-                            CASE WHEN quarantine_reason IS NULL THEN 'received' ELSE 'quarantined' END
+                            CASE WHEN quarantine_reason IS NULL THEN 'received'
+                                 WHEN quarantine_reason LIKE ?2 || '%' THEN 'QUARANTINED-UNREAD'
+                                 ELSE 'quarantined' END
                      FROM incoming WHERE received_at >= ?1 ORDER BY id DESC",
                 )
                 .map_err(|e| self.err(e))?;
             let it = stmt
-                .query_map([since], |r| {
+                .query_map([since, crate::hisp::UNREAD_QUARANTINE], |r| {
                     Ok(MessageRow {
                         id: r.get(0)?,
                         direction: "in",
@@ -527,7 +529,15 @@ impl Store {
                 .map_err(|e| self.err(e))?;
             rows.extend(it);
         }
-        rows.sort_by(|a, b| b.at.cmp(&a.at).then(b.id.cmp(&a.id)));
+        // A message quarantined unread was acknowledged to a HISP that may tell its sender it was
+        // delivered: it leads the list until someone deals with it.
+        rows.sort_by(|a, b| {
+            let unread = |m: &MessageRow| m.state == "QUARANTINED-UNREAD";
+            unread(b)
+                .cmp(&unread(a))
+                .then(b.at.cmp(&a.at))
+                .then(b.id.cmp(&a.id))
+        });
         Ok(rows)
     }
 

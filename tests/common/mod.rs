@@ -136,3 +136,11 @@ pub async fn wait_until(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
     }
     cond()
 }
+
+/// Writes a configuration file 0600, as directd requires of one that holds a password.
+pub fn write_private(
+    path: impl AsRef<std::path::Path>,
+    text: impl AsRef<[u8]>,
+) -> std::io::Result<()> {
+    directd::fsutil::write_private(path.as_ref(), text.as_ref())
+}
