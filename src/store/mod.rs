@@ -189,14 +189,33 @@ impl Store {
             .conn
             .busy_timeout(busy_timeout)
             .map_err(|e| store.err(e))?;
-        store
-            .conn
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-            )
-            .map_err(|e| store.err(e))?;
-        store.migrate()?;
+        store.prepare()?;
         Ok(store)
+    }
+
+    /// Sets the connection's modes and brings the schema up to date. Two connections switching
+    /// a new file to WAL at once can deadlock on its rollback-journal locks, and SQLite then
+    /// answers BUSY to one of them at once, without waiting; that one tries again shortly, for
+    /// as long as the busy timeout allows.
+    fn prepare(&mut self) -> Result<(), StoreError> {
+        let deadline = std::time::Instant::now() + self.busy_timeout;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let result = self
+                .conn
+                .execute_batch(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(|e| self.err(e))
+                .and_then(|()| self.migrate());
+            match result {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                other => return other,
+            }
+        }
     }
 
     fn apply_key(&mut self, key: &str) -> Result<(), StoreError> {
