@@ -37,7 +37,8 @@ pub struct SendArgs {
     /// Any file to attach (repeatable).
     #[arg(long, value_name = "FILE")]
     attach: Vec<PathBuf>,
-    /// Message body text.
+    /// Message body text (without it, a short note naming the attached files is sent as the
+    /// body, so every receiver shows something readable).
     #[arg(long, value_name = "TEXT")]
     body: Option<String>,
 }
@@ -150,15 +151,24 @@ pub fn run(ctx: &Context, args: SendArgs) -> CliResult {
     {
         return Err(usage("--subject must be one line"));
     }
-    let mut parts = Vec::new();
-    if let Some(body) = &args.body {
-        parts.push(OutPart {
-            kind: PartKind::Text,
-            filename: None,
-            data: body.clone().into_bytes(),
-        });
-    }
     let filename = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    // The first part is the message body at the HISP, whatever its type. A document sent
+    // first would reach many receivers as a body they cannot show (and some never look past
+    // the body), so without --body a short text note goes first, as other phiMail clients do.
+    let body = args.body.clone().unwrap_or_else(|| {
+        let names: Vec<String> = args
+            .ccda
+            .iter()
+            .chain(&args.attach)
+            .filter_map(|p| filename(p))
+            .collect();
+        format!("Attached: {}.", names.join(", "))
+    });
+    let mut parts = vec![OutPart {
+        kind: PartKind::Text,
+        filename: None,
+        data: body.into_bytes(),
+    }];
     if let Some(path) = &args.ccda {
         let data = read_file(path)?;
         check_ccda(&data).map_err(|why| usage(format!("{}: {why}", path.display())))?;

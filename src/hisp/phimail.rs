@@ -404,7 +404,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
         id: &str,
     ) -> Result<ReceivedMail, HispError> {
         self.expect_ok("SHOW", "SHOW 0").await?;
-        let mut headers = Vec::new();
+        let mut headers: Vec<(String, String)> = Vec::new();
         loop {
             let line = self.conn.read_line().await?;
             if line.is_empty() {
@@ -412,6 +412,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
             }
             if headers.len() >= 500 {
                 return Err(protocol("SHOW", "more than 500 header lines", &line));
+            }
+            if line.starts_with([' ', '\t']) {
+                // A folded header (RFC 5322 §2.2.3): it continues the previous one.
+                match headers.last_mut() {
+                    Some((_, value)) => {
+                        value.push(' ');
+                        value.push_str(line.trim());
+                        continue;
+                    }
+                    None => return Err(protocol("SHOW", "continuation before any header", &line)),
+                }
             }
             match line.split_once(':') {
                 Some((name, value)) => {
@@ -460,6 +471,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
                 data,
             });
         }
+        let (body_type, body) = if is_text(&body_type) {
+            (body_type, body)
+        } else {
+            // Mail from other HISPs often has the document as its only MIME part, which phiMail
+            // hands over as part 0. It is a document, not something to read as text: it joins
+            // the attachments (first, as it came), so it is listed, saved and ingested like one.
+            attachments.insert(
+                0,
+                ReceivedAttachment {
+                    filename: format!("part0.{}", extension_for(&body_type)),
+                    mime_type: body_type,
+                    description: "delivered as the message body (part 0)".into(),
+                    data: body,
+                },
+            );
+            ("text/plain".to_owned(), Vec::new())
+        };
         Ok(ReceivedMail {
             recipient: recipient.to_owned(),
             sender: sender.to_owned(),
@@ -513,6 +541,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
 
     pub async fn close(mut self) {
         self.conn.shutdown().await;
+    }
+}
+
+/// A body type to show as text (`text/plain`, `text/html`, with or without parameters).
+fn is_text(content_type: &str) -> bool {
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    mime.is_empty() || mime.to_ascii_lowercase().starts_with("text/")
+}
+
+/// A file extension for a part that came without a name.
+fn extension_for(content_type: &str) -> &'static str {
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    match mime.to_ascii_lowercase().as_str() {
+        "application/xml" | "text/xml" | "application/hl7-v3+xml" => "xml",
+        "application/pdf" => "pdf",
+        "application/zip" | "application/x-zip-compressed" => "zip",
+        _ => "bin",
     }
 }
 
