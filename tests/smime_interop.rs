@@ -3,7 +3,8 @@
 mod common;
 
 use common::{
-    cli_decrypt, cli_encrypt, cli_sign_encrypt, openssl, p, pki, wrapped, write_pem, INNER,
+    cli_decrypt, cli_encrypt, cli_sign, cli_sign_encrypt, openssl, p, pki, wrapped, write_pem,
+    INNER,
 };
 use directd::smime::{open, seal, ContentCipher, KeyTransport, SealOptions};
 
@@ -216,4 +217,40 @@ fn every_signer_info_is_checked() {
         open(&msg, &pki.bob_keys(), &pki.bob_trust(), None),
         Err(SmimeError::Untrusted { subject, .. }) if subject.contains("rogue")
     ));
+}
+
+/// `micalg` as other agents write it. The OpenSSL command line writes `micalg="sha-256"`; the
+/// reference implementations write `sha256`, older agents `SHA256`, `sha1` or nothing. The
+/// SignerInfo's digest decides; a `micalg` that names another digest, or none, is a note.
+#[test]
+fn micalg_is_advisory() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let signed = cli_sign(d, &wrapped(INNER), &pki.alice, &[&pki.inter], "sha256", &[]);
+    let original = std::fs::read_to_string(&signed).unwrap();
+    assert!(original.contains("micalg=\"sha-256\"; "), "{original}");
+    let (bob_cert, _) = write_pem(d, "bob", &pki.bob);
+    let cases: [(&str, Option<&str>); 6] = [
+        ("micalg=\"sha-256\"; ", None),
+        ("micalg=sha256; ", None),
+        ("micalg=SHA256; ", None),
+        ("micalg=\"sha-512,SHA-256\"; ", None),
+        ("", Some("multipart/signed has no micalg; the signature digest sha-256 was used")),
+        (
+            "micalg=sha1; ",
+            Some("micalg sha1 does not name the signature digest sha-256; the signature digest was used"),
+        ),
+    ];
+    for (micalg, note) in cases {
+        let edited = d.join("micalg.eml");
+        std::fs::write(&edited, original.replace("micalg=\"sha-256\"; ", micalg)).unwrap();
+        let msg = cli_encrypt(d, &edited, "-aes128", &bob_cert, &[]);
+        let opened = open(&msg, &pki.bob_keys(), &pki.bob_trust(), None)
+            .unwrap_or_else(|e| panic!("{micalg:?}: {e}"));
+        assert_eq!(opened.inner, INNER.as_bytes(), "{micalg:?}");
+        assert_eq!(opened.verdict.signers[0].digest, "sha-256", "{micalg:?}");
+        let expected: Vec<String> = note.into_iter().map(str::to_owned).collect();
+        assert_eq!(opened.verdict.notes, expected, "{micalg:?}");
+    }
 }

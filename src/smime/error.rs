@@ -29,8 +29,6 @@ pub enum SmimeError {
     DecryptFailed(ErrorStack),
     #[error("decrypted content is not signed (found {found})")]
     Unsigned { found: String },
-    #[error("multipart/signed micalg {micalg} does not match the signature digest {digest}")]
-    MicalgMismatch { micalg: String, digest: String },
     #[error("signature uses weak digest {alg}")]
     WeakDigest { alg: String },
     #[error("signature uses unsupported digest {oid}")]

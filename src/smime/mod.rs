@@ -130,6 +130,9 @@ pub struct Verdict {
     pub wrapped: bool,
     pub from: String,
     pub envelope: EnvelopeCheck,
+    /// Things that did not stop the message but that an administrator chasing an interop
+    /// problem should see, e.g. a `micalg` that does not name the signature's digest.
+    pub notes: Vec<String>,
 }
 
 /// A message that decrypted, verified and passed the trust and binding checks.

@@ -82,7 +82,11 @@ pub fn open(
         .map_err(SmimeError::DecryptFailed)?;
 
     let recipient_domain = identity.domain().unwrap_or_default();
-    let (signed_content, signers) = verify_signed(&decrypted, trust, &recipient_domain)?;
+    let Signed {
+        content: signed_content,
+        signers,
+        notes,
+    } = verify_signed(&decrypted, trust, &recipient_domain)?;
 
     let (inner, wrapped) = unwrap_inner(&outer_headers, &signed_content)?;
     let parsed = MessageParser::default()
@@ -118,6 +122,7 @@ pub fn open(
             wrapped,
             from,
             envelope: envelope_check,
+            notes,
         },
         inner,
     })
@@ -212,8 +217,14 @@ struct VerifiedSigner {
     chain: Vec<String>,
 }
 
-/// Checks the decrypted entity is `multipart/signed` with valid signatures by trusted signers
-/// and returns the signed part (exact bytes) and the signers.
+/// The signed content (exact bytes), its verified signers, and what the administrator should
+/// know about how it was signed.
+struct Signed {
+    content: Vec<u8>,
+    signers: Vec<VerifiedSigner>,
+    notes: Vec<String>,
+}
+
 /// The `micalg` name of a digest we accept for signatures; MD5 and SHA-1 are refused as weak.
 fn accepted_digest(oid_bytes: &[u8]) -> Result<&'static str, SmimeError> {
     match cms::digest_name(oid_bytes) {
@@ -227,6 +238,40 @@ fn accepted_digest(oid_bytes: &[u8]) -> Result<&'static str, SmimeError> {
     }
 }
 
+/// What to record when `micalg` does not name `digest` (a `micalg` name), or `None` when it
+/// does in any spelling agents use (`sha-256`, `sha256`, `SHA256`).
+///
+/// The header is advisory: the SignerInfo's digest is what was verified, so a wrong or missing
+/// `micalg` is worth telling the administrator but not worth refusing the message
+/// (RFC 5751 §3.4.3.2: receivers SHOULD recover gracefully).
+fn micalg_note(micalg: Option<&str>, digest: &str) -> Option<String> {
+    let normal = |m: &str| m.trim().to_ascii_lowercase().replace('-', "");
+    let listed: Vec<&str> = micalg
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .collect();
+    if listed.is_empty() {
+        return Some(format!(
+            "multipart/signed has no micalg; the signature digest {digest} was used"
+        ));
+    }
+    if listed.iter().any(|m| normal(m) == normal(digest)) {
+        return None;
+    }
+    // The header is the sender's text: keep the note one short printable line.
+    let shown: String = listed
+        .join(",")
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(64)
+        .collect();
+    Some(format!(
+        "micalg {shown} does not name the signature digest {digest}; the signature digest was used"
+    ))
+}
+
 /// For the `smime_verify` fuzz target: the signed entity inside a decrypted message, which
 /// anyone who can encrypt to our certificate controls.
 #[cfg(fuzzing)]
@@ -234,11 +279,8 @@ pub fn fuzz_verify_signed(decrypted: &[u8], trust: &TrustStore) {
     let _ = verify_signed(decrypted, trust, "b.example");
 }
 
-fn verify_signed(
-    decrypted: &[u8],
-    trust: &TrustStore,
-    domain: &str,
-) -> Result<(Vec<u8>, Vec<VerifiedSigner>), SmimeError> {
+/// Checks the decrypted entity is `multipart/signed` with valid signatures by trusted signers.
+fn verify_signed(decrypted: &[u8], trust: &TrustStore, domain: &str) -> Result<Signed, SmimeError> {
     let (h, body) = mime::split_entity(decrypted);
     let headers = mime::parse_headers(h);
     let ct = mime::parse_content_type(mime::header(&headers, "Content-Type").unwrap_or(""));
@@ -299,13 +341,7 @@ fn verify_signed(
         });
     }
 
-    let micalgs: Vec<String> = ct
-        .param("micalg")
-        .unwrap_or("")
-        .split(',')
-        .map(|m| m.trim().to_ascii_lowercase())
-        .filter(|m| !m.is_empty())
-        .collect();
+    let micalg = ct.param("micalg").map(str::to_owned);
     // The announced digest list is checked too, though only for digests we know: OpenSSL 3.0's
     // CMS_verify leaks its content BIO when it cannot set one of them up (found by the
     // smime_verify fuzz target). Weak ones listed beside a strong signer are left to the
@@ -319,14 +355,14 @@ fn verify_signed(
             oid: der::oid_to_string(unknown),
         });
     }
+    let mut notes = Vec::new();
     let mut signer_certs = Vec::with_capacity(info.signers.len());
     for si in &info.signers {
         let digest = accepted_digest(&si.digest)?;
-        if !micalgs.iter().any(|m| m == digest) {
-            return Err(SmimeError::MicalgMismatch {
-                micalg: micalgs.join(","),
-                digest: digest.to_string(),
-            });
+        if let Some(note) = micalg_note(micalg.as_deref(), digest) {
+            if !notes.contains(&note) {
+                notes.push(note);
+            }
         }
         let cert = certs.iter().find(|c| si.sid.matches(c)).ok_or_else(|| {
             SmimeError::SignerCertMissing {
@@ -375,7 +411,11 @@ fn verify_signed(
             chain: verdict.chain,
         });
     }
-    Ok((content, signers))
+    Ok(Signed {
+        content,
+        signers,
+        notes,
+    })
 }
 
 /// The inner message: the `message/rfc822` body when wrapped; otherwise the outer non-MIME

@@ -358,6 +358,22 @@ pub fn cli_sign_encrypt(
     recip: &CertKey,
     extra_enc: &[&str],
 ) -> Vec<u8> {
+    let signed = cli_sign(dir, content, signer, chain, md, &[]);
+    let (rcert, _) = write_pem(dir, "cli-recip", recip);
+    cli_encrypt(dir, &signed, cipher, &rcert, extra_enc)
+}
+
+/// Signs `content` with `openssl cms -sign` as `signer` (with `chain` attached) and returns
+/// the S/MIME output file: `multipart/signed` by default, opaque signed-data with
+/// `extra = ["-nodetach"]`.
+pub fn cli_sign(
+    dir: &Path,
+    content: &str,
+    signer: &CertKey,
+    chain: &[&CertKey],
+    md: &str,
+    extra: &[&str],
+) -> PathBuf {
     let (scert, skey) = write_pem(dir, "cli-signer", signer);
     let chain_file = dir.join("cli-chain.pem");
     let mut pem = Vec::new();
@@ -365,7 +381,6 @@ pub fn cli_sign_encrypt(
         pem.extend(c.cert.to_pem().unwrap());
     }
     std::fs::write(&chain_file, &pem).unwrap();
-    let (rcert, _) = write_pem(dir, "cli-recip", recip);
     let input = dir.join("cli-content.txt");
     std::fs::write(&input, content).unwrap();
     let signed = dir.join("cli-signed.eml");
@@ -386,8 +401,9 @@ pub fn cli_sign_encrypt(
     if !chain.is_empty() {
         args.extend(["-certfile", p(&chain_file)]);
     }
+    args.extend(extra);
     openssl(&args);
-    cli_encrypt(dir, &signed, cipher, &rcert, extra_enc)
+    signed
 }
 
 /// Encrypts the file `input` to `rcert` with the CLI, with Direct-ish outer headers.
