@@ -83,6 +83,10 @@ pub enum SmimeError {
     NoIdentity { address: String },
     #[error("no valid certificate for recipient {address} ({rejected} unusable found)")]
     NoRecipientCert { address: String, rejected: usize },
+    /// Certificates bound to the address exist but none chains to the sender's outgoing
+    /// anchors: encrypting to one would hand PHI to whoever published it.
+    #[error("no trusted certificate for {address}")]
+    NoTrustedRecipientCert { address: String },
     #[error("no recipient certificates given")]
     NoRecipients,
     #[error("{subject}: only RSA recipient keys are supported")]

@@ -240,7 +240,7 @@ impl Transport for EdgeTransport {
         let mut certs = Vec::new();
         let mut reachable = Vec::new();
         for r in &msg.recipients {
-            match self.agent.recipient_certs(&r.address).await {
+            match self.agent.recipient_certs(&msg.sender, &r.address).await {
                 Ok(found) => {
                     certs.extend(found);
                     reachable.push(r.address.clone());
@@ -332,7 +332,7 @@ impl Transport for EdgeTransport {
             .map_err(|e| refuse(e.to_string()))?;
         let certs = self
             .agent
-            .recipient_certs(&job.to)
+            .recipient_certs(&job.from, &job.to)
             .await
             .map_err(|e| refuse(e.to_string()))?;
         let original = OriginalInfo {
