@@ -254,3 +254,44 @@ fn micalg_is_advisory() {
         assert_eq!(opened.verdict.notes, expected, "{micalg:?}");
     }
 }
+
+/// Opaque signed data (`openssl cms -sign -nodetach`: `application/pkcs7-mime;
+/// smime-type=signed-data`) inside the envelope, which RFC 5751 requires receivers to accept;
+/// also without the smime-type parameter, as some agents write it.
+#[test]
+fn directd_opens_opaque_signed_data() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let signed = cli_sign(
+        d,
+        &wrapped(INNER),
+        &pki.alice,
+        &[&pki.inter],
+        "sha256",
+        &["-nodetach"],
+    );
+    let original = std::fs::read_to_string(&signed).unwrap();
+    assert!(
+        original.contains("application/pkcs7-mime; smime-type=signed-data"),
+        "{original}"
+    );
+    let (bob_cert, _) = write_pem(d, "bob", &pki.bob);
+    for text in [
+        original.clone(),
+        original.replace(" smime-type=signed-data;", ""),
+    ] {
+        std::fs::write(&signed, &text).unwrap();
+        let msg = cli_encrypt(d, &signed, "-aes128", &bob_cert, &[]);
+        let opened = open(&msg, &pki.bob_keys(), &pki.bob_trust(), None).unwrap();
+        assert_eq!(opened.inner, INNER.as_bytes());
+        assert!(opened.verdict.wrapped);
+        assert_eq!(opened.verdict.from, "alice@a.example");
+        assert_eq!(opened.verdict.signers[0].digest, "sha-256");
+        assert!(
+            opened.verdict.notes.is_empty(),
+            "{:?}",
+            opened.verdict.notes
+        );
+    }
+}

@@ -2,7 +2,10 @@
 #[path = "smime_support/mod.rs"]
 mod common;
 
-use common::{cli_encrypt, cli_sign_encrypt, crl, pki, reseal_edited, wrapped, write_pem, INNER};
+use common::{
+    cli_encrypt, cli_sign, cli_sign_encrypt, crl, openssl, p, pki, reseal_edited, wrapped,
+    write_pem, INNER,
+};
 use directd::smime::{
     open, seal, Direction, Envelope, KeyStore, RevocationPolicy, SealOptions, SmimeError,
     TrustStore,
@@ -392,4 +395,96 @@ fn revocation_policies() {
     let forged = crl(&pki.rogue_root, &[&pki.alice], 7);
     let t = trust_with(RevocationPolicy::BestEffort, vec![forged]);
     assert!(open(&msg, &keys, &t, None).is_ok());
+}
+
+/// Opaque signed-data, CLI-made and encrypted to bob, signed by `signer` with `md`; `edit`
+/// may change the DER of the SignedData before it is encrypted.
+fn opaque(signer: &common::CertKey, md: &str, edit: impl Fn(Vec<u8>) -> Vec<u8>) -> Vec<u8> {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let signed = cli_sign(
+        d,
+        &wrapped(INNER),
+        signer,
+        &[&pki.inter],
+        md,
+        &["-nodetach"],
+    );
+    let der = d.join("signed.der");
+    openssl(&[
+        "cms",
+        "-cmsout",
+        "-in",
+        p(&signed),
+        "-outform",
+        "DER",
+        "-out",
+        p(&der),
+    ]);
+    std::fs::write(&der, edit(std::fs::read(&der).unwrap())).unwrap();
+    openssl(&[
+        "cms",
+        "-cmsout",
+        "-inform",
+        "DER",
+        "-in",
+        p(&der),
+        "-outform",
+        "SMIME",
+        "-out",
+        p(&signed),
+    ]);
+    let (bob_cert, _) = write_pem(d, "bob", &pki.bob);
+    cli_encrypt(d, &signed, "-aes128", &bob_cert, &[])
+}
+
+/// Opaque signed-data gets the same checks as multipart/signed.
+#[test]
+fn opaque_signed_data_gets_the_same_checks() {
+    let pki = pki();
+    let msg = opaque(&pki.alice, "sha256", |der| der);
+    assert!(open_bob(&msg).is_ok(), "the unedited vector opens");
+
+    let msg = opaque(&pki.alice, "sha256", |der| {
+        let at = der
+            .windows(9)
+            .position(|w| w == b"two weeks")
+            .expect("content inside the SignedData");
+        let mut der = der;
+        der[at..at + 3].copy_from_slice(b"six");
+        der
+    });
+    let err = open_bob(&msg).unwrap_err();
+    assert!(matches!(err, SmimeError::BadSignature(_)), "{err:?}");
+
+    let err = open_bob(&opaque(&pki.alice, "sha1", |der| der)).unwrap_err();
+    assert!(
+        matches!(&err, SmimeError::WeakDigest { alg } if alg == "sha-1"),
+        "{err:?}"
+    );
+    let err = open_bob(&opaque(&pki.alice_rogue, "sha256", |der| der)).unwrap_err();
+    assert!(
+        matches!(&err, SmimeError::Untrusted { subject, .. } if subject.contains("rogue")),
+        "{err:?}"
+    );
+}
+
+/// Inside the envelope, pkcs7-mime of any other smime-type is not a signature.
+#[test]
+fn pkcs7_mime_that_is_not_signed_data() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (bob_cert, _) = write_pem(d, "bob", &pki.bob);
+    let inner = d.join("inner.eml");
+    std::fs::write(&inner, wrapped(INNER)).unwrap();
+    let twice = d.join("twice.eml");
+    std::fs::write(&twice, cli_encrypt(d, &inner, "-aes128", &bob_cert, &[])).unwrap();
+    let msg = cli_encrypt(d, &twice, "-aes128", &bob_cert, &[]);
+    let err = open_bob(&msg).unwrap_err();
+    assert!(
+        matches!(&err, SmimeError::Unsigned { found } if found.contains("smime-type=enveloped-data")),
+        "{err:?}"
+    );
 }

@@ -279,15 +279,26 @@ pub fn fuzz_verify_signed(decrypted: &[u8], trust: &TrustStore) {
     let _ = verify_signed(decrypted, trust, "b.example");
 }
 
-/// Checks the decrypted entity is `multipart/signed` with valid signatures by trusted signers.
+/// Checks the decrypted entity is signed by trusted signers whose signatures verify, in
+/// either form RFC 5751 makes a receiver accept: `multipart/signed` with a detached signature,
+/// or opaque `application/pkcs7-mime; smime-type=signed-data` carrying the content inside.
 fn verify_signed(decrypted: &[u8], trust: &TrustStore, domain: &str) -> Result<Signed, SmimeError> {
     let (h, body) = mime::split_entity(decrypted);
     let headers = mime::parse_headers(h);
     let ct = mime::parse_content_type(mime::header(&headers, "Content-Type").unwrap_or(""));
+    if is_pkcs7_mime(&ct.mime) {
+        // Agents that omit smime-type are let through to the CMS type check below.
+        let smime_type = ct.param("smime-type").unwrap_or("signed-data");
+        if !smime_type.eq_ignore_ascii_case("signed-data") {
+            return Err(SmimeError::Unsigned {
+                found: format!("{}; smime-type={smime_type}", ct.mime),
+            });
+        }
+        let sig = decode_body(&headers, body)?;
+        return check_signed_data(&sig, Form::Opaque, trust, domain);
+    }
     if ct.mime != "multipart/signed" {
-        let found = if is_pkcs7_mime(&ct.mime) {
-            "application/pkcs7-mime (opaque signed-data is not accepted)".to_string()
-        } else if ct.mime.is_empty() {
+        let found = if ct.mime.is_empty() {
             "no Content-Type".to_string()
         } else {
             ct.mime.clone()
@@ -311,7 +322,6 @@ fn verify_signed(decrypted: &[u8], trust: &TrustStore, domain: &str) -> Result<S
             parts.len()
         )));
     }
-    let content = parts[0];
     let (sh, sbody) = mime::split_entity(parts[1]);
     let sig_headers = mime::parse_headers(sh);
     let sig_ct = mime::parse_content_type(mime::header(&sig_headers, "Content-Type").unwrap_or(""));
@@ -323,7 +333,33 @@ fn verify_signed(decrypted: &[u8], trust: &TrustStore, domain: &str) -> Result<S
         });
     }
     let sig = decode_body(&sig_headers, sbody)?;
-    let (ty, sd) = cms::content_info(&sig)?;
+    let form = Form::Detached {
+        content: parts[0],
+        micalg: ct.param("micalg"),
+    };
+    check_signed_data(&sig, form, trust, domain)
+}
+
+/// Where the signed content of a SignedData is.
+enum Form<'a> {
+    /// Beside it, in part 1 of a `multipart/signed` whose header announced `micalg`.
+    Detached {
+        content: &'a [u8],
+        micalg: Option<&'a str>,
+    },
+    /// Inside it, as eContent.
+    Opaque,
+}
+
+/// Verifies the CMS SignedData `sig`: every SignerInfo with an accepted digest, a strong key,
+/// a valid signature, a chain to `domain`'s incoming anchors and signing key usage.
+fn check_signed_data(
+    sig: &[u8],
+    form: Form<'_>,
+    trust: &TrustStore,
+    domain: &str,
+) -> Result<Signed, SmimeError> {
+    let (ty, sd) = cms::content_info(sig)?;
     if ty != oid::SIGNED_DATA {
         return Err(SmimeError::UnsupportedCmsType {
             oid: der::oid_to_string(&ty),
@@ -341,7 +377,11 @@ fn verify_signed(decrypted: &[u8], trust: &TrustStore, domain: &str) -> Result<S
         });
     }
 
-    let micalg = ct.param("micalg").map(str::to_owned);
+    if matches!(form, Form::Opaque) && !info.has_content {
+        return Err(SmimeError::MalformedCms(
+            "opaque signed-data carries no content".into(),
+        ));
+    }
     // The announced digest list is checked too, though only for digests we know: OpenSSL 3.0's
     // CMS_verify leaks its content BIO when it cannot set one of them up (found by the
     // smime_verify fuzz target). Weak ones listed beside a strong signer are left to the
@@ -359,9 +399,11 @@ fn verify_signed(decrypted: &[u8], trust: &TrustStore, domain: &str) -> Result<S
     let mut signer_certs = Vec::with_capacity(info.signers.len());
     for si in &info.signers {
         let digest = accepted_digest(&si.digest)?;
-        if let Some(note) = micalg_note(micalg.as_deref(), digest) {
-            if !notes.contains(&note) {
-                notes.push(note);
+        if let Form::Detached { micalg, .. } = form {
+            if let Some(note) = micalg_note(micalg, digest) {
+                if !notes.contains(&note) {
+                    notes.push(note);
+                }
             }
         }
         let cert = certs.iter().find(|c| si.sid.matches(c)).ok_or_else(|| {
@@ -374,25 +416,17 @@ fn verify_signed(decrypted: &[u8], trust: &TrustStore, domain: &str) -> Result<S
     }
 
     // CMS_verify checks every SignerInfo; chain checks are ours so each failure gets its own
-    // error. BINARY keeps openssl from rewriting line ends in the detached content.
+    // error. BINARY keeps openssl from rewriting line ends in the content.
     let flags = CMSOptions::NO_SIGNER_CERT_VERIFY | CMSOptions::BINARY;
-    let mut cms_sig = CmsContentInfo::from_der(&sig)?;
-    let verified = cms_sig.verify(None, None, Some(content), None, flags);
-    let content = match verified {
-        Ok(()) => content.to_vec(),
-        Err(first) => {
-            // Some senders sign the canonical form but transmit bare LF.
-            let canonical = mime::to_crlf(content);
-            if canonical != content
-                && CmsContentInfo::from_der(&sig)?
-                    .verify(None, None, Some(&canonical), None, flags)
-                    .is_ok()
-            {
-                canonical
-            } else {
-                return Err(SmimeError::BadSignature(first));
-            }
+    let content = match form {
+        Form::Opaque => {
+            let mut out = Vec::new();
+            CmsContentInfo::from_der(sig)?
+                .verify(None, None, None, Some(&mut out), flags)
+                .map_err(SmimeError::BadSignature)?;
+            out
         }
+        Form::Detached { content, .. } => verify_detached(sig, content, flags)?,
     };
 
     let mut signers = Vec::with_capacity(signer_certs.len());
@@ -416,6 +450,26 @@ fn verify_signed(decrypted: &[u8], trust: &TrustStore, domain: &str) -> Result<S
         signers,
         notes,
     })
+}
+
+/// Verifies a detached signature over `content`, exactly as transmitted or, for senders that
+/// sign the canonical form but transmit bare LF, over its CRLF form. Returns the bytes that
+/// verified.
+fn verify_detached(sig: &[u8], content: &[u8], flags: CMSOptions) -> Result<Vec<u8>, SmimeError> {
+    let first = match CmsContentInfo::from_der(sig)?.verify(None, None, Some(content), None, flags)
+    {
+        Ok(()) => return Ok(content.to_vec()),
+        Err(first) => first,
+    };
+    let canonical = mime::to_crlf(content);
+    if canonical != content
+        && CmsContentInfo::from_der(sig)?
+            .verify(None, None, Some(&canonical), None, flags)
+            .is_ok()
+    {
+        return Ok(canonical);
+    }
+    Err(SmimeError::BadSignature(first))
 }
 
 /// The inner message: the `message/rfc822` body when wrapped; otherwise the outer non-MIME
