@@ -3,13 +3,14 @@
 mod common;
 
 use common::{
-    cli_encrypt, cli_sign, cli_sign_encrypt, crl, openssl, p, pki, reseal_edited, wrapped,
-    write_pem, INNER,
+    build, build_with, cli_encrypt, cli_sign, cli_sign_encrypt, crl, openssl, p, pki,
+    reseal_edited, rsa, wrapped, write_pem, San, Variant, INNER,
 };
 use directd::smime::{
     open, seal, Direction, Envelope, KeyStore, RevocationPolicy, SealOptions, SmimeError,
     TrustStore,
 };
+use openssl::hash::MessageDigest;
 
 fn seal_as(signer: &common::CertKey, inner: &str) -> Vec<u8> {
     let pki = pki();
@@ -487,4 +488,87 @@ fn pkcs7_mime_that_is_not_signed_data() {
         matches!(&err, SmimeError::Unsigned { found } if found.contains("smime-type=enveloped-data")),
         "{err:?}"
     );
+}
+
+/// A message from `signer` (sent with `chain`) as the openssl command line seals it for bob.
+fn cli_from(signer: &common::CertKey, chain: &[&common::CertKey]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    cli_sign_encrypt(
+        dir.path(),
+        &wrapped(INNER),
+        signer,
+        chain,
+        "sha256",
+        "-aes128",
+        &pki().bob,
+        &[],
+    )
+}
+
+/// MD5 and SHA-1 certificate signatures below the anchor are refused like MD5 and SHA-1
+/// message digests; the anchor's own self-signature does not matter.
+#[test]
+fn weak_certificate_signatures_below_the_anchor() {
+    let pki = pki();
+    let with = |md| Variant {
+        md,
+        ..Variant::default()
+    };
+    let alice_under = |issuer: &common::CertKey| {
+        let san = Some(San::Email("alice@a.example"));
+        build("alice", rsa(2048), Some(issuer), false, san, (-1, 365))
+    };
+
+    let inter_sha1 = build_with(
+        "Intermediate SHA-1",
+        rsa(2048),
+        Some(&pki.root),
+        true,
+        None,
+        (-10, 3000),
+        &with(MessageDigest::sha1()),
+    );
+    let alice = alice_under(&inter_sha1);
+    let err = open_bob(&cli_from(&alice, &[&inter_sha1])).unwrap_err();
+    assert!(
+        matches!(&err, SmimeError::WeakCertSignature { subject, alg }
+            if subject.starts_with("CN=Intermediate SHA-1") && alg == "sha1WithRSAEncryption"),
+        "{err:?}"
+    );
+
+    let alice_md5 = build_with(
+        "alice md5",
+        rsa(2048),
+        Some(&pki.inter),
+        false,
+        Some(San::Email("alice@a.example")),
+        (-1, 365),
+        &with(MessageDigest::md5()),
+    );
+    let err = open_bob(&cli_from(&alice_md5, &[&pki.inter])).unwrap_err();
+    assert!(
+        matches!(&err, SmimeError::WeakCertSignature { subject, alg }
+            if subject.starts_with("CN=alice md5") && alg == "md5WithRSAEncryption"),
+        "{err:?}"
+    );
+
+    // Configured as the anchor itself, the SHA-1-signed intermediate is trusted by
+    // configuration, and so is a SHA-1 self-signed root.
+    let mut trust = TrustStore::new(RevocationPolicy::BestEffort);
+    trust.add_anchor("b.example", Direction::Incoming, inter_sha1.cert.clone());
+    let msg = cli_from(&alice, &[&inter_sha1]);
+    assert!(open(&msg, &pki.bob_keys(), &trust, None).is_ok());
+    let root_sha1 = build_with(
+        "Root SHA-1",
+        rsa(2048),
+        None,
+        true,
+        None,
+        (-10, 3650),
+        &with(MessageDigest::sha1()),
+    );
+    let mut trust = TrustStore::new(RevocationPolicy::BestEffort);
+    trust.add_anchor("b.example", Direction::Incoming, root_sha1.cert.clone());
+    let msg = cli_from(&alice_under(&root_sha1), &[]);
+    assert!(open(&msg, &pki.bob_keys(), &trust, None).is_ok());
 }

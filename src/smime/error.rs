@@ -49,6 +49,8 @@ pub enum SmimeError {
     Expired { subject: String },
     #[error("{subject}: certificate is not yet valid")]
     NotYetValid { subject: String },
+    #[error("{subject}: certificate is signed with weak algorithm {alg}")]
+    WeakCertSignature { subject: String, alg: String },
     #[error("{subject}: certificate is revoked")]
     Revoked { subject: String },
     #[error("{subject}: no usable CRL and revocation policy is Require")]

@@ -7,6 +7,7 @@ use std::sync::{Mutex, PoisonError};
 
 use openssl::asn1::Asn1Time;
 use openssl::cms::{CMSOptions, CmsContentInfo};
+use openssl::nid::Nid;
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::X509VerifyFlags;
@@ -250,18 +251,28 @@ impl TrustStore {
             } else {
                 let failing = c
                     .current_cert()
-                    .map(|x| subject_string(&x.to_owned()))
-                    .unwrap_or_else(|| subject_string(cert));
+                    .map(|x| x.to_owned())
+                    .unwrap_or_else(|| cert.clone());
                 Ok(Err((c.error(), failing)))
             }
         })?;
         let chain = match outcome {
             Ok(chain) => chain,
             Err((err, failing)) => {
-                // X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED.
+                // X509_V_ERR_CERT_NOT_YET_VALID, X509_V_ERR_CERT_HAS_EXPIRED and
+                // X509_V_ERR_CA_MD_TOO_WEAK (OpenSSL's own security level, e.g. for MD5).
                 return Err(match err.as_raw() {
-                    9 => SmimeError::NotYetValid { subject: failing },
-                    10 => SmimeError::Expired { subject: failing },
+                    9 => SmimeError::NotYetValid {
+                        subject: subject_string(&failing),
+                    },
+                    10 => SmimeError::Expired {
+                        subject: subject_string(&failing),
+                    },
+                    68 => weak_signature(&failing).unwrap_or_else(|| SmimeError::Untrusted {
+                        subject: subject_string(cert),
+                        domain: domain.to_string(),
+                        reason: err.error_string().to_string(),
+                    }),
                     _ => SmimeError::Untrusted {
                         subject: subject_string(cert),
                         domain: domain.to_string(),
@@ -270,6 +281,15 @@ impl TrustStore {
                 });
             }
         };
+        // The anchor's own signature proves nothing (it is trusted by configuration); every
+        // signature below it is what binds the chain, and an MD5 or SHA-1 one can be forged
+        // just like an MD5 or SHA-1 message digest, which is refused.
+        if let Some(weak) = chain
+            .split_last()
+            .and_then(|(_, below)| below.iter().find_map(weak_signature))
+        {
+            return Err(weak);
+        }
         self.check_revocation(&chain)?;
         Ok(ChainVerdict {
             anchor: chain.last().map(subject_string).unwrap_or_default(),
@@ -314,6 +334,19 @@ impl TrustStore {
         }
         Ok(())
     }
+}
+
+/// [`SmimeError::WeakCertSignature`] when `cert` is signed with MD5, SHA-1 or older digests.
+fn weak_signature(cert: &X509) -> Option<SmimeError> {
+    let alg = cert.signature_algorithm().object().nid();
+    let digest = alg.signature_algorithms()?.digest;
+    if ![Nid::MD2, Nid::MD4, Nid::MD5, Nid::SHA1].contains(&digest) {
+        return None;
+    }
+    Some(SmimeError::WeakCertSignature {
+        subject: subject_string(cert),
+        alg: alg.long_name().unwrap_or("?").to_string(),
+    })
 }
 
 /// Extracts the certificates of a bundle. `signer` is `None` for "whatever form", `Some(None)`
