@@ -572,3 +572,80 @@ fn weak_certificate_signatures_below_the_anchor() {
     let msg = cli_from(&alice_under(&root_sha1), &[]);
     assert!(open(&msg, &pki.bob_keys(), &trust, None).is_ok());
 }
+
+/// Extended key usage, when present, must allow emailProtection or anyExtendedKeyUsage, for
+/// signers and for the recipients we encrypt to.
+#[test]
+fn extended_key_usage_must_allow_email_protection() {
+    let pki = pki();
+    let alice_with = |cn: &str, eku: Option<&'static [&'static str]>| {
+        let variant = Variant {
+            eku,
+            ..Variant::default()
+        };
+        let san = Some(San::Email("alice@a.example"));
+        build_with(
+            cn,
+            rsa(2048),
+            Some(&pki.inter),
+            false,
+            san,
+            (-1, 365),
+            &variant,
+        )
+    };
+    for (cn, eku) in [
+        ("alice tls", &["serverAuth", "clientAuth"][..]),
+        ("alice client", &["clientAuth"][..]),
+    ] {
+        let alice = alice_with(cn, Some(eku));
+        let err = open_bob(&cli_from(&alice, &[&pki.inter])).unwrap_err();
+        assert!(
+            matches!(&err, SmimeError::ExtendedKeyUsage { subject } if subject.starts_with(&format!("CN={cn},"))),
+            "{eku:?}: {err:?}"
+        );
+        assert_eq!(
+            err.to_string(),
+            format!("CN={cn}, O=directd test: extended key usage does not allow e-mail protection")
+        );
+    }
+    for (cn, eku) in [
+        ("alice mixed", Some(&["serverAuth", "emailProtection"][..])),
+        ("alice any", Some(&["anyExtendedKeyUsage"][..])),
+        ("alice no eku", None),
+    ] {
+        let alice = alice_with(cn, eku);
+        let opened =
+            open_bob(&cli_from(&alice, &[&pki.inter])).unwrap_or_else(|e| panic!("{eku:?}: {e}"));
+        assert!(opened.verdict.signers[0]
+            .subject
+            .starts_with(&format!("CN={cn},")));
+    }
+
+    // Sending: a TLS-only certificate for bob is not one to encrypt to.
+    let san = Some(San::Email("bob@b.example"));
+    let variant = Variant {
+        eku: Some(&["serverAuth"]),
+        ..Variant::default()
+    };
+    let bob_tls = build_with(
+        "bob tls",
+        rsa(2048),
+        Some(&pki.inter),
+        false,
+        san,
+        (-1, 365),
+        &variant,
+    );
+    let err = seal(
+        INNER.as_bytes(),
+        &pki.alice.identity(&[&pki.inter]),
+        std::slice::from_ref(&bob_tls.cert),
+        &SealOptions::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, SmimeError::ExtendedKeyUsage { .. }),
+        "{err:?}"
+    );
+}

@@ -9,6 +9,7 @@ use openssl::pkey::{Id, PKey, Private};
 use openssl::x509::{X509KeyUsage, X509};
 use serde::Serialize;
 
+use super::der::{self, oid};
 use super::error::SmimeError;
 use super::trust::{Direction, TrustStore};
 
@@ -244,7 +245,8 @@ pub fn select_recipient_certs(
 }
 
 /// Checks a recipient certificate can be used to encrypt to: in its validity period, RSA of at
-/// least 2048 bits, and keyEncipherment allowed if key usage is restricted.
+/// least 2048 bits, keyEncipherment allowed if key usage is restricted, and e-mail protection
+/// allowed if extended key usage is present.
 pub fn check_encryption_cert(cert: &X509) -> Result<(), SmimeError> {
     check_time(cert)?;
     let key = cert.public_key()?;
@@ -260,6 +262,7 @@ pub fn check_encryption_cert(cert: &X509) -> Result<(), SmimeError> {
             needed: "keyEncipherment",
         });
     }
+    check_email_eku(cert)?;
     Ok(())
 }
 
@@ -303,6 +306,28 @@ pub fn usage_allows(cert: &X509, usage: Usage) -> bool {
             Usage::Sign => ku.intersects(X509KeyUsage::DIGITAL_SIGNATURE),
             Usage::Encrypt => ku.intersects(X509KeyUsage::KEY_ENCIPHERMENT),
         },
+    }
+}
+
+/// Refuses a certificate whose extended key usage, when present, allows neither
+/// emailProtection nor anyExtendedKeyUsage (RFC 5280 §4.2.1.12): a TLS server or client
+/// certificate from the same CA is not an S/MIME certificate. An unreadable extension counts
+/// as not allowing it.
+pub fn check_email_eku(cert: &X509) -> Result<(), SmimeError> {
+    let purposes = der::extended_key_usage(&cert.to_der()?);
+    let allowed = match purposes {
+        Ok(None) => true,
+        Ok(Some(list)) => list
+            .iter()
+            .any(|p| p == oid::EMAIL_PROTECTION || p == oid::ANY_EXT_KEY_USAGE),
+        Err(_) => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(SmimeError::ExtendedKeyUsage {
+            subject: subject_string(cert),
+        })
     }
 }
 

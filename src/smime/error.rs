@@ -60,6 +60,8 @@ pub enum SmimeError {
         subject: String,
         needed: &'static str,
     },
+    #[error("{subject}: extended key usage does not allow e-mail protection")]
+    ExtendedKeyUsage { subject: String },
     #[error("signer {signer} is not bound to From {from}")]
     SignerMismatch { from: String, signer: String },
     #[error("inner message has no usable From address")]

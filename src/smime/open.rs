@@ -7,7 +7,9 @@
 use mail_parser::MessageParser;
 use openssl::cms::{CMSOptions, CmsContentInfo};
 
-use super::certs::{self, check_key_strength, subject_string, usage_allows, Usage};
+use super::certs::{
+    self, check_email_eku, check_key_strength, subject_string, usage_allows, Usage,
+};
 use super::cms;
 use super::der::{self, oid, Children};
 use super::error::SmimeError;
@@ -438,6 +440,7 @@ fn check_signed_data(
                 needed: "digitalSignature",
             });
         }
+        check_email_eku(&cert)?;
         signers.push(VerifiedSigner {
             cert,
             digest,

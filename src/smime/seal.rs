@@ -10,7 +10,8 @@ use openssl::symm::{self, Cipher};
 use openssl::x509::X509;
 
 use super::certs::{
-    check_encryption_cert, check_key_strength, check_time, subject_string, usage_allows, Usage,
+    check_email_eku, check_encryption_cert, check_key_strength, check_time, subject_string,
+    usage_allows, Usage,
 };
 use super::cms;
 use super::der::{self, oid, TAG_NULL, TAG_OCTET_STRING};
@@ -52,6 +53,7 @@ pub fn seal(
             needed: "digitalSignature",
         });
     }
+    check_email_eku(&signer.cert)?;
 
     let inner = mime::to_crlf(inner);
     let (header_block, body) = mime::split_entity(&inner);
