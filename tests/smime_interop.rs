@@ -3,8 +3,8 @@
 mod common;
 
 use common::{
-    cli_decrypt, cli_encrypt, cli_sign, cli_sign_encrypt, openssl, p, pki, wrapped, write_pem,
-    INNER,
+    build_with, cli_decrypt, cli_encrypt, cli_sign, cli_sign_encrypt, openssl, p, pki, rsa,
+    wrapped, write_pem, San, Variant, INNER,
 };
 use directd::smime::{open, seal, ContentCipher, KeyTransport, SealOptions};
 
@@ -294,4 +294,75 @@ fn directd_opens_opaque_signed_data() {
             opened.verdict.notes
         );
     }
+}
+
+/// Two of our keys match the RecipientInfo (a renewed key whose certificate reuses issuer and
+/// serial): the one that does not decrypt is passed over for the one that does, whichever
+/// comes first, for directd's OAEP and the command line's PKCS#1 v1.5 key transport.
+#[test]
+fn every_matching_key_is_tried() {
+    let pki = pki();
+    let same_serial = Variant {
+        serial: Some(4242),
+        ..Variant::default()
+    };
+    let bob_with = |cn: &str| {
+        let san = Some(San::Email("bob@b.example"));
+        build_with(
+            cn,
+            rsa(2048),
+            Some(&pki.inter),
+            false,
+            san,
+            (-1, 365),
+            &same_serial,
+        )
+    };
+    let (old, new) = (bob_with("bob old key"), bob_with("bob new key"));
+    let mut keys = directd::smime::KeyStore::new();
+    keys.add(old.identity(&[]));
+    keys.add(new.identity(&[]));
+
+    let dir = tempfile::tempdir().unwrap();
+    let from_cli = cli_sign_encrypt(
+        dir.path(),
+        &wrapped(INNER),
+        &pki.alice,
+        &[&pki.inter],
+        "sha256",
+        "-aes128",
+        &new,
+        &[],
+    );
+    let from_directd = seal(
+        INNER.as_bytes(),
+        &pki.alice.identity(&[&pki.inter]),
+        std::slice::from_ref(&new.cert),
+        &SealOptions::default(),
+    )
+    .unwrap();
+    for msg in [from_cli, from_directd] {
+        let opened = open(&msg, &keys, &pki.bob_trust(), None).unwrap();
+        assert_eq!(opened.inner, INNER.as_bytes());
+        assert_eq!(
+            opened.verdict.decrypted_by,
+            "CN=bob new key, O=directd test"
+        );
+    }
+
+    // Only the wrong key: the decryption failure is reported, not hidden.
+    let mut only_old = directd::smime::KeyStore::new();
+    only_old.add(old.identity(&[]));
+    let msg = seal(
+        INNER.as_bytes(),
+        &pki.alice.identity(&[&pki.inter]),
+        std::slice::from_ref(&new.cert),
+        &SealOptions::default(),
+    )
+    .unwrap();
+    let err = open(&msg, &only_old, &pki.bob_trust(), None).unwrap_err();
+    assert!(
+        matches!(err, directd::smime::SmimeError::DecryptFailed(_)),
+        "{err:?}"
+    );
 }

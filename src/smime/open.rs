@@ -66,29 +66,60 @@ pub fn open(
     let enveloped = cms::enveloped_data(&content)?;
     let content_cipher = check_cipher(&enveloped.content_cipher)?;
 
-    let (identity, recipient) = enveloped
+    // Several of our keys can match one RecipientInfo (a renewed key under a reused issuer
+    // and serial, or a subject key identifier two certificates share), and several
+    // RecipientInfos can name keys of ours: each pairing is tried before giving up. A wrong
+    // key does not always fail to decrypt: with PKCS#1 v1.5, OpenSSL's defence against
+    // Bleichenbacher oracles decrypts the content with a random key instead, and about one
+    // time in 256 its padding looks valid. So a pairing counts only once the signature over
+    // what it decrypted verifies.
+    let candidates: Vec<(&certs::Identity, &cms::RecipientInfo)> = enveloped
         .recipients
         .iter()
         .filter_map(|ri| ri.rid.as_ref().map(|rid| (ri, rid)))
-        .find_map(|(ri, rid)| {
+        .flat_map(|(ri, rid)| {
             keys.identities()
                 .iter()
-                .find(|id| rid.matches(&id.cert))
-                .map(|id| (id, ri))
+                .filter(move |id| rid.matches(&id.cert))
+                .map(move |id| (id, ri))
         })
-        .ok_or(SmimeError::NoMatchingRecipient)?;
-    let key_transport = key_transport_of(recipient, identity)?;
-
-    let decrypted = CmsContentInfo::from_der(&der_bytes)?
-        .decrypt(&identity.key, &identity.cert)
-        .map_err(SmimeError::DecryptFailed)?;
-
-    let recipient_domain = identity.domain().unwrap_or_default();
+        .collect();
+    let mut failure = SmimeError::NoMatchingRecipient;
+    let mut opened = None;
+    for (identity, recipient) in candidates {
+        let key_transport = key_transport_of(recipient, identity)?;
+        let decrypted =
+            match CmsContentInfo::from_der(&der_bytes)?.decrypt(&identity.key, &identity.cert) {
+                Ok(decrypted) => decrypted,
+                Err(e) => {
+                    // What a fitting key decrypted and we refused says more than a key
+                    // that did not fit.
+                    if matches!(
+                        failure,
+                        SmimeError::DecryptFailed(_) | SmimeError::NoMatchingRecipient
+                    ) {
+                        failure = SmimeError::DecryptFailed(e);
+                    }
+                    continue;
+                }
+            };
+        let recipient_domain = identity.domain().unwrap_or_default();
+        match verify_signed(&decrypted, trust, &recipient_domain) {
+            Ok(signed) => {
+                opened = Some((identity, key_transport, recipient_domain, signed));
+                break;
+            }
+            Err(e) => failure = e,
+        }
+    }
+    let Some((identity, key_transport, recipient_domain, signed)) = opened else {
+        return Err(failure);
+    };
     let Signed {
         content: signed_content,
         signers,
         notes,
-    } = verify_signed(&decrypted, trust, &recipient_domain)?;
+    } = signed;
 
     let (inner, wrapped) = unwrap_inner(&outer_headers, &signed_content)?;
     let parsed = MessageParser::default()
