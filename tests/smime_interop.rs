@@ -366,3 +366,59 @@ fn every_matching_key_is_tried() {
         "{err:?}"
     );
 }
+
+/// AES-GCM AuthEnvelopedData (RFC 5083/5084), as the newest ETT test page sends it: the
+/// command line's `-aes-128-gcm` and `-aes-256-gcm` open; directd's optional GCM output is
+/// read by the command line; CBC stays the default.
+#[test]
+fn aes_gcm_auth_enveloped_data_both_ways() {
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for (cipher, name) in [
+        ("-aes-128-gcm", "aes-128-gcm"),
+        ("-aes-256-gcm", "aes-256-gcm"),
+    ] {
+        let msg = cli_sign_encrypt(
+            d,
+            &wrapped(INNER),
+            &pki.alice,
+            &[&pki.inter],
+            "sha256",
+            cipher,
+            &pki.bob,
+            &[],
+        );
+        assert!(String::from_utf8_lossy(&msg).contains("smime-type=authEnveloped-data"));
+        let opened = open(&msg, &pki.bob_keys(), &pki.bob_trust(), None)
+            .unwrap_or_else(|e| panic!("{cipher}: {e}"));
+        assert_eq!(opened.inner, INNER.as_bytes());
+        assert_eq!(opened.verdict.content_cipher, name);
+    }
+
+    assert_eq!(SealOptions::default().cipher, ContentCipher::Aes128Cbc);
+    let (bob_cert, bob_key) = write_pem(d, "bob", &pki.bob);
+    for (cipher, name) in [
+        (ContentCipher::Aes128Gcm, "aes-128-gcm"),
+        (ContentCipher::Aes256Gcm, "aes-256-gcm"),
+    ] {
+        let sealed = seal(
+            INNER.as_bytes(),
+            &pki.alice.identity(&[&pki.inter]),
+            std::slice::from_ref(&pki.bob.cert),
+            &SealOptions {
+                cipher,
+                ..SealOptions::default()
+            },
+        )
+        .unwrap();
+        assert!(String::from_utf8_lossy(&sealed).contains("smime-type=authEnveloped-data"));
+        let enc = d.join("sealed-gcm.eml");
+        std::fs::write(&enc, &sealed).unwrap();
+        let dec = std::fs::read_to_string(cli_decrypt(d, &enc, &bob_cert, &bob_key)).unwrap();
+        assert!(dec.contains("multipart/signed"), "{cipher:?}");
+        let opened = open(&sealed, &pki.bob_keys(), &pki.bob_trust(), None).unwrap();
+        assert_eq!(opened.verdict.content_cipher, name);
+        assert_eq!(opened.inner, INNER.as_bytes());
+    }
+}

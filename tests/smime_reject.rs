@@ -179,12 +179,14 @@ fn triple_des_content() {
     ));
 }
 
+/// AES-GCM whose ciphertext was altered after encryption: the tag check refuses it.
 #[test]
-fn aes_gcm_auth_enveloped_data() {
+fn aes_gcm_with_altered_ciphertext() {
     let pki = pki();
     let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
     let msg = cli_sign_encrypt(
-        dir.path(),
+        d,
         &wrapped(INNER),
         &pki.alice,
         &[&pki.inter],
@@ -193,10 +195,39 @@ fn aes_gcm_auth_enveloped_data() {
         &pki.bob,
         &[],
     );
-    assert!(matches!(
-        open_bob(&msg),
-        Err(SmimeError::UnsupportedCmsType { .. })
-    ));
+    assert!(open_bob(&msg).is_ok(), "the unaltered vector opens");
+    let smime = d.join("gcm.eml");
+    std::fs::write(&smime, &msg).unwrap();
+    let der = d.join("gcm.der");
+    openssl(&[
+        "cms",
+        "-cmsout",
+        "-in",
+        p(&smime),
+        "-outform",
+        "DER",
+        "-out",
+        p(&der),
+    ]);
+    let mut bytes = std::fs::read(&der).unwrap();
+    // The mac (OCTET STRING of 16) ends the structure; the ciphertext lies just before it.
+    let at = bytes.len() - 40;
+    bytes[at] ^= 0x01;
+    std::fs::write(&der, bytes).unwrap();
+    openssl(&[
+        "cms",
+        "-cmsout",
+        "-inform",
+        "DER",
+        "-in",
+        p(&der),
+        "-outform",
+        "SMIME",
+        "-out",
+        p(&smime),
+    ]);
+    let err = open_bob(&std::fs::read(&smime).unwrap()).unwrap_err();
+    assert!(matches!(err, SmimeError::DecryptFailed(_)), "{err:?}");
 }
 
 #[test]

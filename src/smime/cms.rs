@@ -92,6 +92,8 @@ pub(crate) struct EnvelopedInfo {
     pub content_cipher: Vec<u8>,
 }
 
+/// Reads an EnvelopedData, or an AuthEnvelopedData (RFC 5083), whose fields up to the content
+/// encryption algorithm are the same.
 pub(crate) fn enveloped_data(content: &Tlv<'_>) -> Result<EnvelopedInfo, SmimeError> {
     let mut c = Children::of(content);
     c.expect(TAG_INTEGER, "EnvelopedData without version")?;
@@ -230,6 +232,9 @@ pub(crate) fn cipher_name(oid_bytes: &[u8]) -> Option<&'static str> {
         o if o == oid::AES128_CBC => "aes-128-cbc",
         o if o == oid::AES192_CBC => "aes-192-cbc",
         o if o == oid::AES256_CBC => "aes-256-cbc",
+        o if o == oid::AES128_GCM => "aes-128-gcm",
+        o if o == oid::AES192_GCM => "aes-192-gcm",
+        o if o == oid::AES256_GCM => "aes-256-gcm",
         o if o == oid::DES_EDE3_CBC => "des-ede3-cbc",
         o if o == oid::RC2_CBC => "rc2-cbc",
         o if o == oid::DES_CBC => "des-cbc",

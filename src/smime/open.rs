@@ -52,19 +52,14 @@ pub fn open(
             found: "signed-data without encryption".into(),
         });
     }
-    if ty == oid::AUTH_ENVELOPED_DATA {
-        // AES-GCM: the AS does not allow it and the reference implementation cannot read it.
-        return Err(SmimeError::UnsupportedCmsType {
-            oid: format!("{} (authEnvelopedData)", der::oid_to_string(&ty)),
-        });
-    }
-    if ty != oid::ENVELOPED_DATA {
+    let authenticated = ty == oid::AUTH_ENVELOPED_DATA;
+    if !authenticated && ty != oid::ENVELOPED_DATA {
         return Err(SmimeError::UnsupportedCmsType {
             oid: der::oid_to_string(&ty),
         });
     }
     let enveloped = cms::enveloped_data(&content)?;
-    let content_cipher = check_cipher(&enveloped.content_cipher)?;
+    let content_cipher = check_cipher(&enveloped.content_cipher, authenticated)?;
 
     // Several of our keys can match one RecipientInfo (a renewed key under a reused issuer
     // and serial, or a subject key identifier two certificates share), and several
@@ -187,13 +182,17 @@ fn decode_body(headers: &[mime::Header<'_>], body: &[u8]) -> Result<Vec<u8>, Smi
         .ok_or_else(|| SmimeError::MalformedMime("body is not valid base64".into()))
 }
 
-fn check_cipher(oid_bytes: &[u8]) -> Result<&'static str, SmimeError> {
-    match cms::cipher_name(oid_bytes) {
-        Some(name @ ("aes-128-cbc" | "aes-192-cbc" | "aes-256-cbc")) => Ok(name),
-        Some(name) => Err(SmimeError::WeakCipher {
+/// The content cipher, if acceptable: AES-CBC in EnvelopedData, AES-GCM in AuthEnvelopedData
+/// (RFC 5084). GCM outside AuthEnvelopedData would carry no tag to check, and CBC inside it
+/// no authentication, so each is only accepted in its own structure.
+fn check_cipher(oid_bytes: &[u8], authenticated: bool) -> Result<&'static str, SmimeError> {
+    match (cms::cipher_name(oid_bytes), authenticated) {
+        (Some(name @ ("aes-128-cbc" | "aes-192-cbc" | "aes-256-cbc")), false)
+        | (Some(name @ ("aes-128-gcm" | "aes-192-gcm" | "aes-256-gcm")), true) => Ok(name),
+        (Some(name @ ("des-ede3-cbc" | "rc2-cbc" | "des-cbc")), _) => Err(SmimeError::WeakCipher {
             alg: name.to_string(),
         }),
-        None => Err(SmimeError::UnsupportedCipher {
+        _ => Err(SmimeError::UnsupportedCipher {
             oid: der::oid_to_string(oid_bytes),
         }),
     }
