@@ -396,6 +396,14 @@ pub fn cert_domain(cert: &X509) -> Option<String> {
         .or_else(|| san_dns(cert).into_iter().next())
 }
 
+/// The serial number as `openssl x509 -serial` shows it (upper-case hex).
+pub fn serial_hex(cert: &X509) -> String {
+    cert.serial_number()
+        .to_bn()
+        .and_then(|bn| bn.to_hex_str().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
 /// A one-line subject like `CN=x, O=y` for logs, errors and `inspect --json`.
 pub fn subject_string(cert: &X509) -> String {
     name_string(cert.subject_name())

@@ -25,8 +25,9 @@ pub enum SmimeError {
     UnsupportedCipher { oid: String },
     #[error("no configured private key matches a recipient of this message")]
     NoMatchingRecipient,
-    #[error("decryption failed: {0}")]
-    DecryptFailed(ErrorStack),
+    /// OpenSSL's error stack is kept as the source for debugging; the message is for people.
+    #[error("the message could not be decrypted with our key (the key does not fit, or the encrypted content was altered)")]
+    DecryptFailed(#[source] ErrorStack),
     #[error("decrypted content is not signed (found {found})")]
     Unsigned { found: String },
     #[error("signature uses weak digest {alg}")]
@@ -35,8 +36,8 @@ pub enum SmimeError {
     UnsupportedDigest { oid: String },
     #[error("{subject}: {bits}-bit RSA key is below the 2048-bit minimum")]
     WeakKey { subject: String, bits: u32 },
-    #[error("signature does not verify: {0}")]
-    BadSignature(ErrorStack),
+    #[error("the signature does not match the signed content")]
+    BadSignature(#[source] ErrorStack),
     #[error("signature carries no certificate for signer {sid}")]
     SignerCertMissing { sid: String },
     #[error("{subject}: not trusted by the incoming anchors of {domain}: {reason}")]

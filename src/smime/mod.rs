@@ -122,7 +122,8 @@ pub struct SignerVerdict {
 /// Everything [`open`] established about a message, for logs and `inspect --json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {
-    /// Subject and serial (hex) of our certificate whose key decrypted the message.
+    /// Subject and serial (upper-case hex, as `openssl x509 -serial` shows it) of our
+    /// certificate whose key decrypted the message.
     pub decrypted_by: String,
     pub decrypted_by_serial: String,
     /// The local domain whose incoming anchors were used.

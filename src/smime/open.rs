@@ -132,12 +132,7 @@ pub fn open(
         }
     };
 
-    let serial = identity
-        .cert
-        .serial_number()
-        .to_bn()
-        .map(|bn| cms::hex(&bn.to_vec()))
-        .unwrap_or_default();
+    let serial = certs::serial_hex(&identity.cert);
     Ok(Opened {
         inner_len: inner.len(),
         verdict: Verdict {

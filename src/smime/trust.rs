@@ -127,6 +127,11 @@ impl TrustStore {
         self.revocation
     }
 
+    /// How many CRLs are loaded, so tools can say what a revocation check could consult.
+    pub fn crl_count(&self) -> usize {
+        self.crls.len()
+    }
+
     pub fn add_anchor(&mut self, domain: &str, direction: Direction, cert: X509) {
         let entry = self.domains.entry(domain.to_ascii_lowercase()).or_default();
         match direction {
@@ -276,7 +281,7 @@ impl TrustStore {
                     _ => SmimeError::Untrusted {
                         subject: subject_string(cert),
                         domain: domain.to_string(),
-                        reason: err.error_string().to_string(),
+                        reason: plain_reason(err),
                     },
                 });
             }
@@ -333,6 +338,20 @@ impl TrustStore {
             }
         }
         Ok(())
+    }
+}
+
+/// Why a chain did not validate, in words an administrator reads in `directd inspect` and in
+/// the refusal: OpenSSL's own strings for the common cases are terse or misleading ("unable to
+/// get local issuer certificate" means "no chain to an anchor").
+fn plain_reason(err: openssl::x509::X509VerifyResult) -> String {
+    match err.as_raw() {
+        2 | 20 | 21 => "it does not chain to any of these anchors".into(),
+        18 | 19 => "it chains to a self-signed certificate that is not one of these anchors".into(),
+        7 => "a certificate signature in its chain does not verify".into(),
+        24 => "a certificate in its chain that issued another is not a CA".into(),
+        25 => "its chain is longer than an issuing CA allows".into(),
+        _ => err.error_string().to_string(),
     }
 }
 
