@@ -422,3 +422,55 @@ fn aes_gcm_auth_enveloped_data_both_ways() {
         assert_eq!(opened.inner, INNER.as_bytes());
     }
 }
+
+/// A signed MDN from a stack that writes `micalg=sha256` goes through the same path as any
+/// message: it opens, and the report inside reads as the processed MDN it is (with the old
+/// micalg rule every such MDN was refused and its message ended `timed_out`).
+#[test]
+fn signed_mdn_with_unhyphenated_micalg_opens() {
+    use directd::mdn::{build_mdn, is_report, parse_report, Disposition, OriginalInfo};
+    let pki = pki();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let original = OriginalInfo {
+        message_id: "<m1@b.example>".into(),
+        original_recipient: None,
+        final_recipient: "alice@a.example".into(),
+        subject: None,
+        from: "bob@b.example".into(),
+    };
+    let report = build_mdn(Disposition::Processed, &original, "a.example; other", false);
+    let report = String::from_utf8(report).unwrap();
+    let signed = cli_sign(
+        d,
+        &wrapped(&report),
+        &pki.alice,
+        &[&pki.inter],
+        "sha256",
+        &[],
+    );
+    let text = std::fs::read_to_string(&signed)
+        .unwrap()
+        .replace("micalg=\"sha-256\"", "micalg=sha256");
+    assert!(text.contains("micalg=sha256;"), "{text}");
+    std::fs::write(&signed, text).unwrap();
+    let (bob_cert, _) = write_pem(d, "bob", &pki.bob);
+    let msg = cli_encrypt(d, &signed, "-aes128", &bob_cert, &[]);
+
+    let opened = open(&msg, &pki.bob_keys(), &pki.bob_trust(), None).unwrap();
+    assert!(
+        opened.verdict.notes.is_empty(),
+        "{:?}",
+        opened.verdict.notes
+    );
+    assert!(is_report(&opened.inner));
+    let parsed = parse_report(&opened.inner).unwrap();
+    assert_eq!(
+        parsed.original_message_id.as_deref(),
+        Some("<m1@b.example>")
+    );
+    assert_eq!(
+        parsed.recipients[0].disposition,
+        Some(Disposition::Processed)
+    );
+}
