@@ -82,7 +82,15 @@ pub fn open(
     let mut failure = SmimeError::NoMatchingRecipient;
     let mut opened = None;
     for (identity, recipient) in candidates {
-        let key_transport = key_transport_of(recipient, identity)?;
+        let key_transport = match key_transport_of(recipient, identity) {
+            Ok(kt) => kt,
+            Err(e) => {
+                if matches!(failure, SmimeError::NoMatchingRecipient) {
+                    failure = e;
+                }
+                continue;
+            }
+        };
         let decrypted =
             match CmsContentInfo::from_der(&der_bytes)?.decrypt(&identity.key, &identity.cert) {
                 Ok(decrypted) => decrypted,
