@@ -455,18 +455,12 @@ fn opaque(signer: &common::CertKey, md: &str, edit: impl Fn(Vec<u8>) -> Vec<u8>)
         p(&der),
     ]);
     std::fs::write(&der, edit(std::fs::read(&der).unwrap())).unwrap();
-    openssl(&[
-        "cms",
-        "-cmsout",
-        "-inform",
-        "DER",
-        "-in",
-        p(&der),
-        "-outform",
-        "SMIME",
-        "-out",
-        p(&signed),
-    ]);
+    // Wrapped by hand: `openssl cms -cmsout` would refuse to re-read an edited structure.
+    let mut entity = b"Content-Type: application/pkcs7-mime; smime-type=signed-data; \
+                       name=\"smime.p7m\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        .to_vec();
+    entity.extend(openssl(&["base64", "-e", "-in", p(&der)]));
+    std::fs::write(&signed, entity).unwrap();
     let (bob_cert, _) = write_pem(d, "bob", &pki.bob);
     cli_encrypt(d, &signed, "-aes128", &bob_cert, &[])
 }
@@ -679,4 +673,30 @@ fn extended_key_usage_must_allow_email_protection() {
         matches!(err, SmimeError::ExtendedKeyUsage { .. }),
         "{err:?}"
     );
+}
+
+/// A certificate in the signature that OpenSSL cannot read is malformed input, reported in
+/// words, not as OpenSSL's error stack.
+#[test]
+fn unreadable_certificate_in_the_signature() {
+    let pki = pki();
+    let alice = pki.alice.cert.to_der().unwrap();
+    let msg = opaque(&pki.alice, "sha256", |der| {
+        let at = der
+            .windows(alice.len())
+            .position(|w| w == alice.as_slice())
+            .expect("alice's certificate inside the SignedData");
+        let mut der = der;
+        // The TBSCertificate's explicit [0] version tag, turned into a SET: still well-formed
+        // DER around it, no longer a certificate.
+        assert_eq!(der[at + 8], 0xA0);
+        der[at + 8] = 0x31;
+        der
+    });
+    let err = open_bob(&msg).unwrap_err();
+    assert!(
+        matches!(&err, SmimeError::MalformedCms(m) if m == "a certificate carried in the signature cannot be read"),
+        "{err:?}"
+    );
+    assert!(!err.to_string().contains("error:"), "{err}");
 }

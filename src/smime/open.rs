@@ -91,21 +91,20 @@ pub fn open(
                 continue;
             }
         };
-        let decrypted =
-            match CmsContentInfo::from_der(&der_bytes)?.decrypt(&identity.key, &identity.cert) {
-                Ok(decrypted) => decrypted,
-                Err(e) => {
-                    // What a fitting key decrypted and we refused says more than a key
-                    // that did not fit.
-                    if matches!(
-                        failure,
-                        SmimeError::DecryptFailed(_) | SmimeError::NoMatchingRecipient
-                    ) {
-                        failure = SmimeError::DecryptFailed(e);
-                    }
-                    continue;
+        let decrypted = match read_cms(&der_bytes)?.decrypt(&identity.key, &identity.cert) {
+            Ok(decrypted) => decrypted,
+            Err(e) => {
+                // What a fitting key decrypted and we refused says more than a key
+                // that did not fit.
+                if matches!(
+                    failure,
+                    SmimeError::DecryptFailed(_) | SmimeError::NoMatchingRecipient
+                ) {
+                    failure = SmimeError::DecryptFailed(e);
                 }
-            };
+                continue;
+            }
+        };
         let recipient_domain = identity.domain().unwrap_or_default();
         match verify_signed(&decrypted, trust, &recipient_domain) {
             Ok(signed) => {
@@ -456,7 +455,7 @@ fn check_signed_data(
     let content = match form {
         Form::Opaque => {
             let mut out = Vec::new();
-            CmsContentInfo::from_der(sig)?
+            read_cms(sig)?
                 .verify(None, None, None, Some(&mut out), flags)
                 .map_err(SmimeError::BadSignature)?;
             out
@@ -488,18 +487,25 @@ fn check_signed_data(
     })
 }
 
+/// OpenSSL's reading of a CMS structure our own parser already accepted. Its refusal is
+/// reported as malformed CMS rather than as OpenSSL's error stack, which means nothing to an
+/// administrator.
+fn read_cms(der: &[u8]) -> Result<CmsContentInfo, SmimeError> {
+    CmsContentInfo::from_der(der)
+        .map_err(|_| SmimeError::MalformedCms("OpenSSL cannot read the CMS structure".into()))
+}
+
 /// Verifies a detached signature over `content`, exactly as transmitted or, for senders that
 /// sign the canonical form but transmit bare LF, over its CRLF form. Returns the bytes that
 /// verified.
 fn verify_detached(sig: &[u8], content: &[u8], flags: CMSOptions) -> Result<Vec<u8>, SmimeError> {
-    let first = match CmsContentInfo::from_der(sig)?.verify(None, None, Some(content), None, flags)
-    {
+    let first = match read_cms(sig)?.verify(None, None, Some(content), None, flags) {
         Ok(()) => return Ok(content.to_vec()),
         Err(first) => first,
     };
     let canonical = mime::to_crlf(content);
     if canonical != content
-        && CmsContentInfo::from_der(sig)?
+        && read_cms(sig)?
             .verify(None, None, Some(&canonical), None, flags)
             .is_ok()
     {

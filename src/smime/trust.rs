@@ -85,19 +85,27 @@ const CERT_CACHE_MAX_DER: usize = 8 * 1024;
 impl CertCache {
     fn parse(&self, der: &[u8]) -> Result<X509, SmimeError> {
         if der.len() > CERT_CACHE_MAX_DER {
-            return Ok(X509::from_der(der)?);
+            return read_message_cert(der);
         }
         let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(cert) = map.get(der) {
             return Ok(cert.clone());
         }
-        let cert = X509::from_der(der)?;
+        let cert = read_message_cert(der)?;
         if map.len() >= CERT_CACHE_ENTRIES {
             map.clear();
         }
         map.insert(der.to_vec(), cert.clone());
         Ok(cert)
     }
+}
+
+/// A certificate carried in a message; one OpenSSL cannot read is malformed input, said so in
+/// words rather than with OpenSSL's error stack.
+fn read_message_cert(der: &[u8]) -> Result<X509, SmimeError> {
+    X509::from_der(der).map_err(|_| {
+        SmimeError::MalformedCms("a certificate carried in the signature cannot be read".into())
+    })
 }
 
 impl std::fmt::Debug for TrustStore {
