@@ -291,6 +291,8 @@ fn smime_settings(raw: &RawSmime) -> Result<AgentSettings, ConfigError> {
         &[
             ("aes128", ContentCipher::Aes128Cbc),
             ("aes256", ContentCipher::Aes256Cbc),
+            ("aes128-gcm", ContentCipher::Aes128Gcm),
+            ("aes256-gcm", ContentCipher::Aes256Gcm),
         ],
     )?;
     settings.seal.key_transport = choice(
@@ -756,7 +758,10 @@ mod tests {
         let e = Config::from_toml(&format!("{base}[smime]\ncipher = \"des\"\n"))
             .unwrap_err()
             .to_string();
-        assert_eq!(e, "smime.cipher: \"des\": expected aes128 or aes256");
+        assert_eq!(
+            e,
+            "smime.cipher: \"des\": expected aes128, aes256, aes128-gcm or aes256-gcm"
+        );
         let e = Config::from_toml(&format!("{base}[smime]\nrevocation = \"maybe\"\n"))
             .unwrap_err()
             .to_string();

@@ -405,7 +405,7 @@ async fn hostile_messages_are_quarantined_with_their_reason_and_the_next_still_a
         (
             "bad signature",
             tampered(&env, &genuine),
-            "signature does not verify",
+            "signature does not match the signed content",
         ),
         (
             "signer not bound to From",
