@@ -188,7 +188,8 @@ pub fn run(ctx: &Context, args: InspectArgs) -> CliResult {
         outln!("ACCEPTED");
         outln!(
             "decrypted by   {} (serial {})",
-            v.decrypted_by, v.decrypted_by_serial
+            v.decrypted_by,
+            v.decrypted_by_serial
         );
         outln!(
             "algorithms     {} content, {} key transport",
