@@ -1,4 +1,4 @@
-//! The phiMail line protocol, client side (see docs/phimail-api.md).
+//! The phiMail line protocol, client side (see docs/phimail-protocol.md).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -635,5 +635,60 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for PhiMailClient<S> {
         // The phiMail HISP is the security agent and answers with MDNs itself; it never gives
         // us an MdnRequest, so there is nothing to send.
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server whose message is only the document: it comes as part 0 with a non-text type,
+    /// and its headers may be folded.
+    #[tokio::test]
+    async fn a_document_as_part_0_becomes_an_attachment_and_folded_headers_unfold() {
+        let doc: &[u8] = b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\"/>";
+        let (client_io, server_io) = tokio::io::duplex(1 << 16);
+        let server = tokio::spawn(async move {
+            let mut s = LineConn::new(server_io, Duration::from_secs(5));
+            assert_eq!(s.read_line().await.unwrap(), "CHECK");
+            s.write_line("MAIL b@x.org a@y.org 0 id-1 extra-field")
+                .await
+                .unwrap();
+            assert_eq!(s.read_line().await.unwrap(), "SHOW 0");
+            let head = format!(
+                "OK\nSubject: a long\n\tfolded subject\nFrom: a@y.org\n\napplication/xml\n{}\n",
+                doc.len()
+            );
+            s.write_raw(head.as_bytes()).await.unwrap();
+            s.write_raw(doc).await.unwrap();
+            s.write_raw(b"0\n").await.unwrap();
+        });
+        let mut client = PhiMailClient::over(client_io, Duration::from_secs(5), 1 << 20);
+        let Some(Inbound::Mail(m)) = client.check().await.unwrap() else {
+            panic!("expected a MAIL");
+        };
+        server.await.unwrap();
+        assert_eq!(m.hisp_id, "id-1");
+        assert_eq!(m.header("Subject"), Some("a long folded subject"));
+        assert_eq!((m.body_type.as_str(), m.body.len()), ("text/plain", 0));
+        assert_eq!(m.attachments.len(), 1);
+        let part = &m.attachments[0];
+        assert_eq!(
+            (part.filename.as_str(), part.mime_type.as_str()),
+            ("part0.xml", "application/xml")
+        );
+        assert_eq!(part.data, doc);
+    }
+
+    #[test]
+    fn temporary_and_definite_refusals() {
+        assert!(is_temporary_refusal("FAIL server busy"));
+        assert!(is_temporary_refusal(
+            "FAIL Temporarily unavailable, try again"
+        ));
+        assert!(!is_temporary_refusal(
+            "FAIL no certificate found for a@b.org"
+        ));
+        assert!(!is_temporary_refusal("FAIL domain x.org is not reachable"));
     }
 }
