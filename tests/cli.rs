@@ -364,3 +364,32 @@ fn daemon_refuses_a_world_readable_store() {
         stderr(&out)
     );
 }
+
+/// Without --body, the first part queued is a short text note naming the files, so the document
+/// does not become the message body at the HISP; with --body, that text is the body.
+#[test]
+fn send_without_body_puts_a_text_note_first() {
+    use directd::hisp::PartKind;
+    let f = fixture();
+    let ccda = write(f.dir.path(), "summary.xml", CCDA);
+    let from = ["send", "--from", "clinic@direct.example.org", "--to"];
+    let out = directd(&f, &[&from[..], &["a@x.example.org", "--ccda", &ccda]].concat());
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id: i64 = stdout(&out).trim().parse().unwrap();
+    let store = directd::store::Store::open_existing(&f.db, std::time::Duration::from_secs(5))
+        .unwrap();
+    let msg = store.load_outgoing(id).unwrap();
+    let kinds: Vec<PartKind> = msg.parts.iter().map(|p| p.kind).collect();
+    assert_eq!(kinds, [PartKind::Text, PartKind::Cda]);
+    assert_eq!(msg.parts[0].data, b"Attached: summary.xml.");
+    assert_eq!(msg.parts[1].data, CCDA);
+
+    let out = directd(
+        &f,
+        &[&from[..], &["a@x.example.org", "--ccda", &ccda, "--body", "Referral"]].concat(),
+    );
+    let id: i64 = stdout(&out).trim().parse().unwrap();
+    let msg = store.load_outgoing(id).unwrap();
+    assert_eq!(msg.parts.len(), 2);
+    assert_eq!(msg.parts[0].data, b"Referral");
+}
