@@ -373,11 +373,14 @@ fn send_without_body_puts_a_text_note_first() {
     let f = fixture();
     let ccda = write(f.dir.path(), "summary.xml", CCDA);
     let from = ["send", "--from", "clinic@direct.example.org", "--to"];
-    let out = directd(&f, &[&from[..], &["a@x.example.org", "--ccda", &ccda]].concat());
+    let out = directd(
+        &f,
+        &[&from[..], &["a@x.example.org", "--ccda", &ccda]].concat(),
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let id: i64 = stdout(&out).trim().parse().unwrap();
-    let store = directd::store::Store::open_existing(&f.db, std::time::Duration::from_secs(5))
-        .unwrap();
+    let store =
+        directd::store::Store::open_existing(&f.db, std::time::Duration::from_secs(5)).unwrap();
     let msg = store.load_outgoing(id).unwrap();
     let kinds: Vec<PartKind> = msg.parts.iter().map(|p| p.kind).collect();
     assert_eq!(kinds, [PartKind::Text, PartKind::Cda]);
@@ -386,7 +389,11 @@ fn send_without_body_puts_a_text_note_first() {
 
     let out = directd(
         &f,
-        &[&from[..], &["a@x.example.org", "--ccda", &ccda, "--body", "Referral"]].concat(),
+        &[
+            &from[..],
+            &["a@x.example.org", "--ccda", &ccda, "--body", "Referral"],
+        ]
+        .concat(),
     );
     let id: i64 = stdout(&out).trim().parse().unwrap();
     let msg = store.load_outgoing(id).unwrap();
