@@ -84,6 +84,12 @@ impl Edge {
     }
 
     fn config(&self, accounts: &[&str], extra_daemon: &str) -> Config {
+        let pairs: Vec<(&str, &str)> = accounts.iter().map(|a| (*a, *a)).collect();
+        self.config_with(&pairs, extra_daemon)
+    }
+
+    /// Like `config`, each account as (its address, the mailbox it logs in to).
+    fn config_with(&self, accounts: &[(&str, &str)], extra_daemon: &str) -> Config {
         let d = self.dir.path();
         let mut toml = format!(
             "[store]\npath = {:?}\n[daemon]\npoll_interval_secs = 0.3\noutbox_check_ms = 50\nbackoff_initial_secs = 0.2\nbackoff_max_secs = 1\n{extra_daemon}\n\
@@ -97,10 +103,10 @@ impl Edge {
             d.join("root.pem"),
             d.join("root.pem"),
         );
-        for addr in accounts {
-            let s = self.servers.settings_for(addr, SmtpTls::StartTls);
+        for (addr, mailbox) in accounts {
+            let s = self.servers.settings_for(mailbox, SmtpTls::StartTls);
             toml.push_str(&format!(
-                "[[accounts]]\naddress = {addr:?}\ntransport = \"edge\"\npassword = {:?}\nsmtp_port = {}\nimap_port = {}\n",
+                "[[accounts]]\naddress = {addr:?}\nlogin = {mailbox:?}\ntransport = \"edge\"\npassword = {:?}\nsmtp_port = {}\nimap_port = {}\n",
                 s.password, s.smtp_port, s.imap_port
             ));
         }
@@ -112,6 +118,10 @@ impl Edge {
     }
 
     fn enqueue(&self, to: &[&str], subject: &str) -> i64 {
+        self.enqueue_with(to, subject, true)
+    }
+
+    fn enqueue_with(&self, to: &[&str], subject: &str, final_delivery: bool) -> i64 {
         self.store()
             .enqueue(&NewOutgoing {
                 account: Some(A.into()),
@@ -124,7 +134,7 @@ impl Edge {
                     })
                     .collect(),
                 subject: Some(subject.into()),
-                final_delivery: true,
+                final_delivery,
                 parts: vec![
                     OutPart {
                         kind: PartKind::Text,
@@ -531,4 +541,98 @@ async fn hostile_messages_are_quarantined_with_their_reason_and_the_next_still_a
         "edge hostile corpus: {} cases quarantined with their reasons",
         cases.len()
     );
+}
+
+/// A shared mailbox holds mail for an address no configured account serves: the message is
+/// kept, and its sender gets processed, then failed (never dispatched), instead of a timeout.
+#[cfg_attr(
+    missing_mailservers,
+    ignore = "Postfix and Dovecot are not installed: run scripts/install-mailservers.sh, then cargo test again"
+)]
+#[tokio::test]
+async fn mail_for_an_address_no_account_serves_gets_a_failed_mdn() {
+    let env = Edge::start();
+    let id = env.enqueue(&[B], "to the wrong desk");
+    // B's mailbox is polled by an account that serves only frontdesk@b.test.
+    let daemon = RunningDaemon::start(env.config_with(&[(A, A), ("frontdesk@b.test", B)], ""));
+    let failed = wait_until(40, || env.state(id, B) == "failed").await;
+    // Long enough for a wrongly owed dispatched to go out too.
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    daemon.stop().await;
+    assert!(failed, "{:?}", env.store().recipients(id).unwrap());
+    let store = env.store();
+    let path = path_of(&store, id, B);
+    assert_eq!(path.last().map(String::as_str), Some("failed"), "{path:?}");
+    assert!(!path.iter().any(|s| s == "dispatched"), "{path:?}");
+    let received = store.list_messages(false, true, None).unwrap();
+    assert_eq!(received.len(), 1, "the message itself is kept");
+    let mdns: Vec<String> = store
+        .mdns_for(received[0].id)
+        .unwrap()
+        .into_iter()
+        .map(|(d, _)| d)
+        .collect();
+    assert_eq!(mdns, ["processed", "failed"]);
+}
+
+/// `directd reject` (the spawned binary) quarantines a received message, owes its sender a
+/// failed MDN, and records who did it; the sender's recipient ends failed.
+#[cfg_attr(
+    missing_mailservers,
+    ignore = "Postfix and Dovecot are not installed: run scripts/install-mailservers.sh, then cargo test again"
+)]
+#[tokio::test]
+async fn an_operator_refusal_sends_a_failed_mdn() {
+    let env = Edge::start();
+    let id = env.enqueue_with(&[B], "wrong patient", false);
+    let daemon = RunningDaemon::start(env.config(&[A, B], ""));
+    assert!(
+        wait_until(40, || env.state(id, B) == "processed").await,
+        "{:?}",
+        env.store().recipients(id).unwrap()
+    );
+    let incoming = env.store().list_messages(false, true, None).unwrap()[0].id;
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_directd"))
+            .arg("--db")
+            .arg(&env.store_path)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "reject",
+        &incoming.to_string(),
+        "--reason",
+        "not our patient",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains(&format!("a failed MDN to {A} is queued")),
+        "{text}"
+    );
+    let again = run(&["reject", &incoming.to_string(), "--reason", "twice"]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already quarantined"));
+
+    let failed = wait_until(40, || env.state(id, B) == "failed").await;
+    daemon.stop().await;
+    assert!(failed, "{:?}", env.store().recipients(id).unwrap());
+    assert_eq!(
+        path_of(&env.store(), id, B),
+        ["queued", "submitted", "processed", "failed"]
+    );
+    let store = env.store();
+    let detail = store.incoming(incoming).unwrap();
+    assert!(detail
+        .quarantine_reason
+        .unwrap()
+        .ends_with(": not our patient"));
+    let audit = run(&["audit", "--json"]);
+    assert!(String::from_utf8_lossy(&audit.stdout).contains("\"reject\""));
 }

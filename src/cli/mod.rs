@@ -21,6 +21,7 @@ mod ingest;
 mod inspect;
 mod messages;
 mod output;
+mod reject;
 mod run;
 mod sandbox;
 mod send;
@@ -79,6 +80,8 @@ enum Command {
     Messages(messages::MessagesArgs),
     /// Show one received message and its attachments.
     Show(show::ShowArgs),
+    /// Refuse a received message: quarantine it and owe its sender a failed MDN (audited).
+    Reject(reject::RejectArgs),
     /// Run the local phiMail-compatible sandbox HISP in the foreground.
     Sandbox(sandbox::SandboxArgs),
     /// Round trip through a throwaway sandbox: send a C-CDA from one account to another.
@@ -203,6 +206,7 @@ pub fn main() -> ExitCode {
         Command::Receipts(a) => status::receipts(&ctx, a),
         Command::Messages(a) => messages::run(&ctx, a),
         Command::Show(a) => show::run(&ctx, a),
+        Command::Reject(a) => reject::run(&ctx, a),
         Command::Sandbox(a) => sandbox::run(a),
         Command::Demo(a) => demo::run(&ctx, a),
         Command::Audit(a) => audit::run(&ctx, a),

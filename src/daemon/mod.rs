@@ -27,7 +27,7 @@ use crate::config::{Account, Config};
 use crate::hisp::edge::client::EdgeClient;
 use crate::hisp::edge::EdgeTransport;
 use crate::hisp::phimail::PhiMailClient;
-use crate::hisp::{HispError, Inbound, Transport};
+use crate::hisp::{HispError, Inbound, RejectedMail, Transport};
 use crate::smime::Agent;
 use crate::store::{SendAttempt, Store, StoreError, StoreOutcome};
 
@@ -631,21 +631,38 @@ impl Daemon {
                         summary.statuses += 1;
                     }
                 }
-                Inbound::Mail(m) => {
-                    if !account.covers(&m.recipient) {
-                        tracing::warn!(account = %account.address, hisp_id = %m.hisp_id, "mail for an address this account does not list; stored anyway");
-                    }
-                    match self.store.store_incoming(&account.address, m)? {
-                        StoreOutcome::New(id) => {
-                            summary.received += 1;
-                            tracing::info!(msg_id = id, account = %account.address, hisp_id = %m.hisp_id, attachments = m.attachments.len(), "message received");
-                        }
-                        StoreOutcome::Duplicate(id) => {
-                            summary.duplicates += 1;
-                            tracing::info!(msg_id = id, hisp_id = %m.hisp_id, "redelivery of a stored message");
+                Inbound::Mail(m) => match self.store.store_incoming(&account.address, m) {
+                    Ok(StoreOutcome::New(id)) => {
+                        summary.received += 1;
+                        tracing::info!(msg_id = id, account = %account.address, hisp_id = %m.hisp_id, attachments = m.attachments.len(), "message received");
+                        if !account.covers(&m.recipient) {
+                            // A shared mailbox holds mail for someone no account serves: kept,
+                            // but it has not reached its destination, so its sender learns so.
+                            let owed = self.store.owe_mdn(id, crate::mdn::Disposition::Failed)?;
+                            tracing::warn!(msg_id = id, account = %account.address, failed_mdn_owed = owed, "mail for an address this account does not serve; stored, not delivered");
                         }
                     }
-                }
+                    Ok(StoreOutcome::Duplicate(id)) => {
+                        summary.duplicates += 1;
+                        tracing::info!(msg_id = id, hisp_id = %m.hisp_id, "redelivery of a stored message");
+                    }
+                    Err(e) if e.is_transient() => return Err(e.into()),
+                    Err(e) => {
+                        // It will fail the same way every time: keep what can be kept, owe the
+                        // sender a failed MDN, and let the queue move on.
+                        let rejected = RejectedMail {
+                            hisp_id: m.hisp_id.clone(),
+                            recipient: m.recipient.clone(),
+                            sender: m.sender.clone(),
+                            raw: m.raw.clone().unwrap_or_default(),
+                            reason: format!("cannot be stored: {e}"),
+                            mdn: m.mdn.clone(),
+                        };
+                        let id = self.store.store_rejected(&account.address, &rejected)?.id();
+                        summary.quarantined += 1;
+                        tracing::error!(msg_id = id, account = %account.address, error = %e, "message cannot be stored; quarantined");
+                    }
+                },
                 Inbound::Rejected(r) => {
                     let id = self.store.store_rejected(&account.address, r)?.id();
                     if self

@@ -366,6 +366,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
                         recipient: mail.recipient.to_owned(),
                         sender: mail.sender.to_owned(),
                         raw: Vec::new(),
+                        mdn: None,
                         reason: format!(
                             "{} after repeated failures: {reason}",
                             super::UNREAD_QUARANTINE

@@ -14,7 +14,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub use audit::{current_actor, AuditRow};
-pub use inbox::{AttachmentRow, IncomingDetail, StoreOutcome};
+pub use inbox::{AttachmentRow, IncomingDetail, RejectOutcome, StoreOutcome};
 pub use ingest::{IngestTally, PendingAttachment};
 pub use outbox::{
     sha256_hex, EventRow, MessageRow, NewOutgoing, RecipientRow, SendAttempt, StatusOutcome,

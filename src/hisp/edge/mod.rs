@@ -116,6 +116,7 @@ impl EdgeTransport {
                     .unwrap_or_else(|| outer_from.clone()),
                 raw,
                 reason,
+                mdn: None,
             })
         };
         let envelope = match (&mail_from, &delivered_to) {
