@@ -315,14 +315,16 @@ fn audit_lists_who_did_what() {
 #[test]
 fn config_check_reports_each_problem_with_its_key() {
     let f = fixture();
-    // The fixture's CA file is a placeholder, not a certificate.
-    let out = directd(&f, &["config", "check"]);
+    // The fixture's CA file is a placeholder, not a certificate; the account inherits it from
+    // [hisp], so that is the key to fix.
+    let out = directd(&f, &["config", "check", "--connect"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout(&out).contains("FAIL accounts[0].ca_file"),
+        stdout(&out).contains("FAIL hisp.ca_file"),
         "{}",
         stdout(&out)
     );
+    assert!(stdout(&out).contains("skip --connect"), "{}", stdout(&out));
     let bad = f.dir.path().join("bad.toml");
     std::fs::write(&bad, "[daemon]\npoll_interval_secs = 0\n").unwrap();
     let out = Command::new(BIN)
@@ -399,4 +401,84 @@ fn send_without_body_puts_a_text_note_first() {
     let msg = store.load_outgoing(id).unwrap();
     assert_eq!(msg.parts.len(), 2);
     assert_eq!(msg.parts[0].data, b"Referral");
+}
+
+/// Commands that only work on the store read only the `[store]` section: a password file that
+/// is missing (or unreadable for this user) stops `run`, not `messages`. A configuration file
+/// that cannot be read is reported as unreadable, not as missing.
+#[test]
+fn store_commands_need_only_the_store_section() {
+    let f = fixture();
+    let ccda = write(f.dir.path(), "summary.xml", CCDA);
+    let sent = directd(
+        &f,
+        &[
+            "send",
+            "--from",
+            "clinic@direct.example.org",
+            "--to",
+            "a@x.example.org",
+            "--ccda",
+            &ccda,
+        ],
+    );
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    let text = std::fs::read_to_string(&f.config).unwrap().replace(
+        "password = \"pw\"",
+        "password_file = \"/nonexistent/clinic.password\"",
+    );
+    directd::fsutil::write_private(&f.config, text.as_bytes()).unwrap();
+    for args in [
+        &["messages"][..],
+        &["status", "1"],
+        &["receipts"],
+        &["audit"],
+    ] {
+        let out = directd(&f, args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    // Queueing needs the account, not its password.
+    let queued = directd(
+        &f,
+        &[
+            "send",
+            "--from",
+            "clinic@direct.example.org",
+            "--to",
+            "b@x.example.org",
+            "--body",
+            "hi",
+        ],
+    );
+    assert!(queued.status.success(), "{}", stderr(&queued));
+    let run = directd(&f, &["run"]);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(
+        stderr(&run).contains("accounts[0].password_file"),
+        "{}",
+        stderr(&run)
+    );
+
+    let is_root = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
+    if is_root {
+        // The config stays root's and 0600; nobody may not read it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(f.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+            .arg("--config")
+            .arg(&f.config)
+            .arg("messages")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&f.config.display().to_string()) && err.contains("permission denied"),
+            "{err}"
+        );
+        assert!(!err.contains("not found"), "{err}");
+    }
 }

@@ -54,8 +54,7 @@ pub fn run(ctx: &Context, args: ConfigArgs) -> CliResult {
     if config.accounts.is_empty() {
         problems.push("accounts: none configured; the daemon has nothing to do".into());
     }
-    for (i, a) in config.accounts.iter().enumerate() {
-        let key = |k: &str| format!("accounts[{i}].{k}");
+    for a in &config.accounts {
         match crate::tls::client_config(
             &a.connect.ca_file,
             a.connect
@@ -65,10 +64,10 @@ pub fn run(ctx: &Context, args: ConfigArgs) -> CliResult {
         ) {
             Ok(_) => ok(format!(
                 "{}: {} parses as a CA file",
-                key("ca_file"),
+                a.ca_file_key,
                 a.connect.ca_file.display()
             )),
-            Err(e) => problems.push(format!("{}: {e}", key("ca_file"))),
+            Err(e) => problems.push(format!("{}: {e}", a.ca_file_key)),
         }
     }
     if connect && problems.is_empty() {
@@ -91,6 +90,9 @@ pub fn run(ctx: &Context, args: ConfigArgs) -> CliResult {
     }
     for p in &problems {
         outln!("FAIL {p}");
+    }
+    if connect && !problems.is_empty() {
+        outln!("skip --connect: no login was tried, because of the problems above");
     }
     if problems.is_empty() {
         Ok(())

@@ -135,11 +135,23 @@ pub struct Context {
 impl Context {
     /// Loads the configuration; an explicitly named file must exist, the default one may not.
     pub fn config(&self) -> Result<Config, CliError> {
+        self.config_with(Config::load)
+    }
+
+    /// The configuration without the accounts' password files (for commands that only queue).
+    pub fn config_without_secrets(&self) -> Result<Config, CliError> {
+        self.config_with(Config::load_without_secrets)
+    }
+
+    fn config_with(
+        &self,
+        load: fn(&std::path::Path, bool) -> Result<Config, crate::config::ConfigError>,
+    ) -> Result<Config, CliError> {
         let (path, required) = match &self.config_path {
             Some(p) => (p.clone(), true),
             None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
         };
-        let mut config = Config::load(&path, required).map_err(|e| CliError::Failure(e.into()))?;
+        let mut config = load(&path, required).map_err(|e| CliError::Failure(e.into()))?;
         if let Some(db) = &self.db {
             config.store.path = db.clone();
         }
@@ -160,9 +172,23 @@ impl Context {
         }
     }
 
+    /// Opens the store for a command that works on it alone: only the configuration's `[store]`
+    /// section is read (no account secrets), and with `--db` a default configuration file this
+    /// user cannot read is not needed at all.
     pub fn open_store(&self, create: bool) -> Result<crate::store::Store, CliError> {
-        let config = self.config()?;
-        let store = crate::store::Store::open_config(&config.store, create);
+        let (path, required) = match &self.config_path {
+            Some(p) => (p.clone(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
+        };
+        let mut settings = match Config::load_store(&path, required) {
+            Ok(s) => s,
+            Err(_) if self.db.is_some() && !required => crate::config::StoreConfig::default(),
+            Err(e) => return Err(CliError::Failure(e.into())),
+        };
+        if let Some(db) = &self.db {
+            settings.path = db.clone();
+        }
+        let store = crate::store::Store::open_config(&settings, create);
         Ok(store.map_err(anyhow::Error::from)?)
     }
 }

@@ -187,7 +187,7 @@ pub fn run(ctx: &Context, args: SendArgs) -> CliResult {
         });
     }
 
-    let config = ctx.config()?;
+    let config = ctx.config_without_secrets()?;
     let account = config.account_for(&from).ok_or_else(|| {
         usage(format!(
             "no configured account sends for {from} (accounts: {})",
@@ -203,7 +203,7 @@ pub fn run(ctx: &Context, args: SendArgs) -> CliResult {
         crate::store::Store::open_config(&config.store, true).map_err(anyhow::Error::from)?;
     let id = store.enqueue(&NewOutgoing {
         account: Some(account.address.clone()),
-        sender: from,
+        sender: from.clone(),
         recipients,
         subject: args.subject,
         final_delivery: args.final_delivery,
@@ -215,7 +215,17 @@ pub fn run(ctx: &Context, args: SendArgs) -> CliResult {
         Some(&format!("out:{id}")),
         None,
     )?;
+    // The id alone on stdout, for scripts; the sentence for people on stderr.
     outln!("{id}");
+    eprintln!(
+        "queued outgoing message {id} from {from} to {}; the daemon sends it",
+        args.to
+            .iter()
+            .chain(&args.cc)
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     Ok(())
 }
 
