@@ -111,6 +111,7 @@ struct RawDaemon {
     metrics_listen: Option<String>,
     unreadable_retries: Option<u32>,
     unreadable_giveup_secs: Option<f64>,
+    summary_interval_secs: Option<f64>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -225,6 +226,8 @@ pub struct DaemonConfig {
     /// ...spread over at least this long since the first, so a HISP's bad minute is not
     /// mistaken for a message that can never be read.
     pub unreadable_giveup: Duration,
+    /// How often the daemon logs a summary of its polls at info (idle polls are debug).
+    pub summary_interval: Duration,
 }
 
 /// One login at a HISP.
@@ -478,6 +481,11 @@ impl Config {
                 "daemon.unreadable_giveup_secs",
                 d.unreadable_giveup_secs,
                 900.0,
+            )?,
+            summary_interval: secs(
+                "daemon.summary_interval_secs",
+                d.summary_interval_secs,
+                3600.0,
             )?,
             metrics_listen: match &d.metrics_listen {
                 None => None,

@@ -19,6 +19,7 @@ mod config_check;
 mod demo;
 mod ingest;
 mod inspect;
+mod logging;
 mod messages;
 mod output;
 mod reject;
@@ -194,6 +195,7 @@ impl Context {
 }
 
 fn init_logging(verbose: u8, format: LogFormat, default_level: &str) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let level = match verbose {
         0 => default_level,
@@ -204,9 +206,15 @@ fn init_logging(verbose: u8, format: LogFormat, default_level: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
+    // Colour only for a person at a terminal who has not asked for none.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text if logging::stderr_is_journal() => builder
+            .with_ansi(false)
+            .event_format(logging::JournalPrefix::default())
+            .try_init(),
+        LogFormat::Text => builder.with_ansi(ansi).try_init(),
     };
 }
 

@@ -111,6 +111,8 @@ pub struct Daemon {
     watchdog: notify::Watchdog,
     /// Consecutive turns that found the store unavailable (for backoff and the "back" log line).
     store_failures: u32,
+    /// What the polls did since the last summary line, and when that was.
+    since_summary: (PassSummary, u64, Instant),
     _lock: lock::DaemonLock,
 }
 
@@ -191,6 +193,7 @@ impl Daemon {
             unreadable: Default::default(),
             watchdog: notify::Watchdog::from_env(),
             store_failures: 0,
+            since_summary: (PassSummary::default(), 0, Instant::now()),
             _lock: lock,
         })
     }
@@ -290,8 +293,11 @@ impl Daemon {
             } else {
                 Instant::now() + self.config.daemon.poll_interval
             };
+            self.summarize(summary);
             let depth = self.store.queue_depth()?;
             self.metrics.queue_depth.store(depth.max(0) as u64, Relaxed);
+            let health = self.store.health()?;
+            self.metrics.record_health(&health);
             notify::status(&format!(
                 "polled {} accounts, {} queued, {} received, {} sent",
                 summary.accounts_polled, depth, summary.received, summary.sent
@@ -309,6 +315,27 @@ impl Daemon {
                 .outbox_check
                 .min(next_poll.saturating_duration_since(Instant::now()))
         })
+    }
+
+    /// Adds one pass to the running totals and, once per `daemon.summary_interval_secs`, logs
+    /// them at info.
+    fn summarize(&mut self, pass: PassSummary) {
+        let (total, passes, since) = &mut self.since_summary;
+        total.add(pass);
+        *passes += 1;
+        if since.elapsed() >= self.config.daemon.summary_interval {
+            tracing::info!(
+                passes = *passes,
+                sent = total.sent,
+                received = total.received,
+                statuses = total.statuses,
+                quarantined = total.quarantined,
+                errors = total.errors,
+                minutes = since.elapsed().as_secs() / 60,
+                "summary"
+            );
+            self.since_summary = (PassSummary::default(), 0, Instant::now());
+        }
     }
 
     /// Logs and reports a turn that found the store unavailable; returns the wait before the
@@ -431,15 +458,21 @@ impl Daemon {
                     m.received.fetch_add(summary.received as u64, Relaxed);
                     m.duplicates.fetch_add(summary.duplicates as u64, Relaxed);
                     m.statuses.fetch_add(summary.statuses as u64, Relaxed);
-                    tracing::info!(
-                        account = %account.address,
-                        sent = summary.sent,
-                        received = summary.received,
-                        duplicates = summary.duplicates,
-                        statuses = summary.statuses,
-                        ms = started.elapsed().as_millis() as u64,
-                        "poll complete"
-                    );
+                    // A quiet daemon is quiet: polls that moved nothing are debug, and the
+                    // periodic summary at info says the daemon is alive.
+                    let moved = summary.sent
+                        + summary.received
+                        + summary.duplicates
+                        + summary.statuses
+                        + summary.quarantined
+                        + summary.mdns_sent
+                        > 0;
+                    let ms = started.elapsed().as_millis() as u64;
+                    if moved {
+                        tracing::info!(account = %account.address, sent = summary.sent, received = summary.received, duplicates = summary.duplicates, statuses = summary.statuses, ms, "poll complete");
+                    } else {
+                        tracing::debug!(account = %account.address, ms, "poll complete, nothing new");
+                    }
                     total.add(summary);
                 }
                 Err(SessionError::Store(e)) => return Err(e.into()),

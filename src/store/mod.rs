@@ -17,7 +17,7 @@ pub use audit::{current_actor, AuditRow};
 pub use inbox::{AttachmentRow, IncomingDetail, RejectOutcome, StoreOutcome};
 pub use ingest::{IngestTally, PendingAttachment};
 pub use outbox::{
-    sha256_hex, EventRow, MessageRow, NewOutgoing, RecipientRow, SendAttempt, StatusOutcome,
+    sha256_hex, EventRow, Health, MessageRow, NewOutgoing, RecipientRow, SendAttempt, StatusOutcome,
 };
 
 #[derive(Debug, thiserror::Error)]
