@@ -482,3 +482,60 @@ fn store_commands_need_only_the_store_section() {
         assert!(!err.contains("not found"), "{err}");
     }
 }
+
+/// `demo --dir` leaves a private configuration beside the store, so the next command a new user
+/// types (`directd --config DIR/directd.toml messages`) works as printed.
+#[test]
+fn demo_dir_leaves_a_config_to_continue_with() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["demo", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = dir.path().join("directd.toml");
+    assert!(stdout(&out).contains(&format!("directd --config {} messages", config.display())));
+    assert_eq!(
+        std::fs::metadata(&config).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let listed = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("messages")
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert!(
+        stdout(&listed).contains("Demo referral"),
+        "{}",
+        stdout(&listed)
+    );
+}
+
+/// A PDF given as --ccda is recognised and the right option named.
+#[test]
+fn a_pdf_given_as_ccda_points_to_attach() {
+    let f = fixture();
+    let pdf = write(f.dir.path(), "result.pdf", b"%PDF-1.7\n%binary\n");
+    let out = directd(
+        &f,
+        &[
+            "send",
+            "--from",
+            "clinic@direct.example.org",
+            "--to",
+            "a@x.example.org",
+            "--ccda",
+            &pdf,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is a PDF") && stderr(&out).contains("--attach"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -19,13 +19,16 @@ enum CcdaCommand {
         /// Only documents whose patient's name contains this (or whose identifier equals it).
         #[arg(long, value_name = "NAME")]
         patient: Option<String>,
+        /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
     },
     /// One document as an episode of care: patient, authors, encounter, and every section's
     /// coded entries and narrative.
     Show {
+        /// Document id (see `directd ccda list`).
         id: i64,
+        /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
     },

@@ -39,6 +39,7 @@ pub struct InspectArgs {
     /// SMTP RCPT TO (repeatable).
     #[arg(long, value_name = "ADDR")]
     rcpt_to: Vec<String>,
+    /// Print JSON (for scripts) instead of text.
     #[arg(long)]
     json: bool,
 }

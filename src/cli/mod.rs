@@ -101,11 +101,17 @@ enum Command {
     Config(config_check::ConfigArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
+        /// The shell to write the completion script for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) on standard output.
-    Man,
+    /// Print the man page (roff) on standard output, or write every page to a directory.
+    Man {
+        /// Write directd.1 and one page per subcommand (directd-send.1, directd-ccda-list.1...)
+        /// into this directory, so the pages the main page refers to exist.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// A command's failure: bad input from the user (exit 2) or something that went wrong (exit 1).
@@ -259,9 +265,17 @@ pub fn main() -> ExitCode {
             );
             Ok(())
         }
-        Command::Man => {
+        Command::Man { dir: Some(dir) } => {
             use clap::CommandFactory;
-            clap_mangen::Man::new(Cli::command())
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
+                .map_err(|e| CliError::Failure(anyhow::anyhow!("{}: {e}", dir.display())))
+        }
+        Command::Man { dir: None } => {
+            use clap::CommandFactory;
+            // No `help` subcommand in the page: it would point to a directd-help(1) that no
+            // page set has (`man --dir` writes the others).
+            clap_mangen::Man::new(Cli::command().disable_help_subcommand(true))
                 .render(&mut std::io::stdout())
                 .map_err(CliError::from)
         }
@@ -337,5 +351,33 @@ mod tests {
     fn cli_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// Every subcommand and every option says what it is for in `--help`.
+    #[test]
+    fn every_option_has_help_text() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(format!("{path} {} (subcommand)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let mut cmd = Cli::command();
+        cmd.build();
+        walk(&cmd, "directd", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
     }
 }

@@ -120,6 +120,7 @@ pub fn run(args: SandboxArgs) -> CliResult {
         args.client_ca.as_deref(),
     )?;
 
+    let accounts = config.accounts.clone();
     runtime()?.block_on(async move {
         let sandbox = Sandbox::start(config, tls, &args.listen).await?;
         for f in faults {
@@ -130,6 +131,16 @@ pub fn run(args: SandboxArgs) -> CliResult {
             sandbox.addr(),
             ca.display()
         );
+        outln!("\n# directd configuration for these accounts (add [store]; keep the file 0600):");
+        outln!(
+            "[hisp]\nhost = {:?}\nport = {}\nca_file = {:?}",
+            sandbox.addr().ip().to_string(),
+            sandbox.addr().port(),
+            ca
+        );
+        for (address, password) in &accounts {
+            outln!("\n[[accounts]]\naddress = {address:?}\npassword = {password:?}");
+        }
         tokio::signal::ctrl_c().await?;
         sandbox.shutdown().await;
         Ok::<_, CliError>(())

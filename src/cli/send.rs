@@ -26,6 +26,7 @@ pub struct SendArgs {
     /// Copy recipient (repeatable).
     #[arg(long, value_name = "ADDR")]
     cc: Vec<String>,
+    /// Subject line (one line; the HISP uses its default without it).
     #[arg(long, value_name = "TEXT")]
     subject: Option<String>,
     /// Ask for final-delivery confirmation (dispatched).
@@ -171,6 +172,13 @@ pub fn run(ctx: &Context, args: SendArgs) -> CliResult {
     }];
     if let Some(path) = &args.ccda {
         let data = read_file(path)?;
+        if data.starts_with(b"%PDF-") {
+            return Err(usage(format!(
+                "{}: is a PDF, not a C-CDA (XML); send it with --attach {}",
+                path.display(),
+                path.display()
+            )));
+        }
         check_ccda(&data).map_err(|why| usage(format!("{}: {why}", path.display())))?;
         parts.push(OutPart {
             kind: PartKind::Cda,
