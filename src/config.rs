@@ -57,6 +57,16 @@ struct RawConfig {
     #[serde(default)]
     accounts: Vec<RawAccount>,
     smime: Option<RawSmime>,
+    #[serde(default)]
+    retention: RawRetention,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    content_days: Option<u32>,
+    quarantine_days: Option<u32>,
+    audit_days: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -263,6 +273,8 @@ impl Account {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// What leaves the store when (`[retention]`); empty keeps everything.
+    pub retention: crate::store::Retention,
     pub store: StoreConfig,
     pub daemon: DaemonConfig,
     pub accounts: Vec<Account>,
@@ -707,7 +719,34 @@ impl Config {
             });
         }
         let smime = raw.smime.as_ref().map(smime_settings).transpose()?;
+        let r = &raw.retention;
+        if let Some(days) = r.audit_days.filter(|d| *d < crate::store::MIN_AUDIT_DAYS) {
+            return Err(invalid(
+                "retention.audit_days",
+                format!(
+                    "{days} is less than the six years ({} days) audit records must be kept",
+                    crate::store::MIN_AUDIT_DAYS
+                ),
+            ));
+        }
+        for (k, v) in [
+            ("retention.content_days", r.content_days),
+            ("retention.quarantine_days", r.quarantine_days),
+        ] {
+            if v == Some(0) {
+                return Err(invalid(
+                    k,
+                    "must be at least 1 day (leave it out to keep everything)",
+                ));
+            }
+        }
+        let retention = crate::store::Retention {
+            content_days: r.content_days,
+            quarantine_days: r.quarantine_days,
+            audit_days: r.audit_days,
+        };
         Ok(Config {
+            retention,
             store,
             daemon,
             accounts,

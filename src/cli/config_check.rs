@@ -43,13 +43,11 @@ pub fn run(ctx: &Context, args: ConfigArgs) -> CliResult {
             store.display()
         )),
         Ok(None) => ok(format!("store.path: {} is private", store.display())),
-        Err(_) => match store.parent().map(|d| d.is_dir()) {
-            Some(true) => ok(format!("store.path: {} will be created", store.display())),
-            _ => problems.push(format!(
-                "store.path: directory of {} does not exist",
-                store.display()
-            )),
-        },
+        // `run` and `send` create the store, and any missing folders 0700, as they need it.
+        Err(_) => ok(format!(
+            "store.path: {} will be created (0600, missing folders 0700)",
+            store.display()
+        )),
     }
     if config.accounts.is_empty() {
         problems.push("accounts: none configured; the daemon has nothing to do".into());

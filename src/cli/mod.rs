@@ -13,6 +13,7 @@ macro_rules! outln {
 }
 
 mod audit;
+mod backup;
 mod ccda;
 mod certs;
 mod config_check;
@@ -97,6 +98,10 @@ enum Command {
     Certs(certs::CertsArgs),
     /// The audit trail: who sent, received, viewed or exported which message, when.
     Audit(audit::AuditArgs),
+    /// Copy the store consistently while the daemon runs (SQLite backup; stays encrypted).
+    Backup(backup::BackupArgs),
+    /// Apply the [retention] policy now (a dry run unless --apply).
+    Purge(backup::PurgeArgs),
     /// Configuration tools (`config check`).
     Config(config_check::ConfigArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -250,6 +255,8 @@ pub fn main() -> ExitCode {
         Command::Sandbox(a) => sandbox::run(a),
         Command::Demo(a) => demo::run(&ctx, a),
         Command::Audit(a) => audit::run(&ctx, a),
+        Command::Backup(a) => backup::backup(&ctx, a),
+        Command::Purge(a) => backup::purge(&ctx, a),
         Command::Inspect(a) => inspect::run(&ctx, a),
         Command::Certs(a) => certs::run(&ctx, a),
         Command::Ingest(a) => ingest::run(&ctx, a),

@@ -113,6 +113,8 @@ pub struct Daemon {
     store_failures: u32,
     /// What the polls did since the last summary line, and when that was.
     since_summary: (PassSummary, u64, Instant),
+    /// When the retention policy was last applied.
+    last_purge: Option<Instant>,
     _lock: lock::DaemonLock,
 }
 
@@ -194,6 +196,7 @@ impl Daemon {
             watchdog: notify::Watchdog::from_env(),
             store_failures: 0,
             since_summary: (PassSummary::default(), 0, Instant::now()),
+            last_purge: None,
             _lock: lock,
         })
     }
@@ -307,6 +310,7 @@ impl Daemon {
             self.pass(false).await?;
         }
         self.expire_timeouts()?;
+        self.apply_retention()?;
         Ok(if self.ingest_backlog()? {
             Duration::ZERO
         } else {
@@ -315,6 +319,30 @@ impl Daemon {
                 .outbox_check
                 .min(next_poll.saturating_duration_since(Instant::now()))
         })
+    }
+
+    /// Applies `[retention]` at start and then daily (the policy is in days).
+    fn apply_retention(&mut self) -> Result<(), StoreError> {
+        const EVERY: Duration = Duration::from_secs(86_400);
+        if self.config.retention.is_empty() || self.last_purge.is_some_and(|t| t.elapsed() < EVERY)
+        {
+            return Ok(());
+        }
+        let report =
+            self.store
+                .purge(&self.config.retention, "directd (retention policy)", true)?;
+        self.last_purge = Some(Instant::now());
+        if !report.is_empty() {
+            tracing::info!(
+                received = report.received_messages,
+                attachments = report.attachments,
+                sent = report.sent_messages,
+                quarantined = report.quarantined_messages,
+                audit_records = report.audit_records,
+                "retention policy applied"
+            );
+        }
+        Ok(())
     }
 
     /// Adds one pass to the running totals and, once per `daemon.summary_interval_secs`, logs

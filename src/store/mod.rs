@@ -7,6 +7,7 @@ mod inbox;
 mod ingest;
 mod mdn_outbox;
 mod outbox;
+mod retention;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,6 +20,7 @@ pub use ingest::{IngestTally, PendingAttachment};
 pub use outbox::{
     sha256_hex, EventRow, Health, MessageRow, NewOutgoing, RecipientRow, SendAttempt, StatusOutcome,
 };
+pub use retention::{PurgeReport, Retention, MIN_AUDIT_DAYS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -26,6 +28,8 @@ pub enum StoreError {
     Locked { path: PathBuf, waited: Duration },
     #[error("store {path}: the file or its directory is read-only for this user")]
     ReadOnly { path: PathBuf },
+    #[error("backup {path} failed its integrity check: {check}")]
+    BackupCheck { path: PathBuf, check: String },
     #[error("store {path}: the disk is full")]
     Full { path: PathBuf },
     #[error("store {path} was deleted or replaced while in use; nothing more will be acknowledged to it")]
@@ -84,7 +88,11 @@ const MIGRATIONS: &[&str] = &[
     clinical::SCHEMA,
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
+    include_str!("schema_v5.sql"),
 ];
+
+/// The schema version this directd writes (`PRAGMA user_version` after migrating).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 pub struct Store {
     conn: Connection,
