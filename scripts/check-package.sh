@@ -30,4 +30,7 @@ as_nobody /usr/bin/directd --db "$work/demo/demo.db" messages | grep -q "Demo re
 as_nobody /usr/bin/directd --config /etc/directd/directd.toml messages 2>&1 | grep -q "permission denied" \
   || fail "an unreadable config is not reported as permission denied"
 rm -rf "$work"
+# Leave the machine as it was: later test runs here must not find an installed /etc/directd.
+DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq directd >/dev/null
+rm -rf /etc/directd
 echo "package check passed"

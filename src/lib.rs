@@ -11,6 +11,8 @@ pub mod fsutil;
 pub mod hisp;
 pub mod ingest;
 pub mod mdn;
+pub mod message;
+pub mod mime;
 pub mod sandbox;
 pub mod smime;
 pub mod store;

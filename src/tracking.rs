@@ -6,6 +6,8 @@
 
 use serde::Serialize;
 
+use crate::message::{NoticeSource, StatusNotice};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryState {
@@ -96,11 +98,11 @@ pub fn from_phimail_status(code: &str) -> Option<DeliveryState> {
 /// MDN carrying X-DIRECT-FINAL-DESTINATION-DELIVERY is final success (one without it counts as
 /// `processed`); failed/denied/error MDNs and failed DSNs are failures; other DSN actions
 /// (delayed, delivered, relayed) move nothing.
-pub fn from_notice(n: &crate::hisp::StatusNotice, final_requested: bool) -> Option<DeliveryState> {
+pub fn from_notice(n: &StatusNotice, final_requested: bool) -> Option<DeliveryState> {
     let code = n.code.to_ascii_lowercase();
     match n.source {
-        "phimail" => from_phimail_status(&code),
-        "mdn" => match code.as_str() {
+        NoticeSource::Phimail => from_phimail_status(&code),
+        NoticeSource::Mdn => match code.as_str() {
             "processed" => Some(DeliveryState::Processed),
             "dispatched" if final_requested && !n.final_delivery_ext => {
                 Some(DeliveryState::Processed)
@@ -110,8 +112,8 @@ pub fn from_notice(n: &crate::hisp::StatusNotice, final_requested: bool) -> Opti
             "failed" | "denied" | "error" => Some(DeliveryState::Failed),
             _ => None,
         },
-        "dsn" if code == "failed" => Some(DeliveryState::Failed),
-        _ => None,
+        NoticeSource::Dsn if code == "failed" => Some(DeliveryState::Failed),
+        NoticeSource::Dsn => None,
     }
 }
 
@@ -156,8 +158,8 @@ mod tests {
         assert_eq!(from_phimail_status("delayed"), None);
     }
 
-    fn notice(source: &'static str, code: &str, ext: bool) -> crate::hisp::StatusNotice {
-        crate::hisp::StatusNotice {
+    fn notice(source: NoticeSource, code: &str, ext: bool) -> StatusNotice {
+        StatusNotice {
             hisp_id: "<m@x>".into(),
             recipient: None,
             code: code.into(),
@@ -170,34 +172,37 @@ mod tests {
     #[test]
     fn mdn_and_dsn_mapping_follows_the_ig() {
         assert_eq!(
-            from_notice(&notice("mdn", "processed", false), true),
+            from_notice(&notice(NoticeSource::Mdn, "processed", false), true),
             Some(Processed)
         );
         assert_eq!(
-            from_notice(&notice("mdn", "dispatched", true), true),
+            from_notice(&notice(NoticeSource::Mdn, "dispatched", true), true),
             Some(Dispatched)
         );
         assert_eq!(
-            from_notice(&notice("mdn", "dispatched", false), true),
+            from_notice(&notice(NoticeSource::Mdn, "dispatched", false), true),
             Some(Processed)
         );
         assert_eq!(
-            from_notice(&notice("mdn", "dispatched", false), false),
+            from_notice(&notice(NoticeSource::Mdn, "dispatched", false), false),
             Some(Dispatched)
         );
         assert_eq!(
-            from_notice(&notice("mdn", "Denied", false), true),
+            from_notice(&notice(NoticeSource::Mdn, "Denied", false), true),
             Some(Failed)
         );
         assert_eq!(
-            from_notice(&notice("mdn", "displayed", false), true),
+            from_notice(&notice(NoticeSource::Mdn, "displayed", false), true),
             Some(Displayed)
         );
         assert_eq!(
-            from_notice(&notice("dsn", "failed", false), true),
+            from_notice(&notice(NoticeSource::Dsn, "failed", false), true),
             Some(Failed)
         );
-        assert_eq!(from_notice(&notice("dsn", "delayed", false), true), None);
+        assert_eq!(
+            from_notice(&notice(NoticeSource::Dsn, "delayed", false), true),
+            None
+        );
         assert!(is_complete(Processed, false, "edge"));
         assert!(!is_complete(Processed, true, "edge"));
         assert!(!is_complete(Submitted, false, "edge"));

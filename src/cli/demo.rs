@@ -11,7 +11,7 @@ use clap::Args;
 use super::{runtime, CliError, CliResult, Context};
 use crate::config::Config;
 use crate::daemon::{Daemon, Shutdown};
-use crate::hisp::{OutPart, OutRecipient, PartKind, RecipientKind};
+use crate::message::{OutPart, OutRecipient, PartKind, RecipientKind};
 use crate::sandbox::lab::Lab;
 use crate::sandbox::SandboxConfig;
 use crate::store::{NewOutgoing, Store};

@@ -6,7 +6,7 @@ use clap::Args;
 use quick_xml::events::Event;
 
 use super::{usage, CliError, CliResult, Context};
-use crate::hisp::{OutPart, OutRecipient, PartKind, RecipientKind};
+use crate::message::{OutPart, OutRecipient, PartKind, RecipientKind};
 use crate::store::NewOutgoing;
 
 /// Largest file `send` will queue; HISPs refuse far smaller messages anyway.

@@ -10,7 +10,8 @@ use crate::config::Account;
 use crate::hisp::edge::client::EdgeClient;
 use crate::hisp::edge::EdgeTransport;
 use crate::hisp::phimail::PhiMailClient;
-use crate::hisp::{HispError, Inbound, RejectedMail, Transport};
+use crate::hisp::{HispError, Transport};
+use crate::message::{Inbound, RejectedMail};
 use crate::store::{SendAttempt, StoreError, StoreOutcome};
 
 /// Bounds on one session's inbound drain; what is left is taken at the next turn, right away.
@@ -144,7 +145,7 @@ impl Daemon {
                     for n in notices {
                         let outcome = self.store.record_status(&account.address, n)?;
                         if !outcome.matched {
-                            tracing::warn!(account = %account.address, hisp_id = %n.hisp_id, source = n.source, "notification for a message we do not know; recorded and acknowledged");
+                            tracing::warn!(account = %account.address, hisp_id = %n.hisp_id, source = n.source.as_str(), "notification for a message we do not know; recorded and acknowledged");
                         }
                         summary.statuses += 1;
                     }

@@ -12,8 +12,9 @@ use tokio_rustls::TlsConnector;
 
 use super::codec::LineConn;
 use super::{
-    HispError, Inbound, MdnJob, OutgoingMessage, PartKind, ReceivedAttachment, ReceivedMail,
-    RecipientKind, RecipientOutcome, RejectedMail, SendReport, StatusNotice, Transport,
+    HispError, Inbound, MdnJob, NoticeSource, OutgoingMessage, PartKind, ReceivedAttachment,
+    ReceivedMail, RecipientKind, RecipientOutcome, RejectedMail, SendReport, StatusNotice,
+    Transport,
 };
 
 pub const DEFAULT_PORT: u16 = 32541;
@@ -353,7 +354,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
                     recipient: None,
                     code: code.to_owned(),
                     info: parts.next().unwrap_or("").to_owned(),
-                    source: "phimail",
+                    source: NoticeSource::Phimail,
                     final_delivery_ext: false,
                 };
                 Ok(Some(Inbound::Status(vec![notice])))

@@ -11,7 +11,7 @@ use super::{
     CorrelationSource, Disposition, DsnAction, MdnError, RecipientReport, Report, ReportKind,
     FINAL_DELIVERY_FIELD,
 };
-use crate::smime::mime;
+use crate::mime;
 
 /// How deep to look for a report inside multipart and message/rfc822 wrappers.
 const MAX_NESTING: usize = 4;

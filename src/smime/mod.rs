@@ -20,7 +20,8 @@ pub mod trust;
 pub(crate) mod cms;
 pub(crate) mod der;
 mod error;
-pub(crate) mod mime;
+// Byte-exact MIME lives at the bottom layer (`crate::mime`): mdn and the edge use it too.
+pub(crate) use crate::mime;
 mod open;
 mod seal;
 

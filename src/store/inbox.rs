@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::outbox::sha256_hex;
 use super::{now, Store, StoreError};
-use crate::hisp::{ReceivedMail, RejectedMail};
+use crate::message::{ReceivedMail, RejectedMail};
 
 /// Whether a received message was new or a redelivery of one already stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

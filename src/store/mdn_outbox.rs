@@ -3,8 +3,8 @@
 use rusqlite::params;
 
 use super::{now, Store, StoreError};
-use crate::hisp::MdnJob;
 use crate::mdn::Disposition;
+use crate::message::MdnJob;
 
 fn disposition_str(d: Disposition) -> &'static str {
     match d {

@@ -4,7 +4,7 @@ use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
 use super::{now, Store, StoreError};
-use crate::hisp::{
+use crate::message::{
     OutPart, OutRecipient, OutgoingMessage, PartKind, RecipientKind, RecipientOutcome, SendReport,
     StatusNotice,
 };
@@ -364,7 +364,7 @@ impl Store {
             tx.execute(
                 "INSERT INTO delivery_events (recipient_id, hisp_message_id, at, state, source, detail, applied)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![rid, notice.hisp_id, at, state, notice.source, detail, changed],
+                params![rid, notice.hisp_id, at, state, notice.source.as_str(), detail, changed],
             )?;
             if changed {
                 let reason = reported.filter(|s| *s == DeliveryState::Failed).and(detail);
@@ -541,7 +541,7 @@ impl Store {
                 )
                 .map_err(|e| self.err(e))?;
             let it = stmt
-                .query_map([since, crate::hisp::UNREAD_QUARANTINE], |r| {
+                .query_map([since, crate::message::UNREAD_QUARANTINE], |r| {
                     Ok(MessageRow {
                         id: r.get(0)?,
                         direction: "in",

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use client::{EdgeClient, ImapUid, RcptOutcome};
 
 use super::{
-    HispError, Inbound, MdnJob, MdnRequest, OutgoingMessage, ReceivedMail, RecipientOutcome,
-    RejectedMail, SendReport, StatusNotice, Transport,
+    HispError, Inbound, MdnJob, MdnRequest, NoticeSource, OutgoingMessage, ReceivedMail,
+    RecipientOutcome, RejectedMail, SendReport, StatusNotice, Transport,
 };
 use crate::mdn::{self, OriginalInfo, ReportKind};
 use crate::smime::{self, Agent, Envelope};
@@ -185,8 +185,8 @@ impl EdgeTransport {
 fn notices(r: &mdn::Report) -> Vec<StatusNotice> {
     let id = r.original_message_id.clone().unwrap_or_default();
     let source = match r.kind {
-        ReportKind::Mdn => "mdn",
-        ReportKind::Dsn => "dsn",
+        ReportKind::Mdn => NoticeSource::Mdn,
+        ReportKind::Dsn => NoticeSource::Dsn,
     };
     let one = |rr: Option<&mdn::RecipientReport>| {
         let code = match rr {
