@@ -3,6 +3,7 @@
 
 mod audit;
 pub mod clinical;
+mod daemon_polls;
 mod inbox;
 mod ingest;
 mod mdn_outbox;
@@ -14,10 +15,12 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub use audit::{current_actor, AuditRow};
-pub use inbox::{AttachmentRow, IncomingDetail, RejectOutcome, StoreOutcome};
+pub use daemon_polls::{now_ms, PollCounts, PollRecord};
+pub use inbox::{AttachmentRow, IncomingDetail, IncomingOverview, RejectOutcome, StoreOutcome};
 pub use ingest::{IngestTally, PendingAttachment};
 pub use outbox::{
-    sha256_hex, EventRow, MessageRow, NewOutgoing, RecipientRow, SendAttempt, StatusOutcome,
+    sha256_hex, EventRow, MessageRow, NewOutgoing, OutgoingOverview, RecipientRow, SendAttempt,
+    StatusOutcome,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +87,7 @@ const MIGRATIONS: &[&str] = &[
     clinical::SCHEMA,
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
+    include_str!("schema_v5.sql"),
 ];
 
 pub struct Store {
