@@ -12,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
-pub use lock::{lock_path, LockError};
+pub use lock::{holder as lock_holder, lock_path, LockError};
 pub use shutdown::{Shutdown, ShutdownTrigger};
 
 /// Requests to a running daemon.
@@ -78,6 +78,17 @@ pub struct PassSummary {
 }
 
 impl PassSummary {
+    fn counts(&self) -> crate::store::PollCounts {
+        crate::store::PollCounts {
+            accounts_polled: self.accounts_polled,
+            received: self.received,
+            sent: self.sent,
+            statuses: self.statuses,
+            quarantined: self.quarantined,
+            errors: self.errors,
+        }
+    }
+
     fn add(&mut self, o: PassSummary) {
         self.accounts_polled += o.accounts_polled;
         self.sent += o.sent;
@@ -284,6 +295,7 @@ impl Daemon {
     async fn turn(&mut self, next_poll: &mut Instant) -> Result<Duration, DaemonError> {
         self.store.check_in_place()?;
         if Instant::now() >= *next_poll {
+            let started_ms = crate::store::now_ms();
             let summary = self.pass(true).await?;
             *next_poll = if summary.more_waiting {
                 Instant::now()
@@ -296,6 +308,8 @@ impl Daemon {
                 "polled {} accounts, {} queued, {} received, {} sent",
                 summary.accounts_polled, depth, summary.received, summary.sent
             ));
+            // What `directd poll` waits for: a pass that began after its request, and its counts.
+            self.store.record_poll(started_ms, &summary.counts())?;
         } else if !self.store.due_outgoing()?.is_empty() {
             // Between polls, only the outbox: act as soon as `directd send` commits a row.
             self.pass(false).await?;
