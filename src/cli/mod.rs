@@ -1,5 +1,6 @@
 //! The command line: argument parsing, one file per subcommand, human and `--json` output.
-//! Exit codes: 0 ok, 1 operational failure, 2 usage error.
+//! Exit codes: 0 ok, 1 operational failure, 2 usage error; `status` adds 3 (a recipient failed)
+//! and 4 (still pending when `--wait` timed out).
 
 /// `println!` for command output: goes through [`output::write_out`], which escapes control
 /// characters from stored data and ends the command quietly when stdout is a closed pipe.
@@ -24,6 +25,7 @@ mod output;
 mod reject;
 mod run;
 mod sandbox;
+mod schema;
 mod send;
 mod show;
 mod status;
@@ -72,9 +74,9 @@ enum Command {
     Run,
     /// Queue a message for the daemon to send; prints the local message id.
     Send(send::SendArgs),
-    /// Per-recipient delivery state of an outgoing message.
+    /// Delivery outcome of an outgoing message, per recipient; `--wait` waits for the outcome.
     Status(status::StatusArgs),
-    /// Delivery event history (all outgoing messages, or one).
+    /// Delivery event history (all outgoing messages, or one); `--follow` streams new events.
     Receipts(status::ReceiptsArgs),
     /// List messages.
     Messages(messages::MessagesArgs),
@@ -107,12 +109,19 @@ enum Command {
     Man,
 }
 
-/// A command's failure: bad input from the user (exit 2) or something that went wrong (exit 1).
+/// A command's failure: bad input from the user (exit 2), something that went wrong (exit 1), or
+/// an outcome the command has already reported and that its exit status must carry (`status`).
 #[derive(Debug)]
 pub enum CliError {
     Usage(String),
     Failure(anyhow::Error),
+    Exit(u8),
 }
+
+/// `status`: some recipient failed or timed out.
+pub const EXIT_FAILED: u8 = 3;
+/// `status --wait`: the `--timeout` ran out while some recipient was still pending.
+pub const EXIT_PENDING: u8 = 4;
 
 impl<E: Into<anyhow::Error>> From<E> for CliError {
     fn from(e: E) -> Self {
@@ -156,6 +165,7 @@ impl Context {
             ctx.config().map_err(|e| match e {
                 CliError::Usage(m) => anyhow::anyhow!(m),
                 CliError::Failure(e) => e,
+                CliError::Exit(code) => anyhow::anyhow!("exit status {code}"),
             })
         }
     }
@@ -242,7 +252,24 @@ pub fn main() -> ExitCode {
             eprintln!("directd: {e:#}");
             ExitCode::from(1)
         }
+        Err(CliError::Exit(code)) => ExitCode::from(code),
     }
+}
+
+/// Parses a duration: `90` or `90s`, `10m`, `2h`, `1d`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (digits, mult) = match s.char_indices().last() {
+        Some((i, 's')) => (&s[..i], 1),
+        Some((i, 'm')) => (&s[..i], 60),
+        Some((i, 'h')) => (&s[..i], 3600),
+        Some((i, 'd')) => (&s[..i], 86_400),
+        _ => (s, 1),
+    };
+    digits
+        .parse::<u64>()
+        .map(|n| std::time::Duration::from_secs(n.saturating_mul(mult)))
+        .map_err(|_| format!("{s:?}: expected a duration like 30s, 10m or 2h"))
 }
 
 /// A tokio runtime for the commands that need the network.
@@ -297,6 +324,16 @@ mod tests {
         assert!(parse_since("2h").unwrap() < crate::timefmt::rfc3339(std::time::SystemTime::now()));
         assert!(matches!(parse_since("yesterday"), Err(CliError::Usage(_))));
         assert!(matches!(parse_since("2x"), Err(CliError::Usage(_))));
+    }
+
+    #[test]
+    fn durations_take_a_unit() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("m").is_err());
     }
 
     #[test]
