@@ -22,6 +22,7 @@ mod ingest;
 mod inspect;
 mod messages;
 mod output;
+mod poll;
 mod reject;
 mod run;
 mod sandbox;
@@ -78,6 +79,8 @@ enum Command {
     Status(status::StatusArgs),
     /// Delivery event history (all outgoing messages, or one); `--follow` streams new events.
     Receipts(status::ReceiptsArgs),
+    /// Ask the running daemon to poll every account now, and wait for the result.
+    Poll(poll::PollArgs),
     /// List messages.
     Messages(messages::MessagesArgs),
     /// Show one received message and its attachments.
@@ -214,6 +217,7 @@ pub fn main() -> ExitCode {
         Command::Send(a) => send::run(&ctx, a),
         Command::Status(a) => status::status(&ctx, a),
         Command::Receipts(a) => status::receipts(&ctx, a),
+        Command::Poll(a) => poll::run(&ctx, a),
         Command::Messages(a) => messages::run(&ctx, a),
         Command::Show(a) => show::run(&ctx, a),
         Command::Reject(a) => reject::run(&ctx, a),
