@@ -70,6 +70,8 @@ pub struct OutboxView {
 /// An outgoing message with its outcome and recipients (`messages`, `status`).
 #[derive(Serialize)]
 pub struct OutgoingView {
+    /// Always `out`: the same object in `messages` and `status`.
+    pub direction: &'static str,
     pub outgoing_id: i64,
     pub created_at: String,
     pub account: Option<String>,
@@ -88,6 +90,7 @@ impl OutgoingView {
     pub fn new(m: &OutgoingOverview) -> OutgoingView {
         let outcomes = m.recipient_outcomes();
         OutgoingView {
+            direction: "out",
             outgoing_id: m.id,
             created_at: m.created_at.clone(),
             account: m.account.clone(),
@@ -115,6 +118,8 @@ impl OutgoingView {
 /// A received message as `messages` lists it.
 #[derive(Serialize)]
 pub struct IncomingView {
+    /// Always `in`.
+    pub direction: &'static str,
     pub incoming_id: i64,
     pub received_at: String,
     pub account: String,
@@ -134,6 +139,7 @@ pub struct IncomingView {
 impl IncomingView {
     pub fn new(m: &IncomingOverview) -> IncomingView {
         IncomingView {
+            direction: "in",
             incoming_id: m.id,
             received_at: m.received_at.clone(),
             account: m.account.clone(),
@@ -157,13 +163,11 @@ pub fn incoming_state(m: &IncomingOverview) -> &'static str {
     }
 }
 
-/// One entry of `messages`: `direction` says which of the two it is.
+/// One entry of `messages`: its `direction` says which of the two it is.
 #[derive(Serialize)]
-#[serde(tag = "direction")]
+#[serde(untagged)]
 pub enum MessageView {
-    #[serde(rename = "out")]
     Out(OutgoingView),
-    #[serde(rename = "in")]
     In(IncomingView),
 }
 
