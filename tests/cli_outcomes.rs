@@ -247,3 +247,64 @@ async fn show_says_why_ingest_failed_and_what_mark_read_did() {
     assert!(store.mdns_for(id).unwrap().is_empty(), "nothing was owed");
     env.lab.sandbox.shutdown().await;
 }
+
+/// `show --mark-read` on a message that asked for receipts (as the S/MIME transport stores one,
+/// raw bytes and MDN request included) says what it queued and for whom, then that it is queued
+/// already; the store holds exactly one displayed MDN.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mark_read_says_what_it_queued_and_for_whom() {
+    let env = TestEnv::start(sandbox_config(&[B])).await;
+    let cli = Cli::new(&env, &[B]);
+    let mut store = env.store();
+    let id = store
+        .store_incoming(
+            B,
+            &directd::hisp::ReceivedMail {
+                recipient: B.into(),
+                sender: "dr.lee@direct.other.org".into(),
+                hisp_id: "<m1@direct.other.org>".into(),
+                headers: vec![("Subject".into(), "referral".into())],
+                body_type: "text/plain".into(),
+                body: b"see attached".to_vec(),
+                attachments: vec![],
+                raw: Some(b"(the S/MIME message as received)".to_vec()),
+                verdict: None,
+                mdn: Some(directd::hisp::MdnRequest {
+                    to: "mdn@direct.other.org".into(),
+                    original_message_id: "<m1@direct.other.org>".into(),
+                    final_delivery: false,
+                }),
+            },
+        )
+        .unwrap()
+        .id()
+        .to_string();
+    let out = cli.run(&["show", &id, "--mark-read"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("read receipt (a displayed MDN) queued for mdn@direct.other.org"),
+        "{}",
+        text(&out)
+    );
+    let out = cli.run(&["show", &id, "--mark-read", "--json"]).await;
+    let v = json(&out);
+    assert_eq!(v["mark_read"]["result"], "already_queued", "{v}");
+    assert_eq!(v["mark_read"]["to"], "mdn@direct.other.org");
+    let displayed: Vec<_> = store
+        .mdns_for(id.parse().unwrap())
+        .unwrap()
+        .into_iter()
+        .filter(|(d, _)| d == "displayed")
+        .collect();
+    assert_eq!(displayed.len(), 1);
+    let audit = json(&cli.run(&["audit", "--json"]).await);
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "mark-read" && e["detail"] == "mdn@direct.other.org"),
+        "{audit}"
+    );
+    env.lab.sandbox.shutdown().await;
+}

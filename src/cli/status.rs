@@ -57,7 +57,7 @@ pub fn status(ctx: &Context, args: StatusArgs) -> CliResult {
     let mut message = load(&store, args.id)?;
     let mut wait = "not_waited";
     if args.wait {
-        if crate::daemon::lock_holder(store.path())?.is_none() {
+        if !message.outcome().complete && crate::daemon::lock_holder(store.path())?.is_none() {
             eprintln!(
                 "directd: no daemon runs on {}; nothing will change until one does",
                 store.path().display()
