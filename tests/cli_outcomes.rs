@@ -75,6 +75,11 @@ async fn poll_now_wait_for_the_outcome_and_follow_the_receipts() {
     let out = cli.run(&["status", &id, "--wait", "--timeout", "1s"]).await;
     assert_eq!(out.status.code(), Some(4), "{}", text(&out));
     assert!(text(&out).contains("pending 1/1"), "{}", text(&out));
+    let out = cli
+        .run(&["status", &id, "--wait", "--timeout", "1s", "--json"])
+        .await;
+    assert_eq!(out.status.code(), Some(4), "{}", text(&out));
+    assert_eq!(json(&out)["wait"], "timeout_expired");
     assert_eq!(env.lab.sandbox.queue_len(B), 1);
     let out = cli.run(&["messages", "--state", "pending", "--json"]).await;
     let v = json(&out);

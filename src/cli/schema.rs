@@ -180,7 +180,8 @@ pub struct MessagesDoc {
 #[derive(Serialize)]
 pub struct StatusDoc {
     pub message: OutgoingView,
-    /// `complete`, `timed_out` (the `--timeout` ran out first) or `not_waited`.
+    /// `complete`, `timeout_expired` (the `--timeout` ran out first; not a recipient state) or
+    /// `not_waited`.
     pub wait: &'static str,
 }
 

@@ -69,7 +69,7 @@ pub fn status(ctx: &Context, args: StatusArgs) -> CliResult {
                 break "complete";
             }
             if Instant::now() >= deadline {
-                break "timed_out";
+                break "timeout_expired";
             }
             std::thread::sleep(RECHECK.min(deadline.saturating_duration_since(Instant::now())));
             message = load(&store, args.id)?;
@@ -85,7 +85,7 @@ pub fn status(ctx: &Context, args: StatusArgs) -> CliResult {
     } else {
         print_status(&view, wait, args.timeout);
     }
-    if wait == "timed_out" {
+    if wait == "timeout_expired" {
         Err(CliError::Exit(EXIT_PENDING))
     } else if any_failed {
         Err(CliError::Exit(EXIT_FAILED))
@@ -147,7 +147,7 @@ fn print_status(view: &OutgoingView, wait: &str, timeout: Duration) {
         &rows,
     );
     outln!("{}", read_receipt_note(&view.transport));
-    if wait == "timed_out" {
+    if wait == "timeout_expired" {
         outln!(
             "Still pending after waiting {}s.",
             timeout.as_secs_f64().round()
