@@ -44,7 +44,7 @@ use crate::config::{Config, DEFAULT_CONFIG_PATH};
     version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DIRECTD_BUILD_INFO"), ")"),
     about = "Direct Secure Messaging daemon and command line",
     long_about = "Direct Secure Messaging daemon and command line.\n\nThe daemon (`directd run`) polls each configured HISP account, sends what `directd send` queued, records per-recipient delivery status and receipts, and ingests received C-CDA documents. Every other command works on the same SQLite store.",
-    after_help = "Examples:\n  directd demo                                   round trip through a throwaway sandbox HISP\n  directd send --from a@direct.example.org --to b@direct.other.org --final --ccda summary.xml\n  directd status 12 --json\n  directd messages --in --since 2d\n  directd ccda list --patient Quux\n  directd --config /etc/directd/directd.toml config check --connect"
+    after_help = "Examples:\n  directd demo                                   round trip through a throwaway sandbox HISP\n  directd send --from a@direct.example.org --to b@direct.other.org --final --ccda summary.xml\n  directd status 12 --wait --timeout 10m\n  directd poll\n  directd messages --state failed --since 7d\n  directd ccda list --patient Quux\n  directd --config /etc/directd/directd.toml config check --connect"
 )]
 pub struct Cli {
     /// Configuration file (TOML). DIRECTD_* environment variables override it.
