@@ -408,3 +408,53 @@ fn send_without_body_puts_a_text_note_first() {
     assert_eq!(msg.parts.len(), 2);
     assert_eq!(msg.parts[0].data, b"Referral");
 }
+
+/// Before the daemon's first attempt the store cannot know the transport; status and messages
+/// take it from the sender's configured account, so an S/MIME message says at once that a read
+/// receipt can come.
+#[test]
+fn a_queued_smime_message_says_read_receipts_are_possible() {
+    let f = fixture();
+    let keys = f.dir.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    let mut config = std::fs::read_to_string(&f.config).unwrap();
+    config.push_str(&format!(
+        "[[accounts]]\naddress = \"edge@direct.example.org\"\ntransport = \"edge\"\npassword = \"pw\"\n[smime]\nkeys_dir = {keys:?}\n"
+    ));
+    directd::fsutil::write_private(&f.config, config.as_bytes()).unwrap();
+    for from in ["edge@direct.example.org", "clinic@direct.example.org"] {
+        let out = directd(
+            &f,
+            &[
+                "send",
+                "--from",
+                from,
+                "--to",
+                "a@x.example.org",
+                "--body",
+                "hi",
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = directd(&f, &["status", "1", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["message"]["transport"], "edge");
+    assert_eq!(v["message"]["read_receipts_possible"], true);
+    let out = directd(&f, &["status", "1"]);
+    assert!(
+        stdout(&out).contains("Read receipts: possible over S/MIME"),
+        "{}",
+        stdout(&out)
+    );
+    let out = directd(&f, &["messages", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let possible: Vec<&serde_json::Value> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["read_receipts_possible"])
+        .collect();
+    assert_eq!(possible, [false, true], "newest (phiMail) first: {v}");
+}

@@ -54,6 +54,10 @@ pub fn run(ctx: &Context, args: MessagesArgs) -> CliResult {
     } else {
         Vec::new()
     };
+    let config = ctx.config()?;
+    for m in &mut outgoing {
+        super::schema::settle_transport(m, &config);
+    }
     if let Some(wanted) = args.state {
         outgoing.retain(|m| m.outcome().state == wanted);
     }

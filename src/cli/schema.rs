@@ -115,6 +115,17 @@ impl OutgoingView {
     }
 }
 
+/// The transport a message goes by. The store records it when the daemon first tries to send
+/// (until then its column holds the default, `phimail`), so for a message never tried yet the
+/// configured account of its sender says it better, and with it whether a read receipt can come.
+pub fn settle_transport(m: &mut OutgoingOverview, config: &crate::config::Config) {
+    if m.attempts == 0 {
+        if let Some(account) = config.account_for(&m.sender) {
+            m.transport = account.transport_name().to_owned();
+        }
+    }
+}
+
 /// A received message as `messages` lists it.
 #[derive(Serialize)]
 pub struct IncomingView {

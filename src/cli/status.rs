@@ -45,16 +45,23 @@ pub struct ReceiptsArgs {
     json: bool,
 }
 
-fn load(store: &Store, id: i64) -> Result<OutgoingOverview, StoreError> {
-    store
+fn load(
+    store: &Store,
+    id: i64,
+    config: &crate::config::Config,
+) -> Result<OutgoingOverview, StoreError> {
+    let mut m = store
         .outgoing_overview(None, Some(id))?
         .pop()
-        .ok_or(StoreError::NotFound(id))
+        .ok_or(StoreError::NotFound(id))?;
+    super::schema::settle_transport(&mut m, config);
+    Ok(m)
 }
 
 pub fn status(ctx: &Context, args: StatusArgs) -> CliResult {
     let store = ctx.open_store(false)?;
-    let mut message = load(&store, args.id)?;
+    let config = ctx.config()?;
+    let mut message = load(&store, args.id, &config)?;
     let mut wait = "not_waited";
     if args.wait {
         if !message.outcome().complete && crate::daemon::lock_holder(store.path())?.is_none() {
@@ -72,7 +79,7 @@ pub fn status(ctx: &Context, args: StatusArgs) -> CliResult {
                 break "timeout_expired";
             }
             std::thread::sleep(RECHECK.min(deadline.saturating_duration_since(Instant::now())));
-            message = load(&store, args.id)?;
+            message = load(&store, args.id, &config)?;
         };
     }
     let view = OutgoingView::new(&message);
