@@ -448,6 +448,12 @@ fn a_queued_smime_message_says_read_receipts_are_possible() {
         "{}",
         stdout(&out)
     );
+    let out = directd(&f, &["receipts", "1"]);
+    assert!(
+        stdout(&out).contains("Read receipts: possible over S/MIME"),
+        "{}",
+        stdout(&out)
+    );
     let out = directd(&f, &["messages", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let possible: Vec<&serde_json::Value> = v["messages"]

@@ -176,10 +176,16 @@ pub fn receipts(ctx: &Context, args: ReceiptsArgs) -> CliResult {
     if args.follow {
         return follow(&store, args.id, args.json);
     }
-    print_receipts(&store, args.id, args.json)
+    print_receipts(&store, args.id, args.json, Some(&ctx.config()?))
 }
 
-pub fn print_receipts(store: &Store, id: Option<i64>, as_json: bool) -> CliResult {
+/// `config`, when there is one, names the transport of a message not tried yet.
+pub fn print_receipts(
+    store: &Store,
+    id: Option<i64>,
+    as_json: bool,
+    config: Option<&crate::config::Config>,
+) -> CliResult {
     let events = store.events(id)?;
     if as_json {
         let events = events.iter().map(EventView::new).collect();
@@ -190,7 +196,10 @@ pub fn print_receipts(store: &Store, id: Option<i64>, as_json: bool) -> CliResul
         &events.iter().map(event_row).collect::<Vec<_>>(),
     );
     if let Some(id) = id {
-        let transport = store.outgoing_meta(id)?.1;
+        let transport = match config {
+            Some(config) => load(store, id, config)?.transport,
+            None => store.outgoing_meta(id)?.1,
+        };
         outln!("{}", read_receipt_note(&transport));
     } else {
         outln!("Read receipts (`displayed`) can only come over S/MIME accounts; phiMail reports only dispatched or failed.");
