@@ -246,15 +246,15 @@ fn mark_read(
         .mdns_for(msg.id)?
         .into_iter()
         .find(|(d, _)| d == "displayed");
-    Ok(match (displayed, &to) {
-        (Some((_, Some(at))), _) => view(
+    Ok(match displayed {
+        Some((_, Some(at))) => view(
             "already_sent",
             format!(
                 "a read receipt was already sent to {} at {at}; not sent again",
                 to.as_deref().unwrap_or("the sender")
             ),
         ),
-        (Some((_, None)), _) => view(
+        Some((_, None)) => view(
             "already_queued",
             format!(
                 "a read receipt to {} is already queued; the daemon sends it at its next poll",
@@ -262,14 +262,14 @@ fn mark_read(
             ),
         ),
         // Only S/MIME messages are kept raw; phiMail delivers parts and answers for itself.
-        (None, _) if store.incoming_raw(msg.id)?.is_none() => view(
+        None if store.incoming_raw(msg.id)?.is_none() => view(
             "not_possible",
             format!(
                 "no read receipt sent: message {} came over phiMail, which carries no read receipts (its HISP reports only dispatched or failed to the sender)",
                 msg.id
             ),
         ),
-        (None, _) => view(
+        None => view(
             "not_requested",
             format!(
                 "no read receipt sent: {} asked for no receipts (the message has no Disposition-Notification-To)",
