@@ -258,16 +258,24 @@ async fn ccda_exchange_with_processed_and_dispatched_mdns() {
     assert!(inbox.iter().all(|m| m.to != A));
 
     // Issue 15: over S/MIME a read receipt is possible, and status and show --mark-read say so.
+    // A configuration of our own, so that whatever /etc/directd holds on this machine is not read.
+    let config = env.dir.path().join("cli.toml");
+    std::fs::write(&config, format!("[store]\npath = {:?}\n", env.store_path)).unwrap();
     let run = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_directd"))
-            .arg("--db")
-            .arg(&env.store_path)
+            .arg("--config")
+            .arg(&config)
             .args(args)
             .output()
             .unwrap()
     };
     let out = run(&["status", &id.to_string()]);
-    assert_eq!(out.status.code(), Some(3), "two recipients failed");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "two recipients failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("failed 2/3"), "{text}");
     assert!(
