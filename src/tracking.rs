@@ -129,6 +129,105 @@ pub fn is_complete(state: DeliveryState, final_requested: bool, transport: &str)
             })
 }
 
+/// What a recipient's delivery state means to the person who sent the message: the one word
+/// `directd messages` and `directd status` show, and what `status --wait` exits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Final delivery confirmed, and the recipient's system sent a read receipt.
+    Read,
+    /// Final delivery confirmed (phiMail `STATUS dispatched`, or a dispatched MDN).
+    Dispatched,
+    /// Taken by the HISP (or processed by the recipient's security agent) and, as final delivery
+    /// was not requested, nothing more is expected.
+    Accepted,
+    /// Failed, or timed out waiting for a confirmation: it did not (knowingly) arrive.
+    Failed,
+    /// A confirmation is still expected.
+    Pending,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Pending,
+        Outcome::Failed,
+        Outcome::Accepted,
+        Outcome::Dispatched,
+        Outcome::Read,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Read => "read",
+            Outcome::Dispatched => "dispatched",
+            Outcome::Accepted => "accepted",
+            Outcome::Failed => "failed",
+            Outcome::Pending => "pending",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+}
+
+/// The outcome of one recipient. A state this directd does not know (a newer store) counts as
+/// pending, which is never mistaken for success.
+pub fn outcome(state: &str, final_requested: bool, transport: &str) -> Outcome {
+    match DeliveryState::parse(state) {
+        Some(DeliveryState::Failed | DeliveryState::TimedOut) => Outcome::Failed,
+        Some(DeliveryState::Displayed) => Outcome::Read,
+        Some(DeliveryState::Dispatched) => Outcome::Dispatched,
+        Some(s) if is_complete(s, final_requested, transport) => Outcome::Accepted,
+        _ => Outcome::Pending,
+    }
+}
+
+/// A message's outcome at a glance: `pending 1/2`, `failed 1/1`, `dispatched 2/2`, `read 1/1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MessageOutcome {
+    /// The most pressing recipient outcome: pending, then failed, then the weakest success.
+    pub state: Outcome,
+    /// Recipients with that outcome (for a success: with that outcome or a better one).
+    pub count: usize,
+    pub total: usize,
+    /// No recipient is pending: nothing but a read receipt can still change.
+    pub complete: bool,
+}
+
+impl MessageOutcome {
+    pub fn of(recipients: &[Outcome]) -> MessageOutcome {
+        // Ordered Read < Dispatched < Accepted < Failed < Pending, so the maximum is the one
+        // a sender must hear about first.
+        let state = recipients.iter().copied().max().unwrap_or(Outcome::Pending);
+        let count = match state {
+            Outcome::Pending | Outcome::Failed => {
+                recipients.iter().filter(|&&o| o == state).count()
+            }
+            _ => recipients.iter().filter(|&&o| o <= state).count(),
+        };
+        MessageOutcome {
+            state,
+            count,
+            total: recipients.len(),
+            complete: !recipients.is_empty() && state != Outcome::Pending,
+        }
+    }
+}
+
+impl std::fmt::Display for MessageOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}/{}", self.state.as_str(), self.count, self.total)
+    }
+}
+
+/// Whether a transport can ever report `displayed` (a read receipt). phiMail's STATUS
+/// notifications carry only `dispatched` and `failed`; S/MIME (edge) recipients may send a
+/// displayed MDN, though the Direct specifications leave it optional for them.
+pub fn reports_read_receipts(transport: &str) -> bool {
+    transport == "edge"
+}
+
 #[cfg(test)]
 mod tests {
     use super::DeliveryState::*;
@@ -208,5 +307,28 @@ mod tests {
         assert!(!is_complete(Submitted, false, "edge"));
         assert!(is_complete(Submitted, false, "phimail"));
         assert!(is_complete(TimedOut, true, "phimail"));
+    }
+    #[test]
+    fn message_outcome_names_the_most_pressing_recipient() {
+        use Outcome as O;
+        let show = |o: &[Outcome]| MessageOutcome::of(o).to_string();
+        assert_eq!(show(&[O::Dispatched, O::Dispatched]), "dispatched 2/2");
+        assert_eq!(show(&[O::Failed]), "failed 1/1");
+        assert_eq!(show(&[O::Pending, O::Dispatched]), "pending 1/2");
+        assert_eq!(show(&[O::Read]), "read 1/1");
+        assert_eq!(show(&[O::Read, O::Dispatched]), "dispatched 2/2");
+        assert_eq!(show(&[O::Failed, O::Read, O::Pending]), "pending 1/3");
+        assert_eq!(show(&[O::Failed, O::Dispatched]), "failed 1/2");
+        assert!(MessageOutcome::of(&[O::Failed, O::Accepted]).complete);
+        assert!(!MessageOutcome::of(&[O::Pending]).complete);
+        assert_eq!(outcome("submitted", false, "phimail"), O::Accepted);
+        assert_eq!(outcome("submitted", true, "phimail"), O::Pending);
+        assert_eq!(outcome("submitted", false, "edge"), O::Pending);
+        assert_eq!(outcome("timed_out", true, "edge"), O::Failed);
+        assert_eq!(outcome("displayed", true, "edge"), O::Read);
+        assert_eq!(outcome("from-the-future", false, "phimail"), O::Pending);
+        for o in Outcome::ALL {
+            assert_eq!(Outcome::parse(o.as_str()), Some(o));
+        }
     }
 }

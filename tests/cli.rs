@@ -80,7 +80,10 @@ fn send_queues_and_status_reports_per_recipient() {
     let out = directd(&f, &["status", &id, "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["complete"], false);
+    // Issue 15: the message is one object under "message", its outcome explains "complete".
+    let v = &v["message"];
+    assert_eq!(v["outcome"]["complete"], false);
+    assert_eq!(v["outcome"]["state"], "pending");
     let rcpts = v["recipients"].as_array().unwrap();
     assert_eq!(rcpts.len(), 2);
     assert_eq!(rcpts[0]["address"], "a@x.example.org");
@@ -89,7 +92,9 @@ fn send_queues_and_status_reports_per_recipient() {
 
     let out = directd(&f, &["messages", "--out", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v[0]["state"], "queued");
+    // Issue 15: the outbox's own state moved under "outbox"; recipients are objects.
+    assert_eq!(v["messages"][0]["outbox"]["state"], "queued");
+    assert_eq!(v["messages"][0]["recipients"][1]["kind"], "cc");
     let out = directd(&f, &["receipts", &id]);
     assert!(stdout(&out).contains("queued"));
 
@@ -300,7 +305,10 @@ fn audit_lists_who_did_what() {
     assert!(out.status.success());
     let out = directd(&f, &["audit", "--json"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // Issue 15: every JSON document is an object with schema_version; the rows are "entries".
+    assert_eq!(doc["schema_version"], 1);
+    let rows = &doc["entries"];
     assert_eq!(rows[0]["action"], "send");
     assert_eq!(rows[0]["message_ref"], "out:1");
     assert!(!rows[0]["actor"].as_str().unwrap().is_empty());
@@ -571,4 +579,60 @@ fn config_check_lists_every_problem() {
     ] {
         assert!(text.contains(key), "{key} missing from:\n{text}");
     }
+}
+
+/// Before the daemon's first attempt the store cannot know the transport; status and messages
+/// take it from the sender's configured account, so an S/MIME message says at once that a read
+/// receipt can come.
+#[test]
+fn a_queued_smime_message_says_read_receipts_are_possible() {
+    let f = fixture();
+    let keys = f.dir.path().join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    let mut config = std::fs::read_to_string(&f.config).unwrap();
+    config.push_str(&format!(
+        "[[accounts]]\naddress = \"edge@direct.example.org\"\ntransport = \"edge\"\npassword = \"pw\"\n[smime]\nkeys_dir = {keys:?}\n"
+    ));
+    directd::fsutil::write_private(&f.config, config.as_bytes()).unwrap();
+    for from in ["edge@direct.example.org", "clinic@direct.example.org"] {
+        let out = directd(
+            &f,
+            &[
+                "send",
+                "--from",
+                from,
+                "--to",
+                "a@x.example.org",
+                "--body",
+                "hi",
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = directd(&f, &["status", "1", "--json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["message"]["transport"], "edge");
+    assert_eq!(v["message"]["read_receipts_possible"], true);
+    let out = directd(&f, &["status", "1"]);
+    assert!(
+        stdout(&out).contains("Read receipts: possible over S/MIME"),
+        "{}",
+        stdout(&out)
+    );
+    let out = directd(&f, &["receipts", "1"]);
+    assert!(
+        stdout(&out).contains("Read receipts: possible over S/MIME"),
+        "{}",
+        stdout(&out)
+    );
+    let out = directd(&f, &["messages", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let possible: Vec<&serde_json::Value> = v["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["read_receipts_possible"])
+        .collect();
+    assert_eq!(possible, [false, true], "newest (phiMail) first: {v}");
 }

@@ -256,6 +256,39 @@ async fn ccda_exchange_with_processed_and_dispatched_mdns() {
     assert!(mdns.iter().all(|(_, sent)| sent.is_some()), "{mdns:?}");
     // MDNs are never answered with MDNs: the only messages A received were the two MDNs.
     assert!(inbox.iter().all(|m| m.to != A));
+
+    // Issue 15: over S/MIME a read receipt is possible, and status and show --mark-read say so.
+    // A configuration of our own, so that whatever /etc/directd holds on this machine is not read.
+    let config = env.dir.path().join("cli.toml");
+    std::fs::write(&config, format!("[store]\npath = {:?}\n", env.store_path)).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_directd"))
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run(&["status", &id.to_string()]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "two recipients failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("failed 2/3"), "{text}");
+    assert!(
+        text.contains("Read receipts: possible over S/MIME"),
+        "{text}"
+    );
+    let out = run(&["show", &msg.id.to_string(), "--mark-read"]);
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("read receipt (a displayed MDN) queued for {A}")),
+        "{text}"
+    );
 }
 
 #[cfg_attr(

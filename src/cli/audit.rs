@@ -5,6 +5,11 @@ use clap::Args;
 use super::output::{json, opt, table};
 use super::{parse_since, CliResult, Context};
 
+#[derive(serde::Serialize)]
+struct AuditDoc {
+    entries: Vec<crate::store::AuditRow>,
+}
+
 #[derive(Args, Debug)]
 pub struct AuditArgs {
     /// Only entries since a date (2026-11-25), a time or an age (2h, 7d).
@@ -20,7 +25,7 @@ pub fn run(ctx: &Context, args: AuditArgs) -> CliResult {
     let store = ctx.open_store(false)?;
     let rows = store.audit_rows(since.as_deref())?;
     if args.json {
-        return json(&rows);
+        return json(&super::schema::versioned(AuditDoc { entries: rows }));
     }
     let rows: Vec<Vec<String>> = rows
         .iter()

@@ -140,7 +140,7 @@ pub fn run(ctx: &Context, args: DemoArgs) -> CliResult {
             )));
         }
         outln!("\n== {CLINIC_A}: delivery history of message {id}");
-        super::status::print_receipts(&store, Some(id), false)?;
+        super::status::print_receipts(&store, Some(id), false, None)?;
         outln!("\n== {CLINIC_B}: received message {received}");
         super::show::print_message(
             &store,

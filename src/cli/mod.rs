@@ -1,5 +1,6 @@
 //! The command line: argument parsing, one file per subcommand, human and `--json` output.
-//! Exit codes: 0 ok, 1 operational failure, 2 usage error.
+//! Exit codes: 0 ok, 1 operational failure, 2 usage error; `status` adds 3 (a recipient failed)
+//! and 4 (still pending when `--wait` timed out).
 
 /// `println!` for command output: goes through [`output::write_out`], which escapes control
 /// characters from stored data and ends the command quietly when stdout is a closed pipe.
@@ -23,9 +24,11 @@ mod inspect;
 mod logging;
 mod messages;
 mod output;
+mod poll;
 mod reject;
 mod run;
 mod sandbox;
+mod schema;
 mod send;
 mod show;
 mod status;
@@ -43,7 +46,7 @@ use crate::config::{Config, DEFAULT_CONFIG_PATH};
     version = concat!(env!("CARGO_PKG_VERSION"), " (", env!("DIRECTD_BUILD_INFO"), ")"),
     about = "Direct Secure Messaging daemon and command line",
     long_about = "Direct Secure Messaging daemon and command line.\n\nThe daemon (`directd run`) polls each configured HISP account, sends what `directd send` queued, records per-recipient delivery status and receipts, and ingests received C-CDA documents. Every other command works on the same SQLite store.",
-    after_help = "Examples:\n  directd demo                                   round trip through a throwaway sandbox HISP\n  directd send --from a@direct.example.org --to b@direct.other.org --final --ccda summary.xml\n  directd status 12 --json\n  directd messages --in --since 2d\n  directd ccda list --patient Quux\n  directd --config /etc/directd/directd.toml config check --connect"
+    after_help = "Examples:\n  directd demo                                   round trip through a throwaway sandbox HISP\n  directd send --from a@direct.example.org --to b@direct.other.org --final --ccda summary.xml\n  directd status 12 --wait --timeout 10m\n  directd poll\n  directd messages --state failed --since 7d\n  directd ccda list --patient Quux\n  directd --config /etc/directd/directd.toml config check --connect"
 )]
 pub struct Cli {
     /// Configuration file (TOML). DIRECTD_* environment variables override it.
@@ -74,10 +77,12 @@ enum Command {
     Run,
     /// Queue a message for the daemon to send; prints the local message id.
     Send(send::SendArgs),
-    /// Per-recipient delivery state of an outgoing message.
+    /// Delivery outcome of an outgoing message, per recipient; `--wait` waits for the outcome.
     Status(status::StatusArgs),
-    /// Delivery event history (all outgoing messages, or one).
+    /// Delivery event history (all outgoing messages, or one); `--follow` streams new events.
     Receipts(status::ReceiptsArgs),
+    /// Ask the running daemon to poll every account now, and wait for the result.
+    Poll(poll::PollArgs),
     /// List messages.
     Messages(messages::MessagesArgs),
     /// Show one received message and its attachments.
@@ -119,12 +124,19 @@ enum Command {
     },
 }
 
-/// A command's failure: bad input from the user (exit 2) or something that went wrong (exit 1).
+/// A command's failure: bad input from the user (exit 2), something that went wrong (exit 1), or
+/// an outcome the command has already reported and that its exit status must carry (`status`).
 #[derive(Debug)]
 pub enum CliError {
     Usage(String),
     Failure(anyhow::Error),
+    Exit(u8),
 }
+
+/// `status`: some recipient failed or timed out.
+pub const EXIT_FAILED: u8 = 3;
+/// `status --wait`: the `--timeout` ran out while some recipient was still pending.
+pub const EXIT_PENDING: u8 = 4;
 
 impl<E: Into<anyhow::Error>> From<E> for CliError {
     fn from(e: E) -> Self {
@@ -193,6 +205,7 @@ impl Context {
             ctx.config().map_err(|e| match e {
                 CliError::Usage(m) => anyhow::anyhow!(m),
                 CliError::Failure(e) => e,
+                CliError::Exit(code) => anyhow::anyhow!("exit status {code}"),
             })
         }
     }
@@ -262,6 +275,7 @@ pub fn main() -> ExitCode {
         Command::Send(a) => send::run(&ctx, a),
         Command::Status(a) => status::status(&ctx, a),
         Command::Receipts(a) => status::receipts(&ctx, a),
+        Command::Poll(a) => poll::run(&ctx, a),
         Command::Messages(a) => messages::run(&ctx, a),
         Command::Show(a) => show::run(&ctx, a),
         Command::Reject(a) => reject::run(&ctx, a),
@@ -310,7 +324,24 @@ pub fn main() -> ExitCode {
             eprintln!("directd: {e:#}");
             ExitCode::from(1)
         }
+        Err(CliError::Exit(code)) => ExitCode::from(code),
     }
+}
+
+/// Parses a duration: `90` or `90s`, `10m`, `2h`, `1d`.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (digits, mult) = match s.char_indices().last() {
+        Some((i, 's')) => (&s[..i], 1),
+        Some((i, 'm')) => (&s[..i], 60),
+        Some((i, 'h')) => (&s[..i], 3600),
+        Some((i, 'd')) => (&s[..i], 86_400),
+        _ => (s, 1),
+    };
+    digits
+        .parse::<u64>()
+        .map(|n| std::time::Duration::from_secs(n.saturating_mul(mult)))
+        .map_err(|_| format!("{s:?}: expected a duration like 30s, 10m or 2h"))
 }
 
 /// A tokio runtime for the commands that need the network.
@@ -365,6 +396,16 @@ mod tests {
         assert!(parse_since("2h").unwrap() < crate::timefmt::rfc3339(std::time::SystemTime::now()));
         assert!(matches!(parse_since("yesterday"), Err(CliError::Usage(_))));
         assert!(matches!(parse_since("2x"), Err(CliError::Usage(_))));
+    }
+
+    #[test]
+    fn durations_take_a_unit() {
+        use std::time::Duration;
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("m").is_err());
     }
 
     #[test]

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::output::{json, opt, table};
+use super::schema::{versioned, IncomingDetailView, MarkReadView, ShowDoc};
 use super::{CliResult, Context};
 use crate::store::Store;
 
@@ -82,26 +83,21 @@ pub fn print_message(store: &Store, args: ShowArgs) -> CliResult {
     let actor = crate::store::current_actor();
     let msg_ref = format!("in:{}", msg.id);
     store.audit(&actor, "show", Some(&msg_ref), None)?;
-    if args.mark_read {
+    let mark_read = if args.mark_read {
         if msg.quarantine_reason.is_some() {
             return Err(super::usage(format!(
                 "message {} is quarantined; no read receipt is sent for it",
                 msg.id
             )));
         }
-        if store.owe_mdn(msg.id, crate::mdn::Disposition::Displayed)? {
-            store.audit(&actor, "mark-read", Some(&msg_ref), None)?;
-            eprintln!("read receipt queued; the daemon sends it at its next poll");
-        } else if store
-            .mdns_for(msg.id)?
-            .iter()
-            .any(|(d, _)| d == "displayed")
-        {
-            eprintln!("a read receipt was already sent or queued");
-        } else {
-            eprintln!("this message asked for no receipts (phiMail accounts: the HISP answers receipts itself)");
+        let view = mark_read(store, &msg)?;
+        if view.result == "queued" {
+            store.audit(&actor, "mark-read", Some(&msg_ref), view.to.as_deref())?;
         }
-    }
+        Some(view)
+    } else {
+        None
+    };
     if let Some(path) = &args.raw {
         let raw = store.incoming_raw(msg.id)?.ok_or_else(|| {
             super::usage(format!(
@@ -135,8 +131,16 @@ pub fn print_message(store: &Store, args: ShowArgs) -> CliResult {
             saved.push(path);
         }
     }
+    let mdns = store.mdns_for(msg.id)?;
     if args.json {
-        return json(&serde_json::json!({ "message": msg, "saved": saved }));
+        return json(&versioned(ShowDoc {
+            message: IncomingDetailView::new(&msg, mdns),
+            saved,
+            mark_read,
+        }));
+    }
+    if let Some(m) = &mark_read {
+        outln!("{}\n", m.explanation);
     }
     outln!(
         "Message {}  (HISP id {}, account {})",
@@ -166,7 +170,7 @@ pub fn print_message(store: &Store, args: ShowArgs) -> CliResult {
             );
         }
     }
-    for (disposition, sent) in store.mdns_for(msg.id)? {
+    for (disposition, sent) in mdns {
         outln!(
             "MDN:      {disposition} {}",
             sent.map(|t| format!("sent {t}"))
@@ -206,10 +210,74 @@ pub fn print_message(store: &Store, args: ShowArgs) -> CliResult {
         &["#", "FILENAME", "TYPE", "BYTES", "SHA256", "INGEST"],
         &rows,
     );
+    // Why a document did not become clinical rows: a reason only --json showed before.
+    for a in &msg.attachments {
+        if let Some(e) = &a.ingest_error {
+            outln!("#{} {}: {e}", a.seq, a.ingest_state);
+        }
+    }
     for p in saved {
         outln!("saved {}", p.display());
     }
     Ok(())
+}
+
+/// Owes the sender a read receipt if one can be sent, and says plainly what happened: sent to
+/// whom, or why not.
+fn mark_read(
+    store: &Store,
+    msg: &crate::store::IncomingDetail,
+) -> Result<MarkReadView, crate::store::StoreError> {
+    let to = msg.mdn_to.clone();
+    let view = |result, explanation: String| MarkReadView {
+        result,
+        to: to.clone(),
+        explanation,
+    };
+    if store.owe_mdn(msg.id, crate::mdn::Disposition::Displayed)? {
+        return Ok(view(
+            "queued",
+            format!(
+                "read receipt (a displayed MDN) queued for {}; the daemon sends it at its next poll (`directd poll` sends it now)",
+                to.as_deref().unwrap_or("the sender")
+            ),
+        ));
+    }
+    let displayed = store
+        .mdns_for(msg.id)?
+        .into_iter()
+        .find(|(d, _)| d == "displayed");
+    Ok(match displayed {
+        Some((_, Some(at))) => view(
+            "already_sent",
+            format!(
+                "a read receipt was already sent to {} at {at}; not sent again",
+                to.as_deref().unwrap_or("the sender")
+            ),
+        ),
+        Some((_, None)) => view(
+            "already_queued",
+            format!(
+                "a read receipt to {} is already queued; the daemon sends it at its next poll",
+                to.as_deref().unwrap_or("the sender")
+            ),
+        ),
+        // Only S/MIME messages are kept raw; phiMail delivers parts and answers for itself.
+        None if store.incoming_raw(msg.id)?.is_none() => view(
+            "not_possible",
+            format!(
+                "no read receipt sent: message {} came over phiMail, which carries no read receipts (its HISP reports only dispatched or failed to the sender)",
+                msg.id
+            ),
+        ),
+        None => view(
+            "not_requested",
+            format!(
+                "no read receipt sent: {} asked for no receipts (the message has no Disposition-Notification-To)",
+                msg.sender
+            ),
+        ),
+    })
 }
 
 #[cfg(test)]

@@ -25,6 +25,17 @@ pub struct PassSummary {
 }
 
 impl PassSummary {
+    pub(super) fn counts(&self) -> crate::store::PollCounts {
+        crate::store::PollCounts {
+            accounts_polled: self.accounts_polled,
+            received: self.received,
+            sent: self.sent,
+            statuses: self.statuses,
+            quarantined: self.quarantined,
+            errors: self.errors,
+        }
+    }
+
     pub(super) fn add(&mut self, o: PassSummary) {
         self.accounts_polled += o.accounts_polled;
         self.sent += o.sent;

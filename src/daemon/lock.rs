@@ -72,6 +72,37 @@ pub fn acquire(store: &Path) -> Result<DaemonLock, LockError> {
     Ok(DaemonLock { _file: file })
 }
 
+/// The pid of the daemon running on `store`, or `None` when none holds its lock (no lock file,
+/// or one nobody holds: a daemon that ended leaves the file, and its last pid, behind).
+///
+/// The lock is tested by taking it shared for an instant; a daemon starting in that instant
+/// would be refused as if another ran, a window of microseconds that only `directd poll` and
+/// `status --wait` open, by hand.
+pub fn holder(store: &Path) -> Result<Option<String>, LockError> {
+    let path = lock_path(store);
+    let io = |source| LockError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut file = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io(e)),
+    };
+    // SAFETY: flock on a file descriptor we own; no memory is involved.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0 {
+        // Not held; closing the file (end of scope) releases our shared lock.
+        return Ok(None);
+    }
+    let err = std::io::Error::last_os_error();
+    if err.kind() != std::io::ErrorKind::WouldBlock {
+        return Err(io(err));
+    }
+    let mut pid = String::new();
+    file.read_to_string(&mut pid).map_err(io)?;
+    Ok(Some(pid.trim().to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,7 +121,12 @@ mod tests {
                 store.display()
             )
         );
+        assert_eq!(
+            holder(&store).unwrap(),
+            Some(std::process::id().to_string())
+        );
         drop(first);
+        assert_eq!(holder(&store).unwrap(), None);
         acquire(&store).unwrap();
     }
 }

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 
 pub use accounts::PassSummary;
-pub use lock::{lock_path, LockError};
+pub use lock::{holder as lock_holder, lock_path, LockError};
 pub use shutdown::{Shutdown, ShutdownTrigger};
 
 /// Requests to a running daemon.
@@ -223,6 +223,7 @@ impl Daemon {
     async fn turn(&mut self, next_poll: &mut Instant) -> Result<Duration, DaemonError> {
         self.store.check_in_place()?;
         if Instant::now() >= *next_poll {
+            let started_ms = crate::store::now_ms();
             let summary = self.pass(true).await?;
             *next_poll = if summary.more_waiting {
                 Instant::now()
@@ -238,6 +239,8 @@ impl Daemon {
                 "polled {} accounts, {} queued, {} received, {} sent",
                 summary.accounts_polled, depth, summary.received, summary.sent
             ));
+            // What `directd poll` waits for: a pass that began after its request, and its counts.
+            self.store.record_poll(started_ms, &summary.counts())?;
         } else if !self.store.due_outgoing()?.is_empty() {
             // Between polls, only the outbox: act as soon as `directd send` commits a row.
             self.pass(false).await?;

@@ -54,7 +54,28 @@ pub struct IncomingDetail {
     pub quarantine_reason: Option<String>,
     /// The security agent's verdict (JSON), for S/MIME messages.
     pub verdict: Option<String>,
+    /// Where MDNs (read receipts included) go, when the sender asked for them (S/MIME).
+    pub mdn_to: Option<String>,
     pub attachments: Vec<AttachmentRow>,
+}
+
+/// A received message as `directd messages` lists it.
+#[derive(Debug, Clone)]
+pub struct IncomingOverview {
+    pub id: i64,
+    pub received_at: String,
+    pub account: String,
+    pub sender: String,
+    pub recipient: String,
+    pub subject: Option<String>,
+    pub quarantine_reason: Option<String>,
+    /// It could not be read at all and was acknowledged anyway (see [`crate::hisp::UNREAD_QUARANTINE`]).
+    pub unreadable: bool,
+    /// Someone opened it with `directd show` (the audit trail says who).
+    pub viewed: bool,
+    pub attachments: i64,
+    /// Attachments whose ingestion failed.
+    pub ingest_failures: i64,
 }
 
 /// The local id of a message already stored for (account, HISP id): a redelivery.
@@ -274,7 +295,7 @@ impl Store {
             .conn
             .query_row(
                 "SELECT id, account, hisp_message_id, recipient, sender, subject, date, header_message_id, headers_json,
-                        body_type, body, received_at, quarantine_reason, verdict_json
+                        body_type, body, received_at, quarantine_reason, verdict_json, mdn_to
                  FROM incoming WHERE id = ?1",
                 [id],
                 |r| {
@@ -296,6 +317,7 @@ impl Store {
                         received_at: r.get(11)?,
                         quarantine_reason: r.get(12)?,
                         verdict: r.get(13)?,
+                        mdn_to: r.get(14)?,
                         attachments: Vec::new(),
                     })
                 },
@@ -339,6 +361,44 @@ impl Store {
             .optional()
             .map_err(|e| self.err(e))?
             .ok_or(StoreError::NotFound(attachment_id))
+    }
+
+    /// Received messages since `since` (RFC 3339 prefix), newest first; with `unviewed`, only
+    /// those nobody has opened with `directd show`.
+    pub fn incoming_overview(
+        &self,
+        since: Option<&str>,
+        unviewed: bool,
+    ) -> Result<Vec<IncomingOverview>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT i.id, i.received_at, i.account, i.sender, i.recipient, i.subject, i.quarantine_reason,
+                        i.quarantine_reason IS NOT NULL AND i.quarantine_reason LIKE ?2 || '%',
+                        EXISTS (SELECT 1 FROM audit_log l WHERE l.action = 'show' AND l.message_ref = 'in:' || i.id),
+                        (SELECT count(*) FROM attachments a WHERE a.incoming_id = i.id),
+                        (SELECT count(*) FROM attachments a WHERE a.incoming_id = i.id AND a.ingest_error IS NOT NULL)
+                 FROM incoming i WHERE i.received_at >= ?1 ORDER BY i.id DESC",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![since.unwrap_or(""), crate::hisp::UNREAD_QUARANTINE], |r| {
+                    Ok(IncomingOverview {
+                        id: r.get(0)?,
+                        received_at: r.get(1)?,
+                        account: r.get(2)?,
+                        sender: r.get(3)?,
+                        recipient: r.get(4)?,
+                        subject: r.get(5)?,
+                        quarantine_reason: r.get(6)?,
+                        unreadable: r.get(7)?,
+                        viewed: r.get(8)?,
+                        attachments: r.get(9)?,
+                        ingest_failures: r.get(10)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()
+            })
+            .map(|rows| rows.into_iter().filter(|m| !unviewed || !m.viewed).collect())
+            .map_err(|e| self.err(e))
     }
 
     pub fn incoming_count(&self) -> Result<i64, StoreError> {

@@ -3,6 +3,7 @@
 
 mod audit;
 pub mod clinical;
+mod daemon_polls;
 mod inbox;
 mod ingest;
 mod mdn_outbox;
@@ -15,10 +16,12 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub use audit::{current_actor, AuditRow};
-pub use inbox::{AttachmentRow, IncomingDetail, RejectOutcome, StoreOutcome};
+pub use daemon_polls::{now_ms, PollCounts, PollRecord};
+pub use inbox::{AttachmentRow, IncomingDetail, IncomingOverview, RejectOutcome, StoreOutcome};
 pub use ingest::{IngestTally, PendingAttachment};
 pub use outbox::{
-    sha256_hex, EventRow, Health, MessageRow, NewOutgoing, RecipientRow, SendAttempt, StatusOutcome,
+    sha256_hex, EventRow, Health, MessageRow, NewOutgoing, OutgoingOverview, RecipientRow,
+    SendAttempt, StatusOutcome,
 };
 pub use retention::{PurgeReport, Retention, MIN_AUDIT_DAYS};
 
@@ -89,6 +92,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
     include_str!("schema_v5.sql"),
+    include_str!("schema_v6.sql"),
 ];
 
 /// The schema version this directd writes (`PRAGMA user_version` after migrating).

@@ -32,6 +32,8 @@ pub struct RecipientRow {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct EventRow {
+    /// Increasing with every event recorded, so a reader can ask for what came after.
+    pub event_id: i64,
     pub message_id: Option<i64>,
     pub recipient: Option<String>,
     pub hisp_message_id: Option<String>,
@@ -55,6 +57,37 @@ pub struct MessageRow {
     pub state: String,
     pub attempts: Option<i64>,
     pub last_error: Option<String>,
+}
+
+/// An outgoing message with its recipients (`directd messages`, `directd status`).
+#[derive(Debug, Clone)]
+pub struct OutgoingOverview {
+    pub id: i64,
+    pub created_at: String,
+    pub account: Option<String>,
+    pub sender: String,
+    pub subject: Option<String>,
+    pub final_delivery: bool,
+    pub transport: String,
+    /// The outbox's own state (queued, submitted, failed): whether the daemon still has to send
+    /// it, not whether it arrived.
+    pub outbox_state: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub recipients: Vec<RecipientRow>,
+}
+
+impl OutgoingOverview {
+    pub fn recipient_outcomes(&self) -> Vec<tracking::Outcome> {
+        self.recipients
+            .iter()
+            .map(|r| tracking::outcome(&r.state, self.final_delivery, &self.transport))
+            .collect()
+    }
+
+    pub fn outcome(&self) -> tracking::MessageOutcome {
+        tracking::MessageOutcome::of(&self.recipient_outcomes())
+    }
 }
 
 /// The outcome of one send attempt's bookkeeping.
@@ -465,17 +498,22 @@ impl Store {
 
     /// The delivery history of one outgoing message, or of all of them.
     pub fn events(&self, id: Option<i64>) -> Result<Vec<EventRow>, StoreError> {
+        self.events_after(id, 0)
+    }
+
+    /// The events of [`Store::events`] whose `event_id` is above `after` (`receipts --follow`).
+    pub fn events_after(&self, id: Option<i64>, after: i64) -> Result<Vec<EventRow>, StoreError> {
         if let Some(id) = id {
             self.outgoing_exists(id)?;
         }
         self.conn
             .prepare_cached(
-                "SELECT r.outgoing_id, r.address, e.hisp_message_id, e.at, e.state, e.source, e.detail, e.applied
+                "SELECT r.outgoing_id, r.address, e.hisp_message_id, e.at, e.state, e.source, e.detail, e.applied, e.id
                  FROM delivery_events e LEFT JOIN recipients r ON r.id = e.recipient_id
-                 WHERE ?1 IS NULL OR r.outgoing_id = ?1 ORDER BY e.id",
+                 WHERE (?1 IS NULL OR r.outgoing_id = ?1) AND e.id > ?2 ORDER BY e.id",
             )
             .and_then(|mut s| {
-                s.query_map([id], |r| {
+                s.query_map(params![id, after], |r| {
                     Ok(EventRow {
                         message_id: r.get(0)?,
                         recipient: r.get(1)?,
@@ -485,6 +523,7 @@ impl Store {
                         source: r.get(5)?,
                         detail: r.get(6)?,
                         applied: r.get(7)?,
+                        event_id: r.get(8)?,
                     })
                 })?
                 .collect()
@@ -568,6 +607,76 @@ impl Store {
                 .then(b.id.cmp(&a.id))
         });
         Ok(rows)
+    }
+
+    /// Outgoing messages created since `since` (RFC 3339 prefix), newest first, each with its
+    /// recipients: what a delivery outcome is computed from.
+    pub fn outgoing_overview(
+        &self,
+        since: Option<&str>,
+        id: Option<i64>,
+    ) -> Result<Vec<OutgoingOverview>, StoreError> {
+        let since = since.unwrap_or("");
+        let mut messages: Vec<OutgoingOverview> = self
+            .conn
+            .prepare_cached(
+                "SELECT id, created_at, account, sender, subject, final_delivery, transport, state, attempts, last_error
+                 FROM outgoing WHERE created_at >= ?1 AND (?2 IS NULL OR id = ?2) ORDER BY id DESC",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![since, id], |r| {
+                    Ok(OutgoingOverview {
+                        id: r.get(0)?,
+                        created_at: r.get(1)?,
+                        account: r.get(2)?,
+                        sender: r.get(3)?,
+                        subject: r.get(4)?,
+                        final_delivery: r.get(5)?,
+                        transport: r.get(6)?,
+                        outbox_state: r.get(7)?,
+                        attempts: r.get(8)?,
+                        last_error: r.get(9)?,
+                        recipients: Vec::new(),
+                    })
+                })?
+                .collect()
+            })
+            .map_err(|e| self.err(e))?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT r.outgoing_id, r.address, r.kind, r.state, r.hisp_message_id, r.reason, r.updated_at
+                 FROM recipients r JOIN outgoing o ON o.id = r.outgoing_id
+                 WHERE o.created_at >= ?1 AND (?2 IS NULL OR o.id = ?2) ORDER BY r.id",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![since, id], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    RecipientRow {
+                        address: r.get(1)?,
+                        kind: r.get(2)?,
+                        state: r.get(3)?,
+                        hisp_message_id: r.get(4)?,
+                        reason: r.get(5)?,
+                        updated_at: r.get(6)?,
+                    },
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.err(e))?;
+        let index: std::collections::HashMap<i64, usize> = messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.id, i))
+            .collect();
+        for (outgoing_id, row) in rows {
+            if let Some(&i) = index.get(&outgoing_id) {
+                messages[i].recipients.push(row);
+            }
+        }
+        Ok(messages)
     }
 
     /// Outgoing messages still waiting in the outbox (for status lines and metrics).

@@ -2,6 +2,7 @@
 //! a temp dir, and the real daemon code.
 #![allow(dead_code)]
 
+pub mod process;
 pub mod raw;
 
 use std::path::PathBuf;
