@@ -54,7 +54,7 @@ pub fn run(ctx: &Context, args: MessagesArgs) -> CliResult {
     } else {
         Vec::new()
     };
-    let config = ctx.config()?;
+    let config = ctx.listing_config()?;
     for m in &mut outgoing {
         super::schema::settle_transport(m, &config);
     }

@@ -175,6 +175,19 @@ impl Context {
         Ok(config)
     }
 
+    /// The configuration for commands that only describe accounts (which transport, which
+    /// addresses): no secrets, and with `--db` an unreadable default file is no configuration.
+    pub fn listing_config(&self) -> Result<Config, CliError> {
+        match self.config_without_secrets() {
+            Err(_) if self.db.is_some() && self.config_path.is_none() => {
+                let mut config = Config::from_toml("").map_err(|e| CliError::Failure(e.into()))?;
+                config.store.path = self.db.clone().unwrap_or_default();
+                Ok(config)
+            }
+            other => other,
+        }
+    }
+
     /// The configuration without the accounts' password files (for commands that only queue).
     pub fn config_without_secrets(&self) -> Result<Config, CliError> {
         self.config_with(Config::load_without_secrets)

@@ -60,7 +60,7 @@ fn load(
 
 pub fn status(ctx: &Context, args: StatusArgs) -> CliResult {
     let store = ctx.open_store(false)?;
-    let config = ctx.config()?;
+    let config = ctx.listing_config()?;
     let mut message = load(&store, args.id, &config)?;
     let mut wait = "not_waited";
     if args.wait {
@@ -176,7 +176,7 @@ pub fn receipts(ctx: &Context, args: ReceiptsArgs) -> CliResult {
     if args.follow {
         return follow(&store, args.id, args.json);
     }
-    print_receipts(&store, args.id, args.json, Some(&ctx.config()?))
+    print_receipts(&store, args.id, args.json, Some(&ctx.listing_config()?))
 }
 
 /// `config`, when there is one, names the transport of a message not tried yet.
