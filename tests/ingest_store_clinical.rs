@@ -126,14 +126,25 @@ fn same_patient_identifier_links_documents() {
     ] {
         insert_document(&conn, &Source::default(), &doc(name)).expect(name);
     }
-    // Zelda (3 documents by MRN), Otto, and the fully nulled patient who cannot be matched.
-    assert_eq!(count(&conn, "patients"), 3);
+    // One record per document; Zelda's three documents form one person (MRN, name, birth date
+    // and sex agree), Otto and the fully nulled patient are persons of their own.
+    assert_eq!(count(&conn, "patients"), 5);
+    assert_eq!(count(&conn, "persons"), 3);
 
     let zelda = list_documents(&conn, Some("Quux")).expect("list");
     assert_eq!(zelda.len(), 3);
-    assert!(zelda
-        .iter()
-        .all(|d| d.patient_name.as_deref() == Some("Zelda Marie Quux")));
+    assert!(zelda.iter().all(|d| d
+        .patient_name
+        .as_deref()
+        .is_some_and(|n| n.starts_with("Zelda"))));
+    assert_eq!(
+        zelda
+            .iter()
+            .map(|d| d.person_id)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        1
+    );
     let by_mrn = list_documents(&conn, Some("MRN-424242")).expect("list");
     assert_eq!(by_mrn.len(), 3);
     let otto = list_documents(&conn, Some("PAT-1")).expect("list");
@@ -151,7 +162,13 @@ fn same_patient_identifier_links_documents() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .expect("view");
-    assert_eq!((patients, docs), (3, 3));
+    assert_eq!((patients, docs), (5, 1));
+    let person_docs: i64 = conn
+        .query_row("SELECT max(document_count) FROM v_persons", [], |r| {
+            r.get(0)
+        })
+        .expect("persons view");
+    assert_eq!(person_docs, 3);
     for view in ["v_problems", "v_medications", "v_results", "v_allergies"] {
         assert!(count(&conn, view) > 0, "{view} is empty");
     }
@@ -163,6 +180,194 @@ fn same_patient_identifier_links_documents() {
         )
         .expect("asthma");
     assert_eq!(name, "Otto Q. Testperson");
+}
+
+/// Inserts fixtures in order and returns their document ids.
+fn insert_all(conn: &Connection, names: &[&str]) -> Vec<i64> {
+    names
+        .iter()
+        .map(|n| {
+            insert_document(
+                conn,
+                &Source {
+                    source_path: Some((*n).into()),
+                    ..Source::default()
+                },
+                &doc(n),
+            )
+            .expect(n)
+            .document_id
+        })
+        .collect()
+}
+
+/// The patient name every view gives for one document: its summary, its patients row, and each
+/// `v_*` view that has rows for it.
+fn names_shown(conn: &Connection, document_id: i64) -> Vec<String> {
+    let mut names = vec![load_document(conn, document_id)
+        .expect("load")
+        .expect("present")
+        .summary
+        .patient_name
+        .unwrap_or_default()];
+    for sql in [
+        "SELECT trim(coalesce(p.given,'') || ' ' || coalesce(p.family,'')) FROM documents d
+         JOIN patients p ON p.id = d.patient_id WHERE d.id = ?1",
+        "SELECT DISTINCT v.patient_name FROM v_patient_documents v JOIN documents d
+         ON d.patient_id = v.patient_id WHERE d.id = ?1",
+        "SELECT DISTINCT patient_name FROM v_problems WHERE document_id = ?1",
+    ] {
+        let mut stmt = conn.prepare(sql).expect("prepare");
+        let rows = stmt
+            .query_map([document_id], |r| r.get::<_, String>(0))
+            .expect("query");
+        names.extend(rows.map(|r| r.expect("row")));
+    }
+    names
+}
+
+fn person(conn: &Connection, document_id: i64) -> i64 {
+    conn.query_row(
+        "SELECT m.person_id FROM documents d JOIN person_members m ON m.patient_id = d.patient_id
+         WHERE d.id = ?1",
+        [document_id],
+        |r| r.get(0),
+    )
+    .expect("person")
+}
+
+fn candidates(conn: &Connection) -> Vec<(i64, i64, String, String)> {
+    let mut stmt = conn
+        .prepare(
+            "SELECT a.id, b.id, c.id_extension, c.reason FROM patient_link_candidates c
+             JOIN documents a ON a.patient_id = c.patient_id
+             JOIN documents b ON b.patient_id = c.other_patient_id ORDER BY c.id",
+        )
+        .expect("prepare");
+    let rows = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .expect("query");
+    rows.map(|r| r.expect("row")).collect()
+}
+
+#[test]
+fn a_shared_identifier_does_not_file_another_person_under_it() {
+    let (_dir, conn) = open();
+    let ids = insert_all(
+        &conn,
+        &[
+            "identity_shared_mrn_ann.xml",
+            "identity_shared_mrn_bert.xml",
+        ],
+    );
+    // Each view of each document names the patient that document names.
+    for (id, want) in ids.iter().zip(["Ann Alpha", "Bert Beta"]) {
+        let shown = names_shown(&conn, *id);
+        assert_eq!(shown.len(), 4, "{shown:?}");
+        assert!(shown.iter().all(|n| n == want), "{want}: {shown:?}");
+    }
+    assert_ne!(person(&conn, ids[0]), person(&conn, ids[1]));
+    // The example-root MRN is kept for review; the test SSN is no evidence at all.
+    assert_eq!(
+        candidates(&conn),
+        vec![(
+            ids[1],
+            ids[0],
+            "1001".to_owned(),
+            "family name differs".to_owned()
+        )]
+    );
+    let bert = list_documents(&conn, Some("Beta")).expect("list");
+    assert_eq!(bert.len(), 1);
+    assert_eq!(bert[0].birth_time.as_deref(), Some("1972-02-02"));
+    assert_eq!(bert[0].gender.as_deref(), Some("M"));
+    // Looked up by the shared identifier, both documents come back, each with its own patient.
+    let by_mrn = list_documents(&conn, Some("1001")).expect("list");
+    let mut names: Vec<_> = by_mrn
+        .iter()
+        .filter_map(|d| d.patient_name.clone())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["Ann Alpha", "Bert Beta"]);
+}
+
+#[test]
+fn one_person_across_documents_with_name_variations() {
+    let (_dir, conn) = open();
+    let ids = insert_all(
+        &conn,
+        &[
+            "identity_variant_carla_1.xml",
+            "identity_variant_carla_2.xml",
+        ],
+    );
+    assert_eq!(person(&conn, ids[0]), person(&conn, ids[1]));
+    assert!(candidates(&conn).is_empty());
+    // Linked, yet each document still shows the name as it wrote it.
+    assert!(names_shown(&conn, ids[0])
+        .iter()
+        .all(|n| n == "Carla M. Gamma-Ruiz"));
+    assert!(names_shown(&conn, ids[1])
+        .iter()
+        .all(|n| n == "CARLA GAMMA RUIZ"));
+    let evidence: String = conn
+        .query_row(
+            "SELECT evidence FROM person_members m JOIN documents d ON d.patient_id = m.patient_id
+             WHERE d.id = ?1",
+            [ids[1]],
+            |r| r.get(0),
+        )
+        .expect("evidence");
+    assert!(evidence.contains("1.2.3.4.5.6.7^G-777"), "{evidence}");
+}
+
+#[test]
+fn identifiers_do_not_chain_into_another_person() {
+    let (_dir, conn) = open();
+    let ids = insert_all(
+        &conn,
+        &[
+            "identity_variant_carla_1.xml",
+            "identity_variant_carla_2.xml",
+            "identity_chain_dora.xml",
+        ],
+    );
+    // Dora shares only the identifier Carla's second document added.
+    assert_ne!(person(&conn, ids[2]), person(&conn, ids[0]));
+    assert_eq!(
+        candidates(&conn),
+        vec![(
+            ids[2],
+            ids[1],
+            "X-1".to_owned(),
+            "family name differs".to_owned()
+        )]
+    );
+    assert!(names_shown(&conn, ids[2]).iter().all(|n| n == "Dora Delta"));
+    assert_eq!(count(&conn, "persons"), 2);
+}
+
+#[test]
+fn a_document_without_identifier_is_never_linked() {
+    let (_dir, conn) = open();
+    let ids = insert_all(
+        &conn,
+        &["identity_variant_carla_1.xml", "identity_no_identifier.xml"],
+    );
+    assert_ne!(person(&conn, ids[0]), person(&conn, ids[1]));
+    assert!(candidates(&conn).is_empty());
+    assert!(names_shown(&conn, ids[1])
+        .iter()
+        .all(|n| n == "Carla Gamma-Ruiz"));
+    let identifiers: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM patient_identifiers i JOIN documents d ON d.patient_id = i.patient_id
+             WHERE d.id = ?1",
+            [ids[1]],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(identifiers, 0);
 }
 
 #[test]
@@ -254,5 +459,61 @@ fn xdm_attachment_end_to_end() {
         .collect::<Result<_, _>>()
         .expect("rows");
     assert_eq!(uris, vec!["DOC0001.XML", "DOC0002.XML"]);
-    assert_eq!(count(&conn, "patients"), 1);
+    // Two records (one per document) of one person.
+    assert_eq!(count(&conn, "patients"), 2);
+    assert_eq!(count(&conn, "persons"), 1);
+}
+
+/// A store written before patient records were per document: Bert's document was filed under
+/// Ann's row because they share an MRN. Opening it with this version gives each document its own
+/// record again.
+#[test]
+fn migration_splits_patients_shared_under_the_old_rule() {
+    use directd::store::Store;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("old.sqlite");
+    let ann = doc("identity_shared_mrn_ann.xml");
+    let bert = doc("identity_shared_mrn_bert.xml");
+    {
+        let conn = Connection::open(&path).expect("open");
+        conn.execute_batch(include_str!("../src/store/schema_v1.sql"))
+            .expect("v1");
+        conn.execute_batch(directd::store::clinical::SCHEMA)
+            .expect("v2");
+        conn.execute_batch(include_str!("../src/store/schema_v3.sql"))
+            .expect("v3");
+        conn.execute_batch(include_str!("../src/store/schema_v4.sql"))
+            .expect("v4");
+        conn.execute_batch(
+            "PRAGMA user_version = 4;
+             INSERT INTO patients (id, given, family, birth_time, gender_code)
+                 VALUES (1, 'Ann', 'Alpha', '1961-01-01', 'F');
+             INSERT INTO patient_identifiers (patient_id, root, extension)
+                 VALUES (1, '2.16.840.1.113883.19.5', '1001');",
+        )
+        .expect("old patient");
+        for (id, d) in [(1, &ann), (2, &bert)] {
+            conn.execute(
+                "INSERT INTO documents (id, sha256, patient_id, kind, classified_by, template_ids,
+                    document_json) VALUES (?1, ?2, 1, 'progress_note', 'template_id', '[]', ?3)",
+                rusqlite::params![id, d.sha256, serde_json::to_string(d).expect("json")],
+            )
+            .expect("document");
+            conn.execute(
+                "INSERT INTO problems (document_id, patient_id, display, negated)
+                 VALUES (?1, 1, 'x', 0)",
+                [id],
+            )
+            .expect("problem");
+        }
+    }
+    let store = Store::open(&path, std::time::Duration::from_secs(5)).expect("migrate");
+    assert_eq!(store.schema_version().expect("version"), 5);
+    drop(store);
+    let conn = Connection::open(&path).expect("reopen");
+    assert_eq!(names_shown(&conn, 1), ["Ann Alpha"; 4]);
+    assert_eq!(names_shown(&conn, 2), ["Bert Beta"; 4]);
+    assert_ne!(person(&conn, 1), person(&conn, 2));
+    assert_eq!(count(&conn, "patients"), 2);
+    assert_eq!(candidates(&conn).len(), 1);
 }

@@ -10,6 +10,28 @@ use serde::{Deserialize, Serialize};
 
 use crate::ingest::model::{Code, Document, Entry, Panel, Participant, PersonName};
 
+mod identity;
+pub use identity::{
+    link, list_persons, load_person, load_record, split_shared_patients, unlink, IdentityError,
+    LinkCandidate, PatientRecord, PersonDetail, PersonSummary, Relink,
+    MIGRATION as IDENTITY_MIGRATION,
+};
+
+/// Tables whose rows carry both `document_id` and the `patient_id` of that document's patient.
+const PATIENT_TABLES: [&str; 11] = [
+    "encounters",
+    "problems",
+    "medications",
+    "allergies",
+    "results",
+    "vital_signs",
+    "immunizations",
+    "procedures",
+    "social_history",
+    "plan_of_care",
+    "family_history",
+];
+
 pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS patients (
     id INTEGER PRIMARY KEY,
@@ -309,6 +331,8 @@ pub struct DocumentSummary {
     /// The episode of care (encompassingEncounter) period.
     pub encounter_start: Option<String>,
     pub encounter_end: Option<String>,
+    /// The person this document's patient record is linked to (see `directd patients`).
+    pub person_id: Option<i64>,
 }
 
 /// What `ccda show` displays: the stored row plus the full extraction.
@@ -318,8 +342,20 @@ pub struct StoredDocument {
     pub document: Document,
 }
 
+/// The clinical tables at their current shape, for a connection that is not a [`crate::store::Store`]
+/// (the store applies the same steps as numbered migrations). Safe to call again.
 pub fn init(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(SCHEMA)
+    conn.execute_batch(SCHEMA)?;
+    let has_persons: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'persons'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_persons {
+        conn.execute_batch(IDENTITY_MIGRATION)?;
+        split_shared_patients(conn)?;
+    }
+    Ok(())
 }
 
 /// Stores a document and everything extracted from it. Re-inserting the same bytes is a no-op that
@@ -414,7 +450,7 @@ fn enum_text<T: Serialize>(v: &T) -> String {
 
 fn insert_all(conn: &Connection, source: &Source, doc: &Document) -> rusqlite::Result<i64> {
     let patient_id = match &doc.patient {
-        Some(p) => Some(upsert_patient(conn, p)?),
+        Some(p) => Some(identity::assign_patient(conn, p)?),
         None => None,
     };
     let mut stored = doc.clone();
@@ -504,114 +540,6 @@ fn insert_all(conn: &Connection, source: &Source, doc: &Document) -> rusqlite::R
         }
     }
     Ok(document_id)
-}
-
-/// Reuses an existing patient only on an exact (root, extension) identifier match: merging two
-/// people on name or birth date would be a safety problem, a duplicate row is merely untidy.
-fn upsert_patient(conn: &Connection, p: &crate::ingest::model::Patient) -> rusqlite::Result<i64> {
-    let usable_ids: Vec<(&str, &str)> = p
-        .ids
-        .iter()
-        .filter_map(|i| Some((i.root.as_deref()?, i.extension.as_deref()?)))
-        .collect();
-    let mut existing = None;
-    for (root, ext) in &usable_ids {
-        existing = conn
-            .query_row(
-                "SELECT patient_id FROM patient_identifiers WHERE root = ?1 AND extension = ?2",
-                params![root, ext],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()?;
-        if existing.is_some() {
-            break;
-        }
-    }
-    let patient_id = match existing {
-        Some(id) => id,
-        None => {
-            let name = p
-                .names
-                .iter()
-                .find(|n| n.name_use.as_deref() == Some("L"))
-                .or(p.names.first());
-            let join = |v: Option<&Vec<String>>| v.filter(|v| !v.is_empty()).map(|v| v.join(" "));
-            let addr = p.addresses.first();
-            let phone = p.telecoms.iter().find_map(|t| {
-                t.value
-                    .as_deref()
-                    .and_then(|v| v.strip_prefix("tel:"))
-                    .map(str::trim)
-            });
-            let email = p.telecoms.iter().find_map(|t| {
-                t.value
-                    .as_deref()
-                    .and_then(|v| v.strip_prefix("mailto:"))
-                    .map(str::trim)
-            });
-            let (gender, _, gender_display) = cols(p.gender.as_ref());
-            let (marital, _, marital_display) = cols(p.marital_status.as_ref());
-            let (race, _, race_display) = cols(p.races.first());
-            let (eth, _, eth_display) = cols(p.ethnicities.first());
-            let language = p
-                .languages
-                .iter()
-                .find(|l| l.preferred == Some(true))
-                .or(p.languages.first())
-                .and_then(|l| l.code.as_deref());
-            conn.execute(
-                "INSERT INTO patients (given, family, prefix, suffix, birth_time, gender_code,
-                    gender_display, marital_status_code, marital_status_display, race_code,
-                    race_display, ethnicity_code, ethnicity_display, language, street, city, state,
-                    postal_code, country, phone, email, provider_organization)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                    ?17, ?18, ?19, ?20, ?21, ?22)",
-                params![
-                    join(name.map(|n| &n.given)),
-                    name.and_then(|n| n.family.as_deref()),
-                    join(name.map(|n| &n.prefixes)),
-                    join(name.map(|n| &n.suffixes)),
-                    p.birth_time,
-                    gender,
-                    gender_display,
-                    marital,
-                    marital_display,
-                    race,
-                    race_display,
-                    eth,
-                    eth_display,
-                    language,
-                    join(addr.map(|a| &a.street)),
-                    addr.and_then(|a| a.city.as_deref()),
-                    addr.and_then(|a| a.state.as_deref()),
-                    addr.and_then(|a| a.postal_code.as_deref()),
-                    addr.and_then(|a| a.country.as_deref()),
-                    phone,
-                    email,
-                    p.provider_organization
-                        .as_ref()
-                        .and_then(|o| o.names.first()),
-                ],
-            )?;
-            conn.last_insert_rowid()
-        }
-    };
-    for (root, ext) in usable_ids {
-        conn.execute(
-            "INSERT OR IGNORE INTO patient_identifiers (patient_id, root, extension)
-             VALUES (?1, ?2, ?3)",
-            params![patient_id, root, ext],
-        )?;
-    }
-    for race in &p.races {
-        let (code, system, display) = cols(Some(race));
-        conn.execute(
-            "INSERT OR IGNORE INTO patient_races (patient_id, code, code_system, display)
-             VALUES (?1, ?2, ?3, ?4)",
-            params![patient_id, code, system, display],
-        )?;
-    }
-    Ok(patient_id)
 }
 
 fn insert_participant(
@@ -1097,8 +1025,9 @@ const SUMMARY_SELECT: &str = "SELECT d.id, d.sha256, d.kind, d.title, d.effectiv
              ELSE trim(coalesce(p.given, '') || ' ' || coalesce(p.family, '')) END,
         d.attachment_id, d.source_path, d.xdm_uri, d.ingested_at,
         p.birth_time, coalesce(p.gender_display, p.gender_code),
-        e.start_time, e.end_time
+        e.start_time, e.end_time, m.person_id
     FROM documents d LEFT JOIN patients p ON p.id = d.patient_id
+    LEFT JOIN person_members m ON m.patient_id = d.patient_id
     LEFT JOIN encounters e ON e.document_id = d.id AND e.is_episode = 1";
 
 fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocumentSummary> {
@@ -1118,6 +1047,7 @@ fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocumentSummary> {
         gender: r.get(12)?,
         encounter_start: r.get(13)?,
         encounter_end: r.get(14)?,
+        person_id: r.get(15)?,
     })
 }
 

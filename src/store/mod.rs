@@ -84,6 +84,7 @@ const MIGRATIONS: &[&str] = &[
     clinical::SCHEMA,
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
+    clinical::IDENTITY_MIGRATION,
 ];
 
 pub struct Store {
@@ -276,6 +277,11 @@ impl Store {
             let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
             for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
                 tx.execute_batch(sql)?;
+                // Rows stored under the old one-row-per-identifier rule are rewritten in Rust:
+                // splitting them needs each document's stored extraction.
+                if *sql == clinical::IDENTITY_MIGRATION {
+                    clinical::split_shared_patients(tx)?;
+                }
                 tx.pragma_update(None, "user_version", i as i64 + 1)?;
             }
             Ok(version)
