@@ -223,6 +223,11 @@ fn print_document(summary: &crate::store::clinical::DocumentSummary, d: &Value) 
             s(&p["birth_time"]).unwrap_or_default(),
             code(&p["gender"]).unwrap_or_default()
         );
+        if let (Some(record), Some(person)) = (summary.patient_id, summary.person_id) {
+            outln!(
+                "  patient record {record}, person {person} (see `directd patients show {person}`)"
+            );
+        }
         for id in p["ids"].as_array().into_iter().flatten() {
             outln!(
                 "  id {} ^ {}",

@@ -523,6 +523,20 @@ pub struct PersonDetail {
     pub candidates: Vec<LinkCandidate>,
 }
 
+const CANDIDATE_COLUMNS: &str =
+    "c.id, c.patient_id, c.other_patient_id, c.id_extension || ' ^ ' || c.id_root, c.reason, c.state";
+
+fn candidate_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<LinkCandidate> {
+    Ok(LinkCandidate {
+        id: r.get(0)?,
+        patient_id: r.get(1)?,
+        other_patient_id: r.get(2)?,
+        identifier: r.get(3)?,
+        reason: r.get(4)?,
+        state: r.get(5)?,
+    })
+}
+
 pub fn list_persons(conn: &Connection) -> rusqlite::Result<Vec<PersonSummary>> {
     let mut stmt = conn.prepare(
         "SELECT person_id, coalesce(names, ''), birth_times, record_count, document_count,
@@ -592,24 +606,13 @@ pub fn load_person(conn: &Connection, person_id: i64) -> rusqlite::Result<Option
     for id in &ids {
         records.extend(load_record(conn, *id)?);
     }
-    let mut stmt = conn.prepare(
-        "SELECT DISTINCT c.id, c.patient_id, c.other_patient_id,
-                c.id_extension || ' ^ ' || c.id_root, c.reason, c.state
-         FROM patient_link_candidates c
+    let mut stmt = conn.prepare(&format!(
+        "SELECT DISTINCT {CANDIDATE_COLUMNS} FROM patient_link_candidates c
          JOIN person_members m ON m.patient_id IN (c.patient_id, c.other_patient_id)
-         WHERE m.person_id = ?1 ORDER BY c.id",
-    )?;
+         WHERE m.person_id = ?1 ORDER BY c.id"
+    ))?;
     let candidates = stmt
-        .query_map([person_id], |r| {
-            Ok(LinkCandidate {
-                id: r.get(0)?,
-                patient_id: r.get(1)?,
-                other_patient_id: r.get(2)?,
-                identifier: r.get(3)?,
-                reason: r.get(4)?,
-                state: r.get(5)?,
-            })
-        })?
+        .query_map([person_id], candidate_row)?
         .collect::<rusqlite::Result<_>>()?;
     Ok(Some(PersonDetail {
         person_id,
@@ -633,6 +636,8 @@ pub struct Relink {
 pub enum IdentityError {
     #[error("no patient record {0} (see `directd patients list` / `show`)")]
     NoRecord(i64),
+    #[error("no link candidate {0} (see `directd patients review`)")]
+    NoCandidate(i64),
     #[error("patient record {0} is the only record of its person; nothing to unlink")]
     AlreadyAlone(i64),
     #[error(transparent)]
@@ -696,6 +701,129 @@ pub fn unlink(conn: &Connection, patient_id: i64) -> Result<Relink, IdentityErro
         from_person_id: Some(from),
         moved: 1,
     })
+}
+
+/// Closes a candidate without linking: a reviewer decided the two records are different people.
+pub fn dismiss(conn: &Connection, candidate_id: i64) -> Result<(i64, i64), IdentityError> {
+    let pair: Option<(i64, i64)> = conn
+        .query_row(
+            "UPDATE patient_link_candidates SET state = 'dismissed' WHERE id = ?1
+             RETURNING patient_id, other_patient_id",
+            [candidate_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    pair.ok_or(IdentityError::NoCandidate(candidate_id))
+}
+
+/// Open review items across the store, oldest first.
+pub fn open_candidates(conn: &Connection) -> rusqlite::Result<Vec<LinkCandidate>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {CANDIDATE_COLUMNS} FROM patient_link_candidates c WHERE c.state = 'open'
+         ORDER BY c.id"
+    ))?;
+    let rows = stmt.query_map([], candidate_row)?;
+    rows.collect()
+}
+
+/// The reviewer's commands. Each change and its audit row commit together: an identity decision
+/// without a record of who made it would be worse than none.
+impl crate::store::Store {
+    pub fn persons(&self) -> Result<Vec<PersonSummary>, crate::store::StoreError> {
+        list_persons(&self.conn).map_err(|e| self.err(e))
+    }
+
+    pub fn person(&self, person_id: i64) -> Result<Option<PersonDetail>, crate::store::StoreError> {
+        load_person(&self.conn, person_id).map_err(|e| self.err(e))
+    }
+
+    pub fn link_candidates(&self) -> Result<Vec<LinkCandidate>, crate::store::StoreError> {
+        open_candidates(&self.conn).map_err(|e| self.err(e))
+    }
+
+    /// Runs one reviewer decision and its audit row in one transaction. `Ok(Err(_))` is a
+    /// refusal (unknown id, nothing to do): nothing was changed.
+    fn decide<T>(
+        &mut self,
+        actor: &str,
+        action: &str,
+        change: impl FnOnce(&Connection) -> Result<T, IdentityError>,
+        audit: impl FnOnce(&T) -> (String, String),
+    ) -> Result<Result<T, IdentityError>, crate::store::StoreError> {
+        self.write(|tx| {
+            let outcome = match change(tx) {
+                Ok(o) => o,
+                Err(IdentityError::Sqlite(e)) => return Err(e),
+                Err(refusal) => return Ok(Err(refusal)),
+            };
+            let (target, detail) = audit(&outcome);
+            crate::store::audit::record(tx, actor, action, Some(&target), Some(&detail))?;
+            Ok(Ok(outcome))
+        })
+    }
+
+    pub fn link_patients(
+        &mut self,
+        actor: &str,
+        a: i64,
+        b: i64,
+    ) -> Result<Result<Relink, IdentityError>, crate::store::StoreError> {
+        self.decide(
+            actor,
+            "patients link",
+            |tx| link(tx, a, b),
+            |o| {
+                let what = match o.from_person_id {
+                    Some(from) => format!("took {} record(s) of person {from}", o.moved),
+                    None => "already held both".into(),
+                };
+                (
+                    format!("patient:{a}"),
+                    format!("with patient:{b}; person {} {what}", o.person_id),
+                )
+            },
+        )
+    }
+
+    pub fn unlink_patient(
+        &mut self,
+        actor: &str,
+        patient_id: i64,
+    ) -> Result<Result<Relink, IdentityError>, crate::store::StoreError> {
+        self.decide(
+            actor,
+            "patients unlink",
+            |tx| unlink(tx, patient_id),
+            |o| {
+                (
+                    format!("patient:{patient_id}"),
+                    format!(
+                        "left person {} for new person {}",
+                        o.from_person_id.unwrap_or_default(),
+                        o.person_id
+                    ),
+                )
+            },
+        )
+    }
+
+    pub fn dismiss_candidate(
+        &mut self,
+        actor: &str,
+        candidate_id: i64,
+    ) -> Result<Result<(i64, i64), IdentityError>, crate::store::StoreError> {
+        self.decide(
+            actor,
+            "patients dismiss",
+            |tx| dismiss(tx, candidate_id),
+            |(a, b)| {
+                (
+                    format!("patient:{a}"),
+                    format!("candidate {candidate_id} with patient:{b}"),
+                )
+            },
+        )
+    }
 }
 
 #[cfg(test)]
