@@ -74,6 +74,13 @@ pub fn extract_ccda(bytes: &[u8], limits: &Limits) -> Result<Document, IngestErr
     ccda::extract(bytes, limits)
 }
 
+/// Whether ingestion would accept `bytes` as a C-CDA: the one test both `directd send --ccda`
+/// and the ingestion pipeline apply, so nothing can be sent as a C-CDA that a directd receiving
+/// it would refuse (a `ClinicalDocument` outside the HL7 v3 namespace, a DTD, malformed XML).
+pub fn check_ccda(bytes: &[u8], limits: &Limits) -> Result<(), IngestError> {
+    extract_ccda(bytes, limits).map(|_| ())
+}
+
 pub fn unpack_xdm(bytes: &[u8], limits: &Limits) -> Result<Vec<XdmDocument>, IngestError> {
     xdm::unpack(bytes, limits)
 }
