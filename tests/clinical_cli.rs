@@ -240,3 +240,114 @@ fn link_unlink_and_dismiss_are_audited_and_refuse_unknown_ids() {
     let text = serde_json::to_string(&audit).expect("json");
     assert!(!text.contains("Alpha") && !text.contains("Beta"));
 }
+
+/// Cuts a text-table row into cells at the columns where the header's headings start.
+fn cells(header: &str, row: &str) -> Vec<(String, String)> {
+    let h: Vec<char> = header.chars().collect();
+    let starts: Vec<usize> = (0..h.len())
+        .filter(|&i| h[i] != ' ' && (i == 0 || h[i - 1] == ' ' && h[i.saturating_sub(2)] == ' '))
+        .collect();
+    let r: Vec<char> = row.chars().collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(n, &s)| {
+            let end = starts.get(n + 1).copied().unwrap_or(usize::MAX);
+            let heading: String = h[s..end.min(h.len())].iter().collect();
+            let cell: String = r
+                .get(s.min(r.len())..end.min(r.len()))
+                .unwrap_or_default()
+                .iter()
+                .collect();
+            (heading.trim().to_owned(), cell.trim().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn ccda_list_text_puts_each_cell_under_its_heading() {
+    let env = env();
+    let dir = stage(&env, &["identity_shared_mrn_bert.xml"]);
+    ok(&ingest(&env, &dir));
+    let text = ok(&directd(&env, &["ccda", "list"]));
+    let mut lines = text.lines();
+    let header = lines.next().expect("header");
+    let row = lines.next().expect("row");
+    let got = cells(header, row);
+    let want = [
+        ("ID", "1"),
+        ("TYPE", "progress_note"),
+        ("TITLE", "Progress Note"),
+        ("EFFECTIVE", "2024-03-02T09:00:00+00:00"),
+        ("PATIENT", "Bert Beta"),
+        ("BORN", "1972-02-02"),
+        ("SEX", "M"),
+        ("ENCOUNTER", "-"),
+    ];
+    for (heading, value) in want {
+        let cell = got
+            .iter()
+            .find(|(h, _)| h == heading)
+            .unwrap_or_else(|| panic!("no {heading} heading in {header:?}"));
+        assert_eq!(cell.1, value, "{heading}\n{text}");
+    }
+    let source = got.iter().find(|(h, _)| h == "SOURCE").expect("SOURCE");
+    assert!(source.1.ends_with("identity_shared_mrn_bert.xml"), "{text}");
+    assert_eq!(got.len(), 9, "{header}");
+}
+
+#[test]
+fn ingest_counts_and_names_what_it_skips() {
+    let env = env();
+    let ccda = common::fixture("ccda", "identity_shared_mrn_ann.xml");
+    let pdf = b"%PDF-1.4\n% not a clinical document\n".to_vec();
+    let meta = common::metadata_xml(&[
+        common::MetaDoc::full("DOC0001.XML", "text/xml", &ccda),
+        common::MetaDoc::full("SCAN0001.PDF", "application/pdf", &pdf),
+    ]);
+    let zip = common::build_zip(&[
+        ("IHE_XDM/SUBSET01/METADATA.XML", meta.as_bytes()),
+        ("IHE_XDM/SUBSET01/DOC0001.XML", &ccda),
+        ("IHE_XDM/SUBSET01/SCAN0001.PDF", &pdf),
+    ]);
+    std::fs::write(env.files.join("a-package.zip"), zip).expect("zip");
+    std::fs::write(env.files.join("b-scan.pdf"), &pdf).expect("pdf");
+    std::fs::write(env.files.join("c-notes.txt"), "call back Tuesday").expect("txt");
+
+    let summary = json(&directd(
+        &env,
+        &["ingest", "--json", env.files.to_str().expect("utf-8")],
+    ));
+    assert_eq!(summary["documents"], 1);
+    let skipped: Vec<String> = summary["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["file"].as_str().unwrap_or(""),
+                s["reason"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert!(
+        skipped[0].contains("a-package.zip")
+            && skipped[0].contains("SCAN0001.PDF: not a C-CDA (a PDF)")
+    );
+    assert!(skipped[1].contains("b-scan.pdf") && skipped[1].contains("(a PDF)"));
+    assert!(skipped[2].contains("c-notes.txt") && skipped[2].contains("(plain text)"));
+
+    // The text summary says the same, and a PDF alone is not reported as "0 new, 0 failures".
+    let lone = env.files.join("b-scan.pdf");
+    let text = ok(&directd(&env, &["ingest", lone.to_str().expect("utf-8")]));
+    assert!(
+        text.contains("0 new document(s)") && text.contains("1 skipped (not C-CDA)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("SKIPPED ") && text.contains("b-scan.pdf: not a C-CDA (a PDF)"),
+        "{text}"
+    );
+}

@@ -67,7 +67,17 @@ pub fn run(ctx: &Context, args: CcdaArgs) -> CliResult {
                 })
                 .collect();
             table(
-                &["ID", "TYPE", "TITLE", "EFFECTIVE", "PATIENT", "SOURCE"],
+                &[
+                    "ID",
+                    "SOURCE",
+                    "TYPE",
+                    "TITLE",
+                    "EFFECTIVE",
+                    "PATIENT",
+                    "BORN",
+                    "SEX",
+                    "ENCOUNTER",
+                ],
                 &rows,
             );
         }

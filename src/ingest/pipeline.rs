@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{ingest_bytes, IngestError, Limits};
+use super::{detect, ingest_bytes, Content, Detected, IngestError, Limits};
 use crate::store::{IngestTally, Store, StoreError};
 
 /// How many pending attachments one call takes, so a large backlog does not starve the poller.
@@ -56,12 +56,46 @@ pub enum FileIngestError {
     Store(#[from] StoreError),
 }
 
+/// What one file from disk yielded.
+#[derive(Debug, Default)]
+pub struct FileOutcome {
+    pub tally: IngestTally,
+    /// What was looked at and left alone because it is not a C-CDA: the file itself, or members
+    /// of its XDM zip. Reported so that "0 new documents" is never the whole story.
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The XDM member's URI, or `None` for the file itself.
+    pub member: Option<String>,
+    pub detected: Detected,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.detected {
+            Detected::Pdf => "a PDF",
+            Detected::Text => "plain text",
+            Detected::Xdm => "a zip",
+            Detected::Ccda => "a C-CDA",
+            Detected::Other => {
+                "unrecognised; a C-CDA is a ClinicalDocument in the urn:hl7-org:v3 namespace"
+            }
+        };
+        match &self.member {
+            Some(m) => write!(f, "{m}: not a C-CDA ({what})"),
+            None => write!(f, "not a C-CDA ({what})"),
+        }
+    }
+}
+
 /// Ingests one file from disk (a C-CDA or an XDM zip).
 pub fn ingest_file(
     store: &mut Store,
     path: &Path,
     limits: &Limits,
-) -> Result<IngestTally, FileIngestError> {
+) -> Result<FileOutcome, FileIngestError> {
     let shown = path.display().to_string();
     let meta = std::fs::metadata(path).map_err(|source| FileIngestError::Read {
         path: shown.clone(),
@@ -88,5 +122,23 @@ pub fn ingest_file(
             path: shown.clone(),
             source,
         })?;
-    Ok(store.record_extraction(None, Some(&shown), &extracted)?)
+    let skipped = if extracted.is_empty() {
+        vec![Skipped {
+            member: None,
+            detected: detect(&bytes, "application/octet-stream", name.as_deref()),
+        }]
+    } else {
+        extracted
+            .iter()
+            .filter_map(|e| match (&e.content, &e.xdm) {
+                (Content::NotCda(d), Some(m)) => Some(Skipped {
+                    member: Some(m.uri.clone()),
+                    detected: *d,
+                }),
+                _ => None,
+            })
+            .collect()
+    };
+    let tally = store.record_extraction(None, Some(&shown), &extracted)?;
+    Ok(FileOutcome { tally, skipped })
 }
