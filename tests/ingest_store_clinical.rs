@@ -508,7 +508,7 @@ fn migration_splits_patients_shared_under_the_old_rule() {
         }
     }
     let store = Store::open(&path, std::time::Duration::from_secs(5)).expect("migrate");
-    assert_eq!(store.schema_version().expect("version"), 5);
+    assert_eq!(store.schema_version().expect("version"), 6);
     drop(store);
     let conn = Connection::open(&path).expect("reopen");
     assert_eq!(names_shown(&conn, 1), ["Ann Alpha"; 4]);
@@ -516,4 +516,216 @@ fn migration_splits_patients_shared_under_the_old_rule() {
     assert_ne!(person(&conn, 1), person(&conn, 2));
     assert_eq!(count(&conn, "patients"), 2);
     assert_eq!(candidates(&conn).len(), 1);
+}
+
+fn rows(conn: &Connection, sql: &str) -> Vec<Vec<Option<String>>> {
+    let mut stmt = conn.prepare(sql).expect("prepare");
+    let n = stmt.column_count();
+    let rows = stmt
+        .query_map([], |r| {
+            (0..n)
+                .map(|i| {
+                    Ok(match r.get_ref(i)? {
+                        rusqlite::types::ValueRef::Null => None,
+                        rusqlite::types::ValueRef::Integer(v) => Some(v.to_string()),
+                        rusqlite::types::ValueRef::Real(v) => Some(v.to_string()),
+                        rusqlite::types::ValueRef::Text(t) => {
+                            Some(String::from_utf8_lossy(t).into_owned())
+                        }
+                        rusqlite::types::ValueRef::Blob(_) => Some("<blob>".into()),
+                    })
+                })
+                .collect()
+        })
+        .expect("query");
+    rows.map(|r| r.expect("row")).collect()
+}
+
+fn s(v: &str) -> Option<String> {
+    Some(v.to_owned())
+}
+
+#[test]
+fn standard_codes_from_translations_fill_the_main_columns() {
+    let (_dir, conn) = open();
+    insert_all(&conn, &["coded_translations_and_references.xml"]);
+    // A nullFlavor primary with SNOMED and ICD-10 translations, and a local primary with an
+    // ICD-10 translation: the standard code goes in the main column either way.
+    assert_eq!(
+        rows(
+            &conn,
+            "SELECT code, code_system, display FROM problems ORDER BY id"
+        ),
+        vec![
+            vec![
+                s("433144002"),
+                s("2.16.840.1.113883.6.96"),
+                s("Chronic kidney disease stage 3")
+            ],
+            vec![
+                s("M10.9"),
+                s("2.16.840.1.113883.6.90"),
+                s("Gout, unspecified")
+            ],
+        ]
+    );
+    assert_eq!(
+        rows(
+            &conn,
+            "SELECT drug_code, drug_system, drug_display, frequency FROM medications"
+        ),
+        vec![vec![
+            s("197319"),
+            s("2.16.840.1.113883.6.88"),
+            s("Allopurinol 100 MG Oral Tablet"),
+            s("every 8 hours")
+        ]]
+    );
+    assert_eq!(
+        rows(
+            &conn,
+            "SELECT code, display FROM results WHERE value_type = 'PQ'"
+        ),
+        vec![vec![
+            s("3084-1"),
+            s("Urate [Mass/volume] in Serum or Plasma")
+        ]]
+    );
+    // Every coding is kept, the chosen one marked.
+    assert_eq!(
+        rows(
+            &conn,
+            "SELECT entry_table, code, chosen FROM entry_codings ORDER BY entry_table, id"
+        ),
+        vec![
+            vec![s("medications"), s("197319"), s("1")],
+            vec![s("problems"), s("433144002"), s("1")],
+            vec![s("problems"), s("N18.30"), s("0")],
+            vec![s("problems"), s("GOUT-01"), s("0")],
+            vec![s("problems"), s("M10.9"), s("1")],
+            vec![s("results"), s("URIC"), s("0")],
+            vec![s("results"), s("3084-1"), s("1")],
+        ]
+    );
+}
+
+#[test]
+fn text_ranges_narrative_names_and_concern_severity_are_kept() {
+    let (_dir, conn) = open();
+    insert_all(&conn, &["coded_translations_and_references.xml"]);
+    // Named only through the narrative; range given only as a string.
+    assert_eq!(
+        rows(
+            &conn,
+            "SELECT display, value, ref_range_text, ref_low, ref_high FROM results ORDER BY id"
+        ),
+        vec![
+            vec![
+                s("Urine protein, qualitative"),
+                s("Negative"),
+                s("Negative"),
+                None,
+                None
+            ],
+            vec![
+                s("Urate [Mass/volume] in Serum or Plasma"),
+                s("7.9"),
+                s("2.5 - 7.0 mg/dL (adult female)"),
+                s("2.5"),
+                s("7.0")
+            ],
+        ]
+    );
+    // One allergy, named from the narrative, carrying the concern's severity; no blank row.
+    assert_eq!(
+        rows(
+            &conn,
+            "SELECT substance_display, severity_display, (SELECT group_concat(display)
+               FROM allergy_reactions r WHERE r.allergy_id = a.id) FROM allergies a"
+        ),
+        vec![vec![s("Sulfa drugs"), s("Moderate"), s("Hives")]]
+    );
+    // The Health Concern references both problems; neither is stored twice.
+    assert_eq!(count(&conn, "problems"), 2);
+    let concern_rows: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM problems p JOIN sections s ON s.id = p.section_id
+             WHERE s.kind = 'health_concerns'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(concern_rows, 0);
+    let narrative: String = conn
+        .query_row(
+            "SELECT narrative FROM sections WHERE kind = 'health_concerns'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("narrative");
+    assert_eq!(narrative, "Kidney function; gout flares.");
+}
+
+#[test]
+fn operative_and_imaging_sections_keep_narrative_and_entries() {
+    let (_dir, conn) = open();
+    insert_all(
+        &conn,
+        &["operative_note_sections.xml", "imaging_report_dicom.xml"],
+    );
+    assert_eq!(
+        rows(
+            &conn,
+            "SELECT s.kind, p.code FROM problems p JOIN sections s ON s.id = p.section_id
+             ORDER BY p.id"
+        ),
+        vec![
+            vec![s("preoperative_diagnosis"), s("85189001")],
+            vec![s("postoperative_diagnosis"), s("K35.32")],
+            vec![s("complications"), s("48661000")],
+            vec![s("procedure_findings"), s("47693006")],
+        ]
+    );
+    assert_eq!(
+        rows(&conn, "SELECT display FROM procedures ORDER BY id"),
+        vec![vec![s("General anesthesia")], vec![s("Study")]]
+    );
+    assert_eq!(
+        rows(
+            &conn,
+            "SELECT drug_display, route_display, dose_value, dose_unit FROM medications"
+        ),
+        vec![vec![s("propofol"), s("INTRAVENOUS"), s("150"), s("mg")]]
+    );
+    assert_eq!(
+        rows(
+            &conn,
+            "SELECT s.kind, r.display, r.value FROM results r JOIN sections s ON s.id = r.section_id
+             ORDER BY r.id"
+        ),
+        vec![
+            vec![
+                s("imaging_findings"),
+                s("Finding"),
+                s("Dilated appendix with periappendiceal fat stranding.")
+            ],
+            vec![s("imaging_findings"), s("Length of structure"), s("11")],
+        ]
+    );
+    let kinds = rows(
+        &conn,
+        "SELECT kind FROM sections WHERE narrative IS NOT NULL ORDER BY id",
+    );
+    assert_eq!(
+        kinds.into_iter().flatten().flatten().collect::<Vec<_>>(),
+        [
+            "preoperative_diagnosis",
+            "postoperative_diagnosis",
+            "anesthesia",
+            "complications",
+            "procedure_findings",
+            "imaging_findings",
+            "imaging_impression"
+        ]
+    );
 }

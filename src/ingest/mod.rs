@@ -11,6 +11,7 @@ pub mod error;
 pub mod limits;
 pub mod model;
 pub mod pipeline;
+pub mod vocab;
 pub mod xdm;
 mod xml;
 

@@ -8,7 +8,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::ingest::model::{Code, Document, Entry, Panel, Participant, PersonName};
+use crate::ingest::model::{systems, Code, Document, Entry, Panel, Participant, PersonName};
 
 mod identity;
 pub use identity::{
@@ -295,6 +295,25 @@ FROM results r
 LEFT JOIN patients p ON p.id = r.patient_id;
 "#;
 
+/// Schema step: every coding of an entry's main code (the primary and each `<translation>`), beside
+/// the one chosen for the entry's own code column. Idempotent, so [`init`] can run it again.
+pub const CODINGS_MIGRATION: &str = r#"
+CREATE TABLE IF NOT EXISTS entry_codings (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    -- problems, medications, allergies, results, immunizations or procedures
+    entry_table TEXT NOT NULL,
+    entry_id INTEGER NOT NULL,
+    -- 0 for the first coding that has a code (the primary unless it is a nullFlavor)
+    ordinal INTEGER NOT NULL,
+    code TEXT, code_system TEXT, code_system_name TEXT, display TEXT,
+    -- 1 for the coding the entry's code column holds
+    chosen INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entry_codings_entry ON entry_codings(entry_table, entry_id);
+CREATE INDEX IF NOT EXISTS entry_codings_code ON entry_codings(code_system, code);
+"#;
+
 /// Where a document came from; at most one of the locations is usually set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Source {
@@ -355,7 +374,7 @@ pub fn init(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch(IDENTITY_MIGRATION)?;
         split_shared_patients(conn)?;
     }
-    Ok(())
+    conn.execute_batch(CODINGS_MIGRATION)
 }
 
 /// Stores a document and everything extracted from it. Re-inserting the same bytes is a no-op that
@@ -408,16 +427,64 @@ fn find_by_sha(conn: &Connection, sha256: &str) -> rusqlite::Result<Option<i64>>
     .optional()
 }
 
-/// `(code, code_system, display)`, with the original text standing in for a missing display name.
-fn cols(c: Option<&Code>) -> (Option<&str>, Option<&str>, Option<&str>) {
+/// `(code, code_system, display)` of the coding chosen for the main column (see
+/// [`Code::standard`]), with the original text standing in for a missing display name.
+fn coded<'a>(
+    c: Option<&'a Code>,
+    preferred: &[&str],
+) -> (Option<&'a str>, Option<&'a str>, Option<&'a str>) {
     match c {
         None => (None, None, None),
-        Some(c) => (
-            c.code.as_deref(),
-            c.code_system.as_deref(),
-            c.display_name.as_deref().or(c.original_text.as_deref()),
-        ),
+        Some(c) => {
+            let chosen = c.standard(preferred);
+            (
+                chosen.and_then(|x| x.code.as_deref()),
+                chosen.and_then(|x| x.code_system.as_deref()),
+                c.name(preferred),
+            )
+        }
     }
+}
+
+/// [`coded`] for values with no preferred code system: the primary coding when it has a code,
+/// else the first translation that has one.
+fn cols(c: Option<&Code>) -> (Option<&str>, Option<&str>, Option<&str>) {
+    coded(c, systems::ANY)
+}
+
+/// Every coding of an entry's main code, so the ones not chosen stay queryable.
+fn insert_codings(
+    conn: &Connection,
+    document_id: i64,
+    table: &str,
+    c: Option<&Code>,
+    preferred: &[&str],
+) -> rusqlite::Result<()> {
+    let Some(c) = c else { return Ok(()) };
+    let entry_id = conn.last_insert_rowid();
+    let chosen = c.standard(preferred).map(|x| x as *const Code);
+    for (ordinal, coding) in c.codings().into_iter().enumerate() {
+        conn.execute(
+            "INSERT INTO entry_codings (document_id, entry_table, entry_id, ordinal, code,
+                code_system, code_system_name, display, chosen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                document_id,
+                table,
+                entry_id,
+                ordinal as i64,
+                coding.code,
+                coding.code_system,
+                coding.code_system_name,
+                coding
+                    .display_name
+                    .as_deref()
+                    .or(coding.original_text.as_deref()),
+                chosen == Some(coding as *const Code),
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 fn name_text(n: &PersonName) -> Option<String> {
@@ -672,9 +739,9 @@ fn insert_panel(
     panel: &Panel,
     vitals: bool,
 ) -> rusqlite::Result<()> {
-    let (p_code, p_system, p_display) = cols(panel.code.as_ref());
+    let (p_code, p_system, p_display) = coded(panel.code.as_ref(), systems::RESULT);
     for o in &panel.observations {
-        let (code, system, display) = cols(o.code.as_ref());
+        let (code, system, display) = coded(o.code.as_ref(), systems::RESULT);
         let v = o.value.as_ref();
         let value_type = v.and_then(|v| v.value_type.as_deref());
         let value = v.and_then(|v| v.value.as_deref().or(v.text.as_deref()));
@@ -742,6 +809,13 @@ fn insert_panel(
                 interp_display,
             ],
         )?;
+        insert_codings(
+            conn,
+            ctx.document_id,
+            "results",
+            o.code.as_ref(),
+            systems::RESULT,
+        )?;
     }
     Ok(())
 }
@@ -755,7 +829,7 @@ fn insert_entry(
     let (doc_id, pat_id) = (ctx.document_id, ctx.patient_id);
     match entry {
         Entry::Problem(p) => {
-            let (code, system, display) = cols(p.code.as_ref());
+            let (code, system, display) = coded(p.code.as_ref(), systems::PROBLEM);
             conn.execute(
                 "INSERT INTO problems (document_id, patient_id, section_id, code, code_system,
                     display, problem_type, concern_status, status, onset, resolution, negated)
@@ -775,9 +849,10 @@ fn insert_entry(
                     p.negated,
                 ],
             )?;
+            insert_codings(conn, doc_id, "problems", p.code.as_ref(), systems::PROBLEM)?;
         }
         Entry::Medication(m) => {
-            let (code, system, display) = cols(m.drug.as_ref());
+            let (code, system, display) = coded(m.drug.as_ref(), systems::MEDICATION);
             let (route, _, route_display) = cols(m.route.as_ref());
             conn.execute(
                 "INSERT INTO medications (document_id, patient_id, section_id, drug_code,
@@ -805,9 +880,16 @@ fn insert_entry(
                     m.negated,
                 ],
             )?;
+            insert_codings(
+                conn,
+                doc_id,
+                "medications",
+                m.drug.as_ref(),
+                systems::MEDICATION,
+            )?;
         }
         Entry::Allergy(a) => {
-            let (code, system, display) = cols(a.substance.as_ref());
+            let (code, system, display) = coded(a.substance.as_ref(), systems::SUBSTANCE);
             let (t_code, _, t_display) = cols(a.allergy_type.as_ref());
             let (s_code, _, s_display) = cols(a.severity.as_ref());
             conn.execute(
@@ -835,6 +917,13 @@ fn insert_entry(
                 ],
             )?;
             let allergy_id = conn.last_insert_rowid();
+            insert_codings(
+                conn,
+                doc_id,
+                "allergies",
+                a.substance.as_ref(),
+                systems::SUBSTANCE,
+            )?;
             for r in &a.reactions {
                 let (code, system, display) = cols(r.code.as_ref());
                 let (s_code, _, s_display) = cols(r.severity.as_ref());
@@ -848,7 +937,7 @@ fn insert_entry(
         Entry::Result(panel) => insert_panel(conn, ctx, section_id, panel, false)?,
         Entry::VitalSigns(panel) => insert_panel(conn, ctx, section_id, panel, true)?,
         Entry::Immunization(i) => {
-            let (code, system, display) = cols(i.vaccine.as_ref());
+            let (code, system, display) = coded(i.vaccine.as_ref(), systems::VACCINE);
             let (route, _, route_display) = cols(i.route.as_ref());
             let (reason, _, reason_display) = cols(i.refusal_reason.as_ref());
             conn.execute(
@@ -878,9 +967,16 @@ fn insert_entry(
                     reason_display,
                 ],
             )?;
+            insert_codings(
+                conn,
+                doc_id,
+                "immunizations",
+                i.vaccine.as_ref(),
+                systems::VACCINE,
+            )?;
         }
         Entry::Procedure(p) => {
-            let (code, system, display) = cols(p.code.as_ref());
+            let (code, system, display) = coded(p.code.as_ref(), systems::PROCEDURE);
             let (site, _, site_display) = cols(p.target_site.as_ref());
             conn.execute(
                 "INSERT INTO procedures (document_id, patient_id, section_id, entry_type,
@@ -903,6 +999,13 @@ fn insert_entry(
                     site_display,
                     p.performers.iter().find_map(participant_name),
                 ],
+            )?;
+            insert_codings(
+                conn,
+                doc_id,
+                "procedures",
+                p.code.as_ref(),
+                systems::PROCEDURE,
             )?;
         }
         Entry::Encounter(e) => {

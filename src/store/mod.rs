@@ -85,6 +85,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
     clinical::IDENTITY_MIGRATION,
+    clinical::CODINGS_MIGRATION,
 ];
 
 pub struct Store {
