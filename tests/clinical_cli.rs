@@ -351,3 +351,79 @@ fn ingest_counts_and_names_what_it_skips() {
         "{text}"
     );
 }
+
+#[test]
+fn ccda_show_reads_in_words() {
+    let env = env();
+    let dir = stage(
+        &env,
+        &[
+            "negations_and_bare_codes.xml",
+            "coded_translations_and_references.xml",
+            "ccd_r21_full.xml",
+        ],
+    );
+    ok(&ingest(&env, &dir));
+    let list = json(&directd(&env, &["ccda", "list", "--json"]));
+    let show = |fixture: &str| {
+        ok(&directd(
+            &env,
+            &["ccda", "show", &doc_id(&list, fixture).to_string()],
+        ))
+    };
+    let neg = show("negations_and_bare_codes.xml");
+    let coded = show("coded_translations_and_references.xml");
+    let full = show("ccd_r21_full.xml");
+    for (text, phrases) in [
+        (
+            &neg,
+            &[
+                "- no known allergies",
+                "- Heart failure — active",
+                "- not coded — active",
+                "Furosemide 20 MG Oral Tablet — 2 tablets; by mouth; twice a day",
+                "- not taking warfarin",
+                "discharge disposition: discharged to a skilled nursing facility",
+                "Episode of care: inpatient, 2024-07-15 – 2024-07-20",
+                "sex male",
+            ][..],
+        ),
+        (
+            &coded,
+            &[
+                "- Allopurinol 100 MG Oral Tablet — dose 1; by mouth; every 8 hours; active",
+                "- Sulfa drugs — Allergy to drug; reaction: Hives; severity: moderate",
+                "- Gout, unspecified — active; since 2021-03-01",
+                "Urine protein, qualitative: Negative (reference Negative)",
+                "[high]",
+                // The narrative stays below the entries.
+                "  | Allopurinol 100 mg tablet, 1 by mouth every 8 hours",
+            ][..],
+        ),
+        (
+            &full,
+            &[
+                "reaction: Hives (moderate)",
+                "once a day",
+                "Father: Myocardial infarction at age 57 years (cause of death)",
+                "- not given: Tdap; reason: Patient objection",
+            ][..],
+        ),
+    ] {
+        for p in phrases {
+            assert!(text.contains(p), "missing {p:?} in\n{text}");
+        }
+    }
+    for text in [&neg, &coded, &full] {
+        for jargon in [
+            "NEGATED",
+            "(uncoded)",
+            "55561003",
+            "0.3333",
+            "every 12 h\n",
+            "event ",
+        ] {
+            assert!(!text.contains(jargon), "{jargon:?} in\n{text}");
+        }
+    }
+}
