@@ -419,7 +419,7 @@ fn link_on_evidence(conn: &Connection, patient_id: i64) -> rusqlite::Result<()> 
         params![
             patient_id,
             person,
-            format!("identifier {evidence}; family name, birth date, sex and given name agree")
+            format!("identifier {evidence}; family name, birth date and sex agree, and given name where both state one")
         ],
     )?;
     // Agreeing with two persons means they may be one, but joining them is a person's decision.
