@@ -443,11 +443,11 @@ fn link_on_evidence(conn: &Connection, patient_id: i64) -> rusqlite::Result<()> 
 /// document gets its own record from its stored extraction, linked by the rules above, in the
 /// order the documents were stored.
 pub fn split_shared_patients(conn: &Connection) -> rusqlite::Result<()> {
-    let docs: Vec<(i64, String)> = {
-        let mut stmt = conn.prepare(
-            "SELECT id, document_json FROM documents WHERE patient_id IS NOT NULL ORDER BY id",
-        )?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    // Ids first, each extraction read on its own: a store's JSON may not fit in memory at once.
+    let docs: Vec<i64> = {
+        let mut stmt =
+            conn.prepare("SELECT id FROM documents WHERE patient_id IS NOT NULL ORDER BY id")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
     let old: Vec<i64> = {
@@ -455,7 +455,12 @@ pub fn split_shared_patients(conn: &Connection) -> rusqlite::Result<()> {
         let rows = stmt.query_map([], |r| r.get(0))?;
         rows.collect::<rusqlite::Result<_>>()?
     };
-    for (document_id, json) in docs {
+    for document_id in docs {
+        let json: String = conn.query_row(
+            "SELECT document_json FROM documents WHERE id = ?1",
+            [document_id],
+            |r| r.get(0),
+        )?;
         let doc: Document = serde_json::from_str(&json).map_err(|e| {
             rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
         })?;
