@@ -729,3 +729,54 @@ fn operative_and_imaging_sections_keep_narrative_and_entries() {
         ]
     );
 }
+
+/// A reviewer split Carla's two records; a third document that agrees with both joins one and
+/// leaves a candidate for the other, so the reviewer's decision is not silently undone by a merge.
+#[test]
+fn a_record_agreeing_with_two_persons_joins_one_and_flags_the_other() {
+    use directd::store::clinical::{link, unlink};
+    let (_dir, conn) = open();
+    let ids = insert_all(
+        &conn,
+        &[
+            "identity_variant_carla_1.xml",
+            "identity_variant_carla_2.xml",
+        ],
+    );
+    let record = |doc: i64| -> i64 {
+        conn.query_row(
+            "SELECT patient_id FROM documents WHERE id = ?1",
+            [doc],
+            |r| r.get(0),
+        )
+        .expect("record")
+    };
+    let split = unlink(&conn, record(ids[1])).expect("unlink");
+    assert_ne!(person(&conn, ids[0]), person(&conn, ids[1]));
+    assert_eq!(split.from_person_id, Some(person(&conn, ids[0])));
+
+    let mut third = doc("identity_variant_carla_2.xml");
+    third.sha256 = "0".repeat(64);
+    let id3 = insert_document(&conn, &Source::default(), &third)
+        .expect("third")
+        .document_id;
+    assert_eq!(person(&conn, id3), person(&conn, ids[0]));
+    assert_eq!(count(&conn, "persons"), 2);
+    let c = candidates(&conn);
+    assert_eq!(c.len(), 1, "{c:?}");
+    assert_eq!((c[0].0, c[0].1), (id3, ids[1]));
+    assert!(c[0].3.contains("never merged automatically"), "{c:?}");
+
+    // Linking them is the reviewer's call; it closes the candidate.
+    let joined = link(&conn, record(id3), record(ids[1])).expect("link");
+    assert_eq!(joined.moved, 1);
+    assert_eq!(count(&conn, "persons"), 1);
+    let open_left: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM patient_link_candidates WHERE state = 'open'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("open");
+    assert_eq!(open_left, 0);
+}
