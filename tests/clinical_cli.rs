@@ -281,7 +281,7 @@ fn ccda_list_text_puts_each_cell_under_its_heading() {
         ("EFFECTIVE", "2024-03-02T09:00:00+00:00"),
         ("PATIENT", "Bert Beta"),
         ("BORN", "1972-02-02"),
-        ("SEX", "M"),
+        ("SEX", "male"),
         ("ENCOUNTER", "-"),
     ];
     for (heading, value) in want {

@@ -280,7 +280,7 @@ fn a_shared_identifier_does_not_file_another_person_under_it() {
     let bert = list_documents(&conn, Some("Beta")).expect("list");
     assert_eq!(bert.len(), 1);
     assert_eq!(bert[0].birth_time.as_deref(), Some("1972-02-02"));
-    assert_eq!(bert[0].gender.as_deref(), Some("M"));
+    assert_eq!(bert[0].gender.as_deref(), Some("male"));
     // Looked up by the shared identifier, both documents come back, each with its own patient.
     let by_mrn = list_documents(&conn, Some("1001")).expect("list");
     let mut names: Vec<_> = by_mrn

@@ -35,13 +35,16 @@ pub fn display(system: Option<&str>, code: &str) -> Option<&'static str> {
 /// A coded value's name for a reader: its own display name or text, else the listed display name
 /// of its code, else `None` (the caller decides how to say "not coded").
 pub fn name_of(c: &Code, preferred: &[&str]) -> Option<String> {
-    if let Some(n) = c.name(preferred) {
-        return Some(n.to_owned());
-    }
+    c.name(preferred)
+        .or_else(|| listed_name(c))
+        .map(str::to_owned)
+}
+
+/// The listed display name of the first of `c`'s codings that has one.
+pub fn listed_name(c: &Code) -> Option<&'static str> {
     c.codings()
         .into_iter()
         .find_map(|x| display(x.code_system.as_deref(), x.code.as_deref()?))
-        .map(str::to_owned)
 }
 
 const SNOMED: &[(&str, &str)] = &[

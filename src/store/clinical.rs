@@ -428,7 +428,8 @@ fn find_by_sha(conn: &Connection, sha256: &str) -> rusqlite::Result<Option<i64>>
 }
 
 /// `(code, code_system, display)` of the coding chosen for the main column (see
-/// [`Code::standard`]), with the original text standing in for a missing display name.
+/// [`Code::standard`]), with the original text, else the listed name of a common code
+/// ([`crate::ingest::vocab`]), standing in for a missing display name.
 fn coded<'a>(
     c: Option<&'a Code>,
     preferred: &[&str],
@@ -437,10 +438,12 @@ fn coded<'a>(
         None => (None, None, None),
         Some(c) => {
             let chosen = c.standard(preferred);
+            // A bare common code (a severity `6736007`) gets its listed name, as `ccda show` does.
             (
                 chosen.and_then(|x| x.code.as_deref()),
                 chosen.and_then(|x| x.code_system.as_deref()),
-                c.name(preferred),
+                c.name(preferred)
+                    .or_else(|| crate::ingest::vocab::listed_name(c)),
             )
         }
     }
