@@ -427,3 +427,96 @@ fn ccda_show_reads_in_words() {
         }
     }
 }
+
+fn sql_rows(db: &Path, sql: &str) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).expect("open store");
+    let mut stmt = conn.prepare(sql).expect("prepare");
+    let rows = stmt
+        .query_map([], |r| {
+            r.get::<_, Option<String>>(0)
+                .map(|v| v.unwrap_or_else(|| "NULL".into()))
+        })
+        .expect("query");
+    rows.map(|r| r.expect("row")).collect()
+}
+
+/// A store filled by an older directd (simulated by degrading its rows the way the old
+/// extraction stored them) gains the new extraction from the original bytes, keeping document
+/// ids and patient records; a document whose file is gone is reported, not dropped.
+#[test]
+fn reextract_refreshes_rows_from_the_original_bytes() {
+    let env = env();
+    let dir = stage(
+        &env,
+        &[
+            "coded_translations_and_references.xml",
+            "identity_shared_mrn_ann.xml",
+            "identity_shared_mrn_bert.xml",
+        ],
+    );
+    ok(&ingest(&env, &dir));
+    let before_ids = sql_rows(
+        &env.db,
+        "SELECT group_concat(id || ':' || patient_id) FROM documents",
+    );
+    let conn = rusqlite::Connection::open(&env.db).expect("open");
+    conn.execute_batch(
+        "UPDATE problems SET code = NULL, code_system = NULL;
+         UPDATE medications SET drug_code = NULL, frequency = 'every 0.3333 d';
+         DELETE FROM entry_codings;",
+    )
+    .expect("degrade");
+    drop(conn);
+    std::fs::remove_file(env.files.join("02-identity_shared_mrn_bert.xml")).expect("rm");
+
+    let out = json(&directd(&env, &["ccda", "reextract", "--json"]));
+    assert_eq!(out["documents"], 2, "{out}");
+    let unavailable = out["unavailable"].as_array().expect("unavailable");
+    assert_eq!(unavailable.len(), 1, "{out}");
+    assert!(unavailable[0]["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("identity_shared_mrn_bert.xml")));
+
+    // Bert's file is gone: his document keeps the rows it had.
+    assert_eq!(
+        sql_rows(
+            &env.db,
+            "SELECT code FROM problems ORDER BY document_id, id"
+        ),
+        ["433144002", "M10.9", "44054006", "NULL"]
+    );
+    assert_eq!(
+        sql_rows(
+            &env.db,
+            "SELECT drug_code || ' ' || frequency FROM medications"
+        ),
+        ["197319 every 8 hours"]
+    );
+    assert_eq!(
+        sql_rows(
+            &env.db,
+            "SELECT CAST(count(*) AS TEXT) FROM entry_codings WHERE entry_table = 'problems'"
+        ),
+        // Two codings for each of the coded document's problems, one for Ann's.
+        ["5"]
+    );
+    // Same documents, same patient records; a second run changes nothing.
+    assert_eq!(
+        sql_rows(
+            &env.db,
+            "SELECT group_concat(id || ':' || patient_id) FROM documents"
+        ),
+        before_ids
+    );
+    let counts = "SELECT (SELECT count(*) FROM problems) || ' ' || (SELECT count(*) FROM sections)
+        || ' ' || (SELECT count(*) FROM results) || ' ' || (SELECT count(*) FROM patients)";
+    let once = sql_rows(&env.db, counts);
+    ok(&directd(&env, &["ccda", "reextract"]));
+    assert_eq!(sql_rows(&env.db, counts), once);
+    let audit = json(&directd(&env, &["audit", "--json"]));
+    assert!(audit
+        .as_array()
+        .expect("audit")
+        .iter()
+        .any(|r| r["action"] == "ccda reextract"));
+}

@@ -780,3 +780,35 @@ fn a_record_agreeing_with_two_persons_joins_one_and_flags_the_other() {
         .expect("open");
     assert_eq!(open_left, 0);
 }
+
+#[test]
+fn replace_extraction_keeps_the_document_and_refuses_other_bytes() {
+    use directd::store::clinical::replace_extraction;
+    let (_dir, conn) = open();
+    let d = doc("ccd_r21_full.xml");
+    let id = insert_document(&conn, &Source::default(), &d)
+        .expect("insert")
+        .document_id;
+    let before: Vec<i64> = TABLES.iter().map(|t| count(&conn, t)).collect();
+    assert!(replace_extraction(&conn, id, &d).expect("replace"));
+    assert_eq!(
+        TABLES.iter().map(|t| count(&conn, t)).collect::<Vec<_>>(),
+        before
+    );
+    assert_eq!(
+        load_document(&conn, id)
+            .expect("load")
+            .expect("present")
+            .document,
+        d
+    );
+    // Another document's extraction is not these bytes: nothing changes.
+    assert!(
+        !replace_extraction(&conn, id, &doc("discharge_summary_loinc_only.xml")).expect("other")
+    );
+    assert!(!replace_extraction(&conn, id + 1, &d).expect("missing"));
+    assert_eq!(
+        TABLES.iter().map(|t| count(&conn, t)).collect::<Vec<_>>(),
+        before
+    );
+}

@@ -30,10 +30,17 @@ enum CcdaCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Extract every stored document again from its original bytes (the received attachment or
+    /// the ingested file) and replace its rows, keeping document ids and patient links: what a
+    /// store filled by an older directd needs to gain newer extraction.
+    Reextract {
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub fn run(ctx: &Context, args: CcdaArgs) -> CliResult {
-    let store = ctx.open_store(false)?;
+    let mut store = ctx.open_store(false)?;
     match args.command {
         CcdaCommand::List {
             patient,
@@ -94,6 +101,54 @@ pub fn run(ctx: &Context, args: CcdaArgs) -> CliResult {
                 return json(&doc);
             }
             render::print_document(&doc.summary, &doc.document);
+        }
+        CcdaCommand::Reextract { json: as_json } => {
+            let done = crate::ingest::pipeline::reextract_all(
+                &mut store,
+                &crate::ingest::Limits::default(),
+            )?;
+            store.audit(
+                &crate::store::current_actor(),
+                "ccda reextract",
+                None,
+                Some(&format!(
+                    "{} document(s) re-extracted, {} unavailable, {} failed",
+                    done.documents,
+                    done.unavailable.len(),
+                    done.failures.len()
+                )),
+            )?;
+            let listed = |v: &[(i64, String)]| -> Vec<serde_json::Value> {
+                v.iter()
+                    .map(|(id, why)| serde_json::json!({ "document": id, "reason": why }))
+                    .collect()
+            };
+            if as_json {
+                json(&serde_json::json!({
+                    "documents": done.documents,
+                    "unavailable": listed(&done.unavailable),
+                    "failures": listed(&done.failures),
+                }))?;
+            } else {
+                outln!(
+                    "{} document(s) re-extracted, {} unavailable, {} failed",
+                    done.documents,
+                    done.unavailable.len(),
+                    done.failures.len()
+                );
+                for (id, why) in &done.unavailable {
+                    outln!("  UNAVAILABLE document {id}: {why}");
+                }
+                for (id, why) in &done.failures {
+                    outln!("  FAILED document {id}: {why}");
+                }
+            }
+            if !done.failures.is_empty() {
+                return Err(super::CliError::Failure(anyhow::anyhow!(
+                    "{} document(s) could not be extracted again",
+                    done.failures.len()
+                )));
+            }
         }
     }
     Ok(())

@@ -418,6 +418,66 @@ pub fn insert_document(
     }
 }
 
+/// Replaces what was extracted from document `document_id` by `doc`, a fresh extraction of the
+/// same bytes by this version: the header columns, participants, sections and every entry row.
+/// The document keeps its id (audit entries and links name it) and its patient record (identity
+/// decisions, manual ones included, stay as they are). `Ok(false)` when `doc` is not of the same
+/// bytes, which would make it another document.
+pub fn replace_extraction(
+    conn: &Connection,
+    document_id: i64,
+    doc: &Document,
+) -> rusqlite::Result<bool> {
+    let stored: Option<(String, Option<i64>)> = conn
+        .query_row(
+            "SELECT sha256, patient_id FROM documents WHERE id = ?1",
+            [document_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((_, patient_id)) = stored.filter(|(sha, _)| *sha == doc.sha256) else {
+        return Ok(false);
+    };
+    conn.execute_batch("SAVEPOINT replace_extraction")?;
+    let result = (|| {
+        for table in PATIENT_TABLES.iter().chain(&[
+            "entry_codings",
+            "document_participants",
+            "service_events",
+            "sections",
+        ]) {
+            conn.execute(
+                &format!("DELETE FROM {table} WHERE document_id = ?1"),
+                [document_id],
+            )?;
+        }
+        let header = header_values(doc)?;
+        let sets: Vec<String> = HEADER_COLUMNS
+            .split(',')
+            .enumerate()
+            .map(|(i, c)| format!("{} = ?{}", c.trim(), i + 2))
+            .collect();
+        let mut values: Vec<rusqlite::types::Value> = vec![document_id.into()];
+        values.extend(header);
+        conn.execute(
+            &format!("UPDATE documents SET {} WHERE id = ?1", sets.join(", ")),
+            rusqlite::params_from_iter(values),
+        )?;
+        insert_children(conn, document_id, patient_id, doc)
+    })();
+    match result {
+        Ok(()) => {
+            conn.execute_batch("RELEASE replace_extraction")?;
+            Ok(true)
+        }
+        Err(e) => {
+            let _ =
+                conn.execute_batch("ROLLBACK TO replace_extraction; RELEASE replace_extraction");
+            Err(e)
+        }
+    }
+}
+
 fn find_by_sha(conn: &Connection, sha256: &str) -> rusqlite::Result<Option<i64>> {
     conn.query_row(
         "SELECT id FROM documents WHERE sha256 = ?1",
@@ -518,11 +578,21 @@ fn enum_text<T: Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-fn insert_all(conn: &Connection, source: &Source, doc: &Document) -> rusqlite::Result<i64> {
-    let patient_id = match &doc.patient {
-        Some(p) => Some(identity::assign_patient(conn, p)?),
-        None => None,
-    };
+/// Columns of `documents` that come from the extraction (not from where the bytes came from), in
+/// the order [`header_values`] gives them.
+const HEADER_COLUMNS: &str = "kind, classified_by, template_ids, doc_id_root, doc_id_extension,
+    loinc_code, code_display, title, effective_time, confidentiality, language, set_id_root,
+    set_id_extension, version_number, custodian, body_media_type, body_reference, derived_sha256,
+    derived_size, document_json";
+
+fn header_values(doc: &Document) -> rusqlite::Result<Vec<rusqlite::types::Value>> {
+    use rusqlite::types::Value;
+    let text = |v: Option<&str>| v.map_or(Value::Null, |s| Value::Text(s.to_owned()));
+    fn json<T: Serialize>(v: &T) -> rusqlite::Result<rusqlite::types::Value> {
+        serde_json::to_string(v)
+            .map(rusqlite::types::Value::Text)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+    }
     let mut stored = doc.clone();
     if let Some(derived) = stored
         .non_xml_body
@@ -531,49 +601,72 @@ fn insert_all(conn: &Connection, source: &Source, doc: &Document) -> rusqlite::R
     {
         derived.bytes.clear();
     }
-    let json = serde_json::to_string(&stored)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    let template_ids = serde_json::to_string(&doc.template_ids)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     let body = doc.non_xml_body.as_ref();
     let derived = body.and_then(|b| b.derived.as_ref());
+    Ok(vec![
+        Value::Text(enum_text(&doc.kind)),
+        Value::Text(enum_text(&doc.classified_by)),
+        json(&doc.template_ids)?,
+        text(doc.id.as_ref().and_then(|i| i.root.as_deref())),
+        text(doc.id.as_ref().and_then(|i| i.extension.as_deref())),
+        text(doc.code.as_ref().and_then(|c| c.code.as_deref())),
+        text(cols(doc.code.as_ref()).2),
+        text(doc.title.as_deref()),
+        text(doc.effective_time.as_deref()),
+        text(doc.confidentiality.as_deref()),
+        text(doc.language.as_deref()),
+        text(doc.set_id.as_ref().and_then(|i| i.root.as_deref())),
+        text(doc.set_id.as_ref().and_then(|i| i.extension.as_deref())),
+        text(doc.version_number.as_deref()),
+        text(
+            doc.custodian
+                .as_ref()
+                .and_then(|c| c.names.first())
+                .map(String::as_str),
+        ),
+        text(body.and_then(|b| b.media_type.as_deref())),
+        text(body.and_then(|b| b.reference.as_deref())),
+        text(derived.map(|d| d.sha256.as_str())),
+        derived.map_or(Value::Null, |d| Value::Integer(d.size as i64)),
+        json(&stored)?,
+    ])
+}
+
+fn insert_all(conn: &Connection, source: &Source, doc: &Document) -> rusqlite::Result<i64> {
+    let patient_id = match &doc.patient {
+        Some(p) => Some(identity::assign_patient(conn, p)?),
+        None => None,
+    };
+    let header = header_values(doc)?;
+    let placeholders: Vec<String> = (1..=5 + header.len()).map(|i| format!("?{i}")).collect();
+    let mut values: Vec<rusqlite::types::Value> = vec![
+        doc.sha256.clone().into(),
+        source.attachment_id.into(),
+        source.source_path.clone().into(),
+        source.xdm_uri.clone().into(),
+        patient_id.into(),
+    ];
+    values.extend(header);
     conn.execute(
-        "INSERT INTO documents (sha256, attachment_id, source_path, xdm_uri, patient_id, kind,
-            classified_by, template_ids, doc_id_root, doc_id_extension, loinc_code, code_display,
-            title, effective_time, confidentiality, language, set_id_root, set_id_extension,
-            version_number, custodian, body_media_type, body_reference, derived_sha256,
-            derived_size, document_json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
-        params![
-            doc.sha256,
-            source.attachment_id,
-            source.source_path,
-            source.xdm_uri,
-            patient_id,
-            enum_text(&doc.kind),
-            enum_text(&doc.classified_by),
-            template_ids,
-            doc.id.as_ref().and_then(|i| i.root.as_deref()),
-            doc.id.as_ref().and_then(|i| i.extension.as_deref()),
-            doc.code.as_ref().and_then(|c| c.code.as_deref()),
-            cols(doc.code.as_ref()).2,
-            doc.title,
-            doc.effective_time,
-            doc.confidentiality,
-            doc.language,
-            doc.set_id.as_ref().and_then(|i| i.root.as_deref()),
-            doc.set_id.as_ref().and_then(|i| i.extension.as_deref()),
-            doc.version_number,
-            doc.custodian.as_ref().and_then(|c| c.names.first()),
-            body.and_then(|b| b.media_type.as_deref()),
-            body.and_then(|b| b.reference.as_deref()),
-            derived.map(|d| d.sha256.as_str()),
-            derived.map(|d| d.size as i64),
-            json,
-        ],
+        &format!(
+            "INSERT INTO documents (sha256, attachment_id, source_path, xdm_uri, patient_id,
+                {HEADER_COLUMNS}) VALUES ({})",
+            placeholders.join(", ")
+        ),
+        rusqlite::params_from_iter(values),
     )?;
     let document_id = conn.last_insert_rowid();
+    insert_children(conn, document_id, patient_id, doc)?;
+    Ok(document_id)
+}
+
+/// Everything below the `documents` row: participants, the episode, sections and their entries.
+fn insert_children(
+    conn: &Connection,
+    document_id: i64,
+    patient_id: Option<i64>,
+    doc: &Document,
+) -> rusqlite::Result<()> {
     insert_participants(conn, document_id, doc)?;
     insert_episode(conn, document_id, patient_id, doc)?;
 
@@ -609,7 +702,7 @@ fn insert_all(conn: &Connection, source: &Source, doc: &Document) -> rusqlite::R
             insert_entry(conn, &ctx, section_id, entry)?;
         }
     }
-    Ok(document_id)
+    Ok(())
 }
 
 fn insert_participant(
@@ -1185,6 +1278,32 @@ pub fn list_documents(
     }
 }
 
+/// Where each stored document's bytes can be found again, for re-extraction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSource {
+    pub document_id: i64,
+    pub sha256: String,
+    pub source: Source,
+}
+
+pub fn document_sources(conn: &Connection) -> rusqlite::Result<Vec<StoredSource>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, sha256, attachment_id, source_path, xdm_uri FROM documents ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(StoredSource {
+            document_id: r.get(0)?,
+            sha256: r.get(1)?,
+            source: Source {
+                attachment_id: r.get(2)?,
+                source_path: r.get(3)?,
+                xdm_uri: r.get(4)?,
+            },
+        })
+    })?;
+    rows.collect()
+}
+
 pub fn load_document(conn: &Connection, id: i64) -> rusqlite::Result<Option<StoredDocument>> {
     let row = conn
         .query_row(&format!("{SUMMARY_SELECT} WHERE d.id = ?1"), [id], |r| {
@@ -1203,4 +1322,35 @@ pub fn load_document(conn: &Connection, id: i64) -> rusqlite::Result<Option<Stor
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
     })?;
     Ok(Some(StoredDocument { summary, document }))
+}
+
+/// Re-extraction: finding each document's bytes again and replacing what was stored from them.
+impl crate::store::Store {
+    pub fn document_sources(&self) -> Result<Vec<StoredSource>, crate::store::StoreError> {
+        document_sources(&self.conn).map_err(|e| self.err(e))
+    }
+
+    /// `(data, declared type, filename)` of a received attachment.
+    pub fn attachment_bytes(
+        &self,
+        attachment_id: i64,
+    ) -> Result<Option<(Vec<u8>, String, String)>, crate::store::StoreError> {
+        self.conn
+            .query_row(
+                "SELECT data, declared_type, filename FROM attachments WHERE id = ?1",
+                [attachment_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// See [`replace_extraction`]; one transaction per document.
+    pub fn replace_extraction(
+        &mut self,
+        document_id: i64,
+        doc: &Document,
+    ) -> Result<bool, crate::store::StoreError> {
+        self.write(|tx| replace_extraction(tx, document_id, doc))
+    }
 }
