@@ -108,7 +108,7 @@ address = "idle@sandbox.local"
 password = "pw"
 EOF
 chmod 600 "$work/directd.toml"
-"$BIN" --config "$work/directd.toml" run 2>"$LOG_DIR/idle-daemon.log" &
+RUST_LOG=debug "$BIN" --config "$work/directd.toml" run 2>"$LOG_DIR/idle-daemon.log" &
 dpid=$!
 sleep "$IDLE_SECS"
 grep -q 'poll complete' "$LOG_DIR/idle-daemon.log" || die "daemon did not complete a poll: $(tail -5 "$LOG_DIR/idle-daemon.log")"

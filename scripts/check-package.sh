@@ -11,8 +11,23 @@ getent passwd directd >/dev/null || fail "no directd user"
 [ "$(stat -c %G /etc/directd/directd.toml)" = directd ] || fail "/etc/directd/directd.toml is not group directd"
 /usr/bin/directd --version
 man -w directd >/dev/null 2>&1 || [ -f /usr/share/man/man1/directd.1.gz ] || [ -f /usr/share/man/man1/directd.1 ] || fail "no man page"
+# Every page the main page refers to (directd-send(1), ...) is installed too.
+for page in $(zcat -f /usr/share/man/man1/directd.1* | grep -o 'directd\\-[a-z\-]*(1)' | sed 's/\\-/-/g; s/(1)//' | sort -u); do
+  ls /usr/share/man/man1/"$page".1* >/dev/null 2>&1 || fail "directd.1 refers to $page(1), which is not installed"
+done
 systemd-analyze verify /lib/systemd/system/directd.service || fail "systemd-analyze verify"
 score=$(systemd-analyze security --offline=yes /lib/systemd/system/directd.service 2>/dev/null | sed -n 's/.*Overall exposure level for directd.service: \([0-9.]*\).*/\1/p')
 echo "systemd-analyze security: exposure $score"
 awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }' || fail "exposure $score is above 2.0"
+# As a user who may not read /etc/directd (0750 root:directd), the README's first steps work: the
+# demo, then the store commands on its store with --db, which need no configuration or secrets.
+work=$(mktemp -d)
+chmod 0755 "$work"
+as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME="$work" "$@"; }
+as_nobody /usr/bin/directd demo --dir "$work/demo" >/dev/null || fail "directd demo as a non-root user"
+as_nobody /usr/bin/directd --db "$work/demo/demo.db" messages | grep -q "Demo referral" \
+  || fail "directd --db DIR/demo.db messages as a non-root user"
+as_nobody /usr/bin/directd --config /etc/directd/directd.toml messages 2>&1 | grep -q "permission denied" \
+  || fail "an unreadable config is not reported as permission denied"
+rm -rf "$work"
 echo "package check passed"

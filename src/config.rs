@@ -57,6 +57,16 @@ struct RawConfig {
     #[serde(default)]
     accounts: Vec<RawAccount>,
     smime: Option<RawSmime>,
+    #[serde(default)]
+    retention: RawRetention,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    content_days: Option<u32>,
+    quarantine_days: Option<u32>,
+    audit_days: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,6 +121,7 @@ struct RawDaemon {
     metrics_listen: Option<String>,
     unreadable_retries: Option<u32>,
     unreadable_giveup_secs: Option<f64>,
+    summary_interval_secs: Option<f64>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
@@ -183,6 +194,12 @@ pub struct StoreConfig {
     pub key: Option<Secret>,
 }
 
+impl Default for StoreConfig {
+    fn default() -> Self {
+        store_settings(&RawStore::default()).expect("the defaults name no key file")
+    }
+}
+
 /// A secret read from a file; `Debug` never shows it.
 #[derive(Clone)]
 pub struct Secret(String);
@@ -219,6 +236,8 @@ pub struct DaemonConfig {
     /// ...spread over at least this long since the first, so a HISP's bad minute is not
     /// mistaken for a message that can never be read.
     pub unreadable_giveup: Duration,
+    /// How often the daemon logs a summary of its polls at info (idle polls are debug).
+    pub summary_interval: Duration,
 }
 
 /// One login at a HISP.
@@ -232,6 +251,9 @@ pub struct Account {
     pub connect: ConnectSettings,
     /// Set for `transport = "edge"`: SMTP/IMAP with directd as the S/MIME security agent.
     pub edge: Option<EdgeSettings>,
+    /// The configuration key the CA file came from (`accounts[N].ca_file` or `hisp.ca_file`),
+    /// for messages about it.
+    pub ca_file_key: String,
 }
 
 impl Account {
@@ -251,6 +273,8 @@ impl Account {
 
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// What leaves the store when (`[retention]`); empty keeps everything.
+    pub retention: crate::store::Retention,
     pub store: StoreConfig,
     pub daemon: DaemonConfig,
     pub accounts: Vec<Account>,
@@ -291,6 +315,8 @@ fn smime_settings(raw: &RawSmime) -> Result<AgentSettings, ConfigError> {
         &[
             ("aes128", ContentCipher::Aes128Cbc),
             ("aes256", ContentCipher::Aes256Cbc),
+            ("aes128-gcm", ContentCipher::Aes128Gcm),
+            ("aes256-gcm", ContentCipher::Aes256Gcm),
         ],
     )?;
     settings.seal.key_transport = choice(
@@ -393,34 +419,20 @@ impl Config {
     /// environment overrides (`DIRECTD_STORE__PATH`, `DIRECTD_DAEMON__POLL_INTERVAL_SECS`, ...)
     /// and validates the result.
     pub fn load(path: &Path, required: bool) -> Result<Config, ConfigError> {
-        let load_err = |message: String| ConfigError::Load {
-            path: path.to_owned(),
-            message,
-        };
-        let mut builder = config::Config::builder();
-        if path.exists() || required {
-            builder = builder.add_source(
-                config::File::from(path)
-                    .format(config::FileFormat::Toml)
-                    .required(true),
-            );
-        }
-        // Only DIRECTD_<SECTION>__<KEY> variables are configuration; others that share the
-        // prefix (DIRECTD_CONFIG, build tooling's DIRECTD_BUILD_INFO...) are not keys.
-        let overrides: config::Map<String, String> = std::env::vars()
-            .filter(|(k, _)| k.starts_with("DIRECTD_") && k.contains("__"))
-            .collect();
-        let env = config::Environment::with_prefix("DIRECTD")
-            .prefix_separator("_")
-            .separator("__")
-            .try_parsing(true)
-            .source(Some(overrides));
-        let raw: RawConfig = builder
-            .add_source(env)
-            .build()
-            .map_err(|e| load_err(e.to_string()))?
+        Self::load_with(path, required, true)
+    }
+
+    /// Like [`Config::load`] without reading the accounts' password files (their passwords are
+    /// left empty): for `directd send`, which only queues, so a user who may send but not read
+    /// the HISP passwords can.
+    pub fn load_without_secrets(path: &Path, required: bool) -> Result<Config, ConfigError> {
+        Self::load_with(path, required, false)
+    }
+
+    fn load_with(path: &Path, required: bool, secrets: bool) -> Result<Config, ConfigError> {
+        let raw: RawConfig = layered(path, required)?
             .try_deserialize()
-            .map_err(|e| load_err(e.to_string()))?;
+            .map_err(|e| load_error(path, e.to_string()))?;
         // Held to the same rule as password files: a password others can read is refused.
         if let Some(i) = raw.accounts.iter().position(|a| a.password.is_some()) {
             if let Ok(Some(mode)) = crate::fsutil::group_or_world_readable(path) {
@@ -433,24 +445,32 @@ impl Config {
                 ));
             }
         }
-        Self::validate(raw)
+        Self::validate(raw, secrets)
+    }
+
+    /// Only the `[store]` section, layered like [`Config::load`]: what the commands that just
+    /// read or write the store need. Account secrets are not read, so a password file this user
+    /// cannot read (or that is not there yet) does not stop `directd messages`.
+    pub fn load_store(path: &Path, required: bool) -> Result<StoreConfig, ConfigError> {
+        #[derive(Deserialize)]
+        struct StoreOnly {
+            #[serde(default)]
+            store: RawStore,
+        }
+        let raw: StoreOnly = layered(path, required)?
+            .try_deserialize()
+            .map_err(|e| load_error(path, e.to_string()))?;
+        store_settings(&raw.store)
     }
 
     /// Parses TOML text (used by the demo and tests), with no environment layering.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig = toml_from_str(text)?;
-        Self::validate(raw)
+        Self::validate(raw, true)
     }
 
-    fn validate(raw: RawConfig) -> Result<Config, ConfigError> {
-        let store = StoreConfig {
-            path: raw.store.path.unwrap_or_else(|| DEFAULT_STORE_PATH.into()),
-            busy_timeout: Duration::from_millis(raw.store.busy_timeout_ms.unwrap_or(5000)),
-            key: match &raw.store.key_file {
-                Some(f) => Some(Secret(read_secret("store.key_file", f)?)),
-                None => None,
-            },
-        };
+    fn validate(raw: RawConfig, secrets: bool) -> Result<Config, ConfigError> {
+        let store = store_settings(&raw.store)?;
         let d = &raw.daemon;
         let daemon = DaemonConfig {
             poll_interval: secs("daemon.poll_interval_secs", d.poll_interval_secs, 60.0)?,
@@ -473,6 +493,11 @@ impl Config {
                 "daemon.unreadable_giveup_secs",
                 d.unreadable_giveup_secs,
                 900.0,
+            )?,
+            summary_interval: secs(
+                "daemon.summary_interval_secs",
+                d.summary_interval_secs,
+                3600.0,
             )?,
             metrics_listen: match &d.metrics_listen {
                 None => None,
@@ -551,7 +576,8 @@ impl Config {
                     ))
                 }
                 (Some(p), None) => p.clone(),
-                (None, Some(f)) => read_secret(&key("password_file"), f)?,
+                (None, Some(f)) if secrets => read_secret(&key("password_file"), f)?,
+                (None, Some(_)) => String::new(),
                 (None, None)
                     if endpoint.client_cert.is_some() || raw.hisp.client_cert.is_some() =>
                 {
@@ -578,9 +604,15 @@ impl Config {
                     "missing: the CA that signs the HISP's server certificate",
                 )
             })?;
+            // Name the key where the value was written: most accounts inherit it from [hisp].
+            let ca_file_key = if endpoint.ca_file.is_some() {
+                key("ca_file")
+            } else {
+                "hisp.ca_file".to_owned()
+            };
             if !ca_file.is_file() {
                 return Err(invalid(
-                    key("ca_file"),
+                    &ca_file_key,
                     format!("{} does not exist", ca_file.display()),
                 ));
             }
@@ -683,10 +715,38 @@ impl Config {
                 addresses,
                 connect,
                 edge,
+                ca_file_key,
             });
         }
         let smime = raw.smime.as_ref().map(smime_settings).transpose()?;
+        let r = &raw.retention;
+        if let Some(days) = r.audit_days.filter(|d| *d < crate::store::MIN_AUDIT_DAYS) {
+            return Err(invalid(
+                "retention.audit_days",
+                format!(
+                    "{days} is less than the six years ({} days) audit records must be kept",
+                    crate::store::MIN_AUDIT_DAYS
+                ),
+            ));
+        }
+        for (k, v) in [
+            ("retention.content_days", r.content_days),
+            ("retention.quarantine_days", r.quarantine_days),
+        ] {
+            if v == Some(0) {
+                return Err(invalid(
+                    k,
+                    "must be at least 1 day (leave it out to keep everything)",
+                ));
+            }
+        }
+        let retention = crate::store::Retention {
+            content_days: r.content_days,
+            quarantine_days: r.quarantine_days,
+            audit_days: r.audit_days,
+        };
         Ok(Config {
+            retention,
             store,
             daemon,
             accounts,
@@ -698,6 +758,68 @@ impl Config {
     pub fn account_for(&self, from: &str) -> Option<&Account> {
         self.accounts.iter().find(|a| a.covers(from))
     }
+}
+
+fn load_error(path: &Path, message: String) -> ConfigError {
+    ConfigError::Load {
+        path: path.to_owned(),
+        message,
+    }
+}
+
+/// The file (when there is one to read) with `DIRECTD_<SECTION>__<KEY>` environment overrides
+/// on top. A missing file is an error only when `required`; a file that exists but cannot be
+/// read is always one, said as such (not as "not found").
+fn layered(path: &Path, required: bool) -> Result<config::Config, ConfigError> {
+    let mut builder = config::Config::builder();
+    match std::fs::File::open(path) {
+        Ok(_) => {
+            builder = builder.add_source(
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
+            )
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(load_error(path, "configuration file not found".into()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(load_error(
+                path,
+                "cannot read the configuration file: permission denied (run as the directd user, or pass --db STORE)".into(),
+            ))
+        }
+        Err(e) => return Err(load_error(path, format!("cannot read the configuration file: {e}"))),
+    }
+    // Only DIRECTD_<SECTION>__<KEY> variables are configuration; others that share the
+    // prefix (DIRECTD_CONFIG, build tooling's DIRECTD_BUILD_INFO...) are not keys.
+    let overrides: config::Map<String, String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("DIRECTD_") && k.contains("__"))
+        .collect();
+    let env = config::Environment::with_prefix("DIRECTD")
+        .prefix_separator("_")
+        .separator("__")
+        .try_parsing(true)
+        .source(Some(overrides));
+    builder
+        .add_source(env)
+        .build()
+        .map_err(|e| load_error(path, e.to_string()))
+}
+
+fn store_settings(raw: &RawStore) -> Result<StoreConfig, ConfigError> {
+    Ok(StoreConfig {
+        path: raw
+            .path
+            .clone()
+            .unwrap_or_else(|| DEFAULT_STORE_PATH.into()),
+        busy_timeout: Duration::from_millis(raw.busy_timeout_ms.unwrap_or(5000)),
+        key: match &raw.key_file {
+            Some(f) => Some(Secret(read_secret("store.key_file", f)?)),
+            None => None,
+        },
+    })
 }
 
 fn toml_from_str(text: &str) -> Result<RawConfig, ConfigError> {
@@ -756,7 +878,10 @@ mod tests {
         let e = Config::from_toml(&format!("{base}[smime]\ncipher = \"des\"\n"))
             .unwrap_err()
             .to_string();
-        assert_eq!(e, "smime.cipher: \"des\": expected aes128 or aes256");
+        assert_eq!(
+            e,
+            "smime.cipher: \"des\": expected aes128, aes256, aes128-gcm or aes256-gcm"
+        );
         let e = Config::from_toml(&format!("{base}[smime]\nrevocation = \"maybe\"\n"))
             .unwrap_err()
             .to_string();

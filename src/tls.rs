@@ -17,6 +17,8 @@ pub enum TlsError {
     NoCertificates { path: PathBuf },
     #[error("TLS setup failed: {0}")]
     Rustls(#[from] rustls::Error),
+    #[error("client certificate verification: {0}")]
+    ClientVerifier(String),
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -75,9 +77,37 @@ pub fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> Result<Arc<rustls::ServerConfig>, TlsError> {
-    let config = rustls::ServerConfig::builder_with_provider(provider())
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
+    server_config_with_client_ca(chain, key, None)
+}
+
+/// A server configuration that, with `client_ca`, asks every client for a certificate and
+/// verifies one that is offered against those anchors. Clients without a certificate are still
+/// accepted (they log in with a password); the session learns whether one was verified.
+pub fn server_config_with_client_ca(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    client_ca: Option<&Path>,
+) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let builder = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()?;
+    let config = match client_ca {
+        None => builder.with_no_client_auth().with_single_cert(chain, key)?,
+        Some(path) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in load_certs(path)? {
+                roots.add(cert)?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider(),
+            )
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| TlsError::ClientVerifier(e.to_string()))?;
+            builder
+                .with_client_cert_verifier(verifier)
+                .with_single_cert(chain, key)?
+        }
+    };
     Ok(Arc::new(config))
 }

@@ -326,14 +326,16 @@ fn audit_lists_who_did_what() {
 #[test]
 fn config_check_reports_each_problem_with_its_key() {
     let f = fixture();
-    // The fixture's CA file is a placeholder, not a certificate.
-    let out = directd(&f, &["config", "check"]);
+    // The fixture's CA file is a placeholder, not a certificate; the account inherits it from
+    // [hisp], so that is the key to fix.
+    let out = directd(&f, &["config", "check", "--connect"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stdout(&out).contains("FAIL accounts[0].ca_file"),
+        stdout(&out).contains("FAIL hisp.ca_file"),
         "{}",
         stdout(&out)
     );
+    assert!(stdout(&out).contains("skip --connect"), "{}", stdout(&out));
     let bad = f.dir.path().join("bad.toml");
     std::fs::write(&bad, "[daemon]\npoll_interval_secs = 0\n").unwrap();
     let out = Command::new(BIN)
@@ -371,6 +373,179 @@ fn daemon_refuses_a_world_readable_store() {
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("readable by group or others"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Without --body, the first part queued is a short text note naming the files, so the document
+/// does not become the message body at the HISP; with --body, that text is the body.
+#[test]
+fn send_without_body_puts_a_text_note_first() {
+    use directd::hisp::PartKind;
+    let f = fixture();
+    let ccda = write(f.dir.path(), "summary.xml", CCDA);
+    let from = ["send", "--from", "clinic@direct.example.org", "--to"];
+    let out = directd(
+        &f,
+        &[&from[..], &["a@x.example.org", "--ccda", &ccda]].concat(),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let id: i64 = stdout(&out).trim().parse().unwrap();
+    let store =
+        directd::store::Store::open_existing(&f.db, std::time::Duration::from_secs(5)).unwrap();
+    let msg = store.load_outgoing(id).unwrap();
+    let kinds: Vec<PartKind> = msg.parts.iter().map(|p| p.kind).collect();
+    assert_eq!(kinds, [PartKind::Text, PartKind::Cda]);
+    assert_eq!(msg.parts[0].data, b"Attached: summary.xml.");
+    assert_eq!(msg.parts[1].data, CCDA);
+
+    let out = directd(
+        &f,
+        &[
+            &from[..],
+            &["a@x.example.org", "--ccda", &ccda, "--body", "Referral"],
+        ]
+        .concat(),
+    );
+    let id: i64 = stdout(&out).trim().parse().unwrap();
+    let msg = store.load_outgoing(id).unwrap();
+    assert_eq!(msg.parts.len(), 2);
+    assert_eq!(msg.parts[0].data, b"Referral");
+}
+
+/// Commands that only work on the store read only the `[store]` section: a password file that
+/// is missing (or unreadable for this user) stops `run`, not `messages`. A configuration file
+/// that cannot be read is reported as unreadable, not as missing.
+#[test]
+fn store_commands_need_only_the_store_section() {
+    let f = fixture();
+    let ccda = write(f.dir.path(), "summary.xml", CCDA);
+    let sent = directd(
+        &f,
+        &[
+            "send",
+            "--from",
+            "clinic@direct.example.org",
+            "--to",
+            "a@x.example.org",
+            "--ccda",
+            &ccda,
+        ],
+    );
+    assert!(sent.status.success(), "{}", stderr(&sent));
+    let text = std::fs::read_to_string(&f.config).unwrap().replace(
+        "password = \"pw\"",
+        "password_file = \"/nonexistent/clinic.password\"",
+    );
+    directd::fsutil::write_private(&f.config, text.as_bytes()).unwrap();
+    for args in [
+        &["messages"][..],
+        &["status", "1"],
+        &["receipts"],
+        &["audit"],
+    ] {
+        let out = directd(&f, args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    }
+    // Queueing needs the account, not its password.
+    let queued = directd(
+        &f,
+        &[
+            "send",
+            "--from",
+            "clinic@direct.example.org",
+            "--to",
+            "b@x.example.org",
+            "--body",
+            "hi",
+        ],
+    );
+    assert!(queued.status.success(), "{}", stderr(&queued));
+    let run = directd(&f, &["run"]);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(
+        stderr(&run).contains("accounts[0].password_file"),
+        "{}",
+        stderr(&run)
+    );
+
+    let is_root = std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false);
+    if is_root {
+        // The config stays root's and 0600; nobody may not read it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(f.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN])
+            .arg("--config")
+            .arg(&f.config)
+            .arg("messages")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = stderr(&out);
+        assert!(
+            err.contains(&f.config.display().to_string()) && err.contains("permission denied"),
+            "{err}"
+        );
+        assert!(!err.contains("not found"), "{err}");
+    }
+}
+
+/// `demo --dir` leaves a private configuration beside the store, so the next command a new user
+/// types (`directd --config DIR/directd.toml messages`) works as printed.
+#[test]
+fn demo_dir_leaves_a_config_to_continue_with() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["demo", "--dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let config = dir.path().join("directd.toml");
+    assert!(stdout(&out).contains(&format!("directd --config {} messages", config.display())));
+    assert_eq!(
+        std::fs::metadata(&config).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let listed = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .arg("messages")
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    assert!(
+        stdout(&listed).contains("Demo referral"),
+        "{}",
+        stdout(&listed)
+    );
+}
+
+/// A PDF given as --ccda is recognised and the right option named.
+#[test]
+fn a_pdf_given_as_ccda_points_to_attach() {
+    let f = fixture();
+    let pdf = write(f.dir.path(), "result.pdf", b"%PDF-1.7\n%binary\n");
+    let out = directd(
+        &f,
+        &[
+            "send",
+            "--from",
+            "clinic@direct.example.org",
+            "--to",
+            "a@x.example.org",
+            "--ccda",
+            &pdf,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is a PDF") && stderr(&out).contains("--attach"),
         "{}",
         stderr(&out)
     );

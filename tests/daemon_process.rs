@@ -204,3 +204,74 @@ async fn a_hisp_that_keeps_failing_does_not_make_the_daemon_spin() {
     );
     env.lab.sandbox.shutdown().await;
 }
+
+/// Logs fit where they go: no colour codes into a pipe, sd-daemon priority prefixes (and no
+/// timestamps) into the journal stream systemd names in JOURNAL_STREAM, and an idle daemon says
+/// nothing per poll at info, only its periodic summary.
+#[tokio::test]
+async fn logs_are_plain_in_a_pipe_prefixed_for_the_journal_and_quiet_when_idle() {
+    use std::os::unix::fs::MetadataExt;
+    let env = TestEnv::start(sandbox_config(&[A])).await;
+    let config_path = env.dir.path().join("directd.toml");
+    write_private(
+        &config_path,
+        env.lab
+            .daemon_toml(&env.store_path, &[(A, PW)], "summary_interval_secs = 1"),
+    )
+    .unwrap();
+    let run = |journal: bool| {
+        let (mut reader, writer) = std::io::pipe().unwrap();
+        let meta = std::fs::metadata(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&writer)
+        ))
+        .unwrap();
+        let mut cmd = Command::new(BIN);
+        cmd.args(["--config", config_path.to_str().unwrap(), "run"])
+            .env_remove("RUST_LOG")
+            .env_remove("NO_COLOR")
+            .env("JOURNAL_STREAM", format!("{}:{}", meta.dev(), meta.ino()));
+        if !journal {
+            cmd.env_remove("JOURNAL_STREAM");
+        }
+        let child = cmd.stderr(writer).spawn().unwrap();
+        (
+            child,
+            std::thread::spawn(move || {
+                let mut s = String::new();
+                std::io::Read::read_to_string(&mut reader, &mut s).unwrap();
+                s
+            }),
+        )
+    };
+    for journal in [false, true] {
+        let (child, logs) = run(journal);
+        // Polls every 0.2 s for 2.5 s: about a dozen idle polls.
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        kill(child.id(), "TERM");
+        let mut child = child;
+        assert!(child.wait().unwrap().success());
+        let logs = logs.join().unwrap();
+        assert!(!logs.contains('\u{1b}'), "colour codes in a pipe:\n{logs}");
+        assert!(
+            !logs.contains("poll complete"),
+            "idle polls at info:\n{logs}"
+        );
+        assert!(logs.contains("summary"), "{logs}");
+        if journal {
+            for line in logs.lines() {
+                assert!(
+                    line.starts_with("<6>") || line.starts_with("<4>"),
+                    "{line:?}"
+                );
+            }
+            assert!(
+                !logs.contains("Z  INFO"),
+                "timestamps in the journal:\n{logs}"
+            );
+        } else {
+            assert!(logs.lines().all(|l| !l.starts_with('<')), "{logs}");
+        }
+    }
+    env.lab.sandbox.shutdown().await;
+}

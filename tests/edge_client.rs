@@ -1,6 +1,6 @@
 //! The edge transport against real Postfix + Dovecot on 127.0.0.1 (see `src/mailservers.rs`).
 //! Each test starts its own pair of servers in its own temp dir, so tests run in parallel.
-//! Skipped, with a message, only when the servers are not installed.
+//! Reported as ignored, with the reason, when the servers are not installed (see build.rs).
 
 mod edge_support;
 
@@ -15,16 +15,13 @@ use edge_support::mailservers::{Binaries, MailServers};
 const A: &str = "clinic@a.test";
 const B: &str = "clinic@b.test";
 
-/// Running servers, or `None` (after saying why) when Postfix/Dovecot are not installed.
-fn servers(test: &str) -> Option<MailServers> {
+/// Running servers; a test that gets here without them installed fails (see build.rs for when
+/// the tests are ignored instead).
+fn servers() -> MailServers {
     if let Err(e) = Binaries::find() {
-        eprintln!("SKIPPED {test}: {e}");
-        return None;
+        panic!("{e}");
     }
-    match MailServers::start_in_temp_dir() {
-        Ok(s) => Some(s),
-        Err(e) => panic!("starting the mail servers: {e}"),
-    }
+    MailServers::start_in_temp_dir().unwrap_or_else(|e| panic!("starting the mail servers: {e}"))
 }
 
 /// A complete message, as the daemon would hand it over (already signed and encrypted in real
@@ -71,11 +68,13 @@ fn assert_accepted(outcomes: &[(String, RcptOutcome)], rcpt: &str) {
     );
 }
 
+#[cfg_attr(
+    missing_mailservers,
+    ignore = "Postfix and Dovecot are not installed: run scripts/install-mailservers.sh, then cargo test again"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn starttls_submit_fetch_acknowledge() {
-    let Some(servers) = servers("starttls_submit_fetch_acknowledge") else {
-        return;
-    };
+    let servers = servers();
     let sender = EdgeClient::new(servers.settings_for(A, SmtpTls::StartTls)).unwrap();
     let sent = message("starttls");
     let outcomes = sender.submit(A, &[B.to_string()], &sent).await.unwrap();
@@ -119,11 +118,13 @@ async fn starttls_submit_fetch_acknowledge() {
     receiver.close().await;
 }
 
+#[cfg_attr(
+    missing_mailservers,
+    ignore = "Postfix and Dovecot are not installed: run scripts/install-mailservers.sh, then cargo test again"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn implicit_tls_submit_and_move_after_fetch() {
-    let Some(servers) = servers("implicit_tls_submit_and_move_after_fetch") else {
-        return;
-    };
+    let servers = servers();
     let sender = EdgeClient::new(servers.settings_for(A, SmtpTls::Implicit)).unwrap();
     let sent = message("implicit");
     let outcomes = sender.submit(A, &[B.to_string()], &sent).await.unwrap();
@@ -142,11 +143,13 @@ async fn implicit_tls_submit_and_move_after_fetch() {
     assert_eq!(servers.maildir_messages(B, Some("Processed")).len(), 1);
 }
 
+#[cfg_attr(
+    missing_mailservers,
+    ignore = "Postfix and Dovecot are not installed: run scripts/install-mailservers.sh, then cargo test again"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_recipients_get_one_outcome_each() {
-    let Some(servers) = servers("mixed_recipients_get_one_outcome_each") else {
-        return;
-    };
+    let servers = servers();
     let sender = EdgeClient::new(servers.settings_for(A, SmtpTls::StartTls)).unwrap();
     let sent = message("mixed");
     let rcpts = vec![
@@ -188,11 +191,13 @@ async fn mixed_recipients_get_one_outcome_each() {
     );
 }
 
+#[cfg_attr(
+    missing_mailservers,
+    ignore = "Postfix and Dovecot are not installed: run scripts/install-mailservers.sh, then cargo test again"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_password_is_auth_rejected() {
-    let Some(servers) = servers("wrong_password_is_auth_rejected") else {
-        return;
-    };
+    let servers = servers();
     for tls in [SmtpTls::StartTls, SmtpTls::Implicit] {
         let mut settings = servers.settings_for(A, tls);
         settings.password = "wrong".into();
@@ -220,11 +225,13 @@ async fn wrong_password_is_auth_rejected() {
     assert!(servers.maildir_messages(B, None).is_empty());
 }
 
+#[cfg_attr(
+    missing_mailservers,
+    ignore = "Postfix and Dovecot are not installed: run scripts/install-mailservers.sh, then cargo test again"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn untrusted_ca_is_a_tls_error() {
-    let Some(servers) = servers("untrusted_ca_is_a_tls_error") else {
-        return;
-    };
+    let servers = servers();
     // A different CA that also issued a "localhost" certificate: the servers' chain does not
     // lead to it.
     let other = tempfile::tempdir().unwrap();
@@ -326,11 +333,13 @@ fn subject_of(m: &FetchedMessage) -> String {
         .unwrap_or_default()
 }
 
+#[cfg_attr(
+    missing_mailservers,
+    ignore = "Postfix and Dovecot are not installed: run scripts/install-mailservers.sh, then cargo test again"
+)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oldest_first_and_deleted_messages_skipped() {
-    let Some(servers) = servers("oldest_first_and_deleted_messages_skipped") else {
-        return;
-    };
+    let servers = servers();
     let sender = EdgeClient::new(servers.settings_for(A, SmtpTls::StartTls)).unwrap();
     // One at a time, each delivered before the next is sent, so UIDs follow this order.
     for (i, subject) in ["first", "second", "third"].into_iter().enumerate() {

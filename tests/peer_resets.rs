@@ -9,10 +9,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio_rustls::client::TlsStream;
 
+use common::raw::Raw;
 use common::*;
 use directd::sandbox::{Fault, FaultAction};
 
@@ -77,77 +77,21 @@ impl Drop for SandboxProcess {
     }
 }
 
-/// A phiMail client written from the protocol notes: raw LF lines and counted bytes.
-struct Raw {
-    io: BufReader<TlsStream<TcpStream>>,
+async fn connect(sb: &SandboxProcess) -> Raw {
+    Raw::connect(&sb.addr, sb.tls.clone()).await
 }
 
-impl Raw {
-    async fn connect(sb: &SandboxProcess) -> Raw {
-        let tcp = TcpStream::connect(&sb.addr).await.unwrap();
-        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-        let tls = tokio_rustls::TlsConnector::from(sb.tls.clone())
-            .connect(name, tcp)
-            .await
-            .unwrap();
-        Raw {
-            io: BufReader::new(tls),
-        }
-    }
+async fn login(sb: &SandboxProcess, user: &str) -> Raw {
+    Raw::login(&sb.addr, sb.tls.clone(), user, PW).await
+}
 
-    async fn login(sb: &SandboxProcess, user: &str) -> Raw {
-        let mut raw = Raw::connect(sb).await;
-        assert_eq!(raw.ask("INFO VER raw-test").await, "OK");
-        assert_eq!(raw.ask(&format!("AUTH {user} {PW}")).await, "OK");
-        raw
-    }
-
-    async fn say(&mut self, line: &str) {
-        let stream = self.io.get_mut();
-        stream
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .unwrap();
-        stream.flush().await.unwrap();
-    }
-
-    async fn line(&mut self) -> String {
-        let mut s = String::new();
-        tokio::time::timeout(Duration::from_secs(10), self.io.read_line(&mut s))
-            .await
-            .expect("reply in time")
-            .unwrap();
-        s.trim_end_matches('\n').to_owned()
-    }
-
-    async fn ask(&mut self, line: &str) -> String {
-        self.say(line).await;
-        self.line().await
-    }
-
-    async fn bytes(&mut self, n: usize) -> Vec<u8> {
-        let mut buf = vec![0; n];
-        self.io.read_exact(&mut buf).await.unwrap();
-        buf
-    }
-
-    /// Aborts the connection: SO_LINGER 0, no close_notify, so the peer gets a TCP RST.
-    fn reset(self) {
-        let (tcp, _) = self.io.into_inner().into_inner();
-        tcp.set_zero_linger().unwrap();
-        drop(tcp);
-    }
-
-    /// CLEAR, TO B, a subject and one text part of `len` bytes, ready to SEND.
-    async fn template(&mut self, len: usize) {
-        assert_eq!(self.ask("CLEAR").await, "OK");
-        assert_eq!(self.ask(&format!("TO {B}")).await, "OK");
-        self.line().await;
-        assert_eq!(self.ask("SUBJECT reset drill").await, "OK");
-        assert_eq!(self.ask(&format!("ADD TEXT {len}")).await, "BEGIN");
-        self.io.get_mut().write_all(&vec![b'x'; len]).await.unwrap();
-        assert_eq!(self.line().await, "OK");
-    }
+/// CLEAR, TO B, a subject and one text part of `len` bytes, ready to SEND.
+async fn template(raw: &mut Raw, len: usize) {
+    assert_eq!(raw.ask("CLEAR").await, "OK");
+    assert_eq!(raw.ask(&format!("TO {B}")).await, "OK");
+    raw.line().await;
+    assert_eq!(raw.ask("SUBJECT reset drill").await, "OK");
+    raw.add("TEXT", None, &vec![b'x'; len]).await;
 }
 
 /// Resets at every step of a session, on both the sending and the receiving side, several times
@@ -166,16 +110,16 @@ async fn the_sandbox_survives_clients_that_reset_at_every_step() {
         drop(tcp);
         resets += 1;
         // Right after the handshake, before any command.
-        Raw::connect(&sb).await.reset();
+        connect(&sb).await.reset();
         resets += 1;
         // After a command whose reply was not read.
-        let mut raw = Raw::connect(&sb).await;
+        let mut raw = connect(&sb).await;
         raw.say("INFO VER raw-test").await;
         raw.say(&format!("AUTH {A} {PW}")).await;
         raw.reset();
         resets += 1;
         // In the middle of an ADD upload.
-        let mut raw = Raw::login(&sb, A).await;
+        let mut raw = login(&sb, A).await;
         assert_eq!(raw.ask("CLEAR").await, "OK");
         assert_eq!(raw.ask(&format!("TO {B}")).await, "OK");
         raw.line().await;
@@ -184,26 +128,26 @@ async fn the_sandbox_survives_clients_that_reset_at_every_step() {
         raw.reset();
         resets += 1;
         // SEND answered QUEUED, reset instead of acknowledging the listing.
-        let mut raw = Raw::login(&sb, A).await;
-        raw.template(64).await;
+        let mut raw = login(&sb, A).await;
+        template(&mut raw, 64).await;
         let reply = raw.ask("SEND").await;
         assert!(reply.starts_with(&format!("QUEUED {B} ")), "{reply:?}");
         queued += 1;
         raw.reset();
         resets += 1;
         // SEND, then reset without reading anything: the sandbox writes into a dead socket.
-        let mut raw = Raw::login(&sb, A).await;
-        raw.template(64).await;
+        let mut raw = login(&sb, A).await;
+        template(&mut raw, 64).await;
         raw.say("SEND").await;
         raw.reset();
         resets += 1;
         // Receiving side: after CHECK, in the middle of SHOW, and right after DONE.
-        let mut raw = Raw::login(&sb, B).await;
+        let mut raw = login(&sb, B).await;
         let check = raw.ask("CHECK").await;
         assert!(check.starts_with("MAIL "), "round {round}: {check:?}");
         raw.reset();
         resets += 1;
-        let mut raw = Raw::login(&sb, B).await;
+        let mut raw = login(&sb, B).await;
         raw.ask("CHECK").await;
         raw.say("SHOW 0").await;
         raw.reset();
@@ -212,7 +156,7 @@ async fn the_sandbox_survives_clients_that_reset_at_every_step() {
     }
 
     // B takes everything that waits; each redelivered message is acknowledged with DONE.
-    let mut raw = Raw::login(&sb, B).await;
+    let mut raw = login(&sb, B).await;
     let mut delivered = 0;
     let mut subjects = Vec::new();
     loop {
@@ -244,7 +188,7 @@ async fn the_sandbox_survives_clients_that_reset_at_every_step() {
             raw.say("DONE").await;
             raw.reset();
             resets += 1;
-            raw = Raw::login(&sb, B).await;
+            raw = login(&sb, B).await;
         } else {
             assert_eq!(raw.ask("DONE").await, "OK");
         }

@@ -622,3 +622,57 @@ async fn a_busy_queue_does_not_hold_one_session_forever() {
     assert_eq!(env.store().incoming_count().unwrap(), 260);
     env.lab.sandbox.shutdown().await;
 }
+
+/// A message whose only part is the C-CDA (part 0, as other HISPs deliver it) is stored with the
+/// document as an attachment and ingested.
+#[tokio::test]
+async fn a_ccda_delivered_as_part_0_is_ingested() {
+    let env = TestEnv::start(sandbox_config(&[A, B])).await;
+    let id = env
+        .store()
+        .enqueue(&directd::store::NewOutgoing {
+            account: Some(A.into()),
+            sender: A.into(),
+            recipients: vec![directd::hisp::OutRecipient {
+                address: B.into(),
+                kind: directd::hisp::RecipientKind::To,
+            }],
+            subject: Some("document only".into()),
+            final_delivery: false,
+            parts: vec![directd::hisp::OutPart {
+                kind: directd::hisp::PartKind::Cda,
+                filename: Some("ccd.xml".into()),
+                data: CCDA.to_vec(),
+            }],
+        })
+        .unwrap();
+    let daemon = RunningDaemon::start(env.config(&[A, B], ""));
+    let store = env.store();
+    let done = wait_until(20, || {
+        store
+            .list_messages(false, true, None)
+            .unwrap()
+            .iter()
+            .any(|m| {
+                store
+                    .incoming(m.id)
+                    .unwrap()
+                    .attachments
+                    .iter()
+                    .any(|a| a.ingest_state == "ingested")
+            })
+    })
+    .await;
+    daemon.stop().await;
+    assert!(done, "{:?}", env.states(id));
+    let m = &store.list_messages(false, true, None).unwrap()[0];
+    let detail = store.incoming(m.id).unwrap();
+    assert_eq!(detail.attachments.len(), 1);
+    assert_eq!(detail.attachments[0].filename, "part0.xml");
+    assert_eq!(
+        store.attachment_data(detail.attachments[0].id).unwrap(),
+        CCDA
+    );
+    assert_eq!(store.list_documents(None).unwrap().len(), 1);
+    env.lab.sandbox.shutdown().await;
+}

@@ -63,6 +63,122 @@ fn key_store_refuses_mismatched_pair() {
     ));
 }
 
+/// a.example (alice's side) encrypts only to certificates under the test root.
+fn alice_sends_to_root() -> TrustStore {
+    let mut t = TrustStore::new(RevocationPolicy::BestEffort);
+    t.add_anchor("a.example", Direction::Outgoing, pki().root.cert.clone());
+    t
+}
+
+/// A recipient certificate is used only if it chains to the sending domain's outgoing anchors:
+/// a certificate for bob from another CA (as anyone answering DNS could publish) is refused
+/// with "no trusted certificate for ADDRESS", and a trusted one is chosen over it.
+#[test]
+fn recipient_certs_must_chain_to_the_senders_outgoing_anchors() {
+    let pki = pki();
+    let bob_other_ca = build(
+        "bob other CA",
+        rsa(2048),
+        Some(&pki.rogue_root),
+        false,
+        Some(San::Email("bob@b.example")),
+        (-1, 365),
+    );
+    let trust = alice_sends_to_root();
+    let lookup = |certs: &[&common::CertKey], trust: &TrustStore| {
+        let mut all: Vec<_> = certs.iter().map(|c| c.cert.clone()).collect();
+        all.push(pki.inter.cert.clone());
+        CertDirectory::from_certs(all).lookup("bob@b.example", trust, "a.example")
+    };
+    let subjects = |found: Vec<openssl::x509::X509>| -> Vec<String> {
+        found
+            .iter()
+            .map(directd::smime::certs::subject_string)
+            .collect()
+    };
+
+    let err = lookup(&[&bob_other_ca], &trust).unwrap_err();
+    assert!(
+        matches!(&err, SmimeError::NoTrustedRecipientCert { address } if address == "bob@b.example"),
+        "{err:?}"
+    );
+    assert_eq!(err.to_string(), "no trusted certificate for bob@b.example");
+
+    // Trusted beats untrusted; within trusted, address-bound beats domain-bound.
+    let found = lookup(&[&bob_other_ca, &pki.b_domain], &trust).unwrap();
+    assert_eq!(subjects(found), ["CN=b.example, O=directd test"]);
+    let found = lookup(&[&bob_other_ca, &pki.b_domain, &pki.bob], &trust).unwrap();
+    assert_eq!(subjects(found), ["CN=bob, O=directd test"]);
+
+    // The anchors that count are the sender's domain's outgoing ones: the root trusted for
+    // incoming mail, or by the recipient's domain, does not make bob's certificate usable.
+    let mut wrong = TrustStore::new(RevocationPolicy::BestEffort);
+    wrong.add_anchor("a.example", Direction::Incoming, pki.root.cert.clone());
+    wrong.add_anchor("b.example", Direction::Outgoing, pki.root.cert.clone());
+    wrong.add_anchor(
+        "a.example",
+        Direction::Outgoing,
+        pki.rogue_root.cert.clone(),
+    );
+    let err = lookup(&[&pki.bob], &wrong).unwrap_err();
+    assert!(
+        matches!(err, SmimeError::NoTrustedRecipientCert { .. }),
+        "{err:?}"
+    );
+}
+
+/// The send path (`Agent::recipient_certs`, used for messages and MDNs) applies the same rule.
+#[tokio::test]
+async fn agent_refuses_untrusted_recipient_certs() {
+    let pki = pki();
+    let bob_other_ca = build(
+        "bob other CA",
+        rsa(2048),
+        Some(&pki.rogue_root),
+        false,
+        Some(San::Email("bob@b.example")),
+        (-1, 365),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let anchor = d.join("root.pem");
+    std::fs::write(&anchor, pki.root.cert.to_pem().unwrap()).unwrap();
+    let settings = |dir: &std::path::Path| directd::smime::AgentSettings {
+        recipient_certs_dir: Some(dir.to_owned()),
+        anchors: vec![directd::smime::AnchorSource {
+            domain: "a.example".into(),
+            directions: vec![Direction::Outgoing],
+            file: anchor.clone(),
+            bundle_signer: None,
+        }],
+        ..Default::default()
+    };
+    let recipients = d.join("recipients");
+    std::fs::create_dir(&recipients).unwrap();
+    std::fs::write(
+        recipients.join("bob.pem"),
+        bob_other_ca.cert.to_pem().unwrap(),
+    )
+    .unwrap();
+    let agent = directd::smime::Agent::load(&settings(&recipients)).unwrap();
+    let err = agent
+        .recipient_certs("alice@a.example", "bob@b.example")
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "no trusted certificate for bob@b.example");
+
+    let mut pem = pki.bob.cert.to_pem().unwrap();
+    pem.extend(pki.inter.cert.to_pem().unwrap());
+    std::fs::write(recipients.join("bob-good.pem"), pem).unwrap();
+    let agent = directd::smime::Agent::load(&settings(&recipients)).unwrap();
+    let found = agent
+        .recipient_certs("alice@a.example", "bob@b.example")
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].to_der().unwrap(), pki.bob.cert.to_der().unwrap());
+}
+
 #[test]
 fn recipient_lookup_prefers_valid_and_returns_all() {
     let pki = pki();
@@ -94,29 +210,37 @@ fn recipient_lookup_prefers_valid_and_returns_all() {
     std::fs::write(d.join("bob.pem"), both).unwrap();
     std::fs::write(d.join("b-domain.pem"), pki.b_domain.cert.to_pem().unwrap()).unwrap();
     std::fs::write(d.join("notes.txt"), "not a certificate").unwrap();
+    // The intermediate travels with the recipient certificates: chains are built from them.
+    std::fs::write(d.join("inter.pem"), pki.inter.cert.to_pem().unwrap()).unwrap();
+    let trust = alice_sends_to_root();
 
     let certs = CertDirectory::load_dir(d).unwrap();
-    let found = certs.lookup("BOB@b.example").unwrap();
+    let found = certs.lookup("BOB@b.example", &trust, "a.example").unwrap();
     assert_eq!(found.len(), 2, "both valid address-bound certificates");
     // No address-bound certificate: the domain-bound one.
-    let found = certs.lookup("dave@b.example").unwrap();
+    let found = certs.lookup("dave@b.example", &trust, "a.example").unwrap();
     assert_eq!(found.len(), 1);
     assert!(matches!(
-        certs.lookup("x@nowhere.example"),
+        certs.lookup("x@nowhere.example", &trust, "a.example"),
         Err(SmimeError::NoRecipientCert { rejected: 0, .. })
     ));
 
     // Only expired address-bound certificates: fall back to the domain.
-    let only_expired =
-        CertDirectory::from_certs(vec![bob_expired.cert.clone(), pki.b_domain.cert.clone()]);
-    let found = only_expired.lookup("bob@b.example").unwrap();
+    let only_expired = CertDirectory::from_certs(vec![
+        bob_expired.cert.clone(),
+        pki.b_domain.cert.clone(),
+        pki.inter.cert.clone(),
+    ]);
+    let found = only_expired
+        .lookup("bob@b.example", &trust, "a.example")
+        .unwrap();
     assert_eq!(
         found[0].subject_name().to_der().unwrap(),
         pki.b_domain.cert.subject_name().to_der().unwrap()
     );
-    let none = CertDirectory::from_certs(vec![bob_expired.cert.clone()]);
+    let none = CertDirectory::from_certs(vec![bob_expired.cert.clone(), pki.inter.cert.clone()]);
     assert!(matches!(
-        none.lookup("bob@b.example"),
+        none.lookup("bob@b.example", &trust, "a.example"),
         Err(SmimeError::NoRecipientCert { rejected: 1, .. })
     ));
 }

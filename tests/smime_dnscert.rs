@@ -261,6 +261,10 @@ fn der(c: &X509) -> Vec<u8> {
     c.to_der().unwrap()
 }
 
+#[cfg_attr(
+    missing_dnsmasq,
+    ignore = "dnsmasq is not installed: run scripts/install-dnsmasq.sh, then cargo test again"
+)]
 #[tokio::test]
 async fn address_bound_cert_via_tcp_fallback() {
     let server = Dnsmasq::start();
@@ -279,6 +283,10 @@ async fn address_bound_cert_via_tcp_fallback() {
     assert_eq!((s.udp_queries, s.tcp_fallbacks), (1, 1), "{s:?}");
 }
 
+#[cfg_attr(
+    missing_dnsmasq,
+    ignore = "dnsmasq is not installed: run scripts/install-dnsmasq.sh, then cargo test again"
+)]
 #[tokio::test]
 async fn domain_fallback_when_no_address_cert() {
     let server = Dnsmasq::start();
@@ -292,6 +300,10 @@ async fn domain_fallback_when_no_address_cert() {
     assert_eq!((s.udp_queries, s.tcp_fallbacks), (2, 1), "{s:?}");
 }
 
+#[cfg_attr(
+    missing_dnsmasq,
+    ignore = "dnsmasq is not installed: run scripts/install-dnsmasq.sh, then cargo test again"
+)]
 #[tokio::test]
 async fn nothing_found_is_empty_and_negatively_cached() {
     let server = Dnsmasq::start();
@@ -315,6 +327,10 @@ async fn nothing_found_is_empty_and_negatively_cached() {
     assert_eq!(d.stats().udp_queries, 4);
 }
 
+#[cfg_attr(
+    missing_dnsmasq,
+    ignore = "dnsmasq is not installed: run scripts/install-dnsmasq.sh, then cargo test again"
+)]
 #[tokio::test]
 async fn cache_answers_after_server_stops() {
     let mut server = Dnsmasq::start();
@@ -344,6 +360,10 @@ async fn cache_answers_after_server_stops() {
     assert_eq!(d.stats().cache_hits, 0);
 }
 
+#[cfg_attr(
+    missing_dnsmasq,
+    ignore = "dnsmasq is not installed: run scripts/install-dnsmasq.sh, then cargo test again"
+)]
 #[tokio::test]
 async fn garbage_and_ipkix_are_skipped_not_fatal() {
     let server = Dnsmasq::start();
@@ -401,4 +421,55 @@ async fn invalid_addresses_are_refused_without_querying() {
         );
     }
     assert_eq!(d.stats().udp_queries, 0);
+}
+
+/// A certificate found in DNS only proposes itself: `Agent::recipient_certs` encrypts to it
+/// only if it chains to the sending domain's outgoing anchors, and otherwise fails the
+/// recipient with "no trusted certificate for ADDRESS" (ETT's "receiving HISP not trusted").
+#[cfg_attr(
+    missing_dnsmasq,
+    ignore = "dnsmasq is not installed: run scripts/install-dnsmasq.sh, then cargo test again"
+)]
+#[tokio::test]
+async fn dns_certificates_must_chain_to_the_senders_outgoing_anchors() {
+    use directd::smime::{
+        Agent, CertDirectory, Direction, KeyStore, RevocationPolicy, SealOptions, TrustStore,
+    };
+    let server = Dnsmasq::start();
+    let agent_trusting = |anchor: &X509| {
+        let mut trust = TrustStore::new(RevocationPolicy::BestEffort);
+        trust.add_anchor("a.test", Direction::Outgoing, anchor.clone());
+        // The same certificate trusted the other way, or by another domain, does not count.
+        trust.add_anchor(
+            "a.test",
+            Direction::Incoming,
+            fixture().address_cert.clone(),
+        );
+        trust.add_anchor(
+            "b.test",
+            Direction::Outgoing,
+            fixture().address_cert.clone(),
+        );
+        Agent {
+            keys: KeyStore::new(),
+            trust,
+            directory: CertDirectory::from_certs(Vec::new()),
+            discovery: Some(DnsCertDiscovery::new(server.addr, TIMEOUT)),
+            seal: SealOptions::default(),
+        }
+    };
+
+    let stranger = make_cert("someone-else@x.test", false);
+    let err = agent_trusting(&stranger)
+        .recipient_certs("alice@a.test", "clinic@b.test")
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "no trusted certificate for clinic@b.test");
+
+    let found = agent_trusting(&fixture().address_cert)
+        .recipient_certs("alice@a.test", "clinic@b.test")
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(der(&found[0]), der(&fixture().address_cert));
 }

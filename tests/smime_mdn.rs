@@ -61,11 +61,49 @@ fn build_then_parse_every_disposition() {
     }
 }
 
+/// MT 40: without the final-delivery option, no MDN directd builds, whatever its
+/// disposition, carries the X-DIRECT-FINAL-DESTINATION-DELIVERY field; with it, only the
+/// dispatched one does.
 #[test]
 fn dispatched_without_the_option_has_no_extension() {
     let msg = build_mdn(Disposition::Dispatched, &original(), "directd", false);
     let r = parse_report(&msg).unwrap();
     assert!(!r.recipients[0].final_delivery_ext);
+    for kind in [
+        Disposition::Processed,
+        Disposition::Dispatched,
+        Disposition::Displayed,
+        Disposition::Failed,
+        Disposition::Denied,
+        Disposition::Error,
+    ] {
+        let text = String::from_utf8(build_mdn(kind, &original(), "directd", false)).unwrap();
+        assert!(
+            !text
+                .to_ascii_uppercase()
+                .contains("X-DIRECT-FINAL-DESTINATION-DELIVERY"),
+            "{kind:?}: {text}"
+        );
+    }
+}
+
+/// Every MDN gets its own Message-ID, across thousands of them (the IG requires unique
+/// Message-IDs; a repeated one would make the sender's correlation or duplicate suppression
+/// swallow a report).
+#[test]
+fn mdn_message_ids_are_unique() {
+    let mut seen = std::collections::HashSet::new();
+    for _ in 0..5000 {
+        let msg = build_mdn(Disposition::Processed, &original(), "directd", false);
+        let text = String::from_utf8(msg).unwrap();
+        let id = text
+            .lines()
+            .find_map(|l| l.strip_prefix("Message-ID: "))
+            .expect("every MDN has a Message-ID")
+            .to_string();
+        assert!(id.starts_with('<') && id.ends_with("@b.example>"), "{id}");
+        assert!(seen.insert(id.clone()), "Message-ID {id} repeated");
+    }
 }
 
 #[test]

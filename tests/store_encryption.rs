@@ -81,4 +81,16 @@ fn encrypted_store_round_trip() {
         std::time::Duration::from_secs(1),
     );
     assert!(no_key.is_err(), "no key, no data");
+
+    // A backup is as encrypted as the store: it opens with the key and only with it.
+    let store = Store::open_config(&keyed.store, false).unwrap();
+    let dest = dir.path().join("backup.db");
+    let key = keyed.store.key.as_ref().map(|k| k.expose());
+    store.backup_to(&dest, key, "test").unwrap();
+    let bytes = std::fs::read(&dest).unwrap();
+    assert!(!bytes.starts_with(b"SQLite format 3\0"));
+    assert!(!String::from_utf8_lossy(&bytes).contains("PLAINTEXT-SUBJECT-MARKER"));
+    let copy = Store::open_keyed(&dest, std::time::Duration::from_secs(1), key).unwrap();
+    assert_eq!(copy.recipients(id).unwrap().len(), 1);
+    assert!(Store::open_existing(&dest, std::time::Duration::from_secs(1)).is_err());
 }

@@ -157,7 +157,11 @@ fn a_new_store_opened_at_once_by_many_migrates_once() {
                 .unwrap_or_else(|e| panic!("trial {trial}: {e}"));
         }
         let store = directd::store::Store::open_existing(&path, Duration::from_secs(5)).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 6, "trial {trial}");
+        assert_eq!(
+            store.schema_version().unwrap(),
+            directd::store::SCHEMA_VERSION,
+            "trial {trial}"
+        );
     }
 }
 

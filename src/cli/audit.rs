@@ -10,6 +10,7 @@ pub struct AuditArgs {
     /// Only entries since a date (2026-11-25), a time or an age (2h, 7d).
     #[arg(long, value_name = "WHEN")]
     since: Option<String>,
+    /// Print JSON (for scripts) instead of text.
     #[arg(long)]
     json: bool,
 }

@@ -20,13 +20,16 @@ enum CcdaCommand {
         /// Only documents whose patient's name contains this (or whose identifier equals it).
         #[arg(long, value_name = "NAME")]
         patient: Option<String>,
+        /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
     },
     /// One document as an episode of care: patient, authors, encounter, and every section's
     /// coded entries and narrative.
     Show {
+        /// Document id (see `directd ccda list`).
         id: i64,
+        /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -34,6 +37,7 @@ enum CcdaCommand {
     /// the ingested file) and replace its rows, keeping document ids and patient links: what a
     /// store filled by an older directd needs to gain newer extraction.
     Reextract {
+        /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
     },

@@ -43,19 +43,16 @@ pub fn run(ctx: &Context, args: ConfigArgs) -> CliResult {
             store.display()
         )),
         Ok(None) => ok(format!("store.path: {} is private", store.display())),
-        Err(_) => match store.parent().map(|d| d.is_dir()) {
-            Some(true) => ok(format!("store.path: {} will be created", store.display())),
-            _ => problems.push(format!(
-                "store.path: directory of {} does not exist",
-                store.display()
-            )),
-        },
+        // `run` and `send` create the store, and any missing folders 0700, as they need it.
+        Err(_) => ok(format!(
+            "store.path: {} will be created (0600, missing folders 0700)",
+            store.display()
+        )),
     }
     if config.accounts.is_empty() {
         problems.push("accounts: none configured; the daemon has nothing to do".into());
     }
-    for (i, a) in config.accounts.iter().enumerate() {
-        let key = |k: &str| format!("accounts[{i}].{k}");
+    for a in &config.accounts {
         match crate::tls::client_config(
             &a.connect.ca_file,
             a.connect
@@ -65,10 +62,10 @@ pub fn run(ctx: &Context, args: ConfigArgs) -> CliResult {
         ) {
             Ok(_) => ok(format!(
                 "{}: {} parses as a CA file",
-                key("ca_file"),
+                a.ca_file_key,
                 a.connect.ca_file.display()
             )),
-            Err(e) => problems.push(format!("{}: {e}", key("ca_file"))),
+            Err(e) => problems.push(format!("{}: {e}", a.ca_file_key)),
         }
     }
     if connect && problems.is_empty() {
@@ -91,6 +88,9 @@ pub fn run(ctx: &Context, args: ConfigArgs) -> CliResult {
     }
     for p in &problems {
         outln!("FAIL {p}");
+    }
+    if connect && !problems.is_empty() {
+        outln!("skip --connect: no login was tried, because of the problems above");
     }
     if problems.is_empty() {
         Ok(())

@@ -170,10 +170,14 @@ pub fn run(ctx: &Context, args: DemoArgs) -> CliResult {
             started.elapsed().as_secs_f64()
         );
         if args.dir.is_some() {
+            // A configuration beside the store, so the next command is the README's own.
+            let config_path = dir.join("directd.toml");
+            crate::fsutil::write_private(&config_path, toml.as_bytes())?;
             outln!(
-                "files kept in {} (store: {})",
+                "files kept in {} (store: {})\ncontinue with: directd --config {} messages",
                 dir.display(),
-                store_path.display()
+                store_path.display(),
+                config_path.display()
             );
         }
         Ok(())

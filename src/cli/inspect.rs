@@ -14,7 +14,9 @@ use crate::smime::{self, Agent, AgentSettings, Direction, Envelope, Identity};
 
 #[derive(Args, Debug)]
 #[command(
-    after_help = "Examples:\n  directd inspect received.eml\n  directd inspect msg.eml --key bob.key --cert bob.pem --anchor community-ca.pem --mail-from alice@a.example --rcpt-to bob@b.example --json"
+    after_help = "The revocation policy, CRLs and anchors of the configuration's [smime] section apply as the daemon \
+                  applies them, also with --key; --anchor and --crl add to them.\n\n\
+                  Examples:\n  directd inspect received.eml\n  directd inspect msg.eml --key bob.key --cert bob.pem --anchor community-ca.pem --crl community-ca.crl --mail-from alice@a.example --rcpt-to bob@b.example --json"
 )]
 pub struct InspectArgs {
     /// The message (.eml: headers and body as received).
@@ -28,12 +30,16 @@ pub struct InspectArgs {
     /// A trust anchor (PEM/DER certificate or .p7b bundle) for the domains of the given keys.
     #[arg(long, value_name = "CA")]
     anchor: Vec<PathBuf>,
+    /// A CRL (PEM or DER) to check revocation against, in addition to the configured ones.
+    #[arg(long, value_name = "FILE")]
+    crl: Vec<PathBuf>,
     /// SMTP MAIL FROM, to run the AS 1.3 envelope check.
     #[arg(long, value_name = "ADDR", requires = "rcpt_to")]
     mail_from: Option<String>,
     /// SMTP RCPT TO (repeatable).
     #[arg(long, value_name = "ADDR")]
     rcpt_to: Vec<String>,
+    /// Print JSON (for scripts) instead of text.
     #[arg(long)]
     json: bool,
 }
@@ -45,10 +51,18 @@ struct Part {
     size: usize,
 }
 
+/// What revocation checking could consult, so a "not revoked" is never silently "not checked".
+#[derive(Serialize)]
+struct Revocation {
+    policy: smime::RevocationPolicy,
+    crls: usize,
+}
+
 #[derive(Serialize)]
 struct Report {
     accepted: bool,
     error: Option<String>,
+    revocation: Revocation,
     verdict: Option<smime::Verdict>,
     subject: Option<String>,
     parts: Vec<Part>,
@@ -58,15 +72,26 @@ fn load_agent(ctx: &Context, args: &InspectArgs) -> Result<Agent, CliError> {
     if args.key.len() != args.cert.len() {
         return Err(usage("give one --cert for each --key"));
     }
+    // With --key the configured keys give way to the given ones, but the configured trust
+    // (revocation policy, CRLs, anchors) still holds: inspect must judge as the daemon does.
+    let configured = ctx.config()?.smime;
     let settings = if args.key.is_empty() {
-        let config = ctx.config()?;
-        config.smime.ok_or_else(|| {
+        configured.ok_or_else(|| {
             usage("no [smime] section in the configuration; give --key/--cert/--anchor")
         })?
     } else {
-        AgentSettings::default()
+        let configured = configured.unwrap_or_default();
+        AgentSettings {
+            anchors: configured.anchors,
+            crl_files: configured.crl_files,
+            revocation: configured.revocation,
+            ..AgentSettings::default()
+        }
     };
     let mut agent = Agent::load(&settings)?;
+    for crl in &args.crl {
+        agent.trust.load_crl_file(crl)?;
+    }
     for (k, c) in args.key.iter().zip(&args.cert) {
         if let Some(mode) = crate::fsutil::group_or_world_readable(k)
             .map_err(|e| usage(format!("{}: {e}", k.display())))?
@@ -111,6 +136,10 @@ pub fn run(ctx: &Context, args: InspectArgs) -> CliResult {
     let raw =
         std::fs::read(&args.file).map_err(|e| usage(format!("{}: {e}", args.file.display())))?;
     let agent = load_agent(ctx, &args)?;
+    let revocation = Revocation {
+        policy: agent.trust.revocation(),
+        crls: agent.trust.crl_count(),
+    };
     let envelope = args.mail_from.as_ref().map(|from| Envelope {
         mail_from: from.clone(),
         rcpt_to: args.rcpt_to.clone(),
@@ -139,6 +168,7 @@ pub fn run(ctx: &Context, args: InspectArgs) -> CliResult {
             Report {
                 accepted: true,
                 error: None,
+                revocation,
                 verdict: Some(opened.verdict),
                 subject,
                 parts,
@@ -147,6 +177,7 @@ pub fn run(ctx: &Context, args: InspectArgs) -> CliResult {
         Err(e) => Report {
             accepted: false,
             error: Some(e.to_string()),
+            revocation,
             verdict: None,
             subject: None,
             parts: Vec::new(),
@@ -162,9 +193,9 @@ pub fn run(ctx: &Context, args: InspectArgs) -> CliResult {
             v.decrypted_by_serial
         );
         outln!(
-            "algorithms     {} content, {:?} key transport",
+            "algorithms     {} content, {} key transport",
             v.content_cipher,
-            v.key_transport
+            key_transport_name(v.key_transport)
         );
         outln!(
             "wrapped        {}",
@@ -177,10 +208,10 @@ pub fn run(ctx: &Context, args: InspectArgs) -> CliResult {
         outln!("from           {}", v.from);
         for s in &v.signers {
             outln!(
-                "signer         {} ({}, {:?} binding)",
+                "signer         {} ({}, {})",
                 s.subject,
                 s.digest,
-                s.binding
+                binding_words(s.binding)
             );
             outln!(
                 "  trusted by   {} via {} anchors of {}",
@@ -189,7 +220,17 @@ pub fn run(ctx: &Context, args: InspectArgs) -> CliResult {
                 v.recipient_domain
             );
         }
-        outln!("envelope check {:?}", v.envelope);
+        print_revocation(&report.revocation);
+        outln!(
+            "envelope check {}",
+            match v.envelope {
+                smime::EnvelopeCheck::NotChecked => "not checked",
+                smime::EnvelopeCheck::Passed => "passed",
+            }
+        );
+        for note in &v.notes {
+            outln!("note           {note}");
+        }
         outln!(
             "subject        {}",
             report.subject.as_deref().unwrap_or("-")
@@ -204,6 +245,7 @@ pub fn run(ctx: &Context, args: InspectArgs) -> CliResult {
         }
     } else {
         outln!("REFUSED: {}", report.error.as_deref().unwrap_or("unknown"));
+        print_revocation(&report.revocation);
     }
     if report.accepted {
         Ok(())
@@ -212,5 +254,36 @@ pub fn run(ctx: &Context, args: InspectArgs) -> CliResult {
             "message refused: {}",
             report.error.unwrap_or_default()
         )))
+    }
+}
+
+fn print_revocation(r: &Revocation) {
+    let policy = match r.policy {
+        smime::RevocationPolicy::Require => "require (a current CRL must cover every certificate)",
+        smime::RevocationPolicy::BestEffort => "best-effort (checked where a CRL is loaded)",
+        smime::RevocationPolicy::Off => "off (not checked)",
+    };
+    let crls = match r.crls {
+        1 => "1 CRL".to_string(),
+        n => format!("{n} CRLs"),
+    };
+    outln!("revocation     {policy}, {crls} loaded");
+}
+
+fn binding_words(binding: Option<smime::Binding>) -> &'static str {
+    match binding {
+        Some(smime::Binding::Address) => "address-bound",
+        Some(smime::Binding::Domain) => "domain-bound",
+        Some(smime::Binding::LegacySubjectEmail) => "bound by subject e-mail",
+        None => "not bound",
+    }
+}
+
+fn key_transport_name(kt: smime::KeyTransport) -> &'static str {
+    match kt {
+        smime::KeyTransport::RsaOaepSha256 => "RSA-OAEP (SHA-256)",
+        smime::KeyTransport::RsaOaepSha1 => "RSA-OAEP (SHA-1)",
+        smime::KeyTransport::RsaPkcs1v15 => "RSA PKCS#1 v1.5",
+        smime::KeyTransport::RsaOaepOther => "RSA-OAEP (other parameters)",
     }
 }

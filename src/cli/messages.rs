@@ -16,6 +16,7 @@ pub struct MessagesArgs {
     /// Only messages since a date (2026-11-25), a time (2026-11-25T10:00:00Z) or an age (2h, 7d).
     #[arg(long, value_name = "WHEN")]
     since: Option<String>,
+    /// Print JSON (for scripts) instead of text.
     #[arg(long)]
     json: bool,
 }

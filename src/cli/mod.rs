@@ -13,15 +13,18 @@ macro_rules! outln {
 }
 
 mod audit;
+mod backup;
 mod ccda;
 mod certs;
 mod config_check;
 mod demo;
 mod ingest;
 mod inspect;
+mod logging;
 mod messages;
 mod output;
 mod patients;
+mod reject;
 mod run;
 mod sandbox;
 mod send;
@@ -80,6 +83,8 @@ enum Command {
     Messages(messages::MessagesArgs),
     /// Show one received message and its attachments.
     Show(show::ShowArgs),
+    /// Refuse a received message: quarantine it and owe its sender a failed MDN (audited).
+    Reject(reject::RejectArgs),
     /// Run the local phiMail-compatible sandbox HISP in the foreground.
     Sandbox(sandbox::SandboxArgs),
     /// Round trip through a throwaway sandbox: send a C-CDA from one account to another.
@@ -96,15 +101,25 @@ enum Command {
     Certs(certs::CertsArgs),
     /// The audit trail: who sent, received, viewed or exported which message, when.
     Audit(audit::AuditArgs),
+    /// Copy the store consistently while the daemon runs (SQLite backup; stays encrypted).
+    Backup(backup::BackupArgs),
+    /// Apply the [retention] policy now (a dry run unless --apply).
+    Purge(backup::PurgeArgs),
     /// Configuration tools (`config check`).
     Config(config_check::ConfigArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions {
+        /// The shell to write the completion script for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) on standard output.
-    Man,
+    /// Print the man page (roff) on standard output, or write every page to a directory.
+    Man {
+        /// Write directd.1 and one page per subcommand (directd-send.1, directd-ccda-list.1...)
+        /// into this directory, so the pages the main page refers to exist.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 /// A command's failure: bad input from the user (exit 2) or something that went wrong (exit 1).
@@ -135,11 +150,23 @@ pub struct Context {
 impl Context {
     /// Loads the configuration; an explicitly named file must exist, the default one may not.
     pub fn config(&self) -> Result<Config, CliError> {
+        self.config_with(Config::load)
+    }
+
+    /// The configuration without the accounts' password files (for commands that only queue).
+    pub fn config_without_secrets(&self) -> Result<Config, CliError> {
+        self.config_with(Config::load_without_secrets)
+    }
+
+    fn config_with(
+        &self,
+        load: fn(&std::path::Path, bool) -> Result<Config, crate::config::ConfigError>,
+    ) -> Result<Config, CliError> {
         let (path, required) = match &self.config_path {
             Some(p) => (p.clone(), true),
             None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
         };
-        let mut config = Config::load(&path, required).map_err(|e| CliError::Failure(e.into()))?;
+        let mut config = load(&path, required).map_err(|e| CliError::Failure(e.into()))?;
         if let Some(db) = &self.db {
             config.store.path = db.clone();
         }
@@ -160,14 +187,29 @@ impl Context {
         }
     }
 
+    /// Opens the store for a command that works on it alone: only the configuration's `[store]`
+    /// section is read (no account secrets), and with `--db` a default configuration file this
+    /// user cannot read is not needed at all.
     pub fn open_store(&self, create: bool) -> Result<crate::store::Store, CliError> {
-        let config = self.config()?;
-        let store = crate::store::Store::open_config(&config.store, create);
+        let (path, required) = match &self.config_path {
+            Some(p) => (p.clone(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
+        };
+        let mut settings = match Config::load_store(&path, required) {
+            Ok(s) => s,
+            Err(_) if self.db.is_some() && !required => crate::config::StoreConfig::default(),
+            Err(e) => return Err(CliError::Failure(e.into())),
+        };
+        if let Some(db) = &self.db {
+            settings.path = db.clone();
+        }
+        let store = crate::store::Store::open_config(&settings, create);
         Ok(store.map_err(anyhow::Error::from)?)
     }
 }
 
 fn init_logging(verbose: u8, format: LogFormat, default_level: &str) {
+    use std::io::IsTerminal;
     use tracing_subscriber::EnvFilter;
     let level = match verbose {
         0 => default_level,
@@ -178,9 +220,15 @@ fn init_logging(verbose: u8, format: LogFormat, default_level: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
+    // Colour only for a person at a terminal who has not asked for none.
+    let ansi = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let _ = match format {
         LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Text if logging::stderr_is_journal() => builder
+            .with_ansi(false)
+            .event_format(logging::JournalPrefix::default())
+            .try_init(),
+        LogFormat::Text => builder.with_ansi(ansi).try_init(),
     };
 }
 
@@ -206,9 +254,12 @@ pub fn main() -> ExitCode {
         Command::Receipts(a) => status::receipts(&ctx, a),
         Command::Messages(a) => messages::run(&ctx, a),
         Command::Show(a) => show::run(&ctx, a),
+        Command::Reject(a) => reject::run(&ctx, a),
         Command::Sandbox(a) => sandbox::run(a),
         Command::Demo(a) => demo::run(&ctx, a),
         Command::Audit(a) => audit::run(&ctx, a),
+        Command::Backup(a) => backup::backup(&ctx, a),
+        Command::Purge(a) => backup::purge(&ctx, a),
         Command::Inspect(a) => inspect::run(&ctx, a),
         Command::Certs(a) => certs::run(&ctx, a),
         Command::Ingest(a) => ingest::run(&ctx, a),
@@ -225,9 +276,17 @@ pub fn main() -> ExitCode {
             );
             Ok(())
         }
-        Command::Man => {
+        Command::Man { dir: Some(dir) } => {
             use clap::CommandFactory;
-            clap_mangen::Man::new(Cli::command())
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
+                .map_err(|e| CliError::Failure(anyhow::anyhow!("{}: {e}", dir.display())))
+        }
+        Command::Man { dir: None } => {
+            use clap::CommandFactory;
+            // No `help` subcommand in the page: it would point to a directd-help(1) that no
+            // page set has (`man --dir` writes the others).
+            clap_mangen::Man::new(Cli::command().disable_help_subcommand(true))
                 .render(&mut std::io::stdout())
                 .map_err(CliError::from)
         }
@@ -303,5 +362,33 @@ mod tests {
     fn cli_definition_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();
+    }
+
+    /// Every subcommand and every option says what it is for in `--help`.
+    #[test]
+    fn every_option_has_help_text() {
+        use clap::CommandFactory;
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in cmd.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    missing.push(format!("{path} {} (subcommand)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        let mut cmd = Cli::command();
+        cmd.build();
+        walk(&cmd, "directd", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:#?}");
     }
 }

@@ -24,6 +24,7 @@ pub struct PatientsArgs {
 enum PatientsCommand {
     /// Every person, with the names their documents state and how many records and documents.
     List {
+        /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -32,11 +33,13 @@ enum PatientsCommand {
     Show {
         /// Person id (from `patients list`).
         person: i64,
+        /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Open link candidates: records sharing an identifier whose demographics disagree.
     Review {
+        /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
     },

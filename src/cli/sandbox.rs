@@ -32,9 +32,20 @@ pub struct SandboxArgs {
     /// How a remote domain behaves: DOMAIN=confirm|fail|never (repeatable).
     #[arg(long, value_name = "DOMAIN=BEHAVIOUR")]
     remote: Vec<String>,
-    /// Inject a fault: STEP:ACTION[:ARG][*TIMES], e.g. SHOW:truncate:10, SEND:fail:busy*3 (repeatable).
+    /// Inject a fault: STEP:ACTION[:ARG][*TIMES], e.g. SHOW:truncate:10, SEND:fail:busy*3, ADD:reset (repeatable).
     #[arg(long, value_name = "SPEC")]
     fault: Vec<String>,
+    /// Ask clients for a TLS certificate and verify it against this CA file (mutual TLS). The
+    /// generated CA also issued `sandbox-client.pem`/`.key` in --cert-dir for clients to use.
+    #[arg(long, value_name = "FILE")]
+    client_ca: Option<PathBuf>,
+    /// A login that may AUTH without a password when its connection presented a verified client
+    /// certificate (a certificate-authenticated Address Group; repeatable).
+    #[arg(long, value_name = "LOGIN", requires = "client_ca")]
+    cert_login: Vec<String>,
+    /// Accept CRLF line ends and lower-case command verbs, which production refuses.
+    #[arg(long)]
+    lenient: bool,
 }
 
 fn split2<'a>(flag: &str, s: &'a str, sep: char) -> Result<(&'a str, &'a str), CliError> {
@@ -48,6 +59,8 @@ fn split2<'a>(flag: &str, s: &'a str, sep: char) -> Result<(&'a str, &'a str), C
 pub fn run(args: SandboxArgs) -> CliResult {
     let mut config = SandboxConfig {
         failed_after: Duration::from_secs_f64(args.failed_after.max(0.0)),
+        lenient: args.lenient,
+        cert_logins: args.cert_login.clone(),
         ..Default::default()
     };
     for a in &args.account {
@@ -85,7 +98,7 @@ pub fn run(args: SandboxArgs) -> CliResult {
                 .map_err(|e| usage(format!("--fault {f:?}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if config.accounts.is_empty() && config.groups.is_empty() {
+    if config.accounts.is_empty() && config.groups.is_empty() && config.cert_logins.is_empty() {
         return Err(usage("give at least one --account ADDRESS:PASSWORD"));
     }
 
@@ -101,9 +114,13 @@ pub fn run(args: SandboxArgs) -> CliResult {
             .unwrap_or("127.0.0.1");
         TestPki::generate(&[host, "localhost"])?.write_to(&args.cert_dir)?;
     }
-    let tls =
-        crate::tls::server_config(crate::tls::load_certs(&cert)?, crate::tls::load_key(&key)?)?;
+    let tls = crate::tls::server_config_with_client_ca(
+        crate::tls::load_certs(&cert)?,
+        crate::tls::load_key(&key)?,
+        args.client_ca.as_deref(),
+    )?;
 
+    let accounts = config.accounts.clone();
     runtime()?.block_on(async move {
         let sandbox = Sandbox::start(config, tls, &args.listen).await?;
         for f in faults {
@@ -114,6 +131,16 @@ pub fn run(args: SandboxArgs) -> CliResult {
             sandbox.addr(),
             ca.display()
         );
+        outln!("\n# directd configuration for these accounts (add [store]; keep the file 0600):");
+        outln!(
+            "[hisp]\nhost = {:?}\nport = {}\nca_file = {:?}",
+            sandbox.addr().ip().to_string(),
+            sandbox.addr().port(),
+            ca
+        );
+        for (address, password) in &accounts {
+            outln!("\n[[accounts]]\naddress = {address:?}\npassword = {password:?}");
+        }
         tokio::signal::ctrl_c().await?;
         sandbox.shutdown().await;
         Ok::<_, CliError>(())

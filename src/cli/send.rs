@@ -25,6 +25,7 @@ pub struct SendArgs {
     /// Copy recipient (repeatable).
     #[arg(long, value_name = "ADDR")]
     cc: Vec<String>,
+    /// Subject line (one line; the HISP uses its default without it).
     #[arg(long, value_name = "TEXT")]
     subject: Option<String>,
     /// Ask for final-delivery confirmation (dispatched).
@@ -36,7 +37,8 @@ pub struct SendArgs {
     /// Any file to attach (repeatable).
     #[arg(long, value_name = "FILE")]
     attach: Vec<PathBuf>,
-    /// Message body text.
+    /// Message body text (without it, a short note naming the attached files is sent as the
+    /// body, so every receiver shows something readable).
     #[arg(long, value_name = "TEXT")]
     body: Option<String>,
 }
@@ -102,17 +104,33 @@ pub fn run(ctx: &Context, args: SendArgs) -> CliResult {
     {
         return Err(usage("--subject must be one line"));
     }
-    let mut parts = Vec::new();
-    if let Some(body) = &args.body {
-        parts.push(OutPart {
-            kind: PartKind::Text,
-            filename: None,
-            data: body.clone().into_bytes(),
-        });
-    }
     let filename = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    // The first part is the message body at the HISP, whatever its type. A document sent
+    // first would reach many receivers as a body they cannot show (and some never look past
+    // the body), so without --body a short text note goes first, as other phiMail clients do.
+    let body = args.body.clone().unwrap_or_else(|| {
+        let names: Vec<String> = args
+            .ccda
+            .iter()
+            .chain(&args.attach)
+            .filter_map(|p| filename(p))
+            .collect();
+        format!("Attached: {}.", names.join(", "))
+    });
+    let mut parts = vec![OutPart {
+        kind: PartKind::Text,
+        filename: None,
+        data: body.into_bytes(),
+    }];
     if let Some(path) = &args.ccda {
         let data = read_file(path)?;
+        if data.starts_with(b"%PDF-") {
+            return Err(usage(format!(
+                "{}: is a PDF, not a C-CDA (XML); send it with --attach {}",
+                path.display(),
+                path.display()
+            )));
+        }
         check_ccda(&data).map_err(|why| usage(format!("{}: {why}", path.display())))?;
         parts.push(OutPart {
             kind: PartKind::Cda,
@@ -129,7 +147,7 @@ pub fn run(ctx: &Context, args: SendArgs) -> CliResult {
         });
     }
 
-    let config = ctx.config()?;
+    let config = ctx.config_without_secrets()?;
     let account = config.account_for(&from).ok_or_else(|| {
         usage(format!(
             "no configured account sends for {from} (accounts: {})",
@@ -145,7 +163,7 @@ pub fn run(ctx: &Context, args: SendArgs) -> CliResult {
         crate::store::Store::open_config(&config.store, true).map_err(anyhow::Error::from)?;
     let id = store.enqueue(&NewOutgoing {
         account: Some(account.address.clone()),
-        sender: from,
+        sender: from.clone(),
         recipients,
         subject: args.subject,
         final_delivery: args.final_delivery,
@@ -157,7 +175,17 @@ pub fn run(ctx: &Context, args: SendArgs) -> CliResult {
         Some(&format!("out:{id}")),
         None,
     )?;
+    // The id alone on stdout, for scripts; the sentence for people on stderr.
     outln!("{id}");
+    eprintln!(
+        "queued outgoing message {id} from {from} to {}; the daemon sends it",
+        args.to
+            .iter()
+            .chain(&args.cc)
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     Ok(())
 }
 

@@ -16,6 +16,7 @@ pub struct ShowArgs {
     /// overwrite existing ones).
     #[arg(long, value_name = "DIR")]
     pub save: Option<PathBuf>,
+    /// Print JSON (for scripts) instead of text.
     #[arg(long)]
     pub json: bool,
     /// Send the sender a read receipt (a `displayed` MDN; S/MIME edge accounts).

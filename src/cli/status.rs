@@ -11,6 +11,7 @@ use crate::store::{RecipientRow, Store};
 pub struct StatusArgs {
     /// Local message id (printed by `directd send`).
     id: i64,
+    /// Print JSON (for scripts) instead of text.
     #[arg(long)]
     json: bool,
 }
@@ -19,6 +20,7 @@ pub struct StatusArgs {
 pub struct ReceiptsArgs {
     /// Only this outgoing message.
     id: Option<i64>,
+    /// Print JSON (for scripts) instead of text.
     #[arg(long)]
     json: bool,
 }

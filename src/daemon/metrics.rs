@@ -25,12 +25,18 @@ pub struct Metrics {
     pub store_errors: AtomicU64,
     /// Messages quarantined without being read (acknowledged to the HISP all the same).
     pub quarantined_unread: AtomicU64,
+    /// The store's state at the last poll.
+    health: Mutex<crate::store::Health>,
     pub queue_depth: AtomicU64,
     /// account → (last successful poll, unix seconds; its duration, seconds)
     polls: Mutex<BTreeMap<String, (f64, f64)>>,
 }
 
 impl Metrics {
+    pub fn record_health(&self, health: &crate::store::Health) {
+        *self.health.lock().expect("metrics lock") = health.clone();
+    }
+
     pub fn poll_succeeded(&self, account: &str, took: Duration) {
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -98,6 +104,34 @@ impl Metrics {
             "# HELP directd_queue_depth Outgoing messages waiting in the outbox.\n# TYPE directd_queue_depth gauge\ndirectd_queue_depth {}",
             self.queue_depth.load(Relaxed)
         );
+        let health = self.health.lock().expect("metrics lock").clone();
+        for (name, help, value) in [
+            (
+                "directd_recipients_failed",
+                "Outgoing recipients whose delivery failed.",
+                health.recipients_failed,
+            ),
+            (
+                "directd_recipients_timed_out",
+                "Outgoing recipients that timed out waiting for confirmation.",
+                health.recipients_timed_out,
+            ),
+            (
+                "directd_messages_quarantined",
+                "Received messages in quarantine.",
+                health.quarantined,
+            ),
+            (
+                "directd_mdns_owed",
+                "MDNs owed to senders and not sent yet.",
+                health.mdns_owed,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
         let polls = self.polls.lock().expect("metrics lock");
         let _ = writeln!(out, "# HELP directd_last_successful_poll_timestamp_seconds When each account was last polled successfully.\n# TYPE directd_last_successful_poll_timestamp_seconds gauge");
         for (account, (at, _)) in polls.iter() {

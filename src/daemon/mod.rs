@@ -27,7 +27,7 @@ use crate::config::{Account, Config};
 use crate::hisp::edge::client::EdgeClient;
 use crate::hisp::edge::EdgeTransport;
 use crate::hisp::phimail::PhiMailClient;
-use crate::hisp::{HispError, Inbound, Transport};
+use crate::hisp::{HispError, Inbound, RejectedMail, Transport};
 use crate::smime::Agent;
 use crate::store::{SendAttempt, Store, StoreError, StoreOutcome};
 
@@ -111,6 +111,10 @@ pub struct Daemon {
     watchdog: notify::Watchdog,
     /// Consecutive turns that found the store unavailable (for backoff and the "back" log line).
     store_failures: u32,
+    /// What the polls did since the last summary line, and when that was.
+    since_summary: (PassSummary, u64, Instant),
+    /// When the retention policy was last applied.
+    last_purge: Option<Instant>,
     _lock: lock::DaemonLock,
 }
 
@@ -191,6 +195,8 @@ impl Daemon {
             unreadable: Default::default(),
             watchdog: notify::Watchdog::from_env(),
             store_failures: 0,
+            since_summary: (PassSummary::default(), 0, Instant::now()),
+            last_purge: None,
             _lock: lock,
         })
     }
@@ -290,8 +296,11 @@ impl Daemon {
             } else {
                 Instant::now() + self.config.daemon.poll_interval
             };
+            self.summarize(summary);
             let depth = self.store.queue_depth()?;
             self.metrics.queue_depth.store(depth.max(0) as u64, Relaxed);
+            let health = self.store.health()?;
+            self.metrics.record_health(&health);
             notify::status(&format!(
                 "polled {} accounts, {} queued, {} received, {} sent",
                 summary.accounts_polled, depth, summary.received, summary.sent
@@ -301,6 +310,7 @@ impl Daemon {
             self.pass(false).await?;
         }
         self.expire_timeouts()?;
+        self.apply_retention()?;
         Ok(if self.ingest_backlog()? {
             Duration::ZERO
         } else {
@@ -309,6 +319,51 @@ impl Daemon {
                 .outbox_check
                 .min(next_poll.saturating_duration_since(Instant::now()))
         })
+    }
+
+    /// Applies `[retention]` at start and then daily (the policy is in days).
+    fn apply_retention(&mut self) -> Result<(), StoreError> {
+        const EVERY: Duration = Duration::from_secs(86_400);
+        if self.config.retention.is_empty() || self.last_purge.is_some_and(|t| t.elapsed() < EVERY)
+        {
+            return Ok(());
+        }
+        let report =
+            self.store
+                .purge(&self.config.retention, "directd (retention policy)", true)?;
+        self.last_purge = Some(Instant::now());
+        if !report.is_empty() {
+            tracing::info!(
+                received = report.received_messages,
+                attachments = report.attachments,
+                sent = report.sent_messages,
+                quarantined = report.quarantined_messages,
+                audit_records = report.audit_records,
+                "retention policy applied"
+            );
+        }
+        Ok(())
+    }
+
+    /// Adds one pass to the running totals and, once per `daemon.summary_interval_secs`, logs
+    /// them at info.
+    fn summarize(&mut self, pass: PassSummary) {
+        let (total, passes, since) = &mut self.since_summary;
+        total.add(pass);
+        *passes += 1;
+        if since.elapsed() >= self.config.daemon.summary_interval {
+            tracing::info!(
+                passes = *passes,
+                sent = total.sent,
+                received = total.received,
+                statuses = total.statuses,
+                quarantined = total.quarantined,
+                errors = total.errors,
+                minutes = since.elapsed().as_secs() / 60,
+                "summary"
+            );
+            self.since_summary = (PassSummary::default(), 0, Instant::now());
+        }
     }
 
     /// Logs and reports a turn that found the store unavailable; returns the wait before the
@@ -431,15 +486,21 @@ impl Daemon {
                     m.received.fetch_add(summary.received as u64, Relaxed);
                     m.duplicates.fetch_add(summary.duplicates as u64, Relaxed);
                     m.statuses.fetch_add(summary.statuses as u64, Relaxed);
-                    tracing::info!(
-                        account = %account.address,
-                        sent = summary.sent,
-                        received = summary.received,
-                        duplicates = summary.duplicates,
-                        statuses = summary.statuses,
-                        ms = started.elapsed().as_millis() as u64,
-                        "poll complete"
-                    );
+                    // A quiet daemon is quiet: polls that moved nothing are debug, and the
+                    // periodic summary at info says the daemon is alive.
+                    let moved = summary.sent
+                        + summary.received
+                        + summary.duplicates
+                        + summary.statuses
+                        + summary.quarantined
+                        + summary.mdns_sent
+                        > 0;
+                    let ms = started.elapsed().as_millis() as u64;
+                    if moved {
+                        tracing::info!(account = %account.address, sent = summary.sent, received = summary.received, duplicates = summary.duplicates, statuses = summary.statuses, ms, "poll complete");
+                    } else {
+                        tracing::debug!(account = %account.address, ms, "poll complete, nothing new");
+                    }
                     total.add(summary);
                 }
                 Err(SessionError::Store(e)) => return Err(e.into()),
@@ -631,21 +692,38 @@ impl Daemon {
                         summary.statuses += 1;
                     }
                 }
-                Inbound::Mail(m) => {
-                    if !account.covers(&m.recipient) {
-                        tracing::warn!(account = %account.address, hisp_id = %m.hisp_id, "mail for an address this account does not list; stored anyway");
-                    }
-                    match self.store.store_incoming(&account.address, m)? {
-                        StoreOutcome::New(id) => {
-                            summary.received += 1;
-                            tracing::info!(msg_id = id, account = %account.address, hisp_id = %m.hisp_id, attachments = m.attachments.len(), "message received");
-                        }
-                        StoreOutcome::Duplicate(id) => {
-                            summary.duplicates += 1;
-                            tracing::info!(msg_id = id, hisp_id = %m.hisp_id, "redelivery of a stored message");
+                Inbound::Mail(m) => match self.store.store_incoming(&account.address, m) {
+                    Ok(StoreOutcome::New(id)) => {
+                        summary.received += 1;
+                        tracing::info!(msg_id = id, account = %account.address, hisp_id = %m.hisp_id, attachments = m.attachments.len(), "message received");
+                        if !account.covers(&m.recipient) {
+                            // A shared mailbox holds mail for someone no account serves: kept,
+                            // but it has not reached its destination, so its sender learns so.
+                            let owed = self.store.owe_mdn(id, crate::mdn::Disposition::Failed)?;
+                            tracing::warn!(msg_id = id, account = %account.address, failed_mdn_owed = owed, "mail for an address this account does not serve; stored, not delivered");
                         }
                     }
-                }
+                    Ok(StoreOutcome::Duplicate(id)) => {
+                        summary.duplicates += 1;
+                        tracing::info!(msg_id = id, hisp_id = %m.hisp_id, "redelivery of a stored message");
+                    }
+                    Err(e) if e.is_transient() => return Err(e.into()),
+                    Err(e) => {
+                        // It will fail the same way every time: keep what can be kept, owe the
+                        // sender a failed MDN, and let the queue move on.
+                        let rejected = RejectedMail {
+                            hisp_id: m.hisp_id.clone(),
+                            recipient: m.recipient.clone(),
+                            sender: m.sender.clone(),
+                            raw: m.raw.clone().unwrap_or_default(),
+                            reason: format!("cannot be stored: {e}"),
+                            mdn: m.mdn.clone(),
+                        };
+                        let id = self.store.store_rejected(&account.address, &rejected)?.id();
+                        summary.quarantined += 1;
+                        tracing::error!(msg_id = id, account = %account.address, error = %e, "message cannot be stored; quarantined");
+                    }
+                },
                 Inbound::Rejected(r) => {
                     let id = self.store.store_rejected(&account.address, r)?.id();
                     if self

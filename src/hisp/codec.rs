@@ -34,6 +34,7 @@ pub enum CodecError {
 pub struct LineConn<S> {
     io: BufReader<S>,
     timeout: Duration,
+    keep_cr: bool,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> LineConn<S> {
@@ -41,7 +42,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineConn<S> {
         LineConn {
             io: BufReader::new(stream),
             timeout,
+            keep_cr: false,
         }
+    }
+
+    /// Returns lines with a trailing CR kept, for a server that must refuse CRLF clients
+    /// rather than quietly understand them.
+    pub fn keep_cr(mut self) -> Self {
+        self.keep_cr = true;
+        self
     }
 
     pub fn set_timeout(&mut self, timeout: Duration) {
@@ -87,7 +96,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> LineConn<S> {
         tokio::time::timeout(timeout, read)
             .await
             .map_err(|_| CodecError::Timeout(timeout))??;
-        if buf.last() == Some(&b'\r') {
+        if !self.keep_cr && buf.last() == Some(&b'\r') {
             buf.pop();
         }
         // Lossy on purpose: a sender's Latin-1 subject must not make a message unreadable (and

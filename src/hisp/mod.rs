@@ -144,6 +144,10 @@ pub struct RejectedMail {
     pub sender: String,
     pub raw: Vec<u8>,
     pub reason: String,
+    /// Set when the message passed security and trust but still cannot be delivered (it cannot
+    /// be stored): its sender is owed a `failed` MDN instead of waiting out a timeout. Never set
+    /// for a message that failed its checks, whose sender cannot be believed.
+    pub mdn: Option<MdnRequest>,
 }
 
 #[derive(Debug, Clone)]

@@ -1,4 +1,4 @@
-//! The phiMail line protocol, client side (see docs/phimail-api.md).
+//! The phiMail line protocol, client side (see docs/phimail-protocol.md).
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -366,6 +366,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
                         recipient: mail.recipient.to_owned(),
                         sender: mail.sender.to_owned(),
                         raw: Vec::new(),
+                        mdn: None,
                         reason: format!(
                             "{} after repeated failures: {reason}",
                             super::UNREAD_QUARANTINE
@@ -404,7 +405,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
         id: &str,
     ) -> Result<ReceivedMail, HispError> {
         self.expect_ok("SHOW", "SHOW 0").await?;
-        let mut headers = Vec::new();
+        let mut headers: Vec<(String, String)> = Vec::new();
         loop {
             let line = self.conn.read_line().await?;
             if line.is_empty() {
@@ -412,6 +413,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
             }
             if headers.len() >= 500 {
                 return Err(protocol("SHOW", "more than 500 header lines", &line));
+            }
+            if line.starts_with([' ', '\t']) {
+                // A folded header (RFC 5322 §2.2.3): it continues the previous one.
+                match headers.last_mut() {
+                    Some((_, value)) => {
+                        value.push(' ');
+                        value.push_str(line.trim());
+                        continue;
+                    }
+                    None => return Err(protocol("SHOW", "continuation before any header", &line)),
+                }
             }
             match line.split_once(':') {
                 Some((name, value)) => {
@@ -460,6 +472,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
                 data,
             });
         }
+        let (body_type, body) = if is_text(&body_type) {
+            (body_type, body)
+        } else {
+            // Mail from other HISPs often has the document as its only MIME part, which phiMail
+            // hands over as part 0. It is a document, not something to read as text: it joins
+            // the attachments (first, as it came), so it is listed, saved and ingested like one.
+            attachments.insert(
+                0,
+                ReceivedAttachment {
+                    filename: format!("part0.{}", extension_for(&body_type)),
+                    mime_type: body_type,
+                    description: "delivered as the message body (part 0)".into(),
+                    data: body,
+                },
+            );
+            ("text/plain".to_owned(), Vec::new())
+        };
         Ok(ReceivedMail {
             recipient: recipient.to_owned(),
             sender: sender.to_owned(),
@@ -513,6 +542,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
 
     pub async fn close(mut self) {
         self.conn.shutdown().await;
+    }
+}
+
+/// A body type to show as text (`text/plain`, `text/html`, with or without parameters).
+fn is_text(content_type: &str) -> bool {
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    mime.is_empty() || mime.to_ascii_lowercase().starts_with("text/")
+}
+
+/// A file extension for a part that came without a name.
+fn extension_for(content_type: &str) -> &'static str {
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    match mime.to_ascii_lowercase().as_str() {
+        "application/xml" | "text/xml" | "application/hl7-v3+xml" => "xml",
+        "application/pdf" => "pdf",
+        "application/zip" | "application/x-zip-compressed" => "zip",
+        _ => "bin",
     }
 }
 
@@ -590,5 +636,60 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for PhiMailClient<S> {
         // The phiMail HISP is the security agent and answers with MDNs itself; it never gives
         // us an MdnRequest, so there is nothing to send.
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A server whose message is only the document: it comes as part 0 with a non-text type,
+    /// and its headers may be folded.
+    #[tokio::test]
+    async fn a_document_as_part_0_becomes_an_attachment_and_folded_headers_unfold() {
+        let doc: &[u8] = b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\"/>";
+        let (client_io, server_io) = tokio::io::duplex(1 << 16);
+        let server = tokio::spawn(async move {
+            let mut s = LineConn::new(server_io, Duration::from_secs(5));
+            assert_eq!(s.read_line().await.unwrap(), "CHECK");
+            s.write_line("MAIL b@x.org a@y.org 0 id-1 extra-field")
+                .await
+                .unwrap();
+            assert_eq!(s.read_line().await.unwrap(), "SHOW 0");
+            let head = format!(
+                "OK\nSubject: a long\n\tfolded subject\nFrom: a@y.org\n\napplication/xml\n{}\n",
+                doc.len()
+            );
+            s.write_raw(head.as_bytes()).await.unwrap();
+            s.write_raw(doc).await.unwrap();
+            s.write_raw(b"0\n").await.unwrap();
+        });
+        let mut client = PhiMailClient::over(client_io, Duration::from_secs(5), 1 << 20);
+        let Some(Inbound::Mail(m)) = client.check().await.unwrap() else {
+            panic!("expected a MAIL");
+        };
+        server.await.unwrap();
+        assert_eq!(m.hisp_id, "id-1");
+        assert_eq!(m.header("Subject"), Some("a long folded subject"));
+        assert_eq!((m.body_type.as_str(), m.body.len()), ("text/plain", 0));
+        assert_eq!(m.attachments.len(), 1);
+        let part = &m.attachments[0];
+        assert_eq!(
+            (part.filename.as_str(), part.mime_type.as_str()),
+            ("part0.xml", "application/xml")
+        );
+        assert_eq!(part.data, doc);
+    }
+
+    #[test]
+    fn temporary_and_definite_refusals() {
+        assert!(is_temporary_refusal("FAIL server busy"));
+        assert!(is_temporary_refusal(
+            "FAIL Temporarily unavailable, try again"
+        ));
+        assert!(!is_temporary_refusal(
+            "FAIL no certificate found for a@b.org"
+        ));
+        assert!(!is_temporary_refusal("FAIL domain x.org is not reachable"));
     }
 }

@@ -164,6 +164,13 @@ pub fn reextract_all(store: &mut Store, limits: &Limits) -> Result<Reextracted, 
         let id = src.document_id;
         let (bytes, mime, name) = match (&src.source.attachment_id, &src.source.source_path) {
             (Some(a), _) => match store.attachment_bytes(*a)? {
+                Some((data, ..)) if data.is_empty() => {
+                    out.unavailable.push((
+                        id,
+                        format!("attachment {a}'s content was removed by the retention policy"),
+                    ));
+                    continue;
+                }
                 Some(found) => found,
                 None => {
                     out.unavailable

@@ -21,20 +21,36 @@ pub enum LabError {
 pub struct Lab {
     pub sandbox: Sandbox,
     pub ca_file: PathBuf,
+    /// A client certificate and key from the same CA, for mutual TLS.
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
 }
 
 impl Lab {
     /// Generates a CA and server certificate for 127.0.0.1 into `dir` and starts the sandbox.
     pub async fn start(dir: &Path, config: SandboxConfig) -> Result<Lab, LabError> {
+        Self::start_with(dir, config, false).await
+    }
+
+    /// Like [`start`](Self::start); with `mutual_tls` the sandbox asks for client certificates
+    /// and verifies them against its own CA, which issued [`Lab::client_cert`].
+    pub async fn start_with(
+        dir: &Path,
+        config: SandboxConfig,
+        mutual_tls: bool,
+    ) -> Result<Lab, LabError> {
         let files = TestPki::generate(&["127.0.0.1", "localhost"])?.write_to(dir)?;
-        let tls = crate::tls::server_config(
+        let tls = crate::tls::server_config_with_client_ca(
             crate::tls::load_certs(&files.server_cert)?,
             crate::tls::load_key(&files.server_key)?,
+            mutual_tls.then_some(files.ca_cert.as_path()),
         )?;
         let sandbox = Sandbox::start(config, tls, "127.0.0.1:0").await?;
         Ok(Lab {
             sandbox,
             ca_file: files.ca_cert,
+            client_cert: files.client_cert,
+            client_key: files.client_key,
         })
     }
 

@@ -40,6 +40,11 @@ pub struct SandboxConfig {
     pub remote: HashMap<String, RemoteBehaviour>,
     /// How long a final-delivery request may go unconfirmed before `STATUS failed`.
     pub failed_after: Duration,
+    /// Accept CRLF line ends and lower-case verbs, which production refuses.
+    pub lenient: bool,
+    /// Logins (Address Groups, addresses) that may `AUTH` without a password on a connection
+    /// that presented a verified client certificate.
+    pub cert_logins: Vec<String>,
 }
 
 impl Default for SandboxConfig {
@@ -49,6 +54,8 @@ impl Default for SandboxConfig {
             groups: Vec::new(),
             remote: HashMap::new(),
             failed_after: Duration::from_secs(3600),
+            lenient: false,
+            cert_logins: Vec::new(),
         }
     }
 }
@@ -187,6 +194,12 @@ fn new_state(config: &SandboxConfig) -> State {
     let mut state = State {
         failed_after: config.failed_after,
         remote: config.remote.clone(),
+        lenient: config.lenient,
+        cert_logins: config
+            .cert_logins
+            .iter()
+            .map(|l| l.to_ascii_lowercase())
+            .collect(),
         ..Default::default()
     };
     for (addr, pw) in &config.accounts {
@@ -258,7 +271,11 @@ async fn serve(
                     }
                     match tokio::time::timeout(Duration::from_secs(30), acceptor.accept(tcp)).await {
                         Ok(Ok(tls)) => {
-                            if let Some(tls) = session::Session::new(tls, state, faults).run().await {
+                            // rustls hands out peer certificates only once it verified them.
+                            let verified = tls.get_ref().1.peer_certificates().is_some_and(|c| !c.is_empty());
+                            let session = session::Session::new(tls, state, faults)
+                                .with_client_certificate(verified);
+                            if let Some(tls) = session.run().await {
                                 reset(tls.into_inner().0);
                             }
                         }

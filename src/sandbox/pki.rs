@@ -1,5 +1,6 @@
-//! A throwaway PKI for the sandbox, the demo and the tests: one CA and one server certificate,
-//! generated fresh with openssl so no key material is ever committed.
+//! A throwaway PKI for the sandbox, the demo and the tests: one CA, a server certificate and a
+//! client certificate (for mutual TLS), generated fresh with openssl so no key material is ever
+//! committed.
 
 use std::path::{Path, PathBuf};
 
@@ -15,11 +16,13 @@ use openssl::x509::extension::{
 };
 use openssl::x509::{X509Name, X509};
 
-/// A CA plus a server certificate it issued, all PEM encoded.
+/// A CA plus a server and a client certificate it issued, all PEM encoded.
 pub struct TestPki {
     pub ca_cert_pem: Vec<u8>,
     pub server_cert_pem: Vec<u8>,
     pub server_key_pem: Vec<u8>,
+    pub client_cert_pem: Vec<u8>,
+    pub client_key_pem: Vec<u8>,
 }
 
 /// Where [`TestPki::write_to`] put the files.
@@ -27,6 +30,8 @@ pub struct PkiFiles {
     pub ca_cert: PathBuf,
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
 }
 
 fn new_key() -> Result<PKey<Private>, ErrorStack> {
@@ -82,51 +87,70 @@ impl TestPki {
         ca.sign(&ca_key, MessageDigest::sha256())?;
         let ca = ca.build();
 
-        let key = new_key()?;
-        let mut cert = X509::builder()?;
-        cert.set_version(2)?;
-        cert.set_serial_number(&*serial()?)?;
-        cert.set_subject_name(&*name(hosts.first().copied().unwrap_or("localhost"))?)?;
-        cert.set_issuer_name(ca.subject_name())?;
-        cert.set_pubkey(&key)?;
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0);
-        cert.set_not_before(&*Asn1Time::from_unix(now + from_days * 86_400)?)?;
-        cert.set_not_after(&*Asn1Time::from_unix(now + to_days * 86_400)?)?;
-        let mut san = SubjectAlternativeName::new();
-        for host in hosts {
-            if host.parse::<std::net::IpAddr>().is_ok() {
-                san.ip(host);
-            } else {
-                san.dns(host);
+        let issue = |cn: &str, hosts: &[&str], client: bool, from: i64, to: i64| {
+            let key = new_key()?;
+            let mut cert = X509::builder()?;
+            cert.set_version(2)?;
+            cert.set_serial_number(&*serial()?)?;
+            cert.set_subject_name(&*name(cn)?)?;
+            cert.set_issuer_name(ca.subject_name())?;
+            cert.set_pubkey(&key)?;
+            cert.set_not_before(&*Asn1Time::from_unix(now + from * 86_400)?)?;
+            cert.set_not_after(&*Asn1Time::from_unix(now + to * 86_400)?)?;
+            if !hosts.is_empty() {
+                let mut san = SubjectAlternativeName::new();
+                for host in hosts {
+                    if host.parse::<std::net::IpAddr>().is_ok() {
+                        san.ip(host);
+                    } else {
+                        san.dns(host);
+                    }
+                }
+                let ctx = cert.x509v3_context(Some(&ca), None);
+                let san = san.build(&ctx)?;
+                cert.append_extension(san)?;
             }
-        }
-        let ctx = cert.x509v3_context(Some(&ca), None);
-        let san = san.build(&ctx)?;
-        cert.append_extension(san)?;
-        cert.append_extension(BasicConstraints::new().build()?)?;
-        cert.append_extension(KeyUsage::new().critical().digital_signature().build()?)?;
-        cert.append_extension(ExtendedKeyUsage::new().server_auth().build()?)?;
-        cert.sign(&ca_key, MessageDigest::sha256())?;
-        let cert = cert.build();
+            cert.append_extension(BasicConstraints::new().build()?)?;
+            cert.append_extension(KeyUsage::new().critical().digital_signature().build()?)?;
+            let mut eku = ExtendedKeyUsage::new();
+            if client {
+                eku.client_auth();
+            } else {
+                eku.server_auth();
+            }
+            cert.append_extension(eku.build()?)?;
+            cert.sign(&ca_key, MessageDigest::sha256())?;
+            Ok::<_, ErrorStack>((cert.build().to_pem()?, key.private_key_to_pem_pkcs8()?))
+        };
+        let server_cn = hosts.first().copied().unwrap_or("localhost");
+        let (server_cert_pem, server_key_pem) = issue(server_cn, hosts, false, from_days, to_days)?;
+        let (client_cert_pem, client_key_pem) = issue("directd sandbox client", &[], true, 0, 365)?;
 
         Ok(TestPki {
             ca_cert_pem: ca.to_pem()?,
-            server_cert_pem: cert.to_pem()?,
-            server_key_pem: key.private_key_to_pem_pkcs8()?,
+            server_cert_pem,
+            server_key_pem,
+            client_cert_pem,
+            client_key_pem,
         })
     }
 
-    /// Writes the three PEM files into `dir` (the key 0600).
+    /// Writes the PEM files into `dir` (the keys 0600).
     pub fn write_to(&self, dir: &Path) -> std::io::Result<PkiFiles> {
         let files = PkiFiles {
             ca_cert: dir.join("sandbox-ca.pem"),
             server_cert: dir.join("sandbox-server.pem"),
             server_key: dir.join("sandbox-server.key"),
+            client_cert: dir.join("sandbox-client.pem"),
+            client_key: dir.join("sandbox-client.key"),
         };
         crate::fsutil::write_private(&files.server_key, &self.server_key_pem)?;
+        crate::fsutil::write_private(&files.client_key, &self.client_key_pem)?;
+        std::fs::write(&files.client_cert, &self.client_cert_pem)?;
         std::fs::write(&files.ca_cert, &self.ca_cert_pem)?;
         std::fs::write(&files.server_cert, &self.server_cert_pem)?;
         Ok(files)

@@ -29,6 +29,8 @@ pub struct Session<S> {
     template: Template,
     /// The item the last CHECK returned: (address, queue sequence, item).
     current: Option<(String, u64, Item)>,
+    /// The TLS layer verified a client certificate on this connection.
+    client_verified: bool,
 }
 
 /// Why a session ended early; the server only logs it.
@@ -72,13 +74,20 @@ fn mime_for(kind: &str, name: &str, data: &[u8]) -> String {
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     pub fn new(stream: S, state: Arc<Mutex<State>>, faults: Arc<Mutex<FaultPlan>>) -> Self {
         Session {
-            conn: LineConn::new(stream, Duration::from_secs(300)),
+            conn: LineConn::new(stream, Duration::from_secs(300)).keep_cr(),
             state,
             faults,
             login: None,
             template: Template::default(),
             current: None,
+            client_verified: false,
         }
+    }
+
+    /// Marks the connection as authenticated by a verified client certificate.
+    pub fn with_client_certificate(mut self, verified: bool) -> Self {
+        self.client_verified = verified;
+        self
     }
 
     /// Serves until the client leaves or a fault ends the session. Returns the stream when the
@@ -111,7 +120,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     async fn serve(&mut self) -> Result<(), Stop> {
         loop {
             let line = self.conn.read_line().await?;
-            let verb = line.split(' ').next().unwrap_or("").to_ascii_uppercase();
+            let lenient = self.state.lock().expect("state lock").lenient;
+            // Production reads LF-terminated lines and upper-case verbs; a client that passes
+            // here by luck would fail to log in at go-live, so the sandbox says so by default.
+            if line.contains('\r') && !lenient {
+                self.reply("FAIL command line contains a carriage return; end lines with LF only")
+                    .await?;
+                continue;
+            }
+            let line = line.trim_end_matches('\r').to_owned();
+            let word = line.split(' ').next().unwrap_or("");
+            if word != word.to_ascii_uppercase() && !lenient {
+                let msg = format!(
+                    "FAIL command verbs are upper case: {}",
+                    word.to_ascii_uppercase()
+                );
+                self.reply(&msg).await?;
+                continue;
+            }
+            let verb = word.to_ascii_uppercase();
             let fault = self.faults.lock().expect("fault plan lock").take(&verb);
             let (mut drop_after, mut reset_after) = (false, false);
             match fault {
@@ -198,8 +225,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             "TO" | "CC" => {
                 let addr = arg.trim().to_ascii_lowercase();
+                let refusal = self.state.lock().expect("state lock").refuse_at_to(&addr);
                 if !crate::address::is_valid(&addr) {
                     self.reply(&format!("FAIL invalid address {addr}")).await?;
+                } else if let Some(why) = refusal {
+                    self.reply(&format!("FAIL {why}")).await?;
                 } else {
                     let local = self
                         .state
@@ -244,7 +274,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             }
             "LOOKUP" => self.lookup(arg).await?,
             "LOGOUT" => {
-                self.login = None;
+                self.end_login();
                 self.reply("OK").await?;
             }
             "BYE" => {
@@ -257,16 +287,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
         Ok(true)
     }
 
+    /// Forgets everything the previous login selected or built, so nothing of one account's
+    /// session (the MAIL to acknowledge, the message template) can act for the next one.
+    fn end_login(&mut self) {
+        self.login = None;
+        self.current = None;
+        self.template = Template::default();
+    }
+
     async fn auth(&mut self, arg: &str) -> Result<(), Stop> {
         let (user, password) = arg.split_once(' ').unwrap_or((arg, ""));
         let user = user.to_ascii_lowercase();
-        let ok = self
-            .state
-            .lock()
-            .expect("state lock")
-            .passwords
-            .get(&user)
-            .is_some_and(|p| p == password);
+        let ok = {
+            let state = self.state.lock().expect("state lock");
+            if password.is_empty() {
+                self.client_verified && state.cert_logins.contains(&user)
+            } else {
+                state.passwords.get(&user).is_some_and(|p| p == password)
+            }
+        };
+        self.end_login();
         if ok {
             self.login = Some(user);
             self.reply("OK").await
@@ -334,17 +374,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.reply("FAIL no recipients").await?;
             return Ok(true);
         }
-        // The first TEXT part added is the body; everything else is an attachment.
+        // The first part added is the body whatever its type (a C-CDA alone arrives as part 0);
+        // everything after it is an attachment.
         let (body_type, body, attachments) = match t.parts.split_first() {
-            Some(((kind, first), rest)) if kind == "TEXT" => (
-                format!("{}; charset=utf-8", first.mime_type),
+            Some(((kind, first), rest)) => (
+                if matches!(kind.as_str(), "TEXT" | "CDA") {
+                    format!("{}; charset=utf-8", first.mime_type)
+                } else {
+                    first.mime_type.clone()
+                },
                 first.data.clone(),
                 rest.iter().map(|(_, p)| p.clone()).collect(),
             ),
-            _ => (
+            None => (
                 "text/plain; charset=utf-8".to_owned(),
                 Vec::new(),
-                t.parts.iter().map(|(_, p)| p.clone()).collect::<Vec<_>>(),
+                Vec::new(),
             ),
         };
         let recipients: Vec<String> = t.to.iter().chain(&t.cc).cloned().collect();
@@ -488,24 +533,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     async fn lookup(&mut self, arg: &str) -> Result<(), Stop> {
-        // `JSON (mail=x@y)`: a substring match over the account list is faithful enough.
+        // `JSON (attr=value)`, attr `mail` or `cn`; the value must match the whole attribute,
+        // `*` matching any run of characters, as an LDAP equality or substring filter does.
         let Some(filter) = arg.strip_prefix("JSON ") else {
             return self.reply("FAIL only LOOKUP JSON is supported").await;
         };
-        let needle = filter
-            .trim_matches(|c| c == '(' || c == ')')
+        let Some((attr, pattern)) = filter
+            .trim()
+            .trim_start_matches('(')
+            .trim_end_matches(')')
             .split_once('=')
-            .map(|(_, v)| v.trim_matches('*').to_ascii_lowercase())
-            .unwrap_or_default();
+        else {
+            return self.reply("FAIL filter must look like (mail=VALUE)").await;
+        };
+        let attr = attr.trim().to_ascii_lowercase();
+        if attr != "mail" && attr != "cn" {
+            return self.reply(&format!("FAIL unknown attribute {attr}")).await;
+        }
+        let pattern = pattern.trim().to_ascii_lowercase();
         let mut hits: Vec<String> = {
             let state = self.state.lock().expect("state lock");
             state
                 .passwords
                 .keys()
-                .filter(|a| !state.groups.contains_key(*a) && a.contains(&needle))
-                .map(|a| {
-                    serde_json::json!({ "mail": a, "cn": a.split('@').next().unwrap_or("") })
-                        .to_string()
+                .filter(|a| !state.groups.contains_key(*a))
+                .filter_map(|a| {
+                    let cn = a.split('@').next().unwrap_or("");
+                    let value = if attr == "mail" { a.as_str() } else { cn };
+                    glob_match(&pattern, value)
+                        .then(|| serde_json::json!({ "mail": a, "cn": cn }).to_string())
                 })
                 .collect()
         };
@@ -516,5 +572,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             self.reply(&h).await?;
         }
         Ok(())
+    }
+}
+
+/// Whether `value` matches `pattern` as a whole, `*` standing for any run of characters.
+fn glob_match(pattern: &str, value: &str) -> bool {
+    let mut pieces = pattern.split('*');
+    let first = pieces.next().unwrap_or("");
+    let Some(mut rest) = value.strip_prefix(first) else {
+        return false;
+    };
+    let pieces: Vec<&str> = pieces.collect();
+    let Some((last, middle)) = pieces.split_last() else {
+        return rest.is_empty();
+    };
+    for piece in middle {
+        match rest.find(piece) {
+            Some(i) => rest = &rest[i + piece.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn lookup_patterns_match_whole_values() {
+        assert!(glob_match("lee@x.org", "lee@x.org"));
+        assert!(!glob_match("lee@x.org", "dr.lee@x.org.evil"));
+        assert!(!glob_match("lee", "dr.lee@x.org"));
+        assert!(glob_match("*lee*", "dr.lee@x.org"));
+        assert!(glob_match("dr.*@x.org", "dr.lee@x.org"));
+        assert!(!glob_match("dr.*@x.org", "dr.lee@y.org"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("a*a", "a"));
     }
 }

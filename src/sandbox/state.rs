@@ -14,6 +14,10 @@ pub enum RemoteBehaviour {
     Fail,
     /// Accepted and never confirmed (the `failed_after` timeout eventually fires if asked for).
     Never,
+    /// Refused at `TO`: the HISP finds no certificate for the recipient.
+    NoCert,
+    /// Refused at `TO`: the recipient's certificate does not chain to a trust anchor here.
+    Untrusted,
 }
 
 impl std::str::FromStr for RemoteBehaviour {
@@ -23,8 +27,10 @@ impl std::str::FromStr for RemoteBehaviour {
             "confirm" => Ok(Self::Confirm),
             "fail" => Ok(Self::Fail),
             "never" => Ok(Self::Never),
+            "nocert" => Ok(Self::NoCert),
+            "untrusted" => Ok(Self::Untrusted),
             _ => Err(format!(
-                "unknown remote behaviour {s:?} (confirm, fail, never)"
+                "unknown remote behaviour {s:?} (confirm, fail, never, nocert, untrusted)"
             )),
         }
     }
@@ -88,8 +94,14 @@ pub struct State {
     pub remote: HashMap<String, RemoteBehaviour>,
     pub failed_after: Duration,
     pub(super) queues: HashMap<String, VecDeque<(u64, Item)>>,
-    /// Message id → (sender, deadline) for copies whose sender asked for final delivery.
-    pub(super) awaiting_final: HashMap<String, (String, Instant)>,
+    /// Copy id (the receiver's MAIL id, or the QUEUED id of a remote copy) → (sender, the id the
+    /// sender was given in QUEUED, deadline) for copies whose sender asked for final delivery.
+    pub(super) awaiting_final: HashMap<String, (String, String, Instant)>,
+    /// Accept CRLF lines and lower-case verbs (production refuses them).
+    pub lenient: bool,
+    /// Logins that may AUTH without a password on a connection with a verified client
+    /// certificate (certificate-authenticated Address Groups).
+    pub cert_logins: std::collections::HashSet<String>,
     pub(super) next_seq: u64,
     pub(super) next_id: u64,
     pub sent: Vec<SentRecord>,
@@ -134,57 +146,74 @@ impl State {
         format!("sbx-{:08}-{}", self.next_id, std::process::id())
     }
 
-    /// Routes one recipient's copy.
+    /// What production checks at `TO`/`CC`: a refusal here is a `FAIL` for that recipient
+    /// before anything is sent. `None` means the address is accepted.
+    pub fn refuse_at_to(&self, addr: &str) -> Option<String> {
+        let d = domain(addr).to_ascii_lowercase();
+        match self.remote.get(&d) {
+            Some(RemoteBehaviour::NoCert) => Some(format!("no certificate found for {addr}")),
+            Some(RemoteBehaviour::Untrusted) => Some(format!(
+                "the certificate for {addr} is not trusted by this HISP"
+            )),
+            Some(_) => None,
+            None if self.is_local_domain(&d) => None,
+            None => Some(format!("domain {d} is not reachable from this HISP")),
+        }
+    }
+
+    /// Routes one recipient's copy. The sender's QUEUED id and the receiver's MAIL id are
+    /// different ids, as on a real HISP, where the receiving side names the message itself.
     pub fn route(&mut self, template: Mail) -> Routed {
         let rcpt = template.recipient.to_ascii_lowercase();
         let d = domain(&rcpt).to_ascii_lowercase();
-        let remote = self.remote.get(&d).copied();
-        if remote.is_none() {
-            if !self.is_local_domain(&d) {
-                return Routed::Error(format!("domain {d} is not reachable from this HISP"));
-            }
-            if !self.is_local_address(&rcpt) {
-                return Routed::Error("unknown recipient".into());
-            }
+        if let Some(why) = self.refuse_at_to(&rcpt) {
+            // Only reached by a template whose TO was refused: the address was never added.
+            return Routed::Error(why);
         }
-        let id = self.new_id();
-        let mail = Mail {
-            id: id.clone(),
-            ..template
-        };
+        let remote = self.remote.get(&d).copied();
+        if remote.is_none() && !self.is_local_address(&rcpt) {
+            return Routed::Error("unknown recipient".into());
+        }
+        let queued = self.new_id();
         self.sent.push(SentRecord {
-            id: id.clone(),
-            sender: mail.sender.clone(),
+            id: queued.clone(),
+            sender: template.sender.clone(),
             recipient: rcpt.clone(),
-            subject: mail.subject.clone(),
-            body: mail.body.clone(),
+            subject: template.subject.clone(),
+            body: template.body.clone(),
         });
         let deadline = Instant::now() + self.failed_after;
+        let sender = template.sender.clone();
         match remote {
             None => {
+                let mail = Mail {
+                    id: self.new_id(),
+                    ..template
+                };
                 if mail.final_requested {
                     self.awaiting_final
-                        .insert(id.clone(), (mail.sender.clone(), deadline));
+                        .insert(mail.id.clone(), (sender, queued.clone(), deadline));
                 }
                 self.push(&rcpt, Item::Mail(Arc::new(mail)));
             }
-            Some(RemoteBehaviour::Confirm) if mail.final_requested => {
-                let sender = mail.sender.clone();
-                self.status(&sender, &id, "dispatched", "confirmed by remote HISP");
+            Some(RemoteBehaviour::Confirm) if template.final_requested => {
+                self.status(&sender, &queued, "dispatched", "confirmed by remote HISP");
             }
-            Some(RemoteBehaviour::Confirm) => {}
             Some(RemoteBehaviour::Fail) => {
-                let sender = mail.sender.clone();
-                self.status(&sender, &id, "failed", "remote HISP rejected the message");
+                self.status(
+                    &sender,
+                    &queued,
+                    "failed",
+                    "remote HISP rejected the message",
+                );
             }
-            Some(RemoteBehaviour::Never) => {
-                if mail.final_requested {
-                    self.awaiting_final
-                        .insert(id.clone(), (mail.sender.clone(), deadline));
-                }
+            Some(RemoteBehaviour::Never) if template.final_requested => {
+                self.awaiting_final
+                    .insert(queued.clone(), (sender, queued.clone(), deadline));
             }
+            Some(_) => {}
         }
-        Routed::Queued(id)
+        Routed::Queued(queued)
     }
 
     fn status(&mut self, sender: &str, id: &str, code: &str, info: &str) {
@@ -221,13 +250,8 @@ impl State {
         };
         let (_, item) = q.remove(pos).expect("position is in range");
         if let Item::Mail(mail) = item {
-            if self.awaiting_final.remove(&mail.id).is_some() {
-                self.status(
-                    &mail.sender,
-                    &mail.id,
-                    "dispatched",
-                    "delivered to recipient",
-                );
+            if let Some((sender, queued, _)) = self.awaiting_final.remove(&mail.id) {
+                self.status(&sender, &queued, "dispatched", "delivered to recipient");
             }
         }
         true
@@ -235,20 +259,21 @@ impl State {
 
     /// Fires `failed` for every copy whose confirmation window has closed.
     pub fn expire(&mut self, now: Instant) {
-        let expired: Vec<(String, String)> = self
+        let expired: Vec<String> = self
             .awaiting_final
             .iter()
-            .filter(|(_, (_, deadline))| *deadline <= now)
-            .map(|(id, (sender, _))| (id.clone(), sender.clone()))
+            .filter(|(_, (_, _, deadline))| *deadline <= now)
+            .map(|(id, _)| id.clone())
             .collect();
-        for (id, sender) in expired {
-            self.awaiting_final.remove(&id);
-            self.status(
-                &sender,
-                &id,
-                "failed",
-                "no delivery confirmation before timeout",
-            );
+        for id in expired {
+            if let Some((sender, queued, _)) = self.awaiting_final.remove(&id) {
+                self.status(
+                    &sender,
+                    &queued,
+                    "failed",
+                    "no delivery confirmation before timeout",
+                );
+            }
         }
     }
 

@@ -90,15 +90,18 @@ impl Agent {
         })
     }
 
-    /// Every valid encryption certificate for `address`: the local directory first, then DNS
-    /// CERT records. DNS answers are untrusted input: only certificates bound to the address (or
-    /// its domain) that pass the usage, strength and validity checks are kept.
+    /// Every certificate `sender` may encrypt to for `address`: from the local directory, else
+    /// from DNS CERT records. Either source only proposes certificates; each must be bound to
+    /// the address (or its domain), pass the usage, strength and validity checks, and chain to
+    /// the outgoing anchors of the sender's domain (see [`super::certs::select_recipient_certs`]).
     pub async fn recipient_certs(
         &self,
+        sender: &str,
         address: &str,
     ) -> Result<Vec<openssl::x509::X509>, SmimeError> {
-        let local = self.directory.lookup(address);
-        let (Err(e), Some(discovery)) = (&local, &self.discovery) else {
+        let sender_domain = sender.rsplit_once('@').map_or(sender, |(_, d)| d);
+        let local = self.directory.lookup(address, &self.trust, sender_domain);
+        let (Err(local_err), Some(discovery)) = (&local, &self.discovery) else {
             return local;
         };
         let found = match discovery.lookup(address).await {
@@ -108,24 +111,19 @@ impl Agent {
                 return local;
             }
         };
-        let valid: Vec<_> = found
-            .into_iter()
-            .filter(|c| {
-                super::certs::binding(c, address).is_some()
-                    && super::certs::check_encryption_cert(c).is_ok()
-            })
-            .collect();
-        if valid.is_empty() {
-            let rejected = match e {
-                SmimeError::NoRecipientCert { rejected, .. } => *rejected,
-                _ => 0,
-            };
-            Err(SmimeError::NoRecipientCert {
+        let dns = super::certs::select_recipient_certs(&found, address, &self.trust, sender_domain);
+        match (dns, local_err) {
+            (Ok(certs), _) => Ok(certs),
+            (Err(e @ SmimeError::NoTrustedRecipientCert { .. }), _) => Err(e),
+            (Err(_), SmimeError::NoTrustedRecipientCert { .. }) => local,
+            (
+                Err(SmimeError::NoRecipientCert { rejected: a, .. }),
+                SmimeError::NoRecipientCert { rejected: b, .. },
+            ) => Err(SmimeError::NoRecipientCert {
                 address: address.to_owned(),
-                rejected,
-            })
-        } else {
-            Ok(valid)
+                rejected: a + b,
+            }),
+            (Err(e), _) => Err(e),
         }
     }
 }

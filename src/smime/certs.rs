@@ -9,7 +9,9 @@ use openssl::pkey::{Id, PKey, Private};
 use openssl::x509::{X509KeyUsage, X509};
 use serde::Serialize;
 
+use super::der::{self, oid};
 use super::error::SmimeError;
+use super::trust::{Direction, TrustStore};
 
 /// Smallest RSA modulus the AS accepts.
 pub const MIN_RSA_BITS: u32 = 2048;
@@ -170,34 +172,71 @@ impl CertDirectory {
         Ok(CertDirectory { certs })
     }
 
-    /// Every usable encryption certificate for `address`: address-bound ones if any exist,
-    /// otherwise domain-bound ones. Expired, not-yet-valid, weak or wrongly-restricted
-    /// certificates are skipped; the AS wants a message encrypted to all the valid ones.
-    pub fn lookup(&self, address: &str) -> Result<Vec<X509>, SmimeError> {
-        let mut rejected = 0usize;
-        for wanted in [
-            Binding::Address,
-            Binding::Domain,
-            Binding::LegacySubjectEmail,
-        ] {
-            let matching: Vec<&X509> = self
-                .certs
-                .iter()
-                .filter(|c| binding(c, address) == Some(wanted))
-                .collect();
-            if matching.is_empty() {
+    /// The certificates to encrypt to for `address` when `sender_domain` sends: see
+    /// [`select_recipient_certs`]. Every certificate in the directory may serve as an
+    /// intermediate.
+    pub fn lookup(
+        &self,
+        address: &str,
+        trust: &TrustStore,
+        sender_domain: &str,
+    ) -> Result<Vec<X509>, SmimeError> {
+        select_recipient_certs(&self.certs, address, trust, sender_domain)
+    }
+}
+
+/// Every certificate among `candidates` that `sender_domain` may encrypt to for `address`:
+/// bound to it, usable for encryption, in its validity period, and chaining to the outgoing
+/// anchors of `sender_domain`. `candidates` also serve as intermediates for chain building.
+///
+/// A directory file or a DNS answer proves nothing about who holds the key; only the anchor
+/// does. Without the chain check, PHI goes to whoever can answer a DNS query. Address-bound
+/// certificates are preferred, then domain-bound, then legacy subject e-mail; within the first
+/// kind that has a trusted certificate all trusted ones are returned, since the AS wants a
+/// message encrypted to every valid certificate.
+pub fn select_recipient_certs(
+    candidates: &[X509],
+    address: &str,
+    trust: &TrustStore,
+    sender_domain: &str,
+) -> Result<Vec<X509>, SmimeError> {
+    let mut rejected = 0usize;
+    let mut untrusted = 0usize;
+    for wanted in [
+        Binding::Address,
+        Binding::Domain,
+        Binding::LegacySubjectEmail,
+    ] {
+        let mut chosen = Vec::new();
+        for cert in candidates
+            .iter()
+            .filter(|c| binding(c, address) == Some(wanted))
+        {
+            if check_encryption_cert(cert).is_err() {
+                rejected += 1;
                 continue;
             }
-            let valid: Vec<X509> = matching
-                .iter()
-                .filter(|c| check_encryption_cert(c).is_ok())
-                .map(|c| (*c).clone())
-                .collect();
-            rejected += matching.len() - valid.len();
-            if !valid.is_empty() {
-                return Ok(valid);
+            match trust.verify_chain(sender_domain, Direction::Outgoing, cert, candidates) {
+                Ok(_) => chosen.push(cert.clone()),
+                Err(e) => {
+                    untrusted += 1;
+                    tracing::debug!(
+                        subject = %subject_string(cert),
+                        error = %e,
+                        "recipient certificate not trusted"
+                    );
+                }
             }
         }
+        if !chosen.is_empty() {
+            return Ok(chosen);
+        }
+    }
+    if untrusted > 0 {
+        Err(SmimeError::NoTrustedRecipientCert {
+            address: address.to_string(),
+        })
+    } else {
         Err(SmimeError::NoRecipientCert {
             address: address.to_string(),
             rejected,
@@ -206,7 +245,8 @@ impl CertDirectory {
 }
 
 /// Checks a recipient certificate can be used to encrypt to: in its validity period, RSA of at
-/// least 2048 bits, and keyEncipherment allowed if key usage is restricted.
+/// least 2048 bits, keyEncipherment allowed if key usage is restricted, and e-mail protection
+/// allowed if extended key usage is present.
 pub fn check_encryption_cert(cert: &X509) -> Result<(), SmimeError> {
     check_time(cert)?;
     let key = cert.public_key()?;
@@ -222,6 +262,7 @@ pub fn check_encryption_cert(cert: &X509) -> Result<(), SmimeError> {
             needed: "keyEncipherment",
         });
     }
+    check_email_eku(cert)?;
     Ok(())
 }
 
@@ -265,6 +306,28 @@ pub fn usage_allows(cert: &X509, usage: Usage) -> bool {
             Usage::Sign => ku.intersects(X509KeyUsage::DIGITAL_SIGNATURE),
             Usage::Encrypt => ku.intersects(X509KeyUsage::KEY_ENCIPHERMENT),
         },
+    }
+}
+
+/// Refuses a certificate whose extended key usage, when present, allows neither
+/// emailProtection nor anyExtendedKeyUsage (RFC 5280 §4.2.1.12): a TLS server or client
+/// certificate from the same CA is not an S/MIME certificate. An unreadable extension counts
+/// as not allowing it.
+pub fn check_email_eku(cert: &X509) -> Result<(), SmimeError> {
+    let purposes = der::extended_key_usage(&cert.to_der()?);
+    let allowed = match purposes {
+        Ok(None) => true,
+        Ok(Some(list)) => list
+            .iter()
+            .any(|p| p == oid::EMAIL_PROTECTION || p == oid::ANY_EXT_KEY_USAGE),
+        Err(_) => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(SmimeError::ExtendedKeyUsage {
+            subject: subject_string(cert),
+        })
     }
 }
 
@@ -331,6 +394,14 @@ pub fn cert_domain(cert: &X509) -> Option<String> {
         .chain(subject_emails(cert))
         .find_map(|e| e.rsplit_once('@').map(|(_, d)| d.to_string()))
         .or_else(|| san_dns(cert).into_iter().next())
+}
+
+/// The serial number as `openssl x509 -serial` shows it (upper-case hex).
+pub fn serial_hex(cert: &X509) -> String {
+    cert.serial_number()
+        .to_bn()
+        .and_then(|bn| bn.to_hex_str().map(|s| s.to_string()))
+        .unwrap_or_default()
 }
 
 /// A one-line subject like `CN=x, O=y` for logs, errors and `inspect --json`.

@@ -2,6 +2,7 @@
 //! operation happens: the content cipher, who the recipients are, and which digests the
 //! signers used. See RFC 5652 §5 and §6 for the structures.
 
+use openssl::bn::BigNum;
 use openssl::x509::X509;
 
 use super::der::{self, oid, Children, Tlv, TAG_INTEGER, TAG_OID, TAG_SEQUENCE, TAG_SET};
@@ -66,10 +67,22 @@ impl CertId {
 
     pub(crate) fn describe(&self) -> String {
         match self {
-            CertId::IssuerSerial { serial, .. } => format!("serial {}", hex(serial)),
+            CertId::IssuerSerial { serial, .. } => format!("serial {}", serial_hex(serial)),
             CertId::SubjectKeyId(ski) => format!("key id {}", hex(ski)),
         }
     }
+}
+
+/// A DER INTEGER (tag and length included, as CertId keeps it) in hex the way `openssl x509
+/// -serial` and certificate viewers show serials: upper case, no sign byte.
+pub(crate) fn serial_hex(integer: &[u8]) -> String {
+    let content = der::read_tlv(integer)
+        .map(|(t, _)| t.content)
+        .unwrap_or(integer);
+    BigNum::from_slice(content)
+        .ok()
+        .and_then(|bn| bn.to_hex_str().ok().map(|s| s.to_string()))
+        .unwrap_or_else(|| hex(content))
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -92,6 +105,8 @@ pub(crate) struct EnvelopedInfo {
     pub content_cipher: Vec<u8>,
 }
 
+/// Reads an EnvelopedData, or an AuthEnvelopedData (RFC 5083), whose fields up to the content
+/// encryption algorithm are the same.
 pub(crate) fn enveloped_data(content: &Tlv<'_>) -> Result<EnvelopedInfo, SmimeError> {
     let mut c = Children::of(content);
     c.expect(TAG_INTEGER, "EnvelopedData without version")?;
@@ -230,6 +245,9 @@ pub(crate) fn cipher_name(oid_bytes: &[u8]) -> Option<&'static str> {
         o if o == oid::AES128_CBC => "aes-128-cbc",
         o if o == oid::AES192_CBC => "aes-192-cbc",
         o if o == oid::AES256_CBC => "aes-256-cbc",
+        o if o == oid::AES128_GCM => "aes-128-gcm",
+        o if o == oid::AES192_GCM => "aes-192-gcm",
+        o if o == oid::AES256_GCM => "aes-256-gcm",
         o if o == oid::DES_EDE3_CBC => "des-ede3-cbc",
         o if o == oid::RC2_CBC => "rc2-cbc",
         o if o == oid::DES_CBC => "des-cbc",

@@ -28,6 +28,9 @@ pub(crate) mod oid {
     pub(crate) const AES128_CBC: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x02];
     pub(crate) const AES192_CBC: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x16];
     pub(crate) const AES256_CBC: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2A];
+    pub(crate) const AES128_GCM: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x06];
+    pub(crate) const AES192_GCM: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x1A];
+    pub(crate) const AES256_GCM: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x01, 0x2E];
     pub(crate) const DES_EDE3_CBC: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x03, 0x07];
     pub(crate) const RC2_CBC: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x03, 0x02];
     pub(crate) const DES_CBC: &[u8] = &[0x2B, 0x0E, 0x03, 0x02, 0x07];
@@ -39,6 +42,9 @@ pub(crate) mod oid {
     pub(crate) const SHA1: &[u8] = &[0x2B, 0x0E, 0x03, 0x02, 0x1A];
     pub(crate) const SHA256: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
     pub(crate) const SHA384: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02];
+    pub(crate) const EXT_KEY_USAGE: &[u8] = &[0x55, 0x1D, 0x25];
+    pub(crate) const ANY_EXT_KEY_USAGE: &[u8] = &[0x55, 0x1D, 0x25, 0x00];
+    pub(crate) const EMAIL_PROTECTION: &[u8] = &[0x2B, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x04];
     pub(crate) const SHA512: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03];
 }
 
@@ -241,6 +247,49 @@ pub(crate) fn issuer_and_serial(cert_der: &[u8]) -> Result<(Vec<u8>, Vec<u8>), S
     t.expect(TAG_SEQUENCE, "certificate without signature algorithm")?;
     let issuer = t.expect(TAG_SEQUENCE, "certificate without issuer")?;
     Ok((issuer.raw.to_vec(), serial.raw.to_vec()))
+}
+
+/// The key purpose OIDs of a certificate's extended key usage extension, or `None` when it
+/// has none (RFC 5280 §4.2.1.12). The openssl crate offers no reader for it.
+pub(crate) fn extended_key_usage(cert_der: &[u8]) -> Result<Option<Vec<Vec<u8>>>, SmimeError> {
+    let (cert, _) = read_tlv(cert_der)?;
+    let tbs = Children::of(&cert).expect(TAG_SEQUENCE, "certificate without TBSCertificate")?;
+    let mut t = Children::of(&tbs);
+    let mut extensions = None;
+    while let Some(field) = t.next_tlv()? {
+        if field.tag == 0xA3 {
+            extensions = Some(field);
+        }
+    }
+    let Some(extensions) = extensions else {
+        return Ok(None);
+    };
+    let list = Children::of(&extensions).expect(TAG_SEQUENCE, "extensions are not a SEQUENCE")?;
+    let mut exts = Children::of(&list);
+    while let Some(ext) = exts.next_tlv()? {
+        let mut e = Children::of(&ext);
+        let id = e.expect(TAG_OID, "extension without OID")?;
+        if id.content != oid::EXT_KEY_USAGE {
+            continue;
+        }
+        let mut value = e
+            .next_tlv()?
+            .ok_or_else(|| malformed("extension without value"))?;
+        if value.tag == 0x01 {
+            value = e.expect(TAG_OCTET_STRING, "extension without value")?;
+        }
+        let (purposes, _) = read_tlv(value.content)?;
+        let mut p = Children::of(&purposes);
+        let mut out = Vec::new();
+        while let Some(purpose) = p.next_tlv()? {
+            if purpose.tag != TAG_OID {
+                return Err(malformed("extended key usage lists a non-OID"));
+            }
+            out.push(purpose.content.to_vec());
+        }
+        return Ok(Some(out));
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

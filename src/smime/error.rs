@@ -25,20 +25,19 @@ pub enum SmimeError {
     UnsupportedCipher { oid: String },
     #[error("no configured private key matches a recipient of this message")]
     NoMatchingRecipient,
-    #[error("decryption failed: {0}")]
-    DecryptFailed(ErrorStack),
+    /// OpenSSL's error stack is kept as the source for debugging; the message is for people.
+    #[error("the message could not be decrypted with our key (the key does not fit, or the encrypted content was altered)")]
+    DecryptFailed(#[source] ErrorStack),
     #[error("decrypted content is not signed (found {found})")]
     Unsigned { found: String },
-    #[error("multipart/signed micalg {micalg} does not match the signature digest {digest}")]
-    MicalgMismatch { micalg: String, digest: String },
     #[error("signature uses weak digest {alg}")]
     WeakDigest { alg: String },
     #[error("signature uses unsupported digest {oid}")]
     UnsupportedDigest { oid: String },
     #[error("{subject}: {bits}-bit RSA key is below the 2048-bit minimum")]
     WeakKey { subject: String, bits: u32 },
-    #[error("signature does not verify: {0}")]
-    BadSignature(ErrorStack),
+    #[error("the signature does not match the signed content")]
+    BadSignature(#[source] ErrorStack),
     #[error("signature carries no certificate for signer {sid}")]
     SignerCertMissing { sid: String },
     #[error("{subject}: not trusted by the incoming anchors of {domain}: {reason}")]
@@ -51,6 +50,8 @@ pub enum SmimeError {
     Expired { subject: String },
     #[error("{subject}: certificate is not yet valid")]
     NotYetValid { subject: String },
+    #[error("{subject}: certificate is signed with weak algorithm {alg}")]
+    WeakCertSignature { subject: String, alg: String },
     #[error("{subject}: certificate is revoked")]
     Revoked { subject: String },
     #[error("{subject}: no usable CRL and revocation policy is Require")]
@@ -60,6 +61,8 @@ pub enum SmimeError {
         subject: String,
         needed: &'static str,
     },
+    #[error("{subject}: extended key usage does not allow e-mail protection")]
+    ExtendedKeyUsage { subject: String },
     #[error("signer {signer} is not bound to From {from}")]
     SignerMismatch { from: String, signer: String },
     #[error("inner message has no usable From address")]
@@ -85,6 +88,10 @@ pub enum SmimeError {
     NoIdentity { address: String },
     #[error("no valid certificate for recipient {address} ({rejected} unusable found)")]
     NoRecipientCert { address: String, rejected: usize },
+    /// Certificates bound to the address exist but none chains to the sender's outgoing
+    /// anchors: encrypting to one would hand PHI to whoever published it.
+    #[error("no trusted certificate for {address}")]
+    NoTrustedRecipientCert { address: String },
     #[error("no recipient certificates given")]
     NoRecipients,
     #[error("{subject}: only RSA recipient keys are supported")]

@@ -4,7 +4,8 @@
 //!
 //! Outbound: [`seal`] wraps the whole RFC 5322 message in `message/rfc822`, signs it as
 //! `multipart/signed` (detached CMS, SHA-256), and encrypts that entity to every recipient
-//! certificate as CMS EnvelopedData (AES-CBC, RSA-OAEP by default).
+//! certificate as CMS EnvelopedData (AES-CBC, RSA-OAEP by default; AES-GCM AuthEnvelopedData
+//! as an option).
 //!
 //! Inbound: [`open`] refuses anything but a single encrypted entity, checks the algorithms
 //! before touching a private key, decrypts, verifies every signer against the exact bytes that
@@ -34,14 +35,17 @@ pub use open::open;
 pub use seal::seal;
 pub use trust::{ChainVerdict, Direction, RevocationPolicy, TrustStore};
 
-/// Content-encryption algorithm for outbound messages. Only CBC modes: the reference
-/// implementation cannot read AuthEnvelopedData (AES-GCM).
+/// Content-encryption algorithm for outbound messages. CBC by default: the reference
+/// implementation cannot read AuthEnvelopedData (AES-GCM, RFC 5083/5084), so GCM is only for
+/// partners known to read it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ContentCipher {
     #[default]
     Aes128Cbc,
     Aes256Cbc,
+    Aes128Gcm,
+    Aes256Gcm,
 }
 
 /// How the content-encryption key is wrapped for each recipient.
@@ -118,7 +122,8 @@ pub struct SignerVerdict {
 /// Everything [`open`] established about a message, for logs and `inspect --json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Verdict {
-    /// Subject and serial (hex) of our certificate whose key decrypted the message.
+    /// Subject and serial (upper-case hex, as `openssl x509 -serial` shows it) of our
+    /// certificate whose key decrypted the message.
     pub decrypted_by: String,
     pub decrypted_by_serial: String,
     /// The local domain whose incoming anchors were used.
@@ -130,6 +135,9 @@ pub struct Verdict {
     pub wrapped: bool,
     pub from: String,
     pub envelope: EnvelopeCheck,
+    /// Things that did not stop the message but that an administrator chasing an interop
+    /// problem should see, e.g. a `micalg` that does not name the signature's digest.
+    pub notes: Vec<String>,
 }
 
 /// A message that decrypted, verified and passed the trust and binding checks.

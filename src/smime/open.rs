@@ -7,7 +7,9 @@
 use mail_parser::MessageParser;
 use openssl::cms::{CMSOptions, CmsContentInfo};
 
-use super::certs::{self, check_key_strength, subject_string, usage_allows, Usage};
+use super::certs::{
+    self, check_email_eku, check_key_strength, subject_string, usage_allows, Usage,
+};
 use super::cms;
 use super::der::{self, oid, Children};
 use super::error::SmimeError;
@@ -50,39 +52,76 @@ pub fn open(
             found: "signed-data without encryption".into(),
         });
     }
-    if ty == oid::AUTH_ENVELOPED_DATA {
-        // AES-GCM: the AS does not allow it and the reference implementation cannot read it.
-        return Err(SmimeError::UnsupportedCmsType {
-            oid: format!("{} (authEnvelopedData)", der::oid_to_string(&ty)),
-        });
-    }
-    if ty != oid::ENVELOPED_DATA {
+    let authenticated = ty == oid::AUTH_ENVELOPED_DATA;
+    if !authenticated && ty != oid::ENVELOPED_DATA {
         return Err(SmimeError::UnsupportedCmsType {
             oid: der::oid_to_string(&ty),
         });
     }
     let enveloped = cms::enveloped_data(&content)?;
-    let content_cipher = check_cipher(&enveloped.content_cipher)?;
+    let content_cipher = check_cipher(&enveloped.content_cipher, authenticated)?;
 
-    let (identity, recipient) = enveloped
+    // Several of our keys can match one RecipientInfo (a renewed key under a reused issuer
+    // and serial, or a subject key identifier two certificates share), and several
+    // RecipientInfos can name keys of ours: each pairing is tried before giving up. A wrong
+    // key does not always fail to decrypt: with PKCS#1 v1.5, OpenSSL's defence against
+    // Bleichenbacher oracles decrypts the content with a random key instead, and about one
+    // time in 256 its padding looks valid. So a pairing counts only once the signature over
+    // what it decrypted verifies.
+    let candidates: Vec<(&certs::Identity, &cms::RecipientInfo)> = enveloped
         .recipients
         .iter()
         .filter_map(|ri| ri.rid.as_ref().map(|rid| (ri, rid)))
-        .find_map(|(ri, rid)| {
+        .flat_map(|(ri, rid)| {
             keys.identities()
                 .iter()
-                .find(|id| rid.matches(&id.cert))
-                .map(|id| (id, ri))
+                .filter(move |id| rid.matches(&id.cert))
+                .map(move |id| (id, ri))
         })
-        .ok_or(SmimeError::NoMatchingRecipient)?;
-    let key_transport = key_transport_of(recipient, identity)?;
-
-    let decrypted = CmsContentInfo::from_der(&der_bytes)?
-        .decrypt(&identity.key, &identity.cert)
-        .map_err(SmimeError::DecryptFailed)?;
-
-    let recipient_domain = identity.domain().unwrap_or_default();
-    let (signed_content, signers) = verify_signed(&decrypted, trust, &recipient_domain)?;
+        .collect();
+    let mut failure = SmimeError::NoMatchingRecipient;
+    let mut opened = None;
+    for (identity, recipient) in candidates {
+        let key_transport = match key_transport_of(recipient, identity) {
+            Ok(kt) => kt,
+            Err(e) => {
+                if matches!(failure, SmimeError::NoMatchingRecipient) {
+                    failure = e;
+                }
+                continue;
+            }
+        };
+        let decrypted = match read_cms(&der_bytes)?.decrypt(&identity.key, &identity.cert) {
+            Ok(decrypted) => decrypted,
+            Err(e) => {
+                // What a fitting key decrypted and we refused says more than a key
+                // that did not fit.
+                if matches!(
+                    failure,
+                    SmimeError::DecryptFailed(_) | SmimeError::NoMatchingRecipient
+                ) {
+                    failure = SmimeError::DecryptFailed(e);
+                }
+                continue;
+            }
+        };
+        let recipient_domain = identity.domain().unwrap_or_default();
+        match verify_signed(&decrypted, trust, &recipient_domain) {
+            Ok(signed) => {
+                opened = Some((identity, key_transport, recipient_domain, signed));
+                break;
+            }
+            Err(e) => failure = e,
+        }
+    }
+    let Some((identity, key_transport, recipient_domain, signed)) = opened else {
+        return Err(failure);
+    };
+    let Signed {
+        content: signed_content,
+        signers,
+        notes,
+    } = signed;
 
     let (inner, wrapped) = unwrap_inner(&outer_headers, &signed_content)?;
     let parsed = MessageParser::default()
@@ -100,12 +139,7 @@ pub fn open(
         }
     };
 
-    let serial = identity
-        .cert
-        .serial_number()
-        .to_bn()
-        .map(|bn| cms::hex(&bn.to_vec()))
-        .unwrap_or_default();
+    let serial = certs::serial_hex(&identity.cert);
     Ok(Opened {
         inner_len: inner.len(),
         verdict: Verdict {
@@ -118,6 +152,7 @@ pub fn open(
             wrapped,
             from,
             envelope: envelope_check,
+            notes,
         },
         inner,
     })
@@ -149,13 +184,17 @@ fn decode_body(headers: &[mime::Header<'_>], body: &[u8]) -> Result<Vec<u8>, Smi
         .ok_or_else(|| SmimeError::MalformedMime("body is not valid base64".into()))
 }
 
-fn check_cipher(oid_bytes: &[u8]) -> Result<&'static str, SmimeError> {
-    match cms::cipher_name(oid_bytes) {
-        Some(name @ ("aes-128-cbc" | "aes-192-cbc" | "aes-256-cbc")) => Ok(name),
-        Some(name) => Err(SmimeError::WeakCipher {
+/// The content cipher, if acceptable: AES-CBC in EnvelopedData, AES-GCM in AuthEnvelopedData
+/// (RFC 5084). GCM outside AuthEnvelopedData would carry no tag to check, and CBC inside it
+/// no authentication, so each is only accepted in its own structure.
+fn check_cipher(oid_bytes: &[u8], authenticated: bool) -> Result<&'static str, SmimeError> {
+    match (cms::cipher_name(oid_bytes), authenticated) {
+        (Some(name @ ("aes-128-cbc" | "aes-192-cbc" | "aes-256-cbc")), false)
+        | (Some(name @ ("aes-128-gcm" | "aes-192-gcm" | "aes-256-gcm")), true) => Ok(name),
+        (Some(name @ ("des-ede3-cbc" | "rc2-cbc" | "des-cbc")), _) => Err(SmimeError::WeakCipher {
             alg: name.to_string(),
         }),
-        None => Err(SmimeError::UnsupportedCipher {
+        _ => Err(SmimeError::UnsupportedCipher {
             oid: der::oid_to_string(oid_bytes),
         }),
     }
@@ -212,8 +251,14 @@ struct VerifiedSigner {
     chain: Vec<String>,
 }
 
-/// Checks the decrypted entity is `multipart/signed` with valid signatures by trusted signers
-/// and returns the signed part (exact bytes) and the signers.
+/// The signed content (exact bytes), its verified signers, and what the administrator should
+/// know about how it was signed.
+struct Signed {
+    content: Vec<u8>,
+    signers: Vec<VerifiedSigner>,
+    notes: Vec<String>,
+}
+
 /// The `micalg` name of a digest we accept for signatures; MD5 and SHA-1 are refused as weak.
 fn accepted_digest(oid_bytes: &[u8]) -> Result<&'static str, SmimeError> {
     match cms::digest_name(oid_bytes) {
@@ -227,6 +272,40 @@ fn accepted_digest(oid_bytes: &[u8]) -> Result<&'static str, SmimeError> {
     }
 }
 
+/// What to record when `micalg` does not name `digest` (a `micalg` name), or `None` when it
+/// does in any spelling agents use (`sha-256`, `sha256`, `SHA256`).
+///
+/// The header is advisory: the SignerInfo's digest is what was verified, so a wrong or missing
+/// `micalg` is worth telling the administrator but not worth refusing the message
+/// (RFC 5751 §3.4.3.2: receivers SHOULD recover gracefully).
+fn micalg_note(micalg: Option<&str>, digest: &str) -> Option<String> {
+    let normal = |m: &str| m.trim().to_ascii_lowercase().replace('-', "");
+    let listed: Vec<&str> = micalg
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .collect();
+    if listed.is_empty() {
+        return Some(format!(
+            "multipart/signed has no micalg; the signature digest {digest} was used"
+        ));
+    }
+    if listed.iter().any(|m| normal(m) == normal(digest)) {
+        return None;
+    }
+    // The header is the sender's text: keep the note one short printable line.
+    let shown: String = listed
+        .join(",")
+        .chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(64)
+        .collect();
+    Some(format!(
+        "micalg {shown} does not name the signature digest {digest}; the signature digest was used"
+    ))
+}
+
 /// For the `smime_verify` fuzz target: the signed entity inside a decrypted message, which
 /// anyone who can encrypt to our certificate controls.
 #[cfg(fuzzing)]
@@ -234,18 +313,26 @@ pub fn fuzz_verify_signed(decrypted: &[u8], trust: &TrustStore) {
     let _ = verify_signed(decrypted, trust, "b.example");
 }
 
-fn verify_signed(
-    decrypted: &[u8],
-    trust: &TrustStore,
-    domain: &str,
-) -> Result<(Vec<u8>, Vec<VerifiedSigner>), SmimeError> {
+/// Checks the decrypted entity is signed by trusted signers whose signatures verify, in
+/// either form RFC 5751 makes a receiver accept: `multipart/signed` with a detached signature,
+/// or opaque `application/pkcs7-mime; smime-type=signed-data` carrying the content inside.
+fn verify_signed(decrypted: &[u8], trust: &TrustStore, domain: &str) -> Result<Signed, SmimeError> {
     let (h, body) = mime::split_entity(decrypted);
     let headers = mime::parse_headers(h);
     let ct = mime::parse_content_type(mime::header(&headers, "Content-Type").unwrap_or(""));
+    if is_pkcs7_mime(&ct.mime) {
+        // Agents that omit smime-type are let through to the CMS type check below.
+        let smime_type = ct.param("smime-type").unwrap_or("signed-data");
+        if !smime_type.eq_ignore_ascii_case("signed-data") {
+            return Err(SmimeError::Unsigned {
+                found: format!("{}; smime-type={smime_type}", ct.mime),
+            });
+        }
+        let sig = decode_body(&headers, body)?;
+        return check_signed_data(&sig, Form::Opaque, trust, domain);
+    }
     if ct.mime != "multipart/signed" {
-        let found = if is_pkcs7_mime(&ct.mime) {
-            "application/pkcs7-mime (opaque signed-data is not accepted)".to_string()
-        } else if ct.mime.is_empty() {
+        let found = if ct.mime.is_empty() {
             "no Content-Type".to_string()
         } else {
             ct.mime.clone()
@@ -269,7 +356,6 @@ fn verify_signed(
             parts.len()
         )));
     }
-    let content = parts[0];
     let (sh, sbody) = mime::split_entity(parts[1]);
     let sig_headers = mime::parse_headers(sh);
     let sig_ct = mime::parse_content_type(mime::header(&sig_headers, "Content-Type").unwrap_or(""));
@@ -281,7 +367,33 @@ fn verify_signed(
         });
     }
     let sig = decode_body(&sig_headers, sbody)?;
-    let (ty, sd) = cms::content_info(&sig)?;
+    let form = Form::Detached {
+        content: parts[0],
+        micalg: ct.param("micalg"),
+    };
+    check_signed_data(&sig, form, trust, domain)
+}
+
+/// Where the signed content of a SignedData is.
+enum Form<'a> {
+    /// Beside it, in part 1 of a `multipart/signed` whose header announced `micalg`.
+    Detached {
+        content: &'a [u8],
+        micalg: Option<&'a str>,
+    },
+    /// Inside it, as eContent.
+    Opaque,
+}
+
+/// Verifies the CMS SignedData `sig`: every SignerInfo with an accepted digest, a strong key,
+/// a valid signature, a chain to `domain`'s incoming anchors and signing key usage.
+fn check_signed_data(
+    sig: &[u8],
+    form: Form<'_>,
+    trust: &TrustStore,
+    domain: &str,
+) -> Result<Signed, SmimeError> {
+    let (ty, sd) = cms::content_info(sig)?;
     if ty != oid::SIGNED_DATA {
         return Err(SmimeError::UnsupportedCmsType {
             oid: der::oid_to_string(&ty),
@@ -299,13 +411,11 @@ fn verify_signed(
         });
     }
 
-    let micalgs: Vec<String> = ct
-        .param("micalg")
-        .unwrap_or("")
-        .split(',')
-        .map(|m| m.trim().to_ascii_lowercase())
-        .filter(|m| !m.is_empty())
-        .collect();
+    if matches!(form, Form::Opaque) && !info.has_content {
+        return Err(SmimeError::MalformedCms(
+            "opaque signed-data carries no content".into(),
+        ));
+    }
     // The announced digest list is checked too, though only for digests we know: OpenSSL 3.0's
     // CMS_verify leaks its content BIO when it cannot set one of them up (found by the
     // smime_verify fuzz target). Weak ones listed beside a strong signer are left to the
@@ -319,14 +429,16 @@ fn verify_signed(
             oid: der::oid_to_string(unknown),
         });
     }
+    let mut notes = Vec::new();
     let mut signer_certs = Vec::with_capacity(info.signers.len());
     for si in &info.signers {
         let digest = accepted_digest(&si.digest)?;
-        if !micalgs.iter().any(|m| m == digest) {
-            return Err(SmimeError::MicalgMismatch {
-                micalg: micalgs.join(","),
-                digest: digest.to_string(),
-            });
+        if let Form::Detached { micalg, .. } = form {
+            if let Some(note) = micalg_note(micalg, digest) {
+                if !notes.contains(&note) {
+                    notes.push(note);
+                }
+            }
         }
         let cert = certs.iter().find(|c| si.sid.matches(c)).ok_or_else(|| {
             SmimeError::SignerCertMissing {
@@ -338,25 +450,17 @@ fn verify_signed(
     }
 
     // CMS_verify checks every SignerInfo; chain checks are ours so each failure gets its own
-    // error. BINARY keeps openssl from rewriting line ends in the detached content.
+    // error. BINARY keeps openssl from rewriting line ends in the content.
     let flags = CMSOptions::NO_SIGNER_CERT_VERIFY | CMSOptions::BINARY;
-    let mut cms_sig = CmsContentInfo::from_der(&sig)?;
-    let verified = cms_sig.verify(None, None, Some(content), None, flags);
-    let content = match verified {
-        Ok(()) => content.to_vec(),
-        Err(first) => {
-            // Some senders sign the canonical form but transmit bare LF.
-            let canonical = mime::to_crlf(content);
-            if canonical != content
-                && CmsContentInfo::from_der(&sig)?
-                    .verify(None, None, Some(&canonical), None, flags)
-                    .is_ok()
-            {
-                canonical
-            } else {
-                return Err(SmimeError::BadSignature(first));
-            }
+    let content = match form {
+        Form::Opaque => {
+            let mut out = Vec::new();
+            read_cms(sig)?
+                .verify(None, None, None, Some(&mut out), flags)
+                .map_err(SmimeError::BadSignature)?;
+            out
         }
+        Form::Detached { content, .. } => verify_detached(sig, content, flags)?,
     };
 
     let mut signers = Vec::with_capacity(signer_certs.len());
@@ -368,6 +472,7 @@ fn verify_signed(
                 needed: "digitalSignature",
             });
         }
+        check_email_eku(&cert)?;
         signers.push(VerifiedSigner {
             cert,
             digest,
@@ -375,7 +480,38 @@ fn verify_signed(
             chain: verdict.chain,
         });
     }
-    Ok((content, signers))
+    Ok(Signed {
+        content,
+        signers,
+        notes,
+    })
+}
+
+/// OpenSSL's reading of a CMS structure our own parser already accepted. Its refusal is
+/// reported as malformed CMS rather than as OpenSSL's error stack, which means nothing to an
+/// administrator.
+fn read_cms(der: &[u8]) -> Result<CmsContentInfo, SmimeError> {
+    CmsContentInfo::from_der(der)
+        .map_err(|_| SmimeError::MalformedCms("OpenSSL cannot read the CMS structure".into()))
+}
+
+/// Verifies a detached signature over `content`, exactly as transmitted or, for senders that
+/// sign the canonical form but transmit bare LF, over its CRLF form. Returns the bytes that
+/// verified.
+fn verify_detached(sig: &[u8], content: &[u8], flags: CMSOptions) -> Result<Vec<u8>, SmimeError> {
+    let first = match read_cms(sig)?.verify(None, None, Some(content), None, flags) {
+        Ok(()) => return Ok(content.to_vec()),
+        Err(first) => first,
+    };
+    let canonical = mime::to_crlf(content);
+    if canonical != content
+        && read_cms(sig)?
+            .verify(None, None, Some(&canonical), None, flags)
+            .is_ok()
+    {
+        return Ok(canonical);
+    }
+    Err(SmimeError::BadSignature(first))
 }
 
 /// The inner message: the `message/rfc822` body when wrapped; otherwise the outer non-MIME

@@ -10,7 +10,8 @@ use openssl::symm::{self, Cipher};
 use openssl::x509::X509;
 
 use super::certs::{
-    check_encryption_cert, check_key_strength, check_time, subject_string, usage_allows, Usage,
+    check_email_eku, check_encryption_cert, check_key_strength, check_time, subject_string,
+    usage_allows, Usage,
 };
 use super::cms;
 use super::der::{self, oid, TAG_NULL, TAG_OCTET_STRING};
@@ -52,6 +53,7 @@ pub fn seal(
             needed: "digitalSignature",
         });
     }
+    check_email_eku(&signer.cert)?;
 
     let inner = mime::to_crlf(inner);
     let (header_block, body) = mime::split_entity(&inner);
@@ -94,10 +96,17 @@ pub fn seal(
     if opts.wrap {
         out.extend_from_slice(format!("Subject: {}\r\n", one_line(&opts.outer_subject)).as_bytes());
     }
+    let smime_type = match opts.cipher {
+        ContentCipher::Aes128Cbc | ContentCipher::Aes256Cbc => "enveloped-data",
+        ContentCipher::Aes128Gcm | ContentCipher::Aes256Gcm => "authEnveloped-data",
+    };
     out.extend_from_slice(
-        b"Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=\"smime.p7m\"\r\n\
-          Content-Transfer-Encoding: base64\r\n\
-          Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n",
+        format!(
+            "Content-Type: application/pkcs7-mime; smime-type={smime_type}; name=\"smime.p7m\"\r\n\
+             Content-Transfer-Encoding: base64\r\n\
+             Content-Disposition: attachment; filename=\"smime.p7m\"\r\n\r\n"
+        )
+        .as_bytes(),
     );
     out.extend_from_slice(&mime::base64_lines(&enveloped));
     Ok(out)
@@ -201,7 +210,9 @@ fn boundary() -> Result<String, SmimeError> {
     Ok(format!("----=_directd_{}", cms::hex(&r)))
 }
 
-/// Encrypts `content` as CMS EnvelopedData to every certificate in `certs`.
+/// Encrypts `content` to every certificate in `certs`: CMS EnvelopedData for CBC, or
+/// AuthEnvelopedData (RFC 5083, with RFC 5084's GCMParameters and a 16-byte tag, no
+/// authenticated attributes) for GCM.
 ///
 /// Built by hand because rust-openssl's `CmsContentInfo::encrypt` only does PKCS#1 v1.5 key
 /// transport and reaching OAEP through it would need unsafe FFI. The structure is RFC 5652
@@ -212,15 +223,30 @@ pub(crate) fn envelop(
     cipher: ContentCipher,
     transport: KeyTransport,
 ) -> Result<Vec<u8>, SmimeError> {
-    let (sym, cipher_oid) = match cipher {
-        ContentCipher::Aes128Cbc => (Cipher::aes_128_cbc(), oid::AES128_CBC),
-        ContentCipher::Aes256Cbc => (Cipher::aes_256_cbc(), oid::AES256_CBC),
+    let (sym, cipher_oid, gcm) = match cipher {
+        ContentCipher::Aes128Cbc => (Cipher::aes_128_cbc(), oid::AES128_CBC, false),
+        ContentCipher::Aes256Cbc => (Cipher::aes_256_cbc(), oid::AES256_CBC, false),
+        ContentCipher::Aes128Gcm => (Cipher::aes_128_gcm(), oid::AES128_GCM, true),
+        ContentCipher::Aes256Gcm => (Cipher::aes_256_gcm(), oid::AES256_GCM, true),
     };
     let mut key = vec![0u8; sym.key_len()];
     rand_bytes(&mut key)?;
-    let mut iv = vec![0u8; sym.iv_len().unwrap_or(16)];
+    // CBC: a 16-byte IV; GCM: the 12-byte nonce RFC 5084 recommends.
+    let mut iv = vec![0u8; if gcm { 12 } else { 16 }];
     rand_bytes(&mut iv)?;
-    let encrypted = symm::encrypt(sym, &key, Some(&iv), content)?;
+    let mut tag = [0u8; 16];
+    let (encrypted, content_alg) = if gcm {
+        let encrypted = symm::encrypt_aead(sym, &key, Some(&iv), &[], content, &mut tag)?;
+        let params = der::seq(&[
+            &der::tlv(TAG_OCTET_STRING, &iv),
+            &der::small_int(tag.len() as u8),
+        ]);
+        (encrypted, der::seq(&[&der::oid_tlv(cipher_oid), &params]))
+    } else {
+        let encrypted = symm::encrypt(sym, &key, Some(&iv), content)?;
+        let alg = der::seq(&[&der::oid_tlv(cipher_oid), &der::tlv(TAG_OCTET_STRING, &iv)]);
+        (encrypted, alg)
+    };
 
     let null = der::tlv(TAG_NULL, &[]);
     let sha256_alg = der::seq(&[&der::oid_tlv(oid::SHA256), &null]);
@@ -265,19 +291,23 @@ pub(crate) fn envelop(
         ]));
     }
 
-    let content_alg = der::seq(&[&der::oid_tlv(cipher_oid), &der::tlv(TAG_OCTET_STRING, &iv)]);
     let encrypted_content_info = der::seq(&[
         &der::oid_tlv(oid::DATA),
         &content_alg,
         &der::tlv(0x80, &encrypted),
     ]);
-    let enveloped = der::seq(&[
-        &der::small_int(0),
-        &der::set_of(recipient_infos),
-        &encrypted_content_info,
-    ]);
+    let version = der::small_int(0);
+    let recipient_infos = der::set_of(recipient_infos);
+    let (content_type, body) = if gcm {
+        let mac = der::tlv(TAG_OCTET_STRING, &tag);
+        let fields: [&[u8]; 4] = [&version, &recipient_infos, &encrypted_content_info, &mac];
+        (oid::AUTH_ENVELOPED_DATA, der::seq(&fields))
+    } else {
+        let fields: [&[u8]; 3] = [&version, &recipient_infos, &encrypted_content_info];
+        (oid::ENVELOPED_DATA, der::seq(&fields))
+    };
     Ok(der::seq(&[
-        &der::oid_tlv(oid::ENVELOPED_DATA),
-        &der::tlv(0xA0, &enveloped),
+        &der::oid_tlv(content_type),
+        &der::tlv(0xA0, &body),
     ]))
 }

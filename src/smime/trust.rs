@@ -7,6 +7,7 @@ use std::sync::{Mutex, PoisonError};
 
 use openssl::asn1::Asn1Time;
 use openssl::cms::{CMSOptions, CmsContentInfo};
+use openssl::nid::Nid;
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::X509VerifyFlags;
@@ -84,19 +85,27 @@ const CERT_CACHE_MAX_DER: usize = 8 * 1024;
 impl CertCache {
     fn parse(&self, der: &[u8]) -> Result<X509, SmimeError> {
         if der.len() > CERT_CACHE_MAX_DER {
-            return Ok(X509::from_der(der)?);
+            return read_message_cert(der);
         }
         let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(cert) = map.get(der) {
             return Ok(cert.clone());
         }
-        let cert = X509::from_der(der)?;
+        let cert = read_message_cert(der)?;
         if map.len() >= CERT_CACHE_ENTRIES {
             map.clear();
         }
         map.insert(der.to_vec(), cert.clone());
         Ok(cert)
     }
+}
+
+/// A certificate carried in a message; one OpenSSL cannot read is malformed input, said so in
+/// words rather than with OpenSSL's error stack.
+fn read_message_cert(der: &[u8]) -> Result<X509, SmimeError> {
+    X509::from_der(der).map_err(|_| {
+        SmimeError::MalformedCms("a certificate carried in the signature cannot be read".into())
+    })
 }
 
 impl std::fmt::Debug for TrustStore {
@@ -124,6 +133,11 @@ impl TrustStore {
 
     pub fn revocation(&self) -> RevocationPolicy {
         self.revocation
+    }
+
+    /// How many CRLs are loaded, so tools can say what a revocation check could consult.
+    pub fn crl_count(&self) -> usize {
+        self.crls.len()
     }
 
     pub fn add_anchor(&mut self, domain: &str, direction: Direction, cert: X509) {
@@ -250,26 +264,45 @@ impl TrustStore {
             } else {
                 let failing = c
                     .current_cert()
-                    .map(|x| subject_string(&x.to_owned()))
-                    .unwrap_or_else(|| subject_string(cert));
+                    .map(|x| x.to_owned())
+                    .unwrap_or_else(|| cert.clone());
                 Ok(Err((c.error(), failing)))
             }
         })?;
         let chain = match outcome {
             Ok(chain) => chain,
             Err((err, failing)) => {
-                // X509_V_ERR_CERT_NOT_YET_VALID and X509_V_ERR_CERT_HAS_EXPIRED.
+                // X509_V_ERR_CERT_NOT_YET_VALID, X509_V_ERR_CERT_HAS_EXPIRED and
+                // X509_V_ERR_CA_MD_TOO_WEAK (OpenSSL's own security level, e.g. for MD5).
                 return Err(match err.as_raw() {
-                    9 => SmimeError::NotYetValid { subject: failing },
-                    10 => SmimeError::Expired { subject: failing },
-                    _ => SmimeError::Untrusted {
+                    9 => SmimeError::NotYetValid {
+                        subject: subject_string(&failing),
+                    },
+                    10 => SmimeError::Expired {
+                        subject: subject_string(&failing),
+                    },
+                    68 => weak_signature(&failing).unwrap_or_else(|| SmimeError::Untrusted {
                         subject: subject_string(cert),
                         domain: domain.to_string(),
                         reason: err.error_string().to_string(),
+                    }),
+                    _ => SmimeError::Untrusted {
+                        subject: subject_string(cert),
+                        domain: domain.to_string(),
+                        reason: plain_reason(err),
                     },
                 });
             }
         };
+        // The anchor's own signature proves nothing (it is trusted by configuration); every
+        // signature below it is what binds the chain, and an MD5 or SHA-1 one can be forged
+        // just like an MD5 or SHA-1 message digest, which is refused.
+        if let Some(weak) = chain
+            .split_last()
+            .and_then(|(_, below)| below.iter().find_map(weak_signature))
+        {
+            return Err(weak);
+        }
         self.check_revocation(&chain)?;
         Ok(ChainVerdict {
             anchor: chain.last().map(subject_string).unwrap_or_default(),
@@ -314,6 +347,33 @@ impl TrustStore {
         }
         Ok(())
     }
+}
+
+/// Why a chain did not validate, in words an administrator reads in `directd inspect` and in
+/// the refusal: OpenSSL's own strings for the common cases are terse or misleading ("unable to
+/// get local issuer certificate" means "no chain to an anchor").
+fn plain_reason(err: openssl::x509::X509VerifyResult) -> String {
+    match err.as_raw() {
+        2 | 20 | 21 => "it does not chain to any of these anchors".into(),
+        18 | 19 => "it chains to a self-signed certificate that is not one of these anchors".into(),
+        7 => "a certificate signature in its chain does not verify".into(),
+        24 => "a certificate in its chain that issued another is not a CA".into(),
+        25 => "its chain is longer than an issuing CA allows".into(),
+        _ => err.error_string().to_string(),
+    }
+}
+
+/// [`SmimeError::WeakCertSignature`] when `cert` is signed with MD5, SHA-1 or older digests.
+fn weak_signature(cert: &X509) -> Option<SmimeError> {
+    let alg = cert.signature_algorithm().object().nid();
+    let digest = alg.signature_algorithms()?.digest;
+    if ![Nid::MD2, Nid::MD4, Nid::MD5, Nid::SHA1].contains(&digest) {
+        return None;
+    }
+    Some(SmimeError::WeakCertSignature {
+        subject: subject_string(cert),
+        alg: alg.long_name().unwrap_or("?").to_string(),
+    })
 }
 
 /// Extracts the certificates of a bundle. `signer` is `None` for "whatever form", `Some(None)`

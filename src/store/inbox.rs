@@ -71,6 +71,18 @@ fn stored_id(
     .optional()
 }
 
+/// What [`Store::reject_incoming`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RejectOutcome {
+    /// Quarantined; a `failed` MDN is owed to the sender (the daemon sends it).
+    FailedMdnOwed,
+    /// Quarantined; the sender asked for no MDN (phiMail: the HISP reports delivery itself).
+    NoMdnRequested,
+    AlreadyQuarantined(String),
+    AlreadyDispatched,
+    NotFound,
+}
+
 impl Store {
     /// Stores a received message and its attachments in one transaction. A redelivery of a
     /// message already stored for the same account and HISP id changes nothing.
@@ -155,16 +167,96 @@ impl Store {
             }
             tx.execute(
                 "INSERT INTO incoming (account, hisp_message_id, recipient, sender, headers_json, body_type, body,
-                                       received_at, raw, quarantine_reason)
-                 VALUES (?1, ?2, ?3, ?4, '[]', 'application/octet-stream', x'', ?5, ?6, ?7)",
-                params![account, mail.hisp_id, mail.recipient, mail.sender, at, mail.raw, mail.reason],
+                                       received_at, raw, quarantine_reason, mdn_to, mdn_original_id, mdn_final)
+                 VALUES (?1, ?2, ?3, ?4, '[]', 'application/octet-stream', x'', ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    account,
+                    mail.hisp_id,
+                    mail.recipient,
+                    mail.sender,
+                    at,
+                    mail.raw,
+                    mail.reason,
+                    mail.mdn.as_ref().map(|m| &m.to),
+                    mail.mdn.as_ref().map(|m| &m.original_message_id),
+                    mail.mdn.as_ref().is_some_and(|m| m.final_delivery),
+                ],
             )?;
             let id = tx.last_insert_rowid();
+            if mail.mdn.is_some() {
+                // Trusted but undeliverable: processed (it was) and failed, owed with this commit.
+                tx.execute(
+                    "INSERT INTO mdn_outbox (incoming_id, account, disposition, created_at)
+                     VALUES (?1, ?2, 'processed', ?3), (?1, ?2, 'failed', ?3)",
+                    params![id, account, at],
+                )?;
+            }
             tx.execute(
                 "INSERT INTO audit_log (at, actor, action, message_ref, detail) VALUES (?1, ?2, 'quarantine', ?3, ?4)",
                 params![at, super::current_actor(), format!("in:{id}"), mail.reason],
             )?;
             Ok(StoreOutcome::New(id))
+        })
+    }
+
+    /// An operator refuses a received message (wrong recipient, wrong patient...): it is
+    /// quarantined with the reason and, when its sender asked for MDNs, a `failed` one is owed.
+    /// Refused once its sender was told it was delivered (`dispatched` sent): the sender gets one
+    /// final outcome. Audited in the same transaction.
+    pub fn reject_incoming(
+        &mut self,
+        id: i64,
+        actor: &str,
+        reason: &str,
+    ) -> Result<RejectOutcome, StoreError> {
+        let at = now();
+        self.write(|tx| {
+            let row: Option<(Option<String>, bool)> = tx
+                .query_row(
+                    "SELECT quarantine_reason, mdn_to IS NOT NULL FROM incoming WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((quarantined, wants_mdn)) = row else {
+                return Ok(RejectOutcome::NotFound);
+            };
+            if let Some(why) = quarantined {
+                return Ok(RejectOutcome::AlreadyQuarantined(why));
+            }
+            let dispatched: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM mdn_outbox WHERE incoming_id = ?1 AND disposition = 'dispatched' AND sent_at IS NOT NULL)",
+                [id],
+                |r| r.get(0),
+            )?;
+            if dispatched {
+                return Ok(RejectOutcome::AlreadyDispatched);
+            }
+            tx.execute(
+                "UPDATE incoming SET quarantine_reason = ?2 WHERE id = ?1",
+                params![id, format!("refused by {actor}: {reason}")],
+            )?;
+            // A dispatched MDN owed but not sent yet is withdrawn; failed takes its place.
+            tx.execute(
+                "DELETE FROM mdn_outbox WHERE incoming_id = ?1 AND disposition = 'dispatched' AND sent_at IS NULL",
+                [id],
+            )?;
+            if wants_mdn {
+                tx.execute(
+                    "INSERT OR IGNORE INTO mdn_outbox (incoming_id, account, disposition, created_at)
+                     SELECT id, account, 'failed', ?2 FROM incoming WHERE id = ?1",
+                    params![id, at],
+                )?;
+            }
+            tx.execute(
+                "INSERT INTO audit_log (at, actor, action, message_ref, detail) VALUES (?1, ?2, 'reject', ?3, ?4)",
+                params![at, actor, format!("in:{id}"), reason],
+            )?;
+            Ok(if wants_mdn {
+                RejectOutcome::FailedMdnOwed
+            } else {
+                RejectOutcome::NoMdnRequested
+            })
         })
     }
 

@@ -46,7 +46,8 @@ impl Store {
     }
 
     /// Received messages whose attachments are all ingested (or refused) and whose sender asked
-    /// for final delivery: they have reached their destination and are owed `dispatched`.
+    /// for final delivery: they have reached their destination and are owed `dispatched`,
+    /// unless `failed` was owed first (the sender gets one final outcome).
     pub fn owe_dispatched_mdns(&self) -> Result<usize, StoreError> {
         self.conn
             .execute(
@@ -54,7 +55,7 @@ impl Store {
                  SELECT i.id, i.account, 'dispatched', ?1 FROM incoming i
                  WHERE i.mdn_to IS NOT NULL AND i.mdn_final = 1 AND i.quarantine_reason IS NULL
                    AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.incoming_id = i.id AND a.ingest_state = 'pending')
-                   AND NOT EXISTS (SELECT 1 FROM mdn_outbox m WHERE m.incoming_id = i.id AND m.disposition = 'dispatched')",
+                   AND NOT EXISTS (SELECT 1 FROM mdn_outbox m WHERE m.incoming_id = i.id AND m.disposition IN ('dispatched', 'failed'))",
                 params![now()],
             )
             .map_err(|e| self.err(e))

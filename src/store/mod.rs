@@ -7,6 +7,7 @@ mod inbox;
 mod ingest;
 mod mdn_outbox;
 mod outbox;
+mod retention;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,11 +15,12 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub use audit::{current_actor, AuditRow};
-pub use inbox::{AttachmentRow, IncomingDetail, StoreOutcome};
+pub use inbox::{AttachmentRow, IncomingDetail, RejectOutcome, StoreOutcome};
 pub use ingest::{IngestTally, PendingAttachment};
 pub use outbox::{
-    sha256_hex, EventRow, MessageRow, NewOutgoing, RecipientRow, SendAttempt, StatusOutcome,
+    sha256_hex, EventRow, Health, MessageRow, NewOutgoing, RecipientRow, SendAttempt, StatusOutcome,
 };
+pub use retention::{PurgeReport, Retention, MIN_AUDIT_DAYS};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -26,6 +28,8 @@ pub enum StoreError {
     Locked { path: PathBuf, waited: Duration },
     #[error("store {path}: the file or its directory is read-only for this user")]
     ReadOnly { path: PathBuf },
+    #[error("backup {path} failed its integrity check: {check}")]
+    BackupCheck { path: PathBuf, check: String },
     #[error("store {path}: the disk is full")]
     Full { path: PathBuf },
     #[error("store {path} was deleted or replaced while in use; nothing more will be acknowledged to it")]
@@ -84,9 +88,13 @@ const MIGRATIONS: &[&str] = &[
     clinical::SCHEMA,
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
+    include_str!("schema_v5.sql"),
     clinical::IDENTITY_MIGRATION,
     clinical::CODINGS_MIGRATION,
 ];
+
+/// The schema version this directd writes (`PRAGMA user_version` after migrating).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 pub struct Store {
     conn: Connection,
@@ -191,14 +199,33 @@ impl Store {
             .conn
             .busy_timeout(busy_timeout)
             .map_err(|e| store.err(e))?;
-        store
-            .conn
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-            )
-            .map_err(|e| store.err(e))?;
-        store.migrate()?;
+        store.prepare()?;
         Ok(store)
+    }
+
+    /// Sets the connection's modes and brings the schema up to date. Two connections switching
+    /// a new file to WAL at once can deadlock on its rollback-journal locks, and SQLite then
+    /// answers BUSY to one of them at once, without waiting; that one tries again shortly, for
+    /// as long as the busy timeout allows.
+    fn prepare(&mut self) -> Result<(), StoreError> {
+        let deadline = std::time::Instant::now() + self.busy_timeout;
+        let mut pause = Duration::from_millis(5);
+        loop {
+            let result = self
+                .conn
+                .execute_batch(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+                )
+                .map_err(|e| self.err(e))
+                .and_then(|()| self.migrate());
+            match result {
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                other => return other,
+            }
+        }
     }
 
     fn apply_key(&mut self, key: &str) -> Result<(), StoreError> {

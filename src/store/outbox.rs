@@ -79,7 +79,36 @@ pub fn sha256_hex(data: &[u8]) -> String {
         .collect()
 }
 
+/// Counts an operator watches (the daemon exports them as metrics).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Health {
+    pub recipients_failed: u64,
+    pub recipients_timed_out: u64,
+    pub quarantined: u64,
+    pub mdns_owed: u64,
+}
+
 impl Store {
+    pub fn health(&self) -> Result<Health, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM recipients WHERE state = 'failed'),
+                        (SELECT count(*) FROM recipients WHERE state = 'timed_out'),
+                        (SELECT count(*) FROM incoming WHERE quarantine_reason IS NOT NULL),
+                        (SELECT count(*) FROM mdn_outbox WHERE sent_at IS NULL AND attempts < 20)",
+                [],
+                |r| {
+                    Ok(Health {
+                        recipients_failed: r.get::<_, i64>(0)? as u64,
+                        recipients_timed_out: r.get::<_, i64>(1)? as u64,
+                        quarantined: r.get::<_, i64>(2)? as u64,
+                        mdns_owed: r.get::<_, i64>(3)? as u64,
+                    })
+                },
+            )
+            .map_err(|e| self.err(e))
+    }
+
     /// Writes a message to the outbox in one transaction and returns its local id.
     pub fn enqueue(&mut self, m: &NewOutgoing) -> Result<i64, StoreError> {
         let at = now();

@@ -2,6 +2,8 @@
 //! a temp dir, and the real daemon code.
 #![allow(dead_code)]
 
+pub mod raw;
+
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

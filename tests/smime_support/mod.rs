@@ -65,7 +65,8 @@ fn serial() -> Asn1Integer {
     bn.to_asn1_integer().unwrap()
 }
 
-/// Validity as day offsets from now, so expired and future certificates are easy.
+/// Validity as day offsets from now, so expired and future certificates are easy. Signed
+/// with SHA-256 and with emailProtection as the only extended key usage of end entities.
 pub fn build(
     cn: &str,
     key: PKey<Private>,
@@ -73,6 +74,39 @@ pub fn build(
     ca: bool,
     san: Option<San<'_>>,
     valid_days: (i64, i64),
+) -> CertKey {
+    build_with(cn, key, issuer, ca, san, valid_days, &Variant::default())
+}
+
+/// How a certificate from [`build_with`] departs from the usual test certificate.
+pub struct Variant {
+    /// The digest the issuer signs with.
+    pub md: MessageDigest,
+    /// Extended key usage of an end entity: `None` leaves the extension out; names as the
+    /// openssl crate's builder takes them (`"emailProtection"`, `"serverAuth"`, ...).
+    pub eku: Option<&'static [&'static str]>,
+    /// A fixed serial number instead of a random one.
+    pub serial: Option<u32>,
+}
+
+impl Default for Variant {
+    fn default() -> Self {
+        Variant {
+            md: MessageDigest::sha256(),
+            eku: Some(&["emailProtection"]),
+            serial: None,
+        }
+    }
+}
+
+pub fn build_with(
+    cn: &str,
+    key: PKey<Private>,
+    issuer: Option<&CertKey>,
+    ca: bool,
+    san: Option<San<'_>>,
+    valid_days: (i64, i64),
+    variant: &Variant,
 ) -> CertKey {
     let mut name = X509NameBuilder::new().unwrap();
     name.append_entry_by_nid(Nid::COMMONNAME, cn).unwrap();
@@ -85,7 +119,12 @@ pub fn build(
     let name = name.build();
     let mut b = X509Builder::new().unwrap();
     b.set_version(2).unwrap();
-    b.set_serial_number(&serial()).unwrap();
+    match variant.serial {
+        Some(n) => b
+            .set_serial_number(&BigNum::from_u32(n).unwrap().to_asn1_integer().unwrap())
+            .unwrap(),
+        None => b.set_serial_number(&serial()).unwrap(),
+    }
     b.set_subject_name(&name).unwrap();
     b.set_issuer_name(issuer.map_or(&name, |i| i.cert.subject_name()))
         .unwrap();
@@ -118,8 +157,18 @@ pub fn build(
                 .unwrap(),
         )
         .unwrap();
-        b.append_extension(ExtendedKeyUsage::new().email_protection().build().unwrap())
-            .unwrap();
+        if let Some(usages) = variant.eku {
+            let mut eku = ExtendedKeyUsage::new();
+            for u in usages {
+                match *u {
+                    "emailProtection" => eku.email_protection(),
+                    "serverAuth" => eku.server_auth(),
+                    "clientAuth" => eku.client_auth(),
+                    other => eku.other(other),
+                };
+            }
+            b.append_extension(eku.build().unwrap()).unwrap();
+        }
     }
     let ski = SubjectKeyIdentifier::new()
         .build(&b.x509v3_context(issuer.map(|i| i.cert.as_ref()), None))
@@ -150,7 +199,7 @@ pub fn build(
         _ => {}
     }
     let signing_key = issuer.map_or(&key, |i| &i.key);
-    b.sign(signing_key, MessageDigest::sha256()).unwrap();
+    b.sign(signing_key, variant.md).unwrap();
     CertKey {
         cert: b.build(),
         key,
@@ -358,6 +407,22 @@ pub fn cli_sign_encrypt(
     recip: &CertKey,
     extra_enc: &[&str],
 ) -> Vec<u8> {
+    let signed = cli_sign(dir, content, signer, chain, md, &[]);
+    let (rcert, _) = write_pem(dir, "cli-recip", recip);
+    cli_encrypt(dir, &signed, cipher, &rcert, extra_enc)
+}
+
+/// Signs `content` with `openssl cms -sign` as `signer` (with `chain` attached) and returns
+/// the S/MIME output file: `multipart/signed` by default, opaque signed-data with
+/// `extra = ["-nodetach"]`.
+pub fn cli_sign(
+    dir: &Path,
+    content: &str,
+    signer: &CertKey,
+    chain: &[&CertKey],
+    md: &str,
+    extra: &[&str],
+) -> PathBuf {
     let (scert, skey) = write_pem(dir, "cli-signer", signer);
     let chain_file = dir.join("cli-chain.pem");
     let mut pem = Vec::new();
@@ -365,7 +430,6 @@ pub fn cli_sign_encrypt(
         pem.extend(c.cert.to_pem().unwrap());
     }
     std::fs::write(&chain_file, &pem).unwrap();
-    let (rcert, _) = write_pem(dir, "cli-recip", recip);
     let input = dir.join("cli-content.txt");
     std::fs::write(&input, content).unwrap();
     let signed = dir.join("cli-signed.eml");
@@ -386,8 +450,9 @@ pub fn cli_sign_encrypt(
     if !chain.is_empty() {
         args.extend(["-certfile", p(&chain_file)]);
     }
+    args.extend(extra);
     openssl(&args);
-    cli_encrypt(dir, &signed, cipher, &rcert, extra_enc)
+    signed
 }
 
 /// Encrypts the file `input` to `rcert` with the CLI, with Direct-ish outer headers.

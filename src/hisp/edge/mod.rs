@@ -26,6 +26,14 @@ pub struct EdgeTransport {
     current: Option<ImapUid>,
 }
 
+/// The Message-ID of one send of outgoing message `local_id`: the IG needs every message's to
+/// be unique, and correlation of MDNs depends on it. The local id keeps sends of different
+/// messages apart, the random part different attempts of the same one.
+fn new_message_id(local_id: i64, sender: &str) -> String {
+    let domain = sender.rsplit_once('@').map_or("localhost", |(_, d)| d);
+    format!("<{local_id}.{}@{domain}>", random_hex(8))
+}
+
 fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     // A Message-ID needs uniqueness, not secrecy; fall back to the clock if the RNG fails.
@@ -108,6 +116,7 @@ impl EdgeTransport {
                     .unwrap_or_else(|| outer_from.clone()),
                 raw,
                 reason,
+                mdn: None,
             })
         };
         let envelope = match (&mail_from, &delivered_to) {
@@ -240,7 +249,7 @@ impl Transport for EdgeTransport {
         let mut certs = Vec::new();
         let mut reachable = Vec::new();
         for r in &msg.recipients {
-            match self.agent.recipient_certs(&r.address).await {
+            match self.agent.recipient_certs(&msg.sender, &r.address).await {
                 Ok(found) => {
                     certs.extend(found);
                     reachable.push(r.address.clone());
@@ -258,12 +267,7 @@ impl Transport for EdgeTransport {
                 recipients: outcomes,
             });
         }
-        let domain = msg
-            .sender
-            .rsplit_once('@')
-            .map(|(_, d)| d)
-            .unwrap_or("localhost");
-        let message_id = format!("<{}.{}@{domain}>", msg.local_id, random_hex(8));
+        let message_id = new_message_id(msg.local_id, &msg.sender);
         let inner = message::build_inner(
             msg,
             &message_id,
@@ -332,7 +336,7 @@ impl Transport for EdgeTransport {
             .map_err(|e| refuse(e.to_string()))?;
         let certs = self
             .agent
-            .recipient_certs(&job.to)
+            .recipient_certs(&job.from, &job.to)
             .await
             .map_err(|e| refuse(e.to_string()))?;
         let original = OriginalInfo {
@@ -366,7 +370,22 @@ impl EdgeTransport {
 
 #[cfg(test)]
 mod tests {
-    use super::{bare_address, header};
+    use super::{bare_address, header, new_message_id};
+
+    #[test]
+    fn message_ids_are_unique_across_thousands_of_sends() {
+        let mut seen = std::collections::HashSet::new();
+        for local_id in 0..2000 {
+            // Three attempts of each message, as retries make.
+            for _ in 0..3 {
+                let id = new_message_id(local_id, "alice@a.example");
+                assert!(id.starts_with(&format!("<{local_id}.")), "{id}");
+                assert!(id.ends_with("@a.example>"), "{id}");
+                assert!(seen.insert(id.clone()), "Message-ID {id} repeated");
+            }
+        }
+        assert_eq!(seen.len(), 6000);
+    }
 
     #[test]
     fn trace_headers_are_read_without_parsing_the_body() {
