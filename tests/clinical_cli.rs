@@ -520,3 +520,63 @@ fn reextract_refreshes_rows_from_the_original_bytes() {
         .iter()
         .any(|r| r["action"] == "ccda reextract"));
 }
+
+/// The daemon's path: a received XDM zip attachment, ingested by the pipeline; re-extraction
+/// finds the member again inside the stored attachment.
+#[test]
+fn reextract_finds_documents_inside_received_attachments() {
+    use directd::hisp::{ReceivedAttachment, ReceivedMail};
+    let env = env();
+    let ccda = common::fixture("ccda", "coded_translations_and_references.xml");
+    let meta = common::metadata_xml(&[common::MetaDoc::full("DOC0001.XML", "text/xml", &ccda)]);
+    let zip = common::build_zip(&[
+        ("IHE_XDM/SUBSET01/METADATA.XML", meta.as_bytes()),
+        ("IHE_XDM/SUBSET01/DOC0001.XML", &ccda),
+    ]);
+    {
+        let mut store =
+            directd::store::Store::open(&env.db, std::time::Duration::from_secs(5)).expect("open");
+        store
+            .store_incoming(
+                "clinic@direct.example.org",
+                &ReceivedMail {
+                    recipient: "clinic@direct.example.org".into(),
+                    sender: "lab@direct.example.net".into(),
+                    hisp_id: "xdm-1".into(),
+                    headers: vec![],
+                    body_type: "text/plain".into(),
+                    body: b"package attached".to_vec(),
+                    attachments: vec![ReceivedAttachment {
+                        filename: "package.zip".into(),
+                        mime_type: "application/zip".into(),
+                        description: String::new(),
+                        data: zip,
+                    }],
+                    raw: None,
+                    verdict: None,
+                    mdn: None,
+                },
+            )
+            .expect("store");
+        let (n, tally) = directd::ingest::pipeline::ingest_pending(
+            &mut store,
+            &directd::ingest::Limits::default(),
+        )
+        .expect("ingest");
+        assert_eq!((n, tally.documents), (1, 1));
+    }
+    let conn = rusqlite::Connection::open(&env.db).expect("open");
+    conn.execute_batch("UPDATE problems SET code = NULL; DELETE FROM entry_codings;")
+        .expect("degrade");
+    drop(conn);
+    let out = json(&directd(&env, &["ccda", "reextract", "--json"]));
+    assert_eq!(out["documents"], 1, "{out}");
+    assert_eq!(
+        sql_rows(&env.db, "SELECT code FROM problems ORDER BY id"),
+        ["433144002", "M10.9"]
+    );
+    assert_eq!(
+        sql_rows(&env.db, "SELECT xdm_uri FROM documents"),
+        ["DOC0001.XML"]
+    );
+}
