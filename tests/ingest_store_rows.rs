@@ -44,7 +44,8 @@ const TABLES: &[(&str, &str)] = &[
 fn open() -> (tempfile::TempDir, Connection) {
     let dir = tempfile::tempdir().expect("tempdir");
     let conn = Connection::open(dir.path().join("rows.sqlite")).expect("open");
-    conn.execute_batch("PRAGMA foreign_keys = ON;")
+    // A fresh store per fixture: without fsyncs (durability is not what these tests check).
+    conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = OFF;")
         .expect("pragma");
     init(&conn).expect("schema");
     (dir, conn)
