@@ -235,29 +235,32 @@ impl Demographics {
         conn.query_row(
             "SELECT family, given, birth_time, gender_code FROM patients WHERE id = ?1",
             [patient_id],
-            |r| {
-                let family: Option<String> = r.get(0)?;
-                let given: Option<String> = r.get(1)?;
-                let birth: Option<String> = r.get(2)?;
-                let sex: Option<String> = r.get(3)?;
-                Ok(Demographics {
-                    family: family.as_deref().map(fold).and_then(non_empty),
-                    given: given
-                        .as_deref()
-                        .and_then(|g| g.split_whitespace().next())
-                        .map(fold)
-                        .and_then(non_empty),
-                    birth_date: birth
-                        .as_deref()
-                        .and_then(|b| b.get(..10))
-                        .filter(|b| b.as_bytes()[4] == b'-' && b.as_bytes()[7] == b'-')
-                        .map(str::to_owned),
-                    sex: sex
-                        .map(|s| s.trim().to_ascii_uppercase())
-                        .filter(|s| matches!(s.as_str(), "M" | "F")),
-                })
-            },
+            |r| Demographics::from_row(r, 0),
         )
+    }
+
+    /// From the columns `family, given, birth_time, gender_code` starting at `at`.
+    fn from_row(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<Demographics> {
+        let family: Option<String> = r.get(at)?;
+        let given: Option<String> = r.get(at + 1)?;
+        let birth: Option<String> = r.get(at + 2)?;
+        let sex: Option<String> = r.get(at + 3)?;
+        Ok(Demographics {
+            family: family.as_deref().map(fold).and_then(non_empty),
+            given: given
+                .as_deref()
+                .and_then(|g| g.split_whitespace().next())
+                .map(fold)
+                .and_then(non_empty),
+            birth_date: birth
+                .as_deref()
+                .and_then(|b| b.get(..10))
+                .filter(|b| b.as_bytes()[4] == b'-' && b.as_bytes()[7] == b'-')
+                .map(str::to_owned),
+            sex: sex
+                .map(|s| s.trim().to_ascii_uppercase())
+                .filter(|s| matches!(s.as_str(), "M" | "F")),
+        })
     }
 
     /// `None` when the two agree; otherwise why not, in words a reviewer can act on (no PHI).
@@ -357,6 +360,48 @@ fn add_candidate(
     Ok(())
 }
 
+/// The persons that hold a record carrying `(root, extension)`, other than `patient_id`, in the
+/// order of their first such record: `(person, that record, demographics of every record of the
+/// person)`. One query, since a placeholder identifier may be shared by hundreds of people.
+fn sharing_persons(
+    conn: &Connection,
+    patient_id: i64,
+    (root, ext): (&str, &str),
+) -> rusqlite::Result<Vec<(i64, i64, Vec<Demographics>)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT i.patient_id, m.person_id, p.family, p.given, p.birth_time, p.gender_code
+         FROM patient_identifiers i
+         JOIN person_members m1 ON m1.patient_id = i.patient_id
+         JOIN person_members m ON m.person_id = m1.person_id
+         JOIN patients p ON p.id = m.patient_id
+         WHERE i.root = ?1 AND i.extension = ?2 AND i.patient_id != ?3
+         ORDER BY i.patient_id, m.patient_id",
+    )?;
+    let rows = stmt.query_map(params![root, ext, patient_id], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, i64>(1)?,
+            Demographics::from_row(r, 2)?,
+        ))
+    })?;
+    let mut out: Vec<(i64, i64, Vec<Demographics>)> = Vec::new();
+    let mut index: std::collections::HashMap<i64, usize> = std::collections::HashMap::new();
+    for row in rows {
+        let (via, person, d) = row?;
+        match index.get(&person) {
+            None => {
+                index.insert(person, out.len());
+                out.push((person, via, vec![d]));
+            }
+            // Only the rows reached through the person's first sharing record: the others
+            // repeat the same members.
+            Some(&i) if out[i].1 == via => out[i].2.push(d),
+            Some(_) => {}
+        }
+    }
+    Ok(out)
+}
+
 /// Puts a freshly stored record into the one person its evidence supports, or into a new person.
 fn link_on_evidence(conn: &Connection, patient_id: i64) -> rusqlite::Result<()> {
     let me = Demographics::load(conn, patient_id)?;
@@ -374,32 +419,14 @@ fn link_on_evidence(conn: &Connection, patient_id: i64) -> rusqlite::Result<()> 
         if is_placeholder(root, ext) {
             continue;
         }
-        let others: Vec<i64> = {
-            let mut stmt = conn.prepare_cached(
-                "SELECT patient_id FROM patient_identifiers
-                 WHERE root = ?1 AND extension = ?2 AND patient_id != ?3 ORDER BY patient_id",
-            )?;
-            let rows = stmt.query_map(params![root, ext, patient_id], |r| r.get(0))?;
-            rows.collect::<rusqlite::Result<_>>()?
-        };
-        for other in others {
-            let Some(person) = person_of(conn, other)? else {
-                continue;
-            };
+        for (person, other, records) in sharing_persons(conn, patient_id, (root, ext))? {
             if judged.contains(&person) {
                 continue;
             }
             judged.push(person);
             // Every record of the person must agree, not just the one sharing the identifier:
             // otherwise a chain of small differences could walk one person into another.
-            let mut reason = None;
-            for m in members(conn, person)? {
-                if let Some(r) = me.disagreement(&Demographics::load(conn, m)?) {
-                    reason = Some(r);
-                    break;
-                }
-            }
-            match reason {
+            match records.iter().find_map(|d| me.disagreement(d)) {
                 None => agreeing.push((person, format!("{root}^{ext}"))),
                 Some(r) if candidates < MAX_CANDIDATES_PER_RECORD => {
                     candidates += 1;
