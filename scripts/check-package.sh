@@ -22,7 +22,7 @@ awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }' || fail "exposure $sco
 # As a user who may not read /etc/directd (0750 root:directd), the README's first steps work: the
 # demo, then the store commands on its store with --db, which need no configuration or secrets.
 work=$(mktemp -d)
-chmod 0755 "$work"
+chown nobody:nogroup "$work"
 as_nobody() { setpriv --reuid=nobody --regid=nogroup --clear-groups env HOME="$work" "$@"; }
 as_nobody /usr/bin/directd demo --dir "$work/demo" >/dev/null || fail "directd demo as a non-root user"
 as_nobody /usr/bin/directd --db "$work/demo/demo.db" messages | grep -q "Demo referral" \

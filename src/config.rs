@@ -433,17 +433,8 @@ impl Config {
         let raw: RawConfig = layered(path, required)?
             .try_deserialize()
             .map_err(|e| load_error(path, e.to_string()))?;
-        // Held to the same rule as password files: a password others can read is refused.
-        if let Some(i) = raw.accounts.iter().position(|a| a.password.is_some()) {
-            if let Ok(Some(mode)) = crate::fsutil::group_or_world_readable(path) {
-                return Err(invalid(
-                    format!("accounts[{i}].password"),
-                    format!(
-                        "{} holds a password and is readable by group or others (mode {mode:o}); chmod 600 it, or move the password to password_file",
-                        path.display()
-                    ),
-                ));
-            }
+        if let Some(e) = inline_password_problem(path, &raw) {
+            return Err(e);
         }
         Self::validate(raw, secrets)
     }
@@ -470,294 +461,368 @@ impl Config {
     }
 
     fn validate(raw: RawConfig, secrets: bool) -> Result<Config, ConfigError> {
-        let store = store_settings(&raw.store)?;
-        let d = &raw.daemon;
-        let daemon = DaemonConfig {
-            poll_interval: secs("daemon.poll_interval_secs", d.poll_interval_secs, 60.0)?,
-            outbox_check: Duration::from_millis(d.outbox_check_ms.unwrap_or(1000).max(10)),
-            backoff_initial: secs("daemon.backoff_initial_secs", d.backoff_initial_secs, 1.0)?,
-            backoff_max: secs("daemon.backoff_max_secs", d.backoff_max_secs, 300.0)?,
-            max_send_attempts: d.max_send_attempts.unwrap_or(20).max(1),
-            dispatched_timeout: secs(
-                "daemon.dispatched_timeout_secs",
-                d.dispatched_timeout_secs,
-                3600.0,
-            )?,
-            processed_timeout: secs(
-                "daemon.processed_timeout_secs",
-                d.processed_timeout_secs,
-                3600.0,
-            )?,
-            unreadable_retries: d.unreadable_retries.unwrap_or(5).max(1),
-            unreadable_giveup: secs(
-                "daemon.unreadable_giveup_secs",
-                d.unreadable_giveup_secs,
-                900.0,
-            )?,
-            summary_interval: secs(
-                "daemon.summary_interval_secs",
-                d.summary_interval_secs,
-                3600.0,
-            )?,
-            metrics_listen: match &d.metrics_listen {
-                None => None,
-                Some(s) => {
-                    let addr: std::net::SocketAddr = s.parse().map_err(|_| {
-                        invalid(
-                            "daemon.metrics_listen",
-                            format!("{s:?} is not an IP:port address"),
-                        )
-                    })?;
-                    // Metrics reveal traffic volumes per account; keep them off the network.
-                    if !addr.ip().is_loopback() {
-                        return Err(invalid(
-                            "daemon.metrics_listen",
-                            format!("{addr} is not a loopback address"),
-                        ));
-                    }
-                    Some(addr)
-                }
-            },
-        };
-        if daemon.backoff_max < daemon.backoff_initial {
-            return Err(invalid(
-                "daemon.backoff_max_secs",
-                "must not be below daemon.backoff_initial_secs",
-            ));
+        Self::validate_all(raw, secrets).map_err(|mut problems| problems.remove(0))
+    }
+
+    /// Checks every section and every account, collecting each problem instead of stopping at
+    /// the first (`config check` lists them all). Sections do not depend on each other, so one
+    /// broken account does not hide a problem in the next.
+    fn validate_all(raw: RawConfig, secrets: bool) -> Result<Config, Vec<ConfigError>> {
+        fn keep<T>(r: Result<T, ConfigError>, problems: &mut Vec<ConfigError>) -> Option<T> {
+            r.map_err(|e| problems.push(e)).ok()
         }
-        let mut accounts = Vec::new();
+        let mut problems = Vec::new();
+        let store = keep(store_settings(&raw.store), &mut problems);
+        let daemon = keep(daemon_settings(&raw.daemon), &mut problems);
+        let mut accounts: Vec<Account> = Vec::new();
         for (i, a) in raw.accounts.iter().enumerate() {
-            let key = |k: &str| format!("accounts[{i}].{k}");
-            let endpoint = a.endpoint();
-            let address = crate::address::normalize(&a.address);
-            if !crate::address::is_valid(&address) {
-                return Err(invalid(
-                    key("address"),
-                    format!("{:?} is not a valid Direct address", a.address),
-                ));
-            }
-            if a.transport != "phimail" && a.transport != "edge" {
-                return Err(invalid(
-                    key("transport"),
-                    format!("{:?}: expected phimail or edge", a.transport),
-                ));
-            }
-            if a.transport == "edge" && raw.smime.is_none() {
-                return Err(invalid(
-                    key("transport"),
-                    "edge accounts need an [smime] section (directd is their security agent)",
-                ));
-            }
-            let mut addresses = vec![address.clone()];
-            for (j, m) in a.members.iter().enumerate() {
-                let m = crate::address::normalize(m);
-                if !crate::address::is_valid(&m) {
-                    return Err(invalid(
-                        format!("accounts[{i}].members[{j}]"),
-                        format!("{m:?} is not a valid Direct address"),
-                    ));
-                }
-                addresses.push(m);
-            }
-            if accounts
-                .iter()
-                .any(|other: &Account| other.address == address)
-            {
-                return Err(invalid(
-                    key("address"),
-                    format!("{address} is configured twice"),
-                ));
-            }
-            let password = match (&a.password, &a.password_file) {
-                (Some(_), Some(_)) => {
-                    return Err(invalid(
-                        key("password_file"),
-                        "set password or password_file, not both",
-                    ))
-                }
-                (Some(p), None) => p.clone(),
-                (None, Some(f)) if secrets => read_secret(&key("password_file"), f)?,
-                (None, Some(_)) => String::new(),
-                (None, None)
-                    if endpoint.client_cert.is_some() || raw.hisp.client_cert.is_some() =>
-                {
-                    String::new()
-                }
-                (None, None) => {
-                    return Err(invalid(
-                        key("password"),
-                        "missing (set password or password_file)",
-                    ))
-                }
-            };
-            let ep = |pick: fn(&RawEndpoint) -> Option<&PathBuf>| {
-                pick(&endpoint).or_else(|| pick(&raw.hisp)).cloned()
-            };
-            let host = endpoint
-                .host
-                .clone()
-                .or_else(|| raw.hisp.host.clone())
-                .ok_or_else(|| invalid(key("host"), "missing (set it here or in [hisp])"))?;
-            let ca_file = ep(|e| e.ca_file.as_ref()).ok_or_else(|| {
-                invalid(
-                    key("ca_file"),
-                    "missing: the CA that signs the HISP's server certificate",
-                )
-            })?;
-            // Name the key where the value was written: most accounts inherit it from [hisp].
-            let ca_file_key = if endpoint.ca_file.is_some() {
-                key("ca_file")
-            } else {
-                "hisp.ca_file".to_owned()
-            };
-            if !ca_file.is_file() {
-                return Err(invalid(
-                    &ca_file_key,
-                    format!("{} does not exist", ca_file.display()),
-                ));
-            }
-            let client_cert = match (
-                ep(|e| e.client_cert.as_ref()),
-                ep(|e| e.client_key.as_ref()),
+            if let Some(account) = keep(
+                account_settings(&raw, i, a, &accounts, secrets),
+                &mut problems,
             ) {
-                (Some(c), Some(k)) => {
-                    if let Some(mode) = crate::fsutil::group_or_world_readable(&k)
-                        .map_err(|e| invalid(key("client_key"), format!("{}: {e}", k.display())))?
-                    {
-                        return Err(invalid(
-                            key("client_key"),
-                            format!(
-                                "{} is readable by group or others (mode {mode:o}); chmod 600 it",
-                                k.display()
-                            ),
-                        ));
-                    }
-                    Some((c, k))
-                }
-                (None, None) => None,
-                _ => {
-                    return Err(invalid(
-                        key("client_cert"),
-                        "client_cert and client_key go together",
-                    ))
-                }
-            };
-            let num = |pick: fn(&RawEndpoint) -> Option<f64>| pick(&endpoint).or(pick(&raw.hisp));
-            let connect = ConnectSettings {
-                host,
-                port: endpoint.port.or(raw.hisp.port).unwrap_or(DEFAULT_PORT),
-                ca_file,
-                client_cert,
-                user: a
-                    .login
-                    .clone()
-                    .map(|l| crate::address::normalize(&l))
-                    .unwrap_or_else(|| address.clone()),
-                password,
-                connect_timeout: secs(
-                    &key("connect_timeout_secs"),
-                    num(|e| e.connect_timeout_secs),
-                    30.0,
-                )?,
-                read_timeout: secs(
-                    &key("read_timeout_secs"),
-                    num(|e| e.read_timeout_secs),
-                    120.0,
-                )?,
-                max_part_bytes: endpoint
-                    .max_part_bytes
-                    .or(raw.hisp.max_part_bytes)
-                    .unwrap_or(DEFAULT_MAX_PART_BYTES),
-            };
-            let edge = if a.transport == "edge" {
-                let smtp_tls = choice(
-                    key("smtp_tls"),
-                    a.smtp_tls.as_deref().unwrap_or("starttls"),
-                    &[
-                        ("starttls", SmtpTls::StartTls),
-                        ("implicit", SmtpTls::Implicit),
-                    ],
-                )?;
-                let after_fetch = match a.after_fetch.as_deref().unwrap_or("delete") {
-                    "delete" => AfterFetch::Delete,
-                    other => match other.strip_prefix("move:") {
-                        Some(folder) if !folder.is_empty() => AfterFetch::Move(folder.to_owned()),
-                        _ => {
-                            return Err(invalid(
-                                key("after_fetch"),
-                                format!("{other:?}: expected delete or move:FOLDER"),
-                            ))
-                        }
-                    },
-                };
-                Some(EdgeSettings {
-                    smtp_host: a.smtp_host.clone().unwrap_or_else(|| connect.host.clone()),
-                    smtp_port: a.smtp_port.unwrap_or(if smtp_tls == SmtpTls::Implicit {
-                        465
-                    } else {
-                        587
-                    }),
-                    smtp_tls,
-                    imap_host: a.imap_host.clone().unwrap_or_else(|| connect.host.clone()),
-                    imap_port: a.imap_port.unwrap_or(993),
-                    user: connect.user.clone(),
-                    password: connect.password.clone(),
-                    ca_file: connect.ca_file.clone(),
-                    mailbox: a.mailbox.clone().unwrap_or_else(|| "INBOX".into()),
-                    after_fetch,
-                    timeout: connect.read_timeout,
-                })
-            } else {
-                None
-            };
-            accounts.push(Account {
-                address: address.clone(),
-                addresses,
-                connect,
-                edge,
-                ca_file_key,
-            });
-        }
-        let smime = raw.smime.as_ref().map(smime_settings).transpose()?;
-        let r = &raw.retention;
-        if let Some(days) = r.audit_days.filter(|d| *d < crate::store::MIN_AUDIT_DAYS) {
-            return Err(invalid(
-                "retention.audit_days",
-                format!(
-                    "{days} is less than the six years ({} days) audit records must be kept",
-                    crate::store::MIN_AUDIT_DAYS
-                ),
-            ));
-        }
-        for (k, v) in [
-            ("retention.content_days", r.content_days),
-            ("retention.quarantine_days", r.quarantine_days),
-        ] {
-            if v == Some(0) {
-                return Err(invalid(
-                    k,
-                    "must be at least 1 day (leave it out to keep everything)",
-                ));
+                accounts.push(account);
             }
         }
-        let retention = crate::store::Retention {
-            content_days: r.content_days,
-            quarantine_days: r.quarantine_days,
-            audit_days: r.audit_days,
-        };
-        Ok(Config {
-            retention,
-            store,
-            daemon,
-            accounts,
-            smime,
-        })
+        let smime = keep(
+            raw.smime.as_ref().map(smime_settings).transpose(),
+            &mut problems,
+        );
+        let retention = keep(retention_settings(&raw.retention), &mut problems);
+        match (store, daemon, smime, retention) {
+            (Some(store), Some(daemon), Some(smime), Some(retention)) if problems.is_empty() => {
+                Ok(Config {
+                    retention,
+                    store,
+                    daemon,
+                    accounts,
+                    smime,
+                })
+            }
+            _ => Err(problems),
+        }
+    }
+
+    /// Every problem with the configuration at `path` (for `config check`), or the configuration.
+    pub fn check(path: &Path, required: bool) -> Result<Config, Vec<ConfigError>> {
+        let raw: RawConfig = layered(path, required)
+            .and_then(|c| {
+                c.try_deserialize()
+                    .map_err(|e| load_error(path, e.to_string()))
+            })
+            .map_err(|e| vec![e])?;
+        let mut problems = inline_password_problem(path, &raw)
+            .into_iter()
+            .collect::<Vec<_>>();
+        match Self::validate_all(raw, true) {
+            Ok(config) if problems.is_empty() => Ok(config),
+            Ok(_) => Err(problems),
+            Err(more) => {
+                problems.extend(more);
+                Err(problems)
+            }
+        }
     }
 
     /// The account that sends for `from`.
     pub fn account_for(&self, from: &str) -> Option<&Account> {
         self.accounts.iter().find(|a| a.covers(from))
     }
+}
+
+fn daemon_settings(d: &RawDaemon) -> Result<DaemonConfig, ConfigError> {
+    let daemon = DaemonConfig {
+        poll_interval: secs("daemon.poll_interval_secs", d.poll_interval_secs, 60.0)?,
+        outbox_check: Duration::from_millis(d.outbox_check_ms.unwrap_or(1000).max(10)),
+        backoff_initial: secs("daemon.backoff_initial_secs", d.backoff_initial_secs, 1.0)?,
+        backoff_max: secs("daemon.backoff_max_secs", d.backoff_max_secs, 300.0)?,
+        max_send_attempts: d.max_send_attempts.unwrap_or(20).max(1),
+        dispatched_timeout: secs(
+            "daemon.dispatched_timeout_secs",
+            d.dispatched_timeout_secs,
+            3600.0,
+        )?,
+        processed_timeout: secs(
+            "daemon.processed_timeout_secs",
+            d.processed_timeout_secs,
+            3600.0,
+        )?,
+        unreadable_retries: d.unreadable_retries.unwrap_or(5).max(1),
+        unreadable_giveup: secs(
+            "daemon.unreadable_giveup_secs",
+            d.unreadable_giveup_secs,
+            900.0,
+        )?,
+        summary_interval: secs(
+            "daemon.summary_interval_secs",
+            d.summary_interval_secs,
+            3600.0,
+        )?,
+        metrics_listen: match &d.metrics_listen {
+            None => None,
+            Some(s) => {
+                let addr: std::net::SocketAddr = s.parse().map_err(|_| {
+                    invalid(
+                        "daemon.metrics_listen",
+                        format!("{s:?} is not an IP:port address"),
+                    )
+                })?;
+                // Metrics reveal traffic volumes per account; keep them off the network.
+                if !addr.ip().is_loopback() {
+                    return Err(invalid(
+                        "daemon.metrics_listen",
+                        format!("{addr} is not a loopback address"),
+                    ));
+                }
+                Some(addr)
+            }
+        },
+    };
+    if daemon.backoff_max < daemon.backoff_initial {
+        return Err(invalid(
+            "daemon.backoff_max_secs",
+            "must not be below daemon.backoff_initial_secs",
+        ));
+    }
+    Ok(daemon)
+}
+
+/// One `[[accounts]]` entry, checked against the accounts before it (no address twice).
+fn account_settings(
+    raw: &RawConfig,
+    i: usize,
+    a: &RawAccount,
+    earlier: &[Account],
+    secrets: bool,
+) -> Result<Account, ConfigError> {
+    let key = |k: &str| format!("accounts[{i}].{k}");
+    let endpoint = a.endpoint();
+    let address = crate::address::normalize(&a.address);
+    if !crate::address::is_valid(&address) {
+        return Err(invalid(
+            key("address"),
+            format!("{:?} is not a valid Direct address", a.address),
+        ));
+    }
+    if a.transport != "phimail" && a.transport != "edge" {
+        return Err(invalid(
+            key("transport"),
+            format!("{:?}: expected phimail or edge", a.transport),
+        ));
+    }
+    if a.transport == "edge" && raw.smime.is_none() {
+        return Err(invalid(
+            key("transport"),
+            "edge accounts need an [smime] section (directd is their security agent)",
+        ));
+    }
+    let mut addresses = vec![address.clone()];
+    for (j, m) in a.members.iter().enumerate() {
+        let m = crate::address::normalize(m);
+        if !crate::address::is_valid(&m) {
+            return Err(invalid(
+                format!("accounts[{i}].members[{j}]"),
+                format!("{m:?} is not a valid Direct address"),
+            ));
+        }
+        addresses.push(m);
+    }
+    if earlier
+        .iter()
+        .any(|other: &Account| other.address == address)
+    {
+        return Err(invalid(
+            key("address"),
+            format!("{address} is configured twice"),
+        ));
+    }
+    let password = match (&a.password, &a.password_file) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                key("password_file"),
+                "set password or password_file, not both",
+            ))
+        }
+        (Some(p), None) => p.clone(),
+        (None, Some(f)) if secrets => read_secret(&key("password_file"), f)?,
+        (None, Some(_)) => String::new(),
+        (None, None) if endpoint.client_cert.is_some() || raw.hisp.client_cert.is_some() => {
+            String::new()
+        }
+        (None, None) => {
+            return Err(invalid(
+                key("password"),
+                "missing (set password or password_file)",
+            ))
+        }
+    };
+    let ep = |pick: fn(&RawEndpoint) -> Option<&PathBuf>| {
+        pick(&endpoint).or_else(|| pick(&raw.hisp)).cloned()
+    };
+    let host = endpoint
+        .host
+        .clone()
+        .or_else(|| raw.hisp.host.clone())
+        .ok_or_else(|| invalid(key("host"), "missing (set it here or in [hisp])"))?;
+    let ca_file = ep(|e| e.ca_file.as_ref()).ok_or_else(|| {
+        invalid(
+            key("ca_file"),
+            "missing: the CA that signs the HISP's server certificate",
+        )
+    })?;
+    // Name the key where the value was written: most accounts inherit it from [hisp].
+    let ca_file_key = if endpoint.ca_file.is_some() {
+        key("ca_file")
+    } else {
+        "hisp.ca_file".to_owned()
+    };
+    if !ca_file.is_file() {
+        return Err(invalid(
+            &ca_file_key,
+            format!("{} does not exist", ca_file.display()),
+        ));
+    }
+    let client_cert = match (
+        ep(|e| e.client_cert.as_ref()),
+        ep(|e| e.client_key.as_ref()),
+    ) {
+        (Some(c), Some(k)) => {
+            if let Some(mode) = crate::fsutil::group_or_world_readable(&k)
+                .map_err(|e| invalid(key("client_key"), format!("{}: {e}", k.display())))?
+            {
+                return Err(invalid(
+                    key("client_key"),
+                    format!(
+                        "{} is readable by group or others (mode {mode:o}); chmod 600 it",
+                        k.display()
+                    ),
+                ));
+            }
+            Some((c, k))
+        }
+        (None, None) => None,
+        _ => {
+            return Err(invalid(
+                key("client_cert"),
+                "client_cert and client_key go together",
+            ))
+        }
+    };
+    let num = |pick: fn(&RawEndpoint) -> Option<f64>| pick(&endpoint).or(pick(&raw.hisp));
+    let connect = ConnectSettings {
+        host,
+        port: endpoint.port.or(raw.hisp.port).unwrap_or(DEFAULT_PORT),
+        ca_file,
+        client_cert,
+        user: a
+            .login
+            .clone()
+            .map(|l| crate::address::normalize(&l))
+            .unwrap_or_else(|| address.clone()),
+        password,
+        connect_timeout: secs(
+            &key("connect_timeout_secs"),
+            num(|e| e.connect_timeout_secs),
+            30.0,
+        )?,
+        read_timeout: secs(
+            &key("read_timeout_secs"),
+            num(|e| e.read_timeout_secs),
+            120.0,
+        )?,
+        max_part_bytes: endpoint
+            .max_part_bytes
+            .or(raw.hisp.max_part_bytes)
+            .unwrap_or(DEFAULT_MAX_PART_BYTES),
+    };
+    let edge = if a.transport == "edge" {
+        let smtp_tls = choice(
+            key("smtp_tls"),
+            a.smtp_tls.as_deref().unwrap_or("starttls"),
+            &[
+                ("starttls", SmtpTls::StartTls),
+                ("implicit", SmtpTls::Implicit),
+            ],
+        )?;
+        let after_fetch = match a.after_fetch.as_deref().unwrap_or("delete") {
+            "delete" => AfterFetch::Delete,
+            other => match other.strip_prefix("move:") {
+                Some(folder) if !folder.is_empty() => AfterFetch::Move(folder.to_owned()),
+                _ => {
+                    return Err(invalid(
+                        key("after_fetch"),
+                        format!("{other:?}: expected delete or move:FOLDER"),
+                    ))
+                }
+            },
+        };
+        Some(EdgeSettings {
+            smtp_host: a.smtp_host.clone().unwrap_or_else(|| connect.host.clone()),
+            smtp_port: a.smtp_port.unwrap_or(if smtp_tls == SmtpTls::Implicit {
+                465
+            } else {
+                587
+            }),
+            smtp_tls,
+            imap_host: a.imap_host.clone().unwrap_or_else(|| connect.host.clone()),
+            imap_port: a.imap_port.unwrap_or(993),
+            user: connect.user.clone(),
+            password: connect.password.clone(),
+            ca_file: connect.ca_file.clone(),
+            mailbox: a.mailbox.clone().unwrap_or_else(|| "INBOX".into()),
+            after_fetch,
+            timeout: connect.read_timeout,
+        })
+    } else {
+        None
+    };
+    Ok(Account {
+        address: address.clone(),
+        addresses,
+        connect,
+        edge,
+        ca_file_key,
+    })
+}
+
+fn retention_settings(r: &RawRetention) -> Result<crate::store::Retention, ConfigError> {
+    if let Some(days) = r.audit_days.filter(|d| *d < crate::store::MIN_AUDIT_DAYS) {
+        return Err(invalid(
+            "retention.audit_days",
+            format!(
+                "{days} is less than the six years ({} days) audit records must be kept",
+                crate::store::MIN_AUDIT_DAYS
+            ),
+        ));
+    }
+    for (k, v) in [
+        ("retention.content_days", r.content_days),
+        ("retention.quarantine_days", r.quarantine_days),
+    ] {
+        if v == Some(0) {
+            return Err(invalid(
+                k,
+                "must be at least 1 day (leave it out to keep everything)",
+            ));
+        }
+    }
+    Ok(crate::store::Retention {
+        content_days: r.content_days,
+        quarantine_days: r.quarantine_days,
+        audit_days: r.audit_days,
+    })
+}
+
+/// Held to the same rule as password files: a password others can read is refused.
+fn inline_password_problem(path: &Path, raw: &RawConfig) -> Option<ConfigError> {
+    let i = raw.accounts.iter().position(|a| a.password.is_some())?;
+    let mode = crate::fsutil::group_or_world_readable(path).ok()??;
+    Some(invalid(
+        format!("accounts[{i}].password"),
+        format!(
+            "{} holds a password and is readable by group or others (mode {mode:o}); chmod 600 it, or move the password to password_file",
+            path.display()
+        ),
+    ))
 }
 
 fn load_error(path: &Path, message: String) -> ConfigError {

@@ -550,3 +550,36 @@ fn a_pdf_given_as_ccda_points_to_attach() {
         stderr(&out)
     );
 }
+
+/// `config check` lists every problem at once, each under its own key, across sections and
+/// accounts, and says --connect was skipped.
+#[test]
+fn config_check_lists_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("directd.toml");
+    directd::fsutil::write_private(
+        &config,
+        b"[daemon]\npoll_interval_secs = 0\n[hisp]\nhost = \"h\"\n\
+          [[accounts]]\naddress = \"not an address\"\npassword = \"p\"\n\
+          [[accounts]]\naddress = \"b@x.example.org\"\npassword = \"p\"\nca_file = \"/nonexistent/ca.pem\"\n\
+          [retention]\naudit_days = 30\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args(["config", "check", "--connect"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    for key in [
+        "FAIL daemon.poll_interval_secs",
+        "FAIL accounts[0].address",
+        "FAIL accounts[1].ca_file",
+        "FAIL retention.audit_days",
+        "skip --connect",
+    ] {
+        assert!(text.contains(key), "{key} missing from:\n{text}");
+    }
+}

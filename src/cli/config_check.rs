@@ -23,15 +23,20 @@ enum ConfigCommand {
 
 pub fn run(ctx: &Context, args: ConfigArgs) -> CliResult {
     let ConfigCommand::Check { connect } = args.command;
-    let config = match ctx.config() {
+    let config = match ctx.check_config() {
         Ok(c) => c,
-        Err(CliError::Failure(e)) => {
-            outln!("FAIL {e:#}");
+        Err(problems) => {
+            for p in &problems {
+                outln!("FAIL {p}");
+            }
+            if connect {
+                outln!("skip --connect: no login was tried, because of the problems above");
+            }
             return Err(CliError::Failure(anyhow::anyhow!(
-                "configuration is invalid"
+                "configuration is invalid: {} problem(s)",
+                problems.len()
             )));
         }
-        Err(e) => return Err(e),
     };
     let mut problems = Vec::new();
     let ok = |what: String| outln!("ok   {what}");

@@ -34,7 +34,8 @@ pub fn run(ctx: &Context, args: DemoArgs) -> CliResult {
     let tmp = tempfile::Builder::new().prefix("directd-demo-").tempdir()?;
     let dir = match &args.dir {
         Some(d) => {
-            std::fs::create_dir_all(d)?;
+            std::fs::create_dir_all(d)
+                .map_err(|e| CliError::Failure(anyhow::anyhow!("{}: {e}", d.display())))?;
             d.clone()
         }
         None => tmp.path().to_owned(),

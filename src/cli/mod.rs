@@ -153,6 +153,19 @@ impl Context {
         self.config_with(Config::load)
     }
 
+    /// Every problem with the configuration (for `config check`), or the configuration.
+    pub fn check_config(&self) -> Result<Config, Vec<crate::config::ConfigError>> {
+        let (path, required) = match &self.config_path {
+            Some(p) => (p.clone(), true),
+            None => (PathBuf::from(DEFAULT_CONFIG_PATH), false),
+        };
+        let mut config = Config::check(&path, required)?;
+        if let Some(db) = &self.db {
+            config.store.path = db.clone();
+        }
+        Ok(config)
+    }
+
     /// The configuration without the accounts' password files (for commands that only queue).
     pub fn config_without_secrets(&self) -> Result<Config, CliError> {
         self.config_with(Config::load_without_secrets)
