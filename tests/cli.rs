@@ -110,6 +110,13 @@ fn send_queues_and_status_reports_per_recipient() {
 fn send_refuses_bad_input_before_queueing() {
     let f = fixture();
     let not_xml = write(f.dir.path(), "scan.xml", b"%PDF-1.4 not xml at all");
+    // Root named ClinicalDocument but outside the HL7 v3 namespace: ingestion refuses it, so
+    // send must too.
+    let impostor = write(
+        f.dir.path(),
+        "impostor.xml",
+        br#"<ClinicalDocument xmlns="urn:example:not-hl7"><title>x</title></ClinicalDocument>"#,
+    );
     let base = [
         "send",
         "--from",
@@ -119,6 +126,10 @@ fn send_refuses_bad_input_before_queueing() {
     ];
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["--ccda".into(), not_xml.clone()], "scan.xml"),
+        (
+            vec!["--ccda".into(), impostor.clone()],
+            "not a CDA document",
+        ),
         (
             vec![
                 "--ccda".into(),

@@ -55,6 +55,7 @@ pub fn run(ctx: &Context, args: IngestArgs) -> CliResult {
     let started = Instant::now();
     let (mut documents, mut already, mut bytes) = (0usize, 0usize, 0u64);
     let mut failures: Vec<(String, String)> = Vec::new();
+    let mut skipped: Vec<(String, String)> = Vec::new();
     for (i, file) in files.iter().enumerate() {
         if progress {
             let width = 30;
@@ -69,7 +70,14 @@ pub fn run(ctx: &Context, args: IngestArgs) -> CliResult {
         }
         bytes += std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
         match ingest_file(&mut store, file, &limits) {
-            Ok(t) => {
+            Ok(outcome) => {
+                let t = outcome.tally;
+                skipped.extend(
+                    outcome
+                        .skipped
+                        .iter()
+                        .map(|s| (file.display().to_string(), s.to_string())),
+                );
                 documents += t.documents;
                 already += t.already_stored;
                 failures.extend(
@@ -98,26 +106,33 @@ pub fn run(ctx: &Context, args: IngestArgs) -> CliResult {
         "ingest",
         None,
         Some(&format!(
-            "{} file(s), {documents} new document(s)",
-            files.len()
+            "{} file(s), {documents} new document(s), {} skipped",
+            files.len(),
+            skipped.len()
         )),
     )?;
     if args.json {
-        let failures: Vec<_> = failures
-            .iter()
-            .map(|(f, r)| serde_json::json!({ "file": f, "reason": r }))
-            .collect();
+        let listed = |v: &[(String, String)]| -> Vec<serde_json::Value> {
+            v.iter()
+                .map(|(f, r)| serde_json::json!({ "file": f, "reason": r }))
+                .collect()
+        };
         super::output::json(&serde_json::json!({
             "files": files.len(), "documents": documents, "already_stored": already,
-            "failures": failures, "seconds": secs, "bytes": bytes,
+            "skipped": listed(&skipped), "failures": listed(&failures),
+            "seconds": secs, "bytes": bytes,
         }))?;
     } else {
         outln!(
-            "{} file(s), {:.1} MB in {secs:.2} s: {documents} new document(s), {already} already stored, {} failure(s)",
+            "{} file(s), {:.1} MB in {secs:.2} s: {documents} new document(s), {already} already stored, {} skipped (not C-CDA), {} failure(s)",
             files.len(),
             bytes as f64 / 1e6,
+            skipped.len(),
             failures.len()
         );
+        for (file, reason) in &skipped {
+            outln!("  SKIPPED {file}: {reason}");
+        }
         for (file, reason) in &failures {
             outln!("  FAILED {file}: {reason}");
         }

@@ -24,6 +24,7 @@ mod inspect;
 mod logging;
 mod messages;
 mod output;
+mod patients;
 mod poll;
 mod reject;
 mod run;
@@ -97,6 +98,8 @@ enum Command {
     Ingest(ingest::IngestArgs),
     /// Query ingested clinical documents (`ccda list`, `ccda show ID`).
     Ccda(ccda::CcdaArgs),
+    /// Patients across documents: persons, their records, link review (`list`, `show`, `link`).
+    Patients(patients::PatientsArgs),
     /// Decrypt and verify a saved S/MIME message and print the verdict and its parts.
     Inspect(inspect::InspectArgs),
     /// Certificate tools (`certs check`).
@@ -301,6 +304,7 @@ pub fn main() -> ExitCode {
         Command::Certs(a) => certs::run(&ctx, a),
         Command::Ingest(a) => ingest::run(&ctx, a),
         Command::Ccda(a) => ccda::run(&ctx, a),
+        Command::Patients(a) => patients::run(&ctx, a),
         Command::Config(a) => config_check::run(&ctx, a),
         Command::Completions { shell } => {
             use clap::CommandFactory;

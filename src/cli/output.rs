@@ -52,6 +52,14 @@ pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
 /// Prints rows as left-aligned columns under a header. Cells are single-lined so a hostile value
 /// cannot forge extra rows.
 pub fn table(header: &[&str], rows: &[Vec<String>]) {
+    // A row longer than the header prints cells under the wrong headings (`ccda list` once
+    // showed the source under TYPE): a programming error worth failing every test over.
+    debug_assert!(
+        rows.iter().all(|r| r.len() == header.len()),
+        "table: {} headings for rows of {:?} cells",
+        header.len(),
+        rows.iter().map(Vec::len).collect::<Vec<_>>()
+    );
     let clean = |s: &str| -> String {
         s.chars()
             .map(|c| if c.is_control() { ' ' } else { c })

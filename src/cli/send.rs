@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use quick_xml::events::Event;
 
 use super::{usage, CliError, CliResult, Context};
 use crate::message::{OutPart, OutRecipient, PartKind, RecipientKind};
@@ -59,56 +58,9 @@ fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
     std::fs::read(path).map_err(|e| usage(format!("{}: {e}", path.display())))
 }
 
-/// Checks that `data` is a well-formed XML document whose root is `ClinicalDocument`, refusing
-/// DTDs (which C-CDA never needs and which enable entity attacks on whoever parses it next).
+/// Refuses what ingestion would refuse (see [`crate::ingest::check_ccda`]), with its reason.
 pub fn check_ccda(data: &[u8]) -> Result<(), String> {
-    let mut reader = quick_xml::Reader::from_reader(data);
-    let mut buf = Vec::new();
-    let mut depth = 0usize;
-    let mut root: Option<String> = None;
-    loop {
-        let event = reader.read_event_into(&mut buf).map_err(|e| {
-            format!(
-                "not well-formed XML at byte {}: {e}",
-                reader.buffer_position()
-            )
-        })?;
-        match event {
-            Event::DocType(_) => return Err("has a DOCTYPE declaration; DTDs are refused".into()),
-            Event::Start(e) | Event::Empty(e) if depth == 0 && root.is_some() => {
-                return Err(format!(
-                    "has a second root element <{}>",
-                    String::from_utf8_lossy(e.name().as_ref())
-                ));
-            }
-            Event::Start(e) => {
-                if depth == 0 {
-                    root = Some(String::from_utf8_lossy(e.local_name().as_ref()).into_owned());
-                }
-                depth += 1;
-            }
-            Event::Empty(e) if depth == 0 => {
-                root = Some(String::from_utf8_lossy(e.local_name().as_ref()).into_owned())
-            }
-            Event::End(_) => depth = depth.saturating_sub(1),
-            Event::Text(t) if depth == 0 && !t.iter().all(u8::is_ascii_whitespace) => {
-                return Err("has text outside the root element".into());
-            }
-            Event::Eof => break,
-            _ => {}
-        }
-        buf.clear();
-    }
-    if depth != 0 {
-        return Err("ends before its root element is closed".into());
-    }
-    match root.as_deref() {
-        Some("ClinicalDocument") => Ok(()),
-        Some(other) => Err(format!(
-            "is XML but not a CDA document (root element <{other}>)"
-        )),
-        None => Err("has no root element".into()),
-    }
+    crate::ingest::check_ccda(data, &crate::ingest::Limits::default()).map_err(|e| e.to_string())
 }
 
 fn check_address(flag: &str, addr: &str) -> Result<String, CliError> {
@@ -244,23 +196,24 @@ mod tests {
     #[test]
     fn ccda_check() {
         assert!(check_ccda(br#"<?xml version="1.0"?><ClinicalDocument xmlns="urn:hl7-org:v3"><id/></ClinicalDocument>"#).is_ok());
-        assert!(check_ccda(b"<ClinicalDocument><a></b></ClinicalDocument>")
-            .unwrap_err()
-            .contains("well-formed"));
-        assert!(check_ccda(b"%PDF-1.4 binary").is_err());
-        assert!(
-            check_ccda(b"<!DOCTYPE x [<!ENTITY a 'b'>]><ClinicalDocument/>")
-                .unwrap_err()
-                .contains("DOCTYPE")
+        let refused = |data: &[u8], why: &str| {
+            let err = check_ccda(data).unwrap_err();
+            assert!(err.contains(why), "{err}");
+        };
+        refused(
+            b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><a></b></ClinicalDocument>",
+            "malformed",
         );
-        assert!(check_ccda(b"<html></html>")
-            .unwrap_err()
-            .contains("not a CDA"));
-        assert!(check_ccda(b"<ClinicalDocument>")
-            .unwrap_err()
-            .contains("closed"));
-        assert!(check_ccda(b"<ClinicalDocument/><x/>")
-            .unwrap_err()
-            .contains("second root"));
+        refused(b"%PDF-1.4 binary", "");
+        refused(b"<!DOCTYPE x [<!ENTITY a 'b'>]><ClinicalDocument/>", "DTD");
+        refused(b"<html></html>", "not a CDA");
+        // The root name alone is not enough: ingestion also requires the HL7 v3 namespace.
+        refused(b"<ClinicalDocument><id/></ClinicalDocument>", "not a CDA");
+        refused(
+            b"<ClinicalDocument xmlns=\"urn:example:other\"><id/></ClinicalDocument>",
+            "not a CDA",
+        );
+        refused(b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\">", "");
+        refused(b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\"/><x/>", "");
     }
 }

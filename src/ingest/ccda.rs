@@ -103,6 +103,7 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, IngestError> {
     }
     r.drain()?;
     classify_document(&mut doc);
+    drop_health_concern_duplicates(&mut doc);
     Ok(doc)
 }
 
@@ -414,12 +415,17 @@ struct Narrative {
 
 /// Fills empty `originalText` elements that point into the narrative (`#id`) with the referenced
 /// text, before the entry is interpreted.
+///
+/// An entry's own `<text>`, and a string `<value>` (a DICOM text observation's `ED`), may point
+/// into the narrative the same way.
 fn resolve_original_text(node: &mut Node, ids: &HashMap<String, String>) {
-    if node.name == "originalText" && node.text.trim().is_empty() {
+    let named = matches!(node.name.as_str(), "originalText" | "text" | "value");
+    if named && node.text.trim().is_empty() {
+        // `#id` is the rule; a bare `id` is common enough to honour.
         let target = node
             .child("reference")
             .and_then(|r| r.attr("value"))
-            .and_then(|v| v.trim().strip_prefix('#'))
+            .map(|v| v.trim().trim_start_matches('#'))
             .and_then(|id| ids.get(id));
         if let Some(text) = target {
             node.text = text.clone();
@@ -855,6 +861,38 @@ fn value_code(node: &Node) -> Option<Code> {
     node.child("value").map(code)
 }
 
+/// Health Concern acts usually reference (REFR) problems the Problems section already lists, by
+/// the problem's id and often a copy of its content. Kept as well they would count each problem
+/// twice, so a Health Concerns problem whose id a problem elsewhere carries is dropped; the
+/// section's narrative still says what the concern is.
+fn drop_health_concern_duplicates(doc: &mut Document) {
+    let key = |i: &Identifier| Some((i.root.clone()?, i.extension.clone()));
+    let listed: std::collections::HashSet<(String, Option<String>)> = doc
+        .sections
+        .iter()
+        .filter(|s| s.kind != SectionKind::HealthConcerns)
+        .flat_map(|s| &s.entries)
+        .filter_map(|e| match e {
+            Entry::Problem(p) => Some(p.ids.iter().filter_map(key)),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    if listed.is_empty() {
+        return;
+    }
+    for s in doc
+        .sections
+        .iter_mut()
+        .filter(|s| s.kind == SectionKind::HealthConcerns)
+    {
+        s.entries.retain(|e| match e {
+            Entry::Problem(p) => !p.ids.iter().filter_map(key).any(|k| listed.contains(&k)),
+            _ => true,
+        });
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Classification
 
@@ -952,6 +990,17 @@ fn section_kind_by_template(root: &str) -> Option<SectionKind> {
             "60" => K::Goals,
             "65" => K::Notes,
             "500" => K::CareTeams,
+            "25" => K::Anesthesia,
+            "27" => K::ProcedureDescription,
+            "28" => K::ProcedureFindings,
+            "29" => K::ProcedureIndications,
+            "30" => K::PlannedProcedure,
+            "31" => K::ProcedureSpecimens,
+            "34" => K::PreoperativeDiagnosis,
+            "35" => K::PostoperativeDiagnosis,
+            "36" => K::PostprocedureDiagnosis,
+            "37" => K::Complications,
+            "40" => K::ProcedureImplants,
             _ => return None,
         });
     }
@@ -962,6 +1011,12 @@ fn section_kind_by_template(root: &str) -> Option<SectionKind> {
         "1.3.6.1.4.1.19376.1.5.3.1.3.5" => K::HospitalCourse,
         "1.3.6.1.4.1.19376.1.5.3.1.3.18" => K::ReviewOfSystems,
         "2.16.840.1.113883.10.20.2.10" => K::PhysicalExam,
+        "2.16.840.1.113883.10.20.18.2.9" => K::EstimatedBloodLoss,
+        "2.16.840.1.113883.10.20.7.12" => K::OperativeFluids,
+        "2.16.840.1.113883.10.20.7.13" => K::SurgicalDrains,
+        "2.16.840.1.113883.10.20.7.14" => K::SurgicalProcedure,
+        "2.16.840.1.113883.10.20.6.1.1" => K::DicomObjectCatalog,
+        "2.16.840.1.113883.10.20.6.1.2" => K::ImagingFindings,
         _ => return None,
     })
 }
@@ -1005,6 +1060,39 @@ fn section_kind_by_loinc(code: &str) -> Option<SectionKind> {
         "8648-8" => K::HospitalCourse,
         "10187-3" => K::ReviewOfSystems,
         "29545-1" => K::PhysicalExam,
+        "10219-4" => K::PreoperativeDiagnosis,
+        "10218-6" => K::PostoperativeDiagnosis,
+        "59769-0" => K::PostprocedureDiagnosis,
+        "59774-0" => K::Anesthesia,
+        "55109-3" => K::Complications,
+        "59776-5" => K::ProcedureFindings,
+        "29554-3" => K::ProcedureDescription,
+        "59768-2" => K::ProcedureIndications,
+        "59772-4" => K::PlannedProcedure,
+        "59773-2" => K::ProcedureSpecimens,
+        "55122-6" => K::ProcedureImplants,
+        "59770-8" => K::EstimatedBloodLoss,
+        "11537-8" => K::SurgicalDrains,
+        "10216-0" => K::OperativeFluids,
+        "10223-6" => K::SurgicalProcedure,
+        "18782-3" => K::ImagingFindings,
+        "19005-8" => K::ImagingImpression,
+        _ => return None,
+    })
+}
+
+const DICOM: &str = "1.2.840.10008.2.16.4";
+
+/// Sections of a Diagnostic Imaging Report carry DICOM codes (PS3.16) rather than LOINC.
+fn section_kind_by_dicom(code: &str) -> Option<SectionKind> {
+    use SectionKind as K;
+    Some(match code {
+        "121181" => K::DicomObjectCatalog,
+        "121070" => K::ImagingFindings,
+        "121072" | "121073" | "121076" => K::ImagingImpression,
+        "121060" => K::HistoryOfPresentIllness,
+        "121064" => K::ProcedureDescription,
+        "121109" => K::ProcedureIndications,
         _ => return None,
     })
 }
@@ -1026,6 +1114,18 @@ fn classify_section(section: &mut Section) {
         .and_then(|c| c.code.as_deref())
         .and_then(section_kind_by_loinc);
     if let Some(kind) = by_code {
+        section.kind = kind;
+        section.matched_by = MatchedBy::LoincCode;
+        return;
+    }
+    // MatchedBy::LoincCode stands for "by its section code"; DICOM codes are the imaging report's.
+    let by_dicom = section
+        .code
+        .as_ref()
+        .filter(|c| c.code_system.as_deref() == Some(DICOM))
+        .and_then(|c| c.code.as_deref())
+        .and_then(section_kind_by_dicom);
+    if let Some(kind) = by_dicom {
         section.kind = kind;
         section.matched_by = MatchedBy::LoincCode;
     }
@@ -1061,6 +1161,26 @@ fn read_entry(entry: &Node, section: SectionKind, out: &mut Vec<Entry>) {
     for statement in &entry.children {
         read_statement(statement, section, out);
     }
+}
+
+/// Sections whose untemplated acts and observations are problems (diagnoses, complications,
+/// findings), as opposed to procedures or results.
+fn holds_problems(kind: SectionKind) -> bool {
+    use SectionKind as K;
+    matches!(
+        kind,
+        K::Problems
+            | K::PastMedicalHistory
+            | K::HealthConcerns
+            | K::DischargeDiagnosis
+            | K::AdmissionDiagnosis
+            | K::PreoperativeDiagnosis
+            | K::PostoperativeDiagnosis
+            | K::PostprocedureDiagnosis
+            | K::Complications
+            | K::ProcedureFindings
+            | K::ProcedureIndications
+    )
 }
 
 fn read_statement(st: &Node, section: SectionKind, out: &mut Vec<Entry>) {
@@ -1119,22 +1239,24 @@ fn read_statement(st: &Node, section: SectionKind, out: &mut Vec<Entry>) {
 
     // No recognised template: fall back to where the entry sits and what element it is.
     match (section, name) {
+        (k, "act") if holds_problems(k) => problems_from_concern(st, out),
+        (k, "observation") if holds_problems(k) => out.push(Entry::Problem(problem(st, None))),
         (
-            K::Problems
-            | K::PastMedicalHistory
-            | K::HealthConcerns
-            | K::DischargeDiagnosis
-            | K::AdmissionDiagnosis,
-            "act",
-        ) => problems_from_concern(st, out),
+            K::Anesthesia
+            | K::SurgicalProcedure
+            | K::ProcedureDescription
+            | K::PlannedProcedure
+            | K::ProcedureSpecimens
+            | K::ProcedureImplants
+            | K::DicomObjectCatalog,
+            "procedure" | "act",
+        ) => out.push(Entry::Procedure(procedure(st))),
+        (K::Anesthesia, "substanceAdministration") => out.push(Entry::Medication(medication(st))),
+        // DICOM text, code and quantity observations (10.20.6.2.12-14) are findings with values.
         (
-            K::Problems
-            | K::PastMedicalHistory
-            | K::HealthConcerns
-            | K::DischargeDiagnosis
-            | K::AdmissionDiagnosis,
-            "observation",
-        ) => out.push(Entry::Problem(problem(st, None))),
+            K::ImagingFindings | K::ImagingImpression | K::EstimatedBloodLoss | K::OperativeFluids,
+            "observation" | "organizer",
+        ) => out.push(Entry::Result(panel(st))),
         (K::Allergies, "act") => allergies_from_concern(st, out),
         (K::Allergies, "observation") => out.push(Entry::Allergy(allergy(st, None))),
         (K::PlanOfTreatment | K::AssessmentAndPlan, _) if is_planned_mood(st) => {
@@ -1220,14 +1342,26 @@ fn problem(obs: &Node, concern: Option<&Concern>) -> Problem {
         concern_status: concern.and_then(|c| c.status.clone()),
         code: value_code(obs),
         problem_type: obs.child("code").map(code),
-        status: status_obs.and_then(|s| s.child("value")).and_then(|v| {
-            v.attr_string("displayName")
-                .or_else(|| v.attr_string("code"))
-        }),
+        status: status_obs
+            .and_then(|s| s.child("value"))
+            .and_then(status_name),
         onset: onset.or(concern_period.0),
         resolution: resolution.or(concern_period.1),
         negated: obs.is_true("negationInd"),
     }
+}
+
+/// A status observation's value as words: its display name, else the listed name of its code
+/// (`55561003` is "active"), else the code.
+fn status_name(v: &Node) -> Option<String> {
+    v.attr_string("displayName").or_else(|| {
+        let c = v.attr_string("code")?;
+        Some(
+            super::vocab::display(v.attr("codeSystem"), &c)
+                .map(str::to_owned)
+                .unwrap_or(c),
+        )
+    })
 }
 
 fn allergies_from_concern(act: &Node, out: &mut Vec<Entry>) {
@@ -1235,17 +1369,29 @@ fn allergies_from_concern(act: &Node, out: &mut Vec<Entry>) {
         status: status(act),
         period: period(act.child("effectiveTime")),
     };
-    let observations: Vec<&Node> = related(act, "observation").collect();
+    // A severity (or status) observation directly under the concern describes the allergies in
+    // it; read as an allergy of its own it would be a blank row.
+    let (about, observations): (Vec<&Node>, Vec<&Node>) =
+        related(act, "observation").partition(|o| is_severity(o) || is_status_observation(o, 28));
+    let concern_severity = about
+        .iter()
+        .find(|o| is_severity(o))
+        .and_then(|o| value_code(o));
     if observations.is_empty() {
         out.push(Entry::Allergy(Allergy {
             ids: ids(act),
             concern_status: concern.status,
+            severity: concern_severity,
             ..Allergy::default()
         }));
         return;
     }
     for obs in observations {
-        out.push(Entry::Allergy(allergy(obs, Some(&concern))));
+        let mut a = allergy(obs, Some(&concern));
+        if a.severity.is_none() {
+            a.severity.clone_from(&concern_severity);
+        }
+        out.push(Entry::Allergy(a));
     }
 }
 
@@ -1275,10 +1421,7 @@ fn allergy(obs: &Node, concern: Option<&Concern>) -> Allergy {
             continue;
         };
         if is_status_observation(o, 28) {
-            a.status = o.child("value").and_then(|v| {
-                v.attr_string("displayName")
-                    .or_else(|| v.attr_string("code"))
-            });
+            a.status = o.child("value").and_then(status_name);
         } else if is_severity(o) {
             a.severity = value_code(o);
         } else if entry_templates(o).contains(&9) || er.attr("typeCode") == Some("MFST") {
@@ -1313,14 +1456,96 @@ fn frequency(et: &Node) -> Option<String> {
             let p = et.child("period")?;
             let v = p.attr_string("value")?;
             let unit = p.attr_string("unit").unwrap_or_default();
-            Some(format!("every {v} {unit}").trim_end().to_string())
+            Some(every(&v, &unit, et.is_true("institutionSpecified")))
         }
         Some("EIVL_TS") => et
             .child("event")
             .and_then(|e| e.attr_string("code"))
-            .map(|c| format!("event {c}")),
+            .map(|c| event_timing(&c)),
         _ => None,
     }
+}
+
+/// A `PIVL_TS` period in words: `0.3333 d` is "every 8 hours", `12 h` with
+/// `institutionSpecified` is "twice a day" (the institution picks the hours). Units UCUM.
+fn every(value: &str, unit: &str, institution_specified: bool) -> String {
+    let hours_per = |u: &str| -> Option<f64> {
+        Some(match u {
+            "min" => 1.0 / 60.0,
+            "h" => 1.0,
+            "d" => 24.0,
+            "wk" => 24.0 * 7.0,
+            "mo" => 24.0 * 30.0,
+            _ => return None,
+        })
+    };
+    let (Ok(n), Some(per)) = (value.trim().parse::<f64>(), hours_per(unit.trim())) else {
+        return format!("every {value} {unit}").trim_end().to_owned();
+    };
+    let hours = n * per;
+    if unit.trim() == "mo" && n.fract() == 0.0 && n >= 1.0 {
+        return if n == 1.0 {
+            "every month".into()
+        } else {
+            format!("every {n} months")
+        };
+    }
+    if !(hours.is_finite() && hours > 0.0) {
+        return format!("every {value} {unit}").trim_end().to_owned();
+    }
+    // Senders write a third of a day as 0.3333 or 0.33: round to the nearest minute first.
+    let minutes = (hours * 60.0).round();
+    let whole = |x: f64, step: f64| (x / step - (x / step).round()).abs() < 1e-6;
+    let plural = |n: f64, one: &str, many: &str| {
+        if (n - 1.0).abs() < 1e-9 {
+            format!("every {one}")
+        } else {
+            format!("every {} {many}", n.round() as u64)
+        }
+    };
+    if institution_specified && minutes <= 24.0 * 60.0 && whole(24.0 * 60.0, minutes) {
+        return match (24.0 * 60.0 / minutes).round() as u64 {
+            1 => "once a day".into(),
+            2 => "twice a day".into(),
+            n => format!("{n} times a day"),
+        };
+    }
+    let (m, h) = (minutes, minutes / 60.0);
+    if m < 60.0 || !whole(m, 60.0) {
+        plural(m, "minute", "minutes")
+    } else if h < 24.0 || !whole(h, 24.0) {
+        plural(h, "hour", "hours")
+    } else if whole(h, 24.0 * 7.0) && h >= 24.0 * 7.0 {
+        plural(h / (24.0 * 7.0), "week", "weeks")
+    } else {
+        plural(h / 24.0, "day", "days")
+    }
+}
+
+/// `EIVL_TS` event codes (HL7 TimingEvent) in words.
+fn event_timing(code: &str) -> String {
+    match code {
+        "AC" => "before meals",
+        "ACM" => "before breakfast",
+        "ACD" => "before lunch",
+        "ACV" => "before dinner",
+        "PC" => "after meals",
+        "PCM" => "after breakfast",
+        "PCD" => "after lunch",
+        "PCV" => "after dinner",
+        "C" => "with meals",
+        "CM" => "with breakfast",
+        "CD" => "with lunch",
+        "CV" => "with dinner",
+        "HS" => "at bedtime",
+        "WAKE" => "on waking",
+        "IC" => "between meals",
+        "ICM" => "between breakfast and lunch",
+        "ICD" => "between lunch and dinner",
+        "ICV" => "between dinner and bedtime",
+        other => return format!("at event {other}"),
+    }
+    .to_owned()
 }
 
 fn medication(sa: &Node) -> Medication {
@@ -1387,8 +1612,12 @@ fn observation(obs: &Node) -> Observation {
     let range = obs.find(&["referenceRange", "observationRange"]).map(|r| {
         let v = r.child("value");
         let bound = |n: &str| v.and_then(|v| v.child(n));
+        // A range given as a string (`<value xsi:type="ST">negative</value>`) is the range.
+        let as_text = v
+            .filter(|v| v.attr("type").is_some_and(|t| t.ends_with("ST")))
+            .and_then(Node::all_text);
         ReferenceRange {
-            text: r.child("text").and_then(Node::all_text),
+            text: r.child("text").and_then(Node::all_text).or(as_text),
             low: bound("low").and_then(|b| b.attr_string("value")),
             high: bound("high").and_then(|b| b.attr_string("value")),
             unit: bound("low")
@@ -1396,9 +1625,15 @@ fn observation(obs: &Node) -> Observation {
                 .and_then(|b| b.attr_string("unit")),
         }
     });
+    let mut name = obs.child("code").map(code);
+    // Some senders name a result only in the observation's own <text> (resolved from the
+    // narrative like originalText is).
+    if let Some(c) = name.as_mut().filter(|c| c.name(&[]).is_none()) {
+        c.original_text = obs.child("text").and_then(Node::all_text);
+    }
     Observation {
         ids: ids(obs),
-        code: obs.child("code").map(code),
+        code: name,
         status: status(obs),
         time: obs.child("effectiveTime").and_then(point_time),
         value: first_value(obs),
@@ -1556,6 +1791,27 @@ fn family(org: &Node) -> FamilyHistory {
                 }
             })
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod frequency_tests {
+    use super::every;
+
+    #[test]
+    fn periods_read_as_people_say_them() {
+        assert_eq!(every("0.3333", "d", false), "every 8 hours");
+        assert_eq!(every("8", "h", false), "every 8 hours");
+        assert_eq!(every("12", "h", true), "twice a day");
+        assert_eq!(every("8", "h", true), "3 times a day");
+        assert_eq!(every("1", "d", false), "every day");
+        assert_eq!(every("1", "wk", false), "every week");
+        assert_eq!(every("2", "wk", false), "every 2 weeks");
+        assert_eq!(every("30", "min", false), "every 30 minutes");
+        assert_eq!(every("1.5", "h", false), "every 90 minutes");
+        assert_eq!(every("3", "mo", false), "every 3 months");
+        assert_eq!(every("x", "d", false), "every x d");
+        assert_eq!(every("2", "furlongs", false), "every 2 furlongs");
     }
 }
 

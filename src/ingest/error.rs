@@ -21,7 +21,7 @@ pub enum IngestError {
     TooLarge { size: u64, limit: u64 },
     #[error("XML text node of {size} bytes exceeds limit of {limit}")]
     TextTooLarge { size: u64, limit: u64 },
-    #[error("not a CDA document: root element is {root:?}")]
+    #[error("not a CDA document: root element is {root:?}{}", namespace_hint(.root))]
     NotCda { root: String },
     #[error("malformed XML: {0}")]
     MalformedXml(String),
@@ -52,6 +52,16 @@ pub enum IngestError {
     XdmSizeMismatch { uri: String },
     #[error("XDM document {uri:?} listed in METADATA.XML is not in the archive")]
     XdmMissingDocument { uri: String },
+}
+
+/// A `ClinicalDocument` root that is refused can only be in the wrong namespace (or none); saying
+/// so spares the sender a hunt, since the element name looks right.
+fn namespace_hint(root: &str) -> &'static str {
+    if root.rsplit(':').next() == Some("ClinicalDocument") {
+        " outside the HL7 v3 namespace (xmlns=\"urn:hl7-org:v3\")"
+    } else {
+        ""
+    }
 }
 
 impl From<quick_xml::Error> for IngestError {

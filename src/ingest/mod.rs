@@ -11,6 +11,7 @@ pub mod error;
 pub mod limits;
 pub mod model;
 pub mod pipeline;
+pub mod vocab;
 pub mod xdm;
 mod xml;
 
@@ -72,6 +73,13 @@ fn root_is_cda(bytes: &[u8]) -> bool {
 
 pub fn extract_ccda(bytes: &[u8], limits: &Limits) -> Result<Document, IngestError> {
     ccda::extract(bytes, limits)
+}
+
+/// Whether ingestion would accept `bytes` as a C-CDA: the one test both `directd send --ccda`
+/// and the ingestion pipeline apply, so nothing can be sent as a C-CDA that a directd receiving
+/// it would refuse (a `ClinicalDocument` outside the HL7 v3 namespace, a DTD, malformed XML).
+pub fn check_ccda(bytes: &[u8], limits: &Limits) -> Result<(), IngestError> {
+    extract_ccda(bytes, limits).map(|_| ())
 }
 
 pub fn unpack_xdm(bytes: &[u8], limits: &Limits) -> Result<Vec<XdmDocument>, IngestError> {

@@ -76,6 +76,26 @@ pub enum SectionKind {
     HospitalCourse,
     ReviewOfSystems,
     PhysicalExam,
+    // Operative and procedure notes.
+    PreoperativeDiagnosis,
+    PostoperativeDiagnosis,
+    PostprocedureDiagnosis,
+    Anesthesia,
+    Complications,
+    ProcedureFindings,
+    ProcedureDescription,
+    ProcedureIndications,
+    PlannedProcedure,
+    ProcedureSpecimens,
+    ProcedureImplants,
+    EstimatedBloodLoss,
+    SurgicalDrains,
+    OperativeFluids,
+    SurgicalProcedure,
+    // Diagnostic imaging reports (sections coded in DICOM, `1.2.840.10008.2.16.4`).
+    DicomObjectCatalog,
+    ImagingFindings,
+    ImagingImpression,
     Other,
 }
 
@@ -103,6 +123,77 @@ pub struct Code {
     pub original_text: Option<String>,
     pub null_flavor: Option<String>,
     pub translations: Vec<Code>,
+}
+
+/// Code system OIDs that decide which of a value's codings is *the* code.
+pub mod systems {
+    pub const LOINC: &str = "2.16.840.1.113883.6.1";
+    pub const SNOMED_CT: &str = "2.16.840.1.113883.6.96";
+    pub const ICD10_CM: &str = "2.16.840.1.113883.6.90";
+    pub const ICD9_CM: &str = "2.16.840.1.113883.6.103";
+    pub const RXNORM: &str = "2.16.840.1.113883.6.88";
+    pub const UNII: &str = "2.16.840.1.113883.4.9";
+    pub const CVX: &str = "2.16.840.1.113883.12.292";
+    pub const CPT: &str = "2.16.840.1.113883.6.12";
+    pub const ICD10_PCS: &str = "2.16.840.1.113883.6.4";
+
+    /// In order of preference, per kind of coded thing.
+    pub const PROBLEM: &[&str] = &[SNOMED_CT, ICD10_CM, ICD9_CM];
+    pub const MEDICATION: &[&str] = &[RXNORM];
+    pub const SUBSTANCE: &[&str] = &[RXNORM, UNII, SNOMED_CT];
+    pub const RESULT: &[&str] = &[LOINC];
+    pub const VACCINE: &[&str] = &[CVX];
+    pub const PROCEDURE: &[&str] = &[SNOMED_CT, CPT, ICD10_PCS, LOINC];
+    /// Anything else: take the primary coding, else the first translation that has a code.
+    pub const ANY: &[&str] = &[];
+}
+
+impl Code {
+    /// The primary coding then its translations (nested ones too), those that carry a code.
+    pub fn codings(&self) -> Vec<&Code> {
+        let mut out = Vec::new();
+        let mut stack = vec![self];
+        while let Some(c) = stack.pop() {
+            if c.code.as_deref().is_some_and(|x| !x.trim().is_empty()) {
+                out.push(c);
+            }
+            stack.extend(c.translations.iter().rev());
+        }
+        out
+    }
+
+    /// The coding that belongs in the main column: the first, by `preferred` system order, of
+    /// the primary code and its translations; else the primary when it has a code; else the
+    /// first translation that has one. Senders often put a local code (or a nullFlavor) first
+    /// and the standard code only in a `<translation>`.
+    pub fn standard(&self, preferred: &[&str]) -> Option<&Code> {
+        let all = self.codings();
+        preferred
+            .iter()
+            .find_map(|sys| {
+                all.iter()
+                    .find(|c| c.code_system.as_deref() == Some(*sys))
+                    .copied()
+            })
+            .or_else(|| all.first().copied())
+    }
+
+    /// What to call it: the chosen coding's display name, else the primary's display name or
+    /// original text, else any display name of a translation.
+    pub fn name(&self, preferred: &[&str]) -> Option<&str> {
+        fn non_empty(s: &Option<String>) -> Option<&str> {
+            s.as_deref().filter(|s| !s.trim().is_empty())
+        }
+        self.standard(preferred)
+            .and_then(|c| non_empty(&c.display_name))
+            .or_else(|| non_empty(&self.display_name))
+            .or_else(|| non_empty(&self.original_text))
+            .or_else(|| {
+                self.codings()
+                    .into_iter()
+                    .find_map(|c| non_empty(&c.display_name))
+            })
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

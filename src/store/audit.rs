@@ -35,6 +35,21 @@ pub fn current_actor() -> String {
         .unwrap_or_else(|| format!("uid:{uid}"))
 }
 
+/// One audit row on `conn`, so a change and its record can share a transaction.
+pub(super) fn record(
+    conn: &rusqlite::Connection,
+    actor: &str,
+    action: &str,
+    message_ref: Option<&str>,
+    detail: Option<&str>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "INSERT INTO audit_log (at, actor, action, message_ref, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![now(), actor, action, message_ref, detail],
+    )
+    .map(|_| ())
+}
+
 impl Store {
     pub fn audit(
         &self,
@@ -43,13 +58,7 @@ impl Store {
         message_ref: Option<&str>,
         detail: Option<&str>,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "INSERT INTO audit_log (at, actor, action, message_ref, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![now(), actor, action, message_ref, detail],
-            )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+        record(&self.conn, actor, action, message_ref, detail).map_err(|e| self.err(e))
     }
 
     pub fn audit_rows(&self, since: Option<&str>) -> Result<Vec<AuditRow>, StoreError> {

@@ -8,7 +8,29 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use crate::ingest::model::{Code, Document, Entry, Panel, Participant, PersonName};
+use crate::ingest::model::{systems, Code, Document, Entry, Panel, Participant, PersonName};
+
+mod identity;
+pub use identity::{
+    link, list_persons, load_person, load_record, split_shared_patients, unlink, IdentityError,
+    LinkCandidate, PatientRecord, PersonDetail, PersonSummary, Relink,
+    MIGRATION as IDENTITY_MIGRATION,
+};
+
+/// Tables whose rows carry both `document_id` and the `patient_id` of that document's patient.
+const PATIENT_TABLES: [&str; 11] = [
+    "encounters",
+    "problems",
+    "medications",
+    "allergies",
+    "results",
+    "vital_signs",
+    "immunizations",
+    "procedures",
+    "social_history",
+    "plan_of_care",
+    "family_history",
+];
 
 pub const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS patients (
@@ -273,6 +295,25 @@ FROM results r
 LEFT JOIN patients p ON p.id = r.patient_id;
 "#;
 
+/// Schema step: every coding of an entry's main code (the primary and each `<translation>`), beside
+/// the one chosen for the entry's own code column. Idempotent, so [`init`] can run it again.
+pub const CODINGS_MIGRATION: &str = r#"
+CREATE TABLE IF NOT EXISTS entry_codings (
+    id INTEGER PRIMARY KEY,
+    document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+    -- problems, medications, allergies, results, immunizations or procedures
+    entry_table TEXT NOT NULL,
+    entry_id INTEGER NOT NULL,
+    -- 0 for the first coding that has a code (the primary unless it is a nullFlavor)
+    ordinal INTEGER NOT NULL,
+    code TEXT, code_system TEXT, code_system_name TEXT, display TEXT,
+    -- 1 for the coding the entry's code column holds
+    chosen INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS entry_codings_entry ON entry_codings(entry_table, entry_id);
+CREATE INDEX IF NOT EXISTS entry_codings_code ON entry_codings(code_system, code);
+"#;
+
 /// Where a document came from; at most one of the locations is usually set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Source {
@@ -309,6 +350,8 @@ pub struct DocumentSummary {
     /// The episode of care (encompassingEncounter) period.
     pub encounter_start: Option<String>,
     pub encounter_end: Option<String>,
+    /// The person this document's patient record is linked to (see `directd patients`).
+    pub person_id: Option<i64>,
 }
 
 /// What `ccda show` displays: the stored row plus the full extraction.
@@ -318,8 +361,20 @@ pub struct StoredDocument {
     pub document: Document,
 }
 
+/// The clinical tables at their current shape, for a connection that is not a [`crate::store::Store`]
+/// (the store applies the same steps as numbered migrations). Safe to call again.
 pub fn init(conn: &Connection) -> rusqlite::Result<()> {
-    conn.execute_batch(SCHEMA)
+    conn.execute_batch(SCHEMA)?;
+    let has_persons: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'persons'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_persons {
+        conn.execute_batch(IDENTITY_MIGRATION)?;
+        split_shared_patients(conn)?;
+    }
+    conn.execute_batch(CODINGS_MIGRATION)
 }
 
 /// Stores a document and everything extracted from it. Re-inserting the same bytes is a no-op that
@@ -363,6 +418,66 @@ pub fn insert_document(
     }
 }
 
+/// Replaces what was extracted from document `document_id` by `doc`, a fresh extraction of the
+/// same bytes by this version: the header columns, participants, sections and every entry row.
+/// The document keeps its id (audit entries and links name it) and its patient record (identity
+/// decisions, manual ones included, stay as they are). `Ok(false)` when `doc` is not of the same
+/// bytes, which would make it another document.
+pub fn replace_extraction(
+    conn: &Connection,
+    document_id: i64,
+    doc: &Document,
+) -> rusqlite::Result<bool> {
+    let stored: Option<(String, Option<i64>)> = conn
+        .query_row(
+            "SELECT sha256, patient_id FROM documents WHERE id = ?1",
+            [document_id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((_, patient_id)) = stored.filter(|(sha, _)| *sha == doc.sha256) else {
+        return Ok(false);
+    };
+    conn.execute_batch("SAVEPOINT replace_extraction")?;
+    let result = (|| {
+        for table in PATIENT_TABLES.iter().chain(&[
+            "entry_codings",
+            "document_participants",
+            "service_events",
+            "sections",
+        ]) {
+            conn.execute(
+                &format!("DELETE FROM {table} WHERE document_id = ?1"),
+                [document_id],
+            )?;
+        }
+        let header = header_values(doc)?;
+        let sets: Vec<String> = HEADER_COLUMNS
+            .split(',')
+            .enumerate()
+            .map(|(i, c)| format!("{} = ?{}", c.trim(), i + 2))
+            .collect();
+        let mut values: Vec<rusqlite::types::Value> = vec![document_id.into()];
+        values.extend(header);
+        conn.execute(
+            &format!("UPDATE documents SET {} WHERE id = ?1", sets.join(", ")),
+            rusqlite::params_from_iter(values),
+        )?;
+        insert_children(conn, document_id, patient_id, doc)
+    })();
+    match result {
+        Ok(()) => {
+            conn.execute_batch("RELEASE replace_extraction")?;
+            Ok(true)
+        }
+        Err(e) => {
+            let _ =
+                conn.execute_batch("ROLLBACK TO replace_extraction; RELEASE replace_extraction");
+            Err(e)
+        }
+    }
+}
+
 fn find_by_sha(conn: &Connection, sha256: &str) -> rusqlite::Result<Option<i64>> {
     conn.query_row(
         "SELECT id FROM documents WHERE sha256 = ?1",
@@ -372,16 +487,67 @@ fn find_by_sha(conn: &Connection, sha256: &str) -> rusqlite::Result<Option<i64>>
     .optional()
 }
 
-/// `(code, code_system, display)`, with the original text standing in for a missing display name.
-fn cols(c: Option<&Code>) -> (Option<&str>, Option<&str>, Option<&str>) {
+/// `(code, code_system, display)` of the coding chosen for the main column (see
+/// [`Code::standard`]), with the original text, else the listed name of a common code
+/// ([`crate::ingest::vocab`]), standing in for a missing display name.
+fn coded<'a>(
+    c: Option<&'a Code>,
+    preferred: &[&str],
+) -> (Option<&'a str>, Option<&'a str>, Option<&'a str>) {
     match c {
         None => (None, None, None),
-        Some(c) => (
-            c.code.as_deref(),
-            c.code_system.as_deref(),
-            c.display_name.as_deref().or(c.original_text.as_deref()),
-        ),
+        Some(c) => {
+            let chosen = c.standard(preferred);
+            // A bare common code (a severity `6736007`) gets its listed name, as `ccda show` does.
+            (
+                chosen.and_then(|x| x.code.as_deref()),
+                chosen.and_then(|x| x.code_system.as_deref()),
+                c.name(preferred)
+                    .or_else(|| crate::ingest::vocab::listed_name(c)),
+            )
+        }
     }
+}
+
+/// [`coded`] for values with no preferred code system: the primary coding when it has a code,
+/// else the first translation that has one.
+fn cols(c: Option<&Code>) -> (Option<&str>, Option<&str>, Option<&str>) {
+    coded(c, systems::ANY)
+}
+
+/// Every coding of an entry's main code, so the ones not chosen stay queryable.
+fn insert_codings(
+    conn: &Connection,
+    document_id: i64,
+    table: &str,
+    c: Option<&Code>,
+    preferred: &[&str],
+) -> rusqlite::Result<()> {
+    let Some(c) = c else { return Ok(()) };
+    let entry_id = conn.last_insert_rowid();
+    let chosen = c.standard(preferred).map(|x| x as *const Code);
+    for (ordinal, coding) in c.codings().into_iter().enumerate() {
+        conn.execute(
+            "INSERT INTO entry_codings (document_id, entry_table, entry_id, ordinal, code,
+                code_system, code_system_name, display, chosen)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                document_id,
+                table,
+                entry_id,
+                ordinal as i64,
+                coding.code,
+                coding.code_system,
+                coding.code_system_name,
+                coding
+                    .display_name
+                    .as_deref()
+                    .or(coding.original_text.as_deref()),
+                chosen == Some(coding as *const Code),
+            ],
+        )?;
+    }
+    Ok(())
 }
 
 fn name_text(n: &PersonName) -> Option<String> {
@@ -412,11 +578,21 @@ fn enum_text<T: Serialize>(v: &T) -> String {
         .unwrap_or_default()
 }
 
-fn insert_all(conn: &Connection, source: &Source, doc: &Document) -> rusqlite::Result<i64> {
-    let patient_id = match &doc.patient {
-        Some(p) => Some(upsert_patient(conn, p)?),
-        None => None,
-    };
+/// Columns of `documents` that come from the extraction (not from where the bytes came from), in
+/// the order [`header_values`] gives them.
+const HEADER_COLUMNS: &str = "kind, classified_by, template_ids, doc_id_root, doc_id_extension,
+    loinc_code, code_display, title, effective_time, confidentiality, language, set_id_root,
+    set_id_extension, version_number, custodian, body_media_type, body_reference, derived_sha256,
+    derived_size, document_json";
+
+fn header_values(doc: &Document) -> rusqlite::Result<Vec<rusqlite::types::Value>> {
+    use rusqlite::types::Value;
+    let text = |v: Option<&str>| v.map_or(Value::Null, |s| Value::Text(s.to_owned()));
+    fn json<T: Serialize>(v: &T) -> rusqlite::Result<rusqlite::types::Value> {
+        serde_json::to_string(v)
+            .map(rusqlite::types::Value::Text)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+    }
     let mut stored = doc.clone();
     if let Some(derived) = stored
         .non_xml_body
@@ -425,49 +601,72 @@ fn insert_all(conn: &Connection, source: &Source, doc: &Document) -> rusqlite::R
     {
         derived.bytes.clear();
     }
-    let json = serde_json::to_string(&stored)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
-    let template_ids = serde_json::to_string(&doc.template_ids)
-        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
     let body = doc.non_xml_body.as_ref();
     let derived = body.and_then(|b| b.derived.as_ref());
+    Ok(vec![
+        Value::Text(enum_text(&doc.kind)),
+        Value::Text(enum_text(&doc.classified_by)),
+        json(&doc.template_ids)?,
+        text(doc.id.as_ref().and_then(|i| i.root.as_deref())),
+        text(doc.id.as_ref().and_then(|i| i.extension.as_deref())),
+        text(doc.code.as_ref().and_then(|c| c.code.as_deref())),
+        text(cols(doc.code.as_ref()).2),
+        text(doc.title.as_deref()),
+        text(doc.effective_time.as_deref()),
+        text(doc.confidentiality.as_deref()),
+        text(doc.language.as_deref()),
+        text(doc.set_id.as_ref().and_then(|i| i.root.as_deref())),
+        text(doc.set_id.as_ref().and_then(|i| i.extension.as_deref())),
+        text(doc.version_number.as_deref()),
+        text(
+            doc.custodian
+                .as_ref()
+                .and_then(|c| c.names.first())
+                .map(String::as_str),
+        ),
+        text(body.and_then(|b| b.media_type.as_deref())),
+        text(body.and_then(|b| b.reference.as_deref())),
+        text(derived.map(|d| d.sha256.as_str())),
+        derived.map_or(Value::Null, |d| Value::Integer(d.size as i64)),
+        json(&stored)?,
+    ])
+}
+
+fn insert_all(conn: &Connection, source: &Source, doc: &Document) -> rusqlite::Result<i64> {
+    let patient_id = match &doc.patient {
+        Some(p) => Some(identity::assign_patient(conn, p)?),
+        None => None,
+    };
+    let header = header_values(doc)?;
+    let placeholders: Vec<String> = (1..=5 + header.len()).map(|i| format!("?{i}")).collect();
+    let mut values: Vec<rusqlite::types::Value> = vec![
+        doc.sha256.clone().into(),
+        source.attachment_id.into(),
+        source.source_path.clone().into(),
+        source.xdm_uri.clone().into(),
+        patient_id.into(),
+    ];
+    values.extend(header);
     conn.execute(
-        "INSERT INTO documents (sha256, attachment_id, source_path, xdm_uri, patient_id, kind,
-            classified_by, template_ids, doc_id_root, doc_id_extension, loinc_code, code_display,
-            title, effective_time, confidentiality, language, set_id_root, set_id_extension,
-            version_number, custodian, body_media_type, body_reference, derived_sha256,
-            derived_size, document_json)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
-            ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
-        params![
-            doc.sha256,
-            source.attachment_id,
-            source.source_path,
-            source.xdm_uri,
-            patient_id,
-            enum_text(&doc.kind),
-            enum_text(&doc.classified_by),
-            template_ids,
-            doc.id.as_ref().and_then(|i| i.root.as_deref()),
-            doc.id.as_ref().and_then(|i| i.extension.as_deref()),
-            doc.code.as_ref().and_then(|c| c.code.as_deref()),
-            cols(doc.code.as_ref()).2,
-            doc.title,
-            doc.effective_time,
-            doc.confidentiality,
-            doc.language,
-            doc.set_id.as_ref().and_then(|i| i.root.as_deref()),
-            doc.set_id.as_ref().and_then(|i| i.extension.as_deref()),
-            doc.version_number,
-            doc.custodian.as_ref().and_then(|c| c.names.first()),
-            body.and_then(|b| b.media_type.as_deref()),
-            body.and_then(|b| b.reference.as_deref()),
-            derived.map(|d| d.sha256.as_str()),
-            derived.map(|d| d.size as i64),
-            json,
-        ],
+        &format!(
+            "INSERT INTO documents (sha256, attachment_id, source_path, xdm_uri, patient_id,
+                {HEADER_COLUMNS}) VALUES ({})",
+            placeholders.join(", ")
+        ),
+        rusqlite::params_from_iter(values),
     )?;
     let document_id = conn.last_insert_rowid();
+    insert_children(conn, document_id, patient_id, doc)?;
+    Ok(document_id)
+}
+
+/// Everything below the `documents` row: participants, the episode, sections and their entries.
+fn insert_children(
+    conn: &Connection,
+    document_id: i64,
+    patient_id: Option<i64>,
+    doc: &Document,
+) -> rusqlite::Result<()> {
     insert_participants(conn, document_id, doc)?;
     insert_episode(conn, document_id, patient_id, doc)?;
 
@@ -503,115 +702,7 @@ fn insert_all(conn: &Connection, source: &Source, doc: &Document) -> rusqlite::R
             insert_entry(conn, &ctx, section_id, entry)?;
         }
     }
-    Ok(document_id)
-}
-
-/// Reuses an existing patient only on an exact (root, extension) identifier match: merging two
-/// people on name or birth date would be a safety problem, a duplicate row is merely untidy.
-fn upsert_patient(conn: &Connection, p: &crate::ingest::model::Patient) -> rusqlite::Result<i64> {
-    let usable_ids: Vec<(&str, &str)> = p
-        .ids
-        .iter()
-        .filter_map(|i| Some((i.root.as_deref()?, i.extension.as_deref()?)))
-        .collect();
-    let mut existing = None;
-    for (root, ext) in &usable_ids {
-        existing = conn
-            .query_row(
-                "SELECT patient_id FROM patient_identifiers WHERE root = ?1 AND extension = ?2",
-                params![root, ext],
-                |r| r.get::<_, i64>(0),
-            )
-            .optional()?;
-        if existing.is_some() {
-            break;
-        }
-    }
-    let patient_id = match existing {
-        Some(id) => id,
-        None => {
-            let name = p
-                .names
-                .iter()
-                .find(|n| n.name_use.as_deref() == Some("L"))
-                .or(p.names.first());
-            let join = |v: Option<&Vec<String>>| v.filter(|v| !v.is_empty()).map(|v| v.join(" "));
-            let addr = p.addresses.first();
-            let phone = p.telecoms.iter().find_map(|t| {
-                t.value
-                    .as_deref()
-                    .and_then(|v| v.strip_prefix("tel:"))
-                    .map(str::trim)
-            });
-            let email = p.telecoms.iter().find_map(|t| {
-                t.value
-                    .as_deref()
-                    .and_then(|v| v.strip_prefix("mailto:"))
-                    .map(str::trim)
-            });
-            let (gender, _, gender_display) = cols(p.gender.as_ref());
-            let (marital, _, marital_display) = cols(p.marital_status.as_ref());
-            let (race, _, race_display) = cols(p.races.first());
-            let (eth, _, eth_display) = cols(p.ethnicities.first());
-            let language = p
-                .languages
-                .iter()
-                .find(|l| l.preferred == Some(true))
-                .or(p.languages.first())
-                .and_then(|l| l.code.as_deref());
-            conn.execute(
-                "INSERT INTO patients (given, family, prefix, suffix, birth_time, gender_code,
-                    gender_display, marital_status_code, marital_status_display, race_code,
-                    race_display, ethnicity_code, ethnicity_display, language, street, city, state,
-                    postal_code, country, phone, email, provider_organization)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                    ?17, ?18, ?19, ?20, ?21, ?22)",
-                params![
-                    join(name.map(|n| &n.given)),
-                    name.and_then(|n| n.family.as_deref()),
-                    join(name.map(|n| &n.prefixes)),
-                    join(name.map(|n| &n.suffixes)),
-                    p.birth_time,
-                    gender,
-                    gender_display,
-                    marital,
-                    marital_display,
-                    race,
-                    race_display,
-                    eth,
-                    eth_display,
-                    language,
-                    join(addr.map(|a| &a.street)),
-                    addr.and_then(|a| a.city.as_deref()),
-                    addr.and_then(|a| a.state.as_deref()),
-                    addr.and_then(|a| a.postal_code.as_deref()),
-                    addr.and_then(|a| a.country.as_deref()),
-                    phone,
-                    email,
-                    p.provider_organization
-                        .as_ref()
-                        .and_then(|o| o.names.first()),
-                ],
-            )?;
-            conn.last_insert_rowid()
-        }
-    };
-    for (root, ext) in usable_ids {
-        conn.execute(
-            "INSERT OR IGNORE INTO patient_identifiers (patient_id, root, extension)
-             VALUES (?1, ?2, ?3)",
-            params![patient_id, root, ext],
-        )?;
-    }
-    for race in &p.races {
-        let (code, system, display) = cols(Some(race));
-        conn.execute(
-            "INSERT OR IGNORE INTO patient_races (patient_id, code, code_system, display)
-             VALUES (?1, ?2, ?3, ?4)",
-            params![patient_id, code, system, display],
-        )?;
-    }
-    Ok(patient_id)
+    Ok(())
 }
 
 fn insert_participant(
@@ -744,9 +835,9 @@ fn insert_panel(
     panel: &Panel,
     vitals: bool,
 ) -> rusqlite::Result<()> {
-    let (p_code, p_system, p_display) = cols(panel.code.as_ref());
+    let (p_code, p_system, p_display) = coded(panel.code.as_ref(), systems::RESULT);
     for o in &panel.observations {
-        let (code, system, display) = cols(o.code.as_ref());
+        let (code, system, display) = coded(o.code.as_ref(), systems::RESULT);
         let v = o.value.as_ref();
         let value_type = v.and_then(|v| v.value_type.as_deref());
         let value = v.and_then(|v| v.value.as_deref().or(v.text.as_deref()));
@@ -814,6 +905,13 @@ fn insert_panel(
                 interp_display,
             ],
         )?;
+        insert_codings(
+            conn,
+            ctx.document_id,
+            "results",
+            o.code.as_ref(),
+            systems::RESULT,
+        )?;
     }
     Ok(())
 }
@@ -827,7 +925,7 @@ fn insert_entry(
     let (doc_id, pat_id) = (ctx.document_id, ctx.patient_id);
     match entry {
         Entry::Problem(p) => {
-            let (code, system, display) = cols(p.code.as_ref());
+            let (code, system, display) = coded(p.code.as_ref(), systems::PROBLEM);
             conn.execute(
                 "INSERT INTO problems (document_id, patient_id, section_id, code, code_system,
                     display, problem_type, concern_status, status, onset, resolution, negated)
@@ -847,9 +945,10 @@ fn insert_entry(
                     p.negated,
                 ],
             )?;
+            insert_codings(conn, doc_id, "problems", p.code.as_ref(), systems::PROBLEM)?;
         }
         Entry::Medication(m) => {
-            let (code, system, display) = cols(m.drug.as_ref());
+            let (code, system, display) = coded(m.drug.as_ref(), systems::MEDICATION);
             let (route, _, route_display) = cols(m.route.as_ref());
             conn.execute(
                 "INSERT INTO medications (document_id, patient_id, section_id, drug_code,
@@ -877,9 +976,16 @@ fn insert_entry(
                     m.negated,
                 ],
             )?;
+            insert_codings(
+                conn,
+                doc_id,
+                "medications",
+                m.drug.as_ref(),
+                systems::MEDICATION,
+            )?;
         }
         Entry::Allergy(a) => {
-            let (code, system, display) = cols(a.substance.as_ref());
+            let (code, system, display) = coded(a.substance.as_ref(), systems::SUBSTANCE);
             let (t_code, _, t_display) = cols(a.allergy_type.as_ref());
             let (s_code, _, s_display) = cols(a.severity.as_ref());
             conn.execute(
@@ -907,6 +1013,13 @@ fn insert_entry(
                 ],
             )?;
             let allergy_id = conn.last_insert_rowid();
+            insert_codings(
+                conn,
+                doc_id,
+                "allergies",
+                a.substance.as_ref(),
+                systems::SUBSTANCE,
+            )?;
             for r in &a.reactions {
                 let (code, system, display) = cols(r.code.as_ref());
                 let (s_code, _, s_display) = cols(r.severity.as_ref());
@@ -920,7 +1033,7 @@ fn insert_entry(
         Entry::Result(panel) => insert_panel(conn, ctx, section_id, panel, false)?,
         Entry::VitalSigns(panel) => insert_panel(conn, ctx, section_id, panel, true)?,
         Entry::Immunization(i) => {
-            let (code, system, display) = cols(i.vaccine.as_ref());
+            let (code, system, display) = coded(i.vaccine.as_ref(), systems::VACCINE);
             let (route, _, route_display) = cols(i.route.as_ref());
             let (reason, _, reason_display) = cols(i.refusal_reason.as_ref());
             conn.execute(
@@ -950,9 +1063,16 @@ fn insert_entry(
                     reason_display,
                 ],
             )?;
+            insert_codings(
+                conn,
+                doc_id,
+                "immunizations",
+                i.vaccine.as_ref(),
+                systems::VACCINE,
+            )?;
         }
         Entry::Procedure(p) => {
-            let (code, system, display) = cols(p.code.as_ref());
+            let (code, system, display) = coded(p.code.as_ref(), systems::PROCEDURE);
             let (site, _, site_display) = cols(p.target_site.as_ref());
             conn.execute(
                 "INSERT INTO procedures (document_id, patient_id, section_id, entry_type,
@@ -975,6 +1095,13 @@ fn insert_entry(
                     site_display,
                     p.performers.iter().find_map(participant_name),
                 ],
+            )?;
+            insert_codings(
+                conn,
+                doc_id,
+                "procedures",
+                p.code.as_ref(),
+                systems::PROCEDURE,
             )?;
         }
         Entry::Encounter(e) => {
@@ -1097,8 +1224,9 @@ const SUMMARY_SELECT: &str = "SELECT d.id, d.sha256, d.kind, d.title, d.effectiv
              ELSE trim(coalesce(p.given, '') || ' ' || coalesce(p.family, '')) END,
         d.attachment_id, d.source_path, d.xdm_uri, d.ingested_at,
         p.birth_time, coalesce(p.gender_display, p.gender_code),
-        e.start_time, e.end_time
+        e.start_time, e.end_time, m.person_id
     FROM documents d LEFT JOIN patients p ON p.id = d.patient_id
+    LEFT JOIN person_members m ON m.patient_id = d.patient_id
     LEFT JOIN encounters e ON e.document_id = d.id AND e.is_episode = 1";
 
 fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocumentSummary> {
@@ -1118,6 +1246,7 @@ fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<DocumentSummary> {
         gender: r.get(12)?,
         encounter_start: r.get(13)?,
         encounter_end: r.get(14)?,
+        person_id: r.get(15)?,
     })
 }
 
@@ -1149,6 +1278,32 @@ pub fn list_documents(
     }
 }
 
+/// Where each stored document's bytes can be found again, for re-extraction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSource {
+    pub document_id: i64,
+    pub sha256: String,
+    pub source: Source,
+}
+
+pub fn document_sources(conn: &Connection) -> rusqlite::Result<Vec<StoredSource>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, sha256, attachment_id, source_path, xdm_uri FROM documents ORDER BY id",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(StoredSource {
+            document_id: r.get(0)?,
+            sha256: r.get(1)?,
+            source: Source {
+                attachment_id: r.get(2)?,
+                source_path: r.get(3)?,
+                xdm_uri: r.get(4)?,
+            },
+        })
+    })?;
+    rows.collect()
+}
+
 pub fn load_document(conn: &Connection, id: i64) -> rusqlite::Result<Option<StoredDocument>> {
     let row = conn
         .query_row(&format!("{SUMMARY_SELECT} WHERE d.id = ?1"), [id], |r| {
@@ -1167,4 +1322,35 @@ pub fn load_document(conn: &Connection, id: i64) -> rusqlite::Result<Option<Stor
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
     })?;
     Ok(Some(StoredDocument { summary, document }))
+}
+
+/// Re-extraction: finding each document's bytes again and replacing what was stored from them.
+impl crate::store::Store {
+    pub fn document_sources(&self) -> Result<Vec<StoredSource>, crate::store::StoreError> {
+        document_sources(&self.conn).map_err(|e| self.err(e))
+    }
+
+    /// `(data, declared type, filename)` of a received attachment.
+    pub fn attachment_bytes(
+        &self,
+        attachment_id: i64,
+    ) -> Result<Option<(Vec<u8>, String, String)>, crate::store::StoreError> {
+        self.conn
+            .query_row(
+                "SELECT data, declared_type, filename FROM attachments WHERE id = ?1",
+                [attachment_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// See [`replace_extraction`]; one transaction per document.
+    pub fn replace_extraction(
+        &mut self,
+        document_id: i64,
+        doc: &Document,
+    ) -> Result<bool, crate::store::StoreError> {
+        self.write(|tx| replace_extraction(tx, document_id, doc))
+    }
 }

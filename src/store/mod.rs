@@ -93,6 +93,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v4.sql"),
     include_str!("schema_v5.sql"),
     include_str!("schema_v6.sql"),
+    clinical::IDENTITY_MIGRATION,
+    clinical::CODINGS_MIGRATION,
 ];
 
 /// The schema version this directd writes (`PRAGMA user_version` after migrating).
@@ -307,6 +309,11 @@ impl Store {
             let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
             for (i, sql) in MIGRATIONS.iter().enumerate().skip(version.max(0) as usize) {
                 tx.execute_batch(sql)?;
+                // Rows stored under the old one-row-per-identifier rule are rewritten in Rust:
+                // splitting them needs each document's stored extraction.
+                if *sql == clinical::IDENTITY_MIGRATION {
+                    clinical::split_shared_patients(tx)?;
+                }
                 tx.pragma_update(None, "user_version", i as i64 + 1)?;
             }
             Ok(version)

@@ -1,0 +1,582 @@
+//! `directd ingest`, `ccda` and `patients` as users run them: the built binary against a real
+//! store, checking text output, JSON and exit codes.
+
+#[path = "ingest_support/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_directd");
+
+struct Env {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    files: PathBuf,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = dir.path().join("in");
+    std::fs::create_dir(&files).expect("mkdir");
+    Env {
+        db: dir.path().join("store.db"),
+        files,
+        _dir: dir,
+    }
+}
+
+fn directd(env: &Env, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--db")
+        .arg(&env.db)
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("DIRECTD_CONFIG")
+        .output()
+        .expect("spawn directd")
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn json(o: &Output) -> Value {
+    serde_json::from_str(&ok(o)).expect("json output")
+}
+
+/// Copies fixtures into the input folder under names that sort in the given order.
+fn stage(env: &Env, names: &[&str]) -> PathBuf {
+    for (i, name) in names.iter().enumerate() {
+        std::fs::write(
+            env.files.join(format!("{i:02}-{name}")),
+            common::fixture("ccda", name),
+        )
+        .expect("write fixture");
+    }
+    env.files.clone()
+}
+
+fn ingest(env: &Env, path: &Path) -> Output {
+    directd(env, &["ingest", path.to_str().expect("utf-8 path")])
+}
+
+/// Document id by the title-independent source file name.
+fn doc_id(list: &Value, fixture: &str) -> i64 {
+    list.as_array()
+        .expect("array")
+        .iter()
+        .find(|d| {
+            d["source_path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with(fixture))
+        })
+        .and_then(|d| d["id"].as_i64())
+        .unwrap_or_else(|| panic!("{fixture} not listed"))
+}
+
+#[test]
+fn documents_sharing_an_identifier_each_show_their_own_patient() {
+    let env = env();
+    let dir = stage(
+        &env,
+        &[
+            "identity_shared_mrn_ann.xml",
+            "identity_shared_mrn_bert.xml",
+            "identity_variant_carla_1.xml",
+            "identity_variant_carla_2.xml",
+            "identity_chain_dora.xml",
+            "identity_no_identifier.xml",
+        ],
+    );
+    ok(&ingest(&env, &dir));
+    let list = json(&directd(&env, &["ccda", "list", "--json"]));
+    let expected = [
+        ("identity_shared_mrn_ann.xml", "Ann Alpha"),
+        ("identity_shared_mrn_bert.xml", "Bert Beta"),
+        ("identity_variant_carla_1.xml", "Carla M. Gamma-Ruiz"),
+        ("identity_variant_carla_2.xml", "CARLA GAMMA RUIZ"),
+        ("identity_chain_dora.xml", "Dora Delta"),
+        ("identity_no_identifier.xml", "Carla Gamma-Ruiz"),
+    ];
+    for (fixture, name) in expected {
+        let id = doc_id(&list, fixture);
+        let shown = json(&directd(&env, &["ccda", "show", &id.to_string(), "--json"]));
+        assert_eq!(shown["summary"]["patient_name"], name, "{fixture}");
+        let text = ok(&directd(&env, &["ccda", "show", &id.to_string()]));
+        assert!(
+            text.contains(&format!("Patient: {name}")),
+            "{fixture}: {text}"
+        );
+    }
+    // --patient by the shared MRN finds both documents, each under its own name.
+    let text = ok(&directd(&env, &["ccda", "list", "--patient", "1001"]));
+    assert!(
+        text.contains("Ann Alpha") && text.contains("Bert Beta"),
+        "{text}"
+    );
+
+    let persons = json(&directd(&env, &["patients", "list", "--json"]));
+    assert_eq!(persons.as_array().expect("array").len(), 5);
+    let review = json(&directd(&env, &["patients", "review", "--json"]));
+    let reasons: Vec<&str> = review
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|c| c["reason"].as_str())
+        .collect();
+    assert_eq!(reasons, ["family name differs", "family name differs"]);
+
+    let carla = json(&directd(
+        &env,
+        &[
+            "ccda",
+            "show",
+            &doc_id(&list, "identity_variant_carla_2.xml").to_string(),
+            "--json",
+        ],
+    ));
+    let person = carla["summary"]["person_id"].as_i64().expect("person");
+    let shown = json(&directd(
+        &env,
+        &["patients", "show", &person.to_string(), "--json"],
+    ));
+    let records = shown["records"].as_array().expect("records");
+    assert_eq!(records.len(), 2);
+    assert!(records
+        .iter()
+        .any(|r| r["identifiers"].as_array().is_some_and(|i| i.len() == 2)));
+    let text = ok(&directd(&env, &["patients", "show", &person.to_string()]));
+    assert!(
+        text.contains("Person ") && text.contains("id G-777 ^ 1.2.3.4.5.6.7"),
+        "{text}"
+    );
+    assert!(text.contains("Link candidates:"), "{text}");
+}
+
+#[test]
+fn link_unlink_and_dismiss_are_audited_and_refuse_unknown_ids() {
+    let env = env();
+    let dir = stage(
+        &env,
+        &[
+            "identity_shared_mrn_ann.xml",
+            "identity_shared_mrn_bert.xml",
+        ],
+    );
+    ok(&ingest(&env, &dir));
+    let review = json(&directd(&env, &["patients", "review", "--json"]));
+    let c = &review[0];
+    let (a, b) = (
+        c["patient_id"].as_i64().expect("a").to_string(),
+        c["other_patient_id"].as_i64().expect("b").to_string(),
+    );
+
+    let out = ok(&directd(&env, &["patients", "link", &a, &b]));
+    assert!(out.starts_with("linked: person "), "{out}");
+    assert_eq!(
+        json(&directd(&env, &["patients", "list", "--json"]))
+            .as_array()
+            .map(Vec::len),
+        Some(1)
+    );
+    assert!(json(&directd(&env, &["patients", "review", "--json"]))
+        .as_array()
+        .is_some_and(Vec::is_empty));
+
+    let out = ok(&directd(&env, &["patients", "unlink", &a]));
+    assert!(out.starts_with("unlinked: record "), "{out}");
+    assert_eq!(
+        json(&directd(&env, &["patients", "list", "--json"]))
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    // Alone again: a second unlink has nothing to do.
+    let again = directd(&env, &["patients", "unlink", &a]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("only record"));
+
+    let unknown = directd(&env, &["patients", "link", &a, "9999"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no patient record 9999"));
+    assert_eq!(
+        directd(&env, &["patients", "show", "9999"]).status.code(),
+        Some(2)
+    );
+
+    let id = c["id"].as_i64().expect("candidate").to_string();
+    let out = ok(&directd(&env, &["patients", "dismiss", &id]));
+    assert!(out.contains("stay apart"), "{out}");
+    assert_eq!(
+        directd(&env, &["patients", "dismiss", "9999"])
+            .status
+            .code(),
+        Some(2)
+    );
+
+    let audit = json(&directd(&env, &["audit", "--json"]));
+    let actions: Vec<&str> = audit
+        .as_array()
+        .expect("array")
+        .iter()
+        .filter_map(|r| r["action"].as_str())
+        .filter(|a| a.starts_with("patients "))
+        .collect();
+    assert_eq!(
+        actions,
+        ["patients link", "patients unlink", "patients dismiss"]
+    );
+    // The audit trail names records, not people.
+    let text = serde_json::to_string(&audit).expect("json");
+    assert!(!text.contains("Alpha") && !text.contains("Beta"));
+}
+
+/// Cuts a text-table row into cells at the columns where the header's headings start.
+fn cells(header: &str, row: &str) -> Vec<(String, String)> {
+    let h: Vec<char> = header.chars().collect();
+    let starts: Vec<usize> = (0..h.len())
+        .filter(|&i| h[i] != ' ' && (i == 0 || h[i - 1] == ' ' && h[i.saturating_sub(2)] == ' '))
+        .collect();
+    let r: Vec<char> = row.chars().collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(n, &s)| {
+            let end = starts.get(n + 1).copied().unwrap_or(usize::MAX);
+            let heading: String = h[s..end.min(h.len())].iter().collect();
+            let cell: String = r
+                .get(s.min(r.len())..end.min(r.len()))
+                .unwrap_or_default()
+                .iter()
+                .collect();
+            (heading.trim().to_owned(), cell.trim().to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn ccda_list_text_puts_each_cell_under_its_heading() {
+    let env = env();
+    let dir = stage(&env, &["identity_shared_mrn_bert.xml"]);
+    ok(&ingest(&env, &dir));
+    let text = ok(&directd(&env, &["ccda", "list"]));
+    let mut lines = text.lines();
+    let header = lines.next().expect("header");
+    let row = lines.next().expect("row");
+    let got = cells(header, row);
+    let want = [
+        ("ID", "1"),
+        ("TYPE", "progress_note"),
+        ("TITLE", "Progress Note"),
+        ("EFFECTIVE", "2024-03-02T09:00:00+00:00"),
+        ("PATIENT", "Bert Beta"),
+        ("BORN", "1972-02-02"),
+        ("SEX", "male"),
+        ("ENCOUNTER", "-"),
+    ];
+    for (heading, value) in want {
+        let cell = got
+            .iter()
+            .find(|(h, _)| h == heading)
+            .unwrap_or_else(|| panic!("no {heading} heading in {header:?}"));
+        assert_eq!(cell.1, value, "{heading}\n{text}");
+    }
+    let source = got.iter().find(|(h, _)| h == "SOURCE").expect("SOURCE");
+    assert!(source.1.ends_with("identity_shared_mrn_bert.xml"), "{text}");
+    assert_eq!(got.len(), 9, "{header}");
+}
+
+#[test]
+fn ingest_counts_and_names_what_it_skips() {
+    let env = env();
+    let ccda = common::fixture("ccda", "identity_shared_mrn_ann.xml");
+    let pdf = b"%PDF-1.4\n% not a clinical document\n".to_vec();
+    let meta = common::metadata_xml(&[
+        common::MetaDoc::full("DOC0001.XML", "text/xml", &ccda),
+        common::MetaDoc::full("SCAN0001.PDF", "application/pdf", &pdf),
+    ]);
+    let zip = common::build_zip(&[
+        ("IHE_XDM/SUBSET01/METADATA.XML", meta.as_bytes()),
+        ("IHE_XDM/SUBSET01/DOC0001.XML", &ccda),
+        ("IHE_XDM/SUBSET01/SCAN0001.PDF", &pdf),
+    ]);
+    std::fs::write(env.files.join("a-package.zip"), zip).expect("zip");
+    std::fs::write(env.files.join("b-scan.pdf"), &pdf).expect("pdf");
+    std::fs::write(env.files.join("c-notes.txt"), "call back Tuesday").expect("txt");
+
+    let summary = json(&directd(
+        &env,
+        &["ingest", "--json", env.files.to_str().expect("utf-8")],
+    ));
+    assert_eq!(summary["documents"], 1);
+    let skipped: Vec<String> = summary["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {}",
+                s["file"].as_str().unwrap_or(""),
+                s["reason"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert!(
+        skipped[0].contains("a-package.zip")
+            && skipped[0].contains("SCAN0001.PDF: not a C-CDA (a PDF)")
+    );
+    assert!(skipped[1].contains("b-scan.pdf") && skipped[1].contains("(a PDF)"));
+    assert!(skipped[2].contains("c-notes.txt") && skipped[2].contains("(plain text)"));
+
+    // The text summary says the same, and a PDF alone is not reported as "0 new, 0 failures".
+    let lone = env.files.join("b-scan.pdf");
+    let text = ok(&directd(&env, &["ingest", lone.to_str().expect("utf-8")]));
+    assert!(
+        text.contains("0 new document(s)") && text.contains("1 skipped (not C-CDA)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("SKIPPED ") && text.contains("b-scan.pdf: not a C-CDA (a PDF)"),
+        "{text}"
+    );
+}
+
+#[test]
+fn ccda_show_reads_in_words() {
+    let env = env();
+    let dir = stage(
+        &env,
+        &[
+            "negations_and_bare_codes.xml",
+            "coded_translations_and_references.xml",
+            "ccd_r21_full.xml",
+        ],
+    );
+    ok(&ingest(&env, &dir));
+    let list = json(&directd(&env, &["ccda", "list", "--json"]));
+    let show = |fixture: &str| {
+        ok(&directd(
+            &env,
+            &["ccda", "show", &doc_id(&list, fixture).to_string()],
+        ))
+    };
+    let neg = show("negations_and_bare_codes.xml");
+    let coded = show("coded_translations_and_references.xml");
+    let full = show("ccd_r21_full.xml");
+    for (text, phrases) in [
+        (
+            &neg,
+            &[
+                "- no known allergies",
+                "- Heart failure — active",
+                "- not coded — active",
+                "Furosemide 20 MG Oral Tablet — 2 tablets; by mouth; twice a day",
+                "- not taking warfarin",
+                "discharge disposition: discharged to a skilled nursing facility",
+                "Episode of care: inpatient, 2024-07-15 – 2024-07-20",
+                "sex male",
+            ][..],
+        ),
+        (
+            &coded,
+            &[
+                "- Allopurinol 100 MG Oral Tablet — dose 1; by mouth; every 8 hours; active",
+                "- Sulfa drugs — Allergy to drug; reaction: Hives; severity: moderate",
+                "- Gout, unspecified — active; since 2021-03-01",
+                "Urine protein, qualitative: Negative (reference Negative)",
+                "[high]",
+                // The narrative stays below the entries.
+                "  | Allopurinol 100 mg tablet, 1 by mouth every 8 hours",
+            ][..],
+        ),
+        (
+            &full,
+            &[
+                "reaction: Hives (moderate)",
+                "once a day",
+                "Father: Myocardial infarction at age 57 years (cause of death)",
+                "- not given: Tdap; reason: Patient objection",
+            ][..],
+        ),
+    ] {
+        for p in phrases {
+            assert!(text.contains(p), "missing {p:?} in\n{text}");
+        }
+    }
+    for text in [&neg, &coded, &full] {
+        for jargon in [
+            "NEGATED",
+            "(uncoded)",
+            "55561003",
+            "0.3333",
+            "every 12 h\n",
+            "event ",
+        ] {
+            assert!(!text.contains(jargon), "{jargon:?} in\n{text}");
+        }
+    }
+}
+
+fn sql_rows(db: &Path, sql: &str) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).expect("open store");
+    let mut stmt = conn.prepare(sql).expect("prepare");
+    let rows = stmt
+        .query_map([], |r| {
+            r.get::<_, Option<String>>(0)
+                .map(|v| v.unwrap_or_else(|| "NULL".into()))
+        })
+        .expect("query");
+    rows.map(|r| r.expect("row")).collect()
+}
+
+/// A store filled by an older directd (simulated by degrading its rows the way the old
+/// extraction stored them) gains the new extraction from the original bytes, keeping document
+/// ids and patient records; a document whose file is gone is reported, not dropped.
+#[test]
+fn reextract_refreshes_rows_from_the_original_bytes() {
+    let env = env();
+    let dir = stage(
+        &env,
+        &[
+            "coded_translations_and_references.xml",
+            "identity_shared_mrn_ann.xml",
+            "identity_shared_mrn_bert.xml",
+        ],
+    );
+    ok(&ingest(&env, &dir));
+    let before_ids = sql_rows(
+        &env.db,
+        "SELECT group_concat(id || ':' || patient_id) FROM documents",
+    );
+    let conn = rusqlite::Connection::open(&env.db).expect("open");
+    conn.execute_batch(
+        "UPDATE problems SET code = NULL, code_system = NULL;
+         UPDATE medications SET drug_code = NULL, frequency = 'every 0.3333 d';
+         DELETE FROM entry_codings;",
+    )
+    .expect("degrade");
+    drop(conn);
+    std::fs::remove_file(env.files.join("02-identity_shared_mrn_bert.xml")).expect("rm");
+
+    let out = json(&directd(&env, &["ccda", "reextract", "--json"]));
+    assert_eq!(out["documents"], 2, "{out}");
+    let unavailable = out["unavailable"].as_array().expect("unavailable");
+    assert_eq!(unavailable.len(), 1, "{out}");
+    assert!(unavailable[0]["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains("identity_shared_mrn_bert.xml")));
+
+    // Bert's file is gone: his document keeps the rows it had.
+    assert_eq!(
+        sql_rows(
+            &env.db,
+            "SELECT code FROM problems ORDER BY document_id, id"
+        ),
+        ["433144002", "M10.9", "44054006", "NULL"]
+    );
+    assert_eq!(
+        sql_rows(
+            &env.db,
+            "SELECT drug_code || ' ' || frequency FROM medications"
+        ),
+        ["197319 every 8 hours"]
+    );
+    assert_eq!(
+        sql_rows(
+            &env.db,
+            "SELECT CAST(count(*) AS TEXT) FROM entry_codings WHERE entry_table = 'problems'"
+        ),
+        // Two codings for each of the coded document's problems, one for Ann's.
+        ["5"]
+    );
+    // Same documents, same patient records; a second run changes nothing.
+    assert_eq!(
+        sql_rows(
+            &env.db,
+            "SELECT group_concat(id || ':' || patient_id) FROM documents"
+        ),
+        before_ids
+    );
+    let counts = "SELECT (SELECT count(*) FROM problems) || ' ' || (SELECT count(*) FROM sections)
+        || ' ' || (SELECT count(*) FROM results) || ' ' || (SELECT count(*) FROM patients)";
+    let once = sql_rows(&env.db, counts);
+    ok(&directd(&env, &["ccda", "reextract"]));
+    assert_eq!(sql_rows(&env.db, counts), once);
+    let audit = json(&directd(&env, &["audit", "--json"]));
+    assert!(audit
+        .as_array()
+        .expect("audit")
+        .iter()
+        .any(|r| r["action"] == "ccda reextract"));
+}
+
+/// The daemon's path: a received XDM zip attachment, ingested by the pipeline; re-extraction
+/// finds the member again inside the stored attachment.
+#[test]
+fn reextract_finds_documents_inside_received_attachments() {
+    use directd::hisp::{ReceivedAttachment, ReceivedMail};
+    let env = env();
+    let ccda = common::fixture("ccda", "coded_translations_and_references.xml");
+    let meta = common::metadata_xml(&[common::MetaDoc::full("DOC0001.XML", "text/xml", &ccda)]);
+    let zip = common::build_zip(&[
+        ("IHE_XDM/SUBSET01/METADATA.XML", meta.as_bytes()),
+        ("IHE_XDM/SUBSET01/DOC0001.XML", &ccda),
+    ]);
+    {
+        let mut store =
+            directd::store::Store::open(&env.db, std::time::Duration::from_secs(5)).expect("open");
+        store
+            .store_incoming(
+                "clinic@direct.example.org",
+                &ReceivedMail {
+                    recipient: "clinic@direct.example.org".into(),
+                    sender: "lab@direct.example.net".into(),
+                    hisp_id: "xdm-1".into(),
+                    headers: vec![],
+                    body_type: "text/plain".into(),
+                    body: b"package attached".to_vec(),
+                    attachments: vec![ReceivedAttachment {
+                        filename: "package.zip".into(),
+                        mime_type: "application/zip".into(),
+                        description: String::new(),
+                        data: zip,
+                    }],
+                    raw: None,
+                    verdict: None,
+                    mdn: None,
+                },
+            )
+            .expect("store");
+        let (n, tally) = directd::ingest::pipeline::ingest_pending(
+            &mut store,
+            &directd::ingest::Limits::default(),
+        )
+        .expect("ingest");
+        assert_eq!((n, tally.documents), (1, 1));
+    }
+    let conn = rusqlite::Connection::open(&env.db).expect("open");
+    conn.execute_batch("UPDATE problems SET code = NULL; DELETE FROM entry_codings;")
+        .expect("degrade");
+    drop(conn);
+    let out = json(&directd(&env, &["ccda", "reextract", "--json"]));
+    assert_eq!(out["documents"], 1, "{out}");
+    assert_eq!(
+        sql_rows(&env.db, "SELECT code FROM problems ORDER BY id"),
+        ["433144002", "M10.9"]
+    );
+    assert_eq!(
+        sql_rows(&env.db, "SELECT xdm_uri FROM documents"),
+        ["DOC0001.XML"]
+    );
+}
