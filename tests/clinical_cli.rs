@@ -224,7 +224,8 @@ fn link_unlink_and_dismiss_are_audited_and_refuse_unknown_ids() {
         Some(2)
     );
 
-    let audit = json(&directd(&env, &["audit", "--json"]));
+    // `audit --json` is one document (docs/json-output.md); its records are `entries`.
+    let audit = json(&directd(&env, &["audit", "--json"]))["entries"].clone();
     let actions: Vec<&str> = audit
         .as_array()
         .expect("array")
@@ -513,7 +514,8 @@ fn reextract_refreshes_rows_from_the_original_bytes() {
     let once = sql_rows(&env.db, counts);
     ok(&directd(&env, &["ccda", "reextract"]));
     assert_eq!(sql_rows(&env.db, counts), once);
-    let audit = json(&directd(&env, &["audit", "--json"]));
+    // `audit --json` is one document (docs/json-output.md); its records are `entries`.
+    let audit = json(&directd(&env, &["audit", "--json"]))["entries"].clone();
     assert!(audit
         .as_array()
         .expect("audit")
