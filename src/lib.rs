@@ -1,7 +1,30 @@
 //! directd: a Direct Secure Messaging daemon and command line.
 //!
-//! See `docs/architecture.md` for the data flow. Dependencies point down this list: `cli` uses
-//! everything; `daemon` uses `store`, `hisp` and `tracking`; `store` owns every SQL statement.
+//! See `docs/ARCHITECTURE.md` for the data flow, the delivery states and the reliability rules.
+//!
+//! # Layout
+//!
+//! One module per thing, and dependencies point down this list (each uses only modules below
+//! it, with the exceptions named):
+//!
+//! - `cli` — argument parsing, one file per subcommand, text and `--json` output; uses everything.
+//! - `daemon` — the run loop (`mod.rs`), per-account passes and backoff (`accounts`), one
+//!   session's work (`session`), the unreadable-message policy (`poison`), the per-store lock,
+//!   systemd notify, metrics.
+//! - `sandbox` — a phiMail-compatible HISP for tests and demos; uses `hisp::codec`, `tls`.
+//! - `config` — the TOML file and `DIRECTD_*` overrides, validated per section; it builds the
+//!   settings types of `hisp`, `smime` and `store`, so it names them.
+//! - `hisp` — the `Transport` trait and its errors, `phimail` (the line protocol) and `edge`
+//!   (SMTP/IMAP with the S/MIME agent); uses `smime`, `mdn`, `message`.
+//! - `store` — every SQL statement, schema migrations, transactions; uses `tracking` (the state
+//!   machine it applies), `ingest` (the typed documents it stores; the ingestion runner in
+//!   `ingest::pipeline` also drives the store, the one cycle left), `message`.
+//! - `ingest` — C-CDA and XDM extraction into typed documents.
+//! - `smime` — the security agent: seal, open, certificates, trust, discovery; uses `mime`.
+//! - `tracking` — the per-recipient delivery state machine; uses `message`.
+//! - `mdn` — MDN/DSN building and parsing; uses `mime`.
+//! - `message` — the shared vocabulary: outgoing messages, recipients, notices, received mail.
+//! - `mime`, `util`, `address`, `fsutil`, `timefmt`, `tls` — the bottom layer.
 
 pub mod address;
 pub mod cli;
@@ -19,3 +42,4 @@ pub mod store;
 pub mod timefmt;
 pub mod tls;
 pub mod tracking;
+pub mod util;

@@ -1,4 +1,4 @@
-//! The per-recipient delivery state machine (see docs/architecture.md, "Delivery states").
+//! The per-recipient delivery state machine (see docs/ARCHITECTURE.md, "Delivery states").
 //!
 //! Events arrive from several sources (SEND replies, phiMail STATUS lines, later MDNs and DSNs,
 //! local timeouts) and may be duplicated or arrive late; this module alone decides whether an

@@ -587,7 +587,7 @@ impl<'a> MailLine<'a> {
         let id = match field(3) {
             "" => format!(
                 "unparsed-{}",
-                &crate::store::sha256_hex(line.as_bytes())[..16]
+                &crate::util::sha256_hex(line.as_bytes())[..16]
             ),
             id => id.to_owned(),
         };

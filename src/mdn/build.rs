@@ -1,7 +1,7 @@
 //! Building the MDNs a Direct receiver owes its sender. The result is a plain RFC 5322 message;
 //! like any Direct message it must then be sealed before it is sent.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use super::{Disposition, OriginalInfo, FINAL_DELIVERY_FIELD};
 
@@ -29,7 +29,7 @@ pub fn build_mdn(
         .rsplit_once('@')
         .map(|(_, d)| d.to_string())
         .unwrap_or_else(|| "localhost".to_string());
-    let token = random_token();
+    let token = crate::util::random_hex(12);
     let boundary = format!("----=_directd_mdn_{token}");
     let (label, disposition, sentence) = match kind {
         Disposition::Processed => ("Processed", "processed", "was received and processed"),
@@ -105,17 +105,4 @@ fn bracketed(id: &str) -> String {
     } else {
         format!("<{id}>")
     }
-}
-
-fn random_token() -> String {
-    let mut r = [0u8; 12];
-    if openssl::rand::rand_bytes(&mut r).is_err() {
-        // Uniqueness, not secrecy, is needed here; fall back to the clock.
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        return format!("{nanos:x}");
-    }
-    r.iter().map(|b| format!("{b:02x}")).collect()
 }

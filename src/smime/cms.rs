@@ -85,9 +85,7 @@ pub(crate) fn serial_hex(integer: &[u8]) -> String {
         .unwrap_or_else(|| hex(content))
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(crate) use crate::util::hex;
 
 /// One RecipientInfo. Only key transport carries a `rid`; other kinds are kept so the caller
 /// can say it found none it could use.

@@ -69,7 +69,7 @@ pub struct IncomingOverview {
     pub recipient: String,
     pub subject: Option<String>,
     pub quarantine_reason: Option<String>,
-    /// It could not be read at all and was acknowledged anyway (see [`crate::hisp::UNREAD_QUARANTINE`]).
+    /// It could not be read at all and was acknowledged anyway (see [`crate::message::UNREAD_QUARANTINE`]).
     pub unreadable: bool,
     /// Someone opened it with `directd show` (the audit trail says who).
     pub viewed: bool,
@@ -380,7 +380,7 @@ impl Store {
                  FROM incoming i WHERE i.received_at >= ?1 ORDER BY i.id DESC",
             )
             .and_then(|mut s| {
-                s.query_map(params![since.unwrap_or(""), crate::hisp::UNREAD_QUARANTINE], |r| {
+                s.query_map(params![since.unwrap_or(""), crate::message::UNREAD_QUARANTINE], |r| {
                     Ok(IncomingOverview {
                         id: r.get(0)?,
                         received_at: r.get(1)?,

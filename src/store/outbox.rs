@@ -105,12 +105,7 @@ pub struct StatusOutcome {
     pub changed: bool,
 }
 
-pub fn sha256_hex(data: &[u8]) -> String {
-    openssl::sha::sha256(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
+pub use crate::util::sha256_hex;
 
 /// Counts an operator watches (the daemon exports them as metrics).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

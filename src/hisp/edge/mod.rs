@@ -31,20 +31,7 @@ pub struct EdgeTransport {
 /// messages apart, the random part different attempts of the same one.
 fn new_message_id(local_id: i64, sender: &str) -> String {
     let domain = sender.rsplit_once('@').map_or("localhost", |(_, d)| d);
-    format!("<{local_id}.{}@{domain}>", random_hex(8))
-}
-
-fn random_hex(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    // A Message-ID needs uniqueness, not secrecy; fall back to the clock if the RNG fails.
-    if openssl::rand::rand_bytes(&mut buf).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        return format!("{t:x}");
-    }
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    format!("<{local_id}.{}@{domain}>", crate::util::random_hex(8))
 }
 
 /// The first value of a top-level header of `raw` (unfolded), without parsing the body.
@@ -101,7 +88,7 @@ impl EdgeTransport {
             .map(|v| bare_address(&v));
         let hisp_id = header(&raw, "Message-ID")
             .map(|v| v.trim().to_owned())
-            .unwrap_or_else(|| format!("<sha256.{}@directd>", crate::store::sha256_hex(&raw)));
+            .unwrap_or_else(|| format!("<sha256.{}@directd>", crate::util::sha256_hex(&raw)));
         let recipient = delivered_to.clone().unwrap_or_else(|| self.address.clone());
         let outer_from = header(&raw, "From")
             .map(|v| bare_address(&v))
@@ -272,7 +259,7 @@ impl Transport for EdgeTransport {
             msg,
             &message_id,
             &crate::timefmt::rfc5322(std::time::SystemTime::now()),
-            &random_hex(12),
+            &crate::util::random_hex(12),
         );
         let sealed = match smime::seal(&inner, identity, &certs, &self.agent.seal) {
             Ok(s) => s,
