@@ -15,6 +15,7 @@
 pub mod agent;
 pub mod certs;
 pub mod discovery;
+pub mod fetch;
 pub mod trust;
 
 pub(crate) mod cms;
