@@ -74,6 +74,19 @@ struct RawSmime {
     outer_subject: Option<String>,
     /// `IP:port` of a DNS server to ask for CERT records, or "system" for /etc/resolv.conf's first.
     dns_nameserver: Option<String>,
+    #[serde(default)]
+    network: RawNetwork,
+}
+
+/// `[smime.network]`: CRLs from distribution points and issuers from AIA over HTTP.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    enabled: Option<bool>,
+    timeout_secs: Option<f64>,
+    max_bytes: Option<usize>,
+    /// Default: `smime-cache` beside the store.
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -327,6 +340,25 @@ fn smime_settings(raw: &RawSmime) -> Result<AgentSettings, ConfigError> {
             )
         })?),
     };
+    if raw.network.enabled.unwrap_or(true) {
+        let mut limits = crate::smime::fetch::FetchLimits::default();
+        if raw.network.timeout_secs.is_some() {
+            limits.total_timeout =
+                secs("smime.network.timeout_secs", raw.network.timeout_secs, 30.0)?;
+            limits.read_timeout = limits.read_timeout.min(limits.total_timeout);
+            limits.connect_timeout = limits.connect_timeout.min(limits.total_timeout);
+        }
+        if let Some(max) = raw.network.max_bytes {
+            if max == 0 {
+                return Err(invalid("smime.network.max_bytes", "must be positive"));
+            }
+            limits.max_bytes = max;
+        }
+        settings.network = Some(crate::smime::NetSettings {
+            cache_dir: raw.network.cache_dir.clone(),
+            limits,
+        });
+    }
     if let Some(subject) = &raw.outer_subject {
         settings.seal.outer_subject = subject.clone();
     }
@@ -687,7 +719,14 @@ impl Config {
                 edge,
             });
         }
-        let smime = raw.smime.as_ref().map(smime_settings).transpose()?;
+        let mut smime = raw.smime.as_ref().map(smime_settings).transpose()?;
+        // Fetched CRLs live beside the store: the daemon's state directory.
+        if let Some(net) = smime.as_mut().and_then(|s| s.network.as_mut()) {
+            if net.cache_dir.is_none() {
+                let dir = store.path.parent().unwrap_or(Path::new("."));
+                net.cache_dir = Some(dir.join("smime-cache"));
+            }
+        }
         Ok(Config {
             store,
             daemon,
@@ -779,6 +818,37 @@ mod tests {
             smime.seal.key_transport,
             crate::smime::KeyTransport::RsaPkcs1v15
         );
+    }
+
+    #[test]
+    fn network_fetching_defaults_beside_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = format!(
+            "[store]\npath = \"/srv/directd/store.db\"\n[hisp]\nhost = \"h\"\nca_file = \"{}\"\n",
+            ca(dir.path()).display()
+        );
+        let c = Config::from_toml(&format!("{base}[smime]\n")).unwrap();
+        let net = c.smime.unwrap().network.expect("on by default");
+        assert_eq!(
+            net.cache_dir.as_deref(),
+            Some(Path::new("/srv/directd/smime-cache"))
+        );
+        assert_eq!(net.limits.max_bytes, 8 * 1024 * 1024);
+        let c = Config::from_toml(&format!(
+            "{base}[smime.network]\ntimeout_secs = 2\nmax_bytes = 1000\ncache_dir = \"/tmp/c\"\n"
+        ))
+        .unwrap();
+        let net = c.smime.unwrap().network.unwrap();
+        assert_eq!(net.limits.total_timeout, Duration::from_secs(2));
+        assert_eq!(net.limits.read_timeout, Duration::from_secs(2));
+        assert_eq!(net.limits.max_bytes, 1000);
+        assert_eq!(net.cache_dir.as_deref(), Some(Path::new("/tmp/c")));
+        let c = Config::from_toml(&format!("{base}[smime.network]\nenabled = false\n")).unwrap();
+        assert!(c.smime.unwrap().network.is_none());
+        let e = Config::from_toml(&format!("{base}[smime.network]\nmax_bytes = 0\n"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "smime.network.max_bytes: must be positive");
     }
 
     #[test]

@@ -3,10 +3,29 @@
 //! transport and `directd inspect` use the loaded [`Agent`].
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
+use super::fetch::{FetchLimits, HttpFetcher};
+use super::net::{NetTrust, Wanted};
 use super::{
-    CertDirectory, Direction, KeyStore, RevocationPolicy, SealOptions, SmimeError, TrustStore,
+    CertDirectory, Direction, Envelope, KeyStore, Opened, RevocationPolicy, SealOptions,
+    SmimeError, TrustStore,
 };
+
+/// Rounds of "validate, fetch what was missing, validate again" before giving up. Each round
+/// fetches everything the chain asked for at once; more than one is needed only when an issuer
+/// fetched through AIA itself names a CRL or a further issuer.
+const MAX_FETCH_ROUNDS: usize = 4;
+/// URLs fetched in one round at most; a certificate naming more gets the first ones.
+const MAX_FETCHES_PER_ROUND: usize = 8;
+
+/// CRL Distribution Point and AIA caIssuers fetching.
+#[derive(Debug, Clone, Default)]
+pub struct NetSettings {
+    /// Where fetched CRLs are kept across restarts; `None` = memory only.
+    pub cache_dir: Option<PathBuf>,
+    pub limits: FetchLimits,
+}
 
 /// One configured anchor source: a PEM/DER certificate or a `.p7b` bundle for a local domain.
 #[derive(Debug, Clone)]
@@ -32,6 +51,9 @@ pub struct AgentSettings {
     /// Where to ask for DNS CERT records (RFC 4398) when the local directory has no certificate
     /// for a recipient.
     pub dns_nameserver: Option<std::net::SocketAddr>,
+    /// Fetch CRLs from distribution points and missing issuers from AIA; `None` = only the
+    /// configured CRL files and the certificates at hand.
+    pub network: Option<NetSettings>,
 }
 
 pub struct Agent {
@@ -74,6 +96,10 @@ impl Agent {
         for crl in &settings.crl_files {
             trust.load_crl_file(crl)?;
         }
+        if let Some(net) = &settings.network {
+            let fetcher = HttpFetcher::new(net.limits.clone())?;
+            trust.set_network(Arc::new(NetTrust::new(fetcher, net.cache_dir.clone())));
+        }
         let directory = match &settings.recipient_certs_dir {
             Some(dir) => CertDirectory::load_dir(dir)?,
             None => CertDirectory::from_certs(Vec::new()),
@@ -90,6 +116,49 @@ impl Agent {
         })
     }
 
+    /// [`super::open`], fetching the CRLs and AIA issuers the signer's chain names when they
+    /// were never tried (see [`super::net`]).
+    pub async fn open(
+        &self,
+        raw: &[u8],
+        envelope: Option<&Envelope>,
+    ) -> Result<Opened, SmimeError> {
+        self.with_fetching(|| super::open(raw, &self.keys, &self.trust, envelope))
+            .await
+    }
+
+    /// Runs `attempt` until it no longer asks for network material, fetching what it asks for.
+    async fn with_fetching<T>(
+        &self,
+        mut attempt: impl FnMut() -> Result<T, SmimeError>,
+    ) -> Result<T, SmimeError> {
+        for _ in 0..MAX_FETCH_ROUNDS {
+            match attempt() {
+                Err(SmimeError::NeedFetch(wanted)) => self.fetch(wanted).await,
+                other => return other,
+            }
+        }
+        attempt()
+    }
+
+    async fn fetch(&self, mut wanted: Wanted) {
+        let Some(net) = self.trust.network() else {
+            return;
+        };
+        for list in [&mut wanted.crls, &mut wanted.issuers] {
+            list.sort();
+            list.dedup();
+            list.truncate(MAX_FETCHES_PER_ROUND);
+        }
+        let crls = wanted.crls.iter().map(|u| net.fetch_crl(u));
+        let issuers = wanted.issuers.iter().map(|u| net.fetch_issuer(u));
+        futures::future::join(
+            futures::future::join_all(crls),
+            futures::future::join_all(issuers),
+        )
+        .await;
+    }
+
     /// Every certificate `sender` may encrypt to for `address`: from the local directory, else
     /// from DNS CERT records. Either source only proposes certificates; each must be bound to
     /// the address (or its domain), pass the usage, strength and validity checks, and chain to
@@ -100,7 +169,9 @@ impl Agent {
         address: &str,
     ) -> Result<Vec<openssl::x509::X509>, SmimeError> {
         let sender_domain = sender.rsplit_once('@').map_or(sender, |(_, d)| d);
-        let local = self.directory.lookup(address, &self.trust, sender_domain);
+        let local = self
+            .with_fetching(|| self.directory.lookup(address, &self.trust, sender_domain))
+            .await;
         let (Err(local_err), Some(discovery)) = (&local, &self.discovery) else {
             return local;
         };
@@ -111,7 +182,11 @@ impl Agent {
                 return local;
             }
         };
-        let dns = super::certs::select_recipient_certs(&found, address, &self.trust, sender_domain);
+        let dns = self
+            .with_fetching(|| {
+                super::certs::select_recipient_certs(&found, address, &self.trust, sender_domain)
+            })
+            .await;
         match (dns, local_err) {
             (Ok(certs), _) => Ok(certs),
             (Err(e @ SmimeError::NoTrustedRecipientCert { .. }), _) => Err(e),

@@ -16,6 +16,7 @@ pub mod agent;
 pub mod certs;
 pub mod discovery;
 pub mod fetch;
+pub mod net;
 pub mod trust;
 
 pub(crate) mod cms;
@@ -27,7 +28,7 @@ mod seal;
 
 use serde::Serialize;
 
-pub use agent::{Agent, AgentSettings, AnchorSource};
+pub use agent::{Agent, AgentSettings, AnchorSource, NetSettings};
 pub use certs::{Binding, CertDirectory, Identity, KeyStore};
 pub use error::SmimeError;
 #[cfg(fuzzing)]
