@@ -74,6 +74,8 @@ struct RawSmime {
     outer_subject: Option<String>,
     /// `IP:port` of a DNS server to ask for CERT records, or "system" for /etc/resolv.conf's first.
     dns_nameserver: Option<String>,
+    /// LDAP discovery through `_ldap._tcp` SRV records (default: on when dns_nameserver is set).
+    ldap: Option<bool>,
     #[serde(default)]
     network: RawNetwork,
 }
@@ -340,6 +342,7 @@ fn smime_settings(raw: &RawSmime) -> Result<AgentSettings, ConfigError> {
             )
         })?),
     };
+    settings.ldap = raw.ldap.unwrap_or(true) && settings.dns_nameserver.is_some();
     if raw.network.enabled.unwrap_or(true) {
         let mut limits = crate::smime::fetch::FetchLimits::default();
         if raw.network.timeout_secs.is_some() {

@@ -79,6 +79,7 @@ fn bob_agent(policy: RevocationPolicy, net: &Arc<NetTrust>) -> Agent {
         trust,
         directory: CertDirectory::from_certs(Vec::new()),
         discovery: None,
+        ldap: None,
         seal: SealOptions::default(),
     }
 }
@@ -174,6 +175,7 @@ async fn d17_revoked_recipient_is_not_used_on_send() {
             trust,
             directory: CertDirectory::from_certs(certs),
             discovery: None,
+            ldap: None,
             seal: SealOptions::default(),
         }
     };

@@ -54,6 +54,9 @@ pub struct AgentSettings {
     /// Fetch CRLs from distribution points and missing issuers from AIA; `None` = only the
     /// configured CRL files and the certificates at hand.
     pub network: Option<NetSettings>,
+    /// After the directory and DNS CERT, look in the recipient domain's LDAP servers (found
+    /// through SRV records at `dns_nameserver`).
+    pub ldap: bool,
 }
 
 pub struct Agent {
@@ -61,6 +64,7 @@ pub struct Agent {
     pub trust: TrustStore,
     pub directory: CertDirectory,
     pub discovery: Option<super::discovery::DnsCertDiscovery>,
+    pub ldap: Option<super::ldap::LdapDiscovery>,
     pub seal: SealOptions,
 }
 
@@ -107,11 +111,18 @@ impl Agent {
         let discovery = settings.dns_nameserver.map(|ns| {
             super::discovery::DnsCertDiscovery::new(ns, std::time::Duration::from_secs(5))
         });
+        let ldap = settings.dns_nameserver.filter(|_| settings.ldap).map(|ns| {
+            super::ldap::LdapDiscovery::new(
+                super::discovery::DnsCertDiscovery::new(ns, std::time::Duration::from_secs(5)),
+                super::ldap::LdapLimits::default(),
+            )
+        });
         Ok(Agent {
             keys,
             trust,
             directory,
             discovery,
+            ldap,
             seal: settings.seal.clone(),
         })
     }
@@ -160,45 +171,73 @@ impl Agent {
     }
 
     /// Every certificate `sender` may encrypt to for `address`: from the local directory, else
-    /// from DNS CERT records. Either source only proposes certificates; each must be bound to
-    /// the address (or its domain), pass the usage, strength and validity checks, and chain to
-    /// the outgoing anchors of the sender's domain (see [`super::certs::select_recipient_certs`]).
+    /// from DNS CERT records, else from the domain's LDAP servers, in the order the Certificate
+    /// Discovery IG gives. Every source only proposes certificates; each must be bound to the
+    /// address (or its domain), pass the usage, strength and validity checks, and chain to the
+    /// outgoing anchors of the sender's domain (see [`super::certs::select_recipient_certs`]).
+    /// A source that finds only unusable certificates does not stop the search (D5-D9); when no
+    /// source has a usable one, the recipient fails with the reason (D11-D13).
     pub async fn recipient_certs(
         &self,
         sender: &str,
         address: &str,
     ) -> Result<Vec<openssl::x509::X509>, SmimeError> {
         let sender_domain = sender.rsplit_once('@').map_or(sender, |(_, d)| d);
-        let local = self
+        let select = |found: &[openssl::x509::X509]| {
+            super::certs::select_recipient_certs(found, address, &self.trust, sender_domain)
+        };
+        let mut outcome = self
             .with_fetching(|| self.directory.lookup(address, &self.trust, sender_domain))
             .await;
-        let (Err(local_err), Some(discovery)) = (&local, &self.discovery) else {
-            return local;
-        };
-        let found = match discovery.lookup(address).await {
-            Ok(found) => found,
-            Err(d) => {
-                tracing::warn!(error = %d, "DNS CERT discovery failed");
-                return local;
-            }
-        };
-        let dns = self
-            .with_fetching(|| {
-                super::certs::select_recipient_certs(&found, address, &self.trust, sender_domain)
-            })
-            .await;
-        match (dns, local_err) {
-            (Ok(certs), _) => Ok(certs),
-            (Err(e @ SmimeError::NoTrustedRecipientCert { .. }), _) => Err(e),
-            (Err(_), SmimeError::NoTrustedRecipientCert { .. }) => local,
-            (
-                Err(SmimeError::NoRecipientCert { rejected: a, .. }),
-                SmimeError::NoRecipientCert { rejected: b, .. },
-            ) => Err(SmimeError::NoRecipientCert {
-                address: address.to_owned(),
-                rejected: a + b,
-            }),
-            (Err(e), _) => Err(e),
+        if outcome.is_ok() {
+            return outcome;
         }
+        if let Some(dns) = &self.discovery {
+            match dns.lookup(address).await {
+                Ok(found) => {
+                    let picked = self.with_fetching(|| select(&found)).await;
+                    outcome = combine(outcome, picked, address);
+                    if outcome.is_ok() {
+                        return outcome;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "DNS CERT discovery failed"),
+            }
+        }
+        if let Some(ldap) = &self.ldap {
+            match ldap.lookup(address).await {
+                Ok(found) => {
+                    for s in &found.skipped {
+                        tracing::warn!(detail = %s, "LDAP discovery skipped a result");
+                    }
+                    let picked = self.with_fetching(|| select(&found.certs)).await;
+                    outcome = combine(outcome, picked, address);
+                }
+                Err(e) => tracing::warn!(error = %e, "LDAP discovery failed"),
+            }
+        }
+        outcome
+    }
+}
+
+/// The more telling of two failed selections (or the success): "certificates exist but none
+/// is trusted" outranks "none usable", and counts of unusable ones add up.
+fn combine(
+    earlier: Result<Vec<openssl::x509::X509>, SmimeError>,
+    later: Result<Vec<openssl::x509::X509>, SmimeError>,
+    address: &str,
+) -> Result<Vec<openssl::x509::X509>, SmimeError> {
+    match (later, earlier) {
+        (Ok(certs), _) | (_, Ok(certs)) => Ok(certs),
+        (Err(e @ SmimeError::NoTrustedRecipientCert { .. }), _) => Err(e),
+        (Err(_), Err(e @ SmimeError::NoTrustedRecipientCert { .. })) => Err(e),
+        (
+            Err(SmimeError::NoRecipientCert { rejected: a, .. }),
+            Err(SmimeError::NoRecipientCert { rejected: b, .. }),
+        ) => Err(SmimeError::NoRecipientCert {
+            address: address.to_owned(),
+            rejected: a + b,
+        }),
+        (Err(e), _) => Err(e),
     }
 }

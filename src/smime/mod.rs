@@ -16,6 +16,7 @@ pub mod agent;
 pub mod certs;
 pub mod discovery;
 pub mod fetch;
+pub mod ldap;
 pub mod net;
 pub mod trust;
 

@@ -219,7 +219,7 @@ impl NetTrust {
         self.fetches.fetch_add(1, Ordering::Relaxed);
         let outcome = match self.fetcher.get(url).await {
             Err(e) => Err(e.to_string()),
-            Ok(body) => parse_issuers(&body)
+            Ok(body) => parse_cert_bundle(&body)
                 .ok_or_else(|| format!("{url}: not a certificate or a PKCS#7 of certificates")),
         };
         let entry = match outcome {
@@ -340,7 +340,9 @@ fn parse_crl(body: &[u8]) -> Option<X509Crl> {
     }
 }
 
-fn parse_issuers(body: &[u8]) -> Option<Vec<X509>> {
+/// Certificates in `body`: one DER or PEM certificate, or a certs-only PKCS#7 (`.p7c`, and
+/// what some directories keep in `userSMIMECertificate`). At most a few are taken.
+pub(crate) fn parse_cert_bundle(body: &[u8]) -> Option<Vec<X509>> {
     let mut certs = if let Ok(c) = X509::from_der(body) {
         vec![c]
     } else if memchr::memmem::find(body, b"-----BEGIN CERTIFICATE-----").is_some() {
