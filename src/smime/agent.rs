@@ -138,6 +138,18 @@ impl Agent {
             .await
     }
 
+    /// [`TrustStore::verify_chain`], fetching what the chain names (see [`Agent::open`]).
+    pub async fn verify_chain(
+        &self,
+        domain: &str,
+        direction: Direction,
+        cert: &openssl::x509::X509,
+        untrusted: &[openssl::x509::X509],
+    ) -> Result<super::ChainVerdict, SmimeError> {
+        self.with_fetching(|| self.trust.verify_chain(domain, direction, cert, untrusted))
+            .await
+    }
+
     /// Runs `attempt` until it no longer asks for network material, fetching what it asks for.
     async fn with_fetching<T>(
         &self,

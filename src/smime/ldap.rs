@@ -209,6 +209,11 @@ impl LdapDiscovery {
                     .await?;
             }
         }
+        // Directories commonly hold the same certificate in both attributes.
+        let mut seen = std::collections::HashSet::new();
+        found
+            .certs
+            .retain(|c| c.to_der().map(|d| seen.insert(d)).unwrap_or(false));
         Ok(found)
     }
 

@@ -18,6 +18,7 @@ pub mod discovery;
 pub mod fetch;
 pub mod ldap;
 pub mod net;
+pub mod publish;
 pub mod trust;
 
 pub(crate) mod cms;

@@ -180,6 +180,11 @@ pub struct Slapd {
 impl Slapd {
     /// A slapd serving `suffix` with `entries` (the suffix entry itself included by the caller).
     pub fn start(suffix: &str, entries: &[Entry]) -> Slapd {
+        Slapd::start_ldif(suffix, &entries.iter().map(Entry::ldif).collect::<String>())
+    }
+
+    /// A slapd serving `suffix` with the entries of an LDIF text.
+    pub fn start_ldif(suffix: &str, ldif_text: &str) -> Slapd {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         std::fs::create_dir(d.join("db")).unwrap();
@@ -204,7 +209,7 @@ impl Slapd {
         )
         .unwrap();
         let ldif = d.join("data.ldif");
-        std::fs::write(&ldif, entries.iter().map(Entry::ldif).collect::<String>()).unwrap();
+        std::fs::write(&ldif, ldif_text).unwrap();
         let out = Command::new("/usr/sbin/slapadd")
             .args(["-f", p(&conf), "-l", p(&ldif)])
             .output()
