@@ -78,6 +78,45 @@ struct RawSmime {
     ldap: Option<bool>,
     #[serde(default)]
     network: RawNetwork,
+    #[serde(default)]
+    bundles: Vec<RawBundle>,
+}
+
+/// `[[smime.bundles]]`: a trust bundle fetched from a URL and refreshed on an interval.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBundle {
+    url: String,
+    domain: String,
+    #[serde(default = "both_directions")]
+    direction: String,
+    /// `"24h"`, `"30m"`, `"3600s"`, `"1d"`; default 24h.
+    refresh: Option<String>,
+    signer: Option<PathBuf>,
+}
+
+/// A duration written as a number with a unit: `s`, `m`, `h` or `d`.
+fn interval(key: &str, text: &str) -> Result<Duration, ConfigError> {
+    let bad = || {
+        invalid(
+            key,
+            format!("{text:?}: expected a number with s, m, h or d, e.g. \"24h\""),
+        )
+    };
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: u64 = number.trim().parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(bad()),
+    };
+    if secs < 60 {
+        return Err(invalid(key, format!("{text:?}: at least one minute")));
+    }
+    Ok(Duration::from_secs(secs))
 }
 
 /// `[smime.network]`: CRLs from distribution points and issuers from AIA over HTTP.
@@ -387,6 +426,42 @@ fn smime_settings(raw: &RawSmime) -> Result<AgentSettings, ConfigError> {
             directions,
             file: a.file.clone(),
             bundle_signer: a.bundle_signer.clone(),
+        });
+    }
+    for (i, b) in raw.bundles.iter().enumerate() {
+        let directions = choice(
+            format!("smime.bundles[{i}].direction"),
+            &b.direction,
+            &[
+                ("incoming", &[Direction::Incoming][..]),
+                ("outgoing", &[Direction::Outgoing]),
+                ("both", &[Direction::Incoming, Direction::Outgoing]),
+            ],
+        )?
+        .to_vec();
+        if crate::smime::fetch::check_url(&b.url).is_err() {
+            return Err(invalid(
+                format!("smime.bundles[{i}].url"),
+                format!("{:?}: expected an http or https URL", b.url),
+            ));
+        }
+        if let Some(signer) = &b.signer {
+            if !signer.is_file() {
+                return Err(invalid(
+                    format!("smime.bundles[{i}].signer"),
+                    format!("{} does not exist", signer.display()),
+                ));
+            }
+        }
+        settings.bundles.push(crate::smime::BundleSettings {
+            url: b.url.clone(),
+            domain: b.domain.to_ascii_lowercase(),
+            directions,
+            refresh: interval(
+                &format!("smime.bundles[{i}].refresh"),
+                b.refresh.as_deref().unwrap_or("24h"),
+            )?,
+            signer: b.signer.clone(),
         });
     }
     Ok(settings)
@@ -852,6 +927,42 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(e, "smime.network.max_bytes: must be positive");
+    }
+
+    #[test]
+    fn trust_bundles_by_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = format!(
+            "[hisp]\nhost = \"h\"\nca_file = \"{}\"\n[smime]\n",
+            ca(dir.path()).display()
+        );
+        let c = Config::from_toml(&format!(
+            "{base}[[smime.bundles]]\nurl = \"https://bundles.example/direct.p7b\"\ndomain = \"A.example\"\nrefresh = \"6h\"\n"
+        ))
+        .unwrap();
+        let b = &c.smime.unwrap().bundles[0];
+        assert_eq!(b.refresh, Duration::from_secs(6 * 3600));
+        assert_eq!(b.domain, "a.example");
+        assert_eq!(b.directions.len(), 2);
+        for (bad, message) in [
+            (
+                "url = \"file:///etc/b.p7b\"\ndomain = \"a\"",
+                "smime.bundles[0].url: \"file:///etc/b.p7b\": expected an http or https URL",
+            ),
+            (
+                "url = \"http://x/b\"\ndomain = \"a\"\nrefresh = \"soon\"",
+                "smime.bundles[0].refresh: \"soon\": expected a number with s, m, h or d, e.g. \"24h\"",
+            ),
+            (
+                "url = \"http://x/b\"\ndomain = \"a\"\nrefresh = \"5s\"",
+                "smime.bundles[0].refresh: \"5s\": at least one minute",
+            ),
+        ] {
+            let e = Config::from_toml(&format!("{base}[[smime.bundles]]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(e, message);
+        }
     }
 
     #[test]

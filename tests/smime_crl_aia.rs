@@ -80,6 +80,7 @@ fn bob_agent(policy: RevocationPolicy, net: &Arc<NetTrust>) -> Agent {
         directory: CertDirectory::from_certs(Vec::new()),
         discovery: None,
         ldap: None,
+        bundles: None,
         seal: SealOptions::default(),
     }
 }
@@ -176,6 +177,7 @@ async fn d17_revoked_recipient_is_not_used_on_send() {
             directory: CertDirectory::from_certs(certs),
             discovery: None,
             ldap: None,
+            bundles: None,
             seal: SealOptions::default(),
         }
     };

@@ -193,6 +193,7 @@ fn agent(w: &World, dns_cert: bool) -> Agent {
         directory: CertDirectory::from_certs(Vec::new()),
         discovery: dns_cert.then(|| DnsCertDiscovery::new(w.dns.addr, Duration::from_secs(3))),
         ldap: Some(ldap(w)),
+        bundles: None,
         seal: SealOptions::default(),
     }
 }

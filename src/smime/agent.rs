@@ -57,6 +57,18 @@ pub struct AgentSettings {
     /// After the directory and DNS CERT, look in the recipient domain's LDAP servers (found
     /// through SRV records at `dns_nameserver`).
     pub ldap: bool,
+    /// Trust bundles fetched by URL (`[[smime.bundles]]`).
+    pub bundles: Vec<BundleSettings>,
+}
+
+/// One `[[smime.bundles]]` entry as configured.
+#[derive(Debug, Clone)]
+pub struct BundleSettings {
+    pub url: String,
+    pub domain: String,
+    pub directions: Vec<Direction>,
+    pub refresh: std::time::Duration,
+    pub signer: Option<PathBuf>,
 }
 
 pub struct Agent {
@@ -65,6 +77,8 @@ pub struct Agent {
     pub directory: CertDirectory,
     pub discovery: Option<super::discovery::DnsCertDiscovery>,
     pub ldap: Option<super::ldap::LdapDiscovery>,
+    /// Bundles to refresh from their URLs; the daemon runs [`super::bundles::run`].
+    pub bundles: Option<Arc<super::bundles::BundleUpdater>>,
     pub seal: SealOptions,
 }
 
@@ -111,6 +125,38 @@ impl Agent {
         let discovery = settings.dns_nameserver.map(|ns| {
             super::discovery::DnsCertDiscovery::new(ns, std::time::Duration::from_secs(5))
         });
+        let bundles = if settings.bundles.is_empty() {
+            None
+        } else {
+            let net = settings.network.clone().unwrap_or_default();
+            let mut sources = Vec::new();
+            for b in &settings.bundles {
+                let signer = match &b.signer {
+                    Some(p) => Some(openssl::x509::X509::from_pem(&std::fs::read(p).map_err(
+                        |source| SmimeError::Io {
+                            path: p.clone(),
+                            source,
+                        },
+                    )?)?),
+                    None => None,
+                };
+                sources.push(super::bundles::BundleSource {
+                    url: b.url.clone(),
+                    domain: b.domain.clone(),
+                    directions: b.directions.clone(),
+                    refresh: b.refresh,
+                    signer,
+                });
+            }
+            let updater = super::bundles::BundleUpdater::new(
+                sources,
+                HttpFetcher::new(net.limits.clone())?,
+                net.cache_dir.map(|d| d.join("bundles")),
+            );
+            // Until the first refresh, the last good copies are the anchors.
+            updater.load_last_good(&trust);
+            Some(Arc::new(updater))
+        };
         let ldap = settings.dns_nameserver.filter(|_| settings.ldap).map(|ns| {
             super::ldap::LdapDiscovery::new(
                 super::discovery::DnsCertDiscovery::new(ns, std::time::Duration::from_secs(5)),
@@ -123,6 +169,7 @@ impl Agent {
             directory,
             discovery,
             ldap,
+            bundles,
             seal: settings.seal.clone(),
         })
     }

@@ -98,6 +98,8 @@ pub enum SmimeError {
     KeyMismatch { path: PathBuf },
     #[error("{path}: bundle signature does not verify: {source}")]
     BundleSignature { path: PathBuf, source: ErrorStack },
+    #[error("{path}: bundle is unsigned but a bundle signer is configured")]
+    BundleUnsigned { path: PathBuf },
     #[error("no signing identity for {address}")]
     NoIdentity { address: String },
     #[error("no valid certificate for recipient {address} ({rejected} unusable found)")]

@@ -13,6 +13,7 @@
 //! binds the signer to the inner From, and optionally checks the SMTP envelope.
 
 pub mod agent;
+pub mod bundles;
 pub mod certs;
 pub mod discovery;
 pub mod fetch;
@@ -30,14 +31,14 @@ mod seal;
 
 use serde::Serialize;
 
-pub use agent::{Agent, AgentSettings, AnchorSource, NetSettings};
+pub use agent::{Agent, AgentSettings, AnchorSource, BundleSettings, NetSettings};
 pub use certs::{Binding, CertDirectory, Identity, KeyStore};
 pub use error::SmimeError;
 #[cfg(fuzzing)]
 pub use open::fuzz_verify_signed;
 pub use open::open;
 pub use seal::seal;
-pub use trust::{ChainVerdict, Direction, RevocationPolicy, TrustStore};
+pub use trust::{BundleStatus, ChainVerdict, Direction, RevocationPolicy, TrustStore};
 
 /// Content-encryption algorithm for outbound messages. CBC by default: the reference
 /// implementation cannot read AuthEnvelopedData (AES-GCM, RFC 5083/5084), so GCM is only for

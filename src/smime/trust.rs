@@ -75,6 +75,29 @@ pub struct TrustStore {
     parsed: CertCache,
     /// CRLs from distribution points and issuers from AIA; `None` = local material only.
     net: Option<Arc<NetTrust>>,
+    /// Anchors from trust bundles fetched by URL, replaced whole on each good refresh while
+    /// messages are being validated (see [`super::bundles`]).
+    remote: std::sync::RwLock<Vec<RemoteBundle>>,
+}
+
+/// The anchors of one fetched trust bundle.
+#[derive(Clone)]
+struct RemoteBundle {
+    url: String,
+    domain: String,
+    directions: Vec<Direction>,
+    certs: Vec<X509>,
+    fetched_at: std::time::SystemTime,
+}
+
+/// A fetched bundle as metrics and logs show it.
+#[derive(Debug, Clone)]
+pub struct BundleStatus {
+    pub url: String,
+    pub domain: String,
+    pub fetched_at: std::time::SystemTime,
+    /// Subject and notAfter (unix seconds) of each anchor.
+    pub anchors: Vec<(String, i64)>,
 }
 
 /// Certificates already parsed from incoming signatures, by their exact DER. Partners send the
@@ -162,14 +185,73 @@ impl TrustStore {
         }
     }
 
-    pub fn anchors(&self, domain: &str, direction: Direction) -> &[X509] {
-        match self.domains.get(&domain.to_ascii_lowercase()) {
+    /// The anchors of `domain` for `direction`: configured files and fetched bundles.
+    pub fn anchors(&self, domain: &str, direction: Direction) -> Vec<X509> {
+        let domain = domain.to_ascii_lowercase();
+        let mut out = match self.domains.get(&domain) {
             Some(d) => match direction {
-                Direction::Incoming => &d.incoming,
-                Direction::Outgoing => &d.outgoing,
+                Direction::Incoming => d.incoming.clone(),
+                Direction::Outgoing => d.outgoing.clone(),
             },
-            None => &[],
+            None => Vec::new(),
+        };
+        let remote = self.remote.read().unwrap_or_else(PoisonError::into_inner);
+        for b in remote
+            .iter()
+            .filter(|b| b.domain == domain && b.directions.contains(&direction))
+        {
+            out.extend(b.certs.iter().cloned());
         }
+        out
+    }
+
+    /// Replaces the anchors that came from the bundle at `url` in one step: a validation
+    /// running concurrently sees the old set or the new one, never a mix or none.
+    pub fn swap_bundle(
+        &self,
+        url: &str,
+        domain: &str,
+        directions: &[Direction],
+        certs: Vec<X509>,
+        fetched_at: std::time::SystemTime,
+    ) {
+        let entry = RemoteBundle {
+            url: url.to_owned(),
+            domain: domain.to_ascii_lowercase(),
+            directions: directions.to_vec(),
+            certs,
+            fetched_at,
+        };
+        let mut remote = self.remote.write().unwrap_or_else(PoisonError::into_inner);
+        match remote.iter_mut().find(|b| b.url == url) {
+            Some(b) => *b = entry,
+            None => remote.push(entry),
+        }
+    }
+
+    /// Every fetched bundle, for metrics.
+    pub fn bundle_status(&self) -> Vec<BundleStatus> {
+        let epoch = Asn1Time::from_unix(0).ok();
+        let remote = self.remote.read().unwrap_or_else(PoisonError::into_inner);
+        remote
+            .iter()
+            .map(|b| BundleStatus {
+                url: b.url.clone(),
+                domain: b.domain.clone(),
+                fetched_at: b.fetched_at,
+                anchors: b
+                    .certs
+                    .iter()
+                    .map(|c| {
+                        let expiry = epoch
+                            .as_ref()
+                            .and_then(|e| e.diff(c.not_after()).ok())
+                            .map_or(0, |d| i64::from(d.days) * 86400 + i64::from(d.secs));
+                        (subject_string(c), expiry)
+                    })
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Loads anchors from a PEM file (any number of certificates), a DER certificate, or a
@@ -538,7 +620,7 @@ fn weak_signature(cert: &X509) -> Option<SmimeError> {
 /// Extracts the certificates of a bundle. `signer` is `None` for "whatever form", `Some(None)`
 /// for a bundle load with no configured signer, `Some(Some(cert))` when the signature must be
 /// by `cert`.
-fn bundle_certs(
+pub(crate) fn bundle_certs(
     data: &[u8],
     path: &Path,
     signer: Option<Option<&X509>>,
@@ -551,10 +633,9 @@ fn bundle_certs(
     let info = cms::signed_data(&content)?;
     if !info.has_content || info.signers.is_empty() {
         if let Some(Some(_)) = signer {
-            return Err(bad(
-                path,
-                "bundle is unsigned but a bundle signer is configured".into(),
-            ));
+            return Err(SmimeError::BundleUnsigned {
+                path: path.to_path_buf(),
+            });
         }
         return info.parse_certs();
     }
