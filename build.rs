@@ -26,6 +26,9 @@ fn test_servers() {
     if !installed("dnsmasq") {
         println!("cargo:rustc-cfg=missing_dnsmasq");
     }
+    if !installed("slapd") {
+        println!("cargo:rustc-cfg=missing_slapd");
+    }
     let mailservers = installed("postfix") && installed("dovecot");
     if !mailservers {
         println!("cargo:rustc-cfg=missing_mailservers");

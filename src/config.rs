@@ -84,6 +84,60 @@ struct RawSmime {
     outer_subject: Option<String>,
     /// `IP:port` of a DNS server to ask for CERT records, or "system" for /etc/resolv.conf's first.
     dns_nameserver: Option<String>,
+    /// LDAP discovery through `_ldap._tcp` SRV records (default: on when dns_nameserver is set).
+    ldap: Option<bool>,
+    #[serde(default)]
+    network: RawNetwork,
+    #[serde(default)]
+    bundles: Vec<RawBundle>,
+}
+
+/// `[[smime.bundles]]`: a trust bundle fetched from a URL and refreshed on an interval.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBundle {
+    url: String,
+    domain: String,
+    #[serde(default = "both_directions")]
+    direction: String,
+    /// `"24h"`, `"30m"`, `"3600s"`, `"1d"`; default 24h.
+    refresh: Option<String>,
+    signer: Option<PathBuf>,
+}
+
+/// A duration written as a number with a unit: `s`, `m`, `h` or `d`.
+fn interval(key: &str, text: &str) -> Result<Duration, ConfigError> {
+    let bad = || {
+        invalid(
+            key,
+            format!("{text:?}: expected a number with s, m, h or d, e.g. \"24h\""),
+        )
+    };
+    let text = text.trim();
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let n: u64 = number.trim().parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        _ => return Err(bad()),
+    };
+    if secs < 60 {
+        return Err(invalid(key, format!("{text:?}: at least one minute")));
+    }
+    Ok(Duration::from_secs(secs))
+}
+
+/// `[smime.network]`: CRLs from distribution points and issuers from AIA over HTTP.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    enabled: Option<bool>,
+    timeout_secs: Option<f64>,
+    max_bytes: Option<usize>,
+    /// Default: `smime-cache` beside the store.
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -351,6 +405,26 @@ fn smime_settings(raw: &RawSmime) -> Result<AgentSettings, ConfigError> {
             )
         })?),
     };
+    settings.ldap = raw.ldap.unwrap_or(true) && settings.dns_nameserver.is_some();
+    if raw.network.enabled.unwrap_or(true) {
+        let mut limits = crate::smime::fetch::FetchLimits::default();
+        if raw.network.timeout_secs.is_some() {
+            limits.total_timeout =
+                secs("smime.network.timeout_secs", raw.network.timeout_secs, 30.0)?;
+            limits.read_timeout = limits.read_timeout.min(limits.total_timeout);
+            limits.connect_timeout = limits.connect_timeout.min(limits.total_timeout);
+        }
+        if let Some(max) = raw.network.max_bytes {
+            if max == 0 {
+                return Err(invalid("smime.network.max_bytes", "must be positive"));
+            }
+            limits.max_bytes = max;
+        }
+        settings.network = Some(crate::smime::NetSettings {
+            cache_dir: raw.network.cache_dir.clone(),
+            limits,
+        });
+    }
     if let Some(subject) = &raw.outer_subject {
         settings.seal.outer_subject = subject.clone();
     }
@@ -376,6 +450,42 @@ fn smime_settings(raw: &RawSmime) -> Result<AgentSettings, ConfigError> {
             directions,
             file: a.file.clone(),
             bundle_signer: a.bundle_signer.clone(),
+        });
+    }
+    for (i, b) in raw.bundles.iter().enumerate() {
+        let directions = choice(
+            format!("smime.bundles[{i}].direction"),
+            &b.direction,
+            &[
+                ("incoming", &[Direction::Incoming][..]),
+                ("outgoing", &[Direction::Outgoing]),
+                ("both", &[Direction::Incoming, Direction::Outgoing]),
+            ],
+        )?
+        .to_vec();
+        if crate::smime::fetch::check_url(&b.url).is_err() {
+            return Err(invalid(
+                format!("smime.bundles[{i}].url"),
+                format!("{:?}: expected an http or https URL", b.url),
+            ));
+        }
+        if let Some(signer) = &b.signer {
+            if !signer.is_file() {
+                return Err(invalid(
+                    format!("smime.bundles[{i}].signer"),
+                    format!("{} does not exist", signer.display()),
+                ));
+            }
+        }
+        settings.bundles.push(crate::smime::BundleSettings {
+            url: b.url.clone(),
+            domain: b.domain.to_ascii_lowercase(),
+            directions,
+            refresh: interval(
+                &format!("smime.bundles[{i}].refresh"),
+                b.refresh.as_deref().unwrap_or("24h"),
+            )?,
+            signer: b.signer.clone(),
         });
     }
     Ok(settings)
@@ -489,7 +599,16 @@ impl Config {
         );
         let retention = keep(retention_settings(&raw.retention), &mut problems);
         match (store, daemon, smime, retention) {
-            (Some(store), Some(daemon), Some(smime), Some(retention)) if problems.is_empty() => {
+            (Some(store), Some(daemon), Some(mut smime), Some(retention))
+                if problems.is_empty() =>
+            {
+                // Fetched CRLs live beside the store: the daemon's state directory.
+                if let Some(net) = smime.as_mut().and_then(|s| s.network.as_mut()) {
+                    if net.cache_dir.is_none() {
+                        let dir = store.path.parent().unwrap_or(Path::new("."));
+                        net.cache_dir = Some(dir.join("smime-cache"));
+                    }
+                }
                 Ok(Config {
                     retention,
                     store,
@@ -964,6 +1083,73 @@ mod tests {
             smime.seal.key_transport,
             crate::smime::KeyTransport::RsaPkcs1v15
         );
+    }
+
+    #[test]
+    fn network_fetching_defaults_beside_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = format!(
+            "[store]\npath = \"/srv/directd/store.db\"\n[hisp]\nhost = \"h\"\nca_file = \"{}\"\n",
+            ca(dir.path()).display()
+        );
+        let c = Config::from_toml(&format!("{base}[smime]\n")).unwrap();
+        let net = c.smime.unwrap().network.expect("on by default");
+        assert_eq!(
+            net.cache_dir.as_deref(),
+            Some(Path::new("/srv/directd/smime-cache"))
+        );
+        assert_eq!(net.limits.max_bytes, 8 * 1024 * 1024);
+        let c = Config::from_toml(&format!(
+            "{base}[smime.network]\ntimeout_secs = 2\nmax_bytes = 1000\ncache_dir = \"/tmp/c\"\n"
+        ))
+        .unwrap();
+        let net = c.smime.unwrap().network.unwrap();
+        assert_eq!(net.limits.total_timeout, Duration::from_secs(2));
+        assert_eq!(net.limits.read_timeout, Duration::from_secs(2));
+        assert_eq!(net.limits.max_bytes, 1000);
+        assert_eq!(net.cache_dir.as_deref(), Some(Path::new("/tmp/c")));
+        let c = Config::from_toml(&format!("{base}[smime.network]\nenabled = false\n")).unwrap();
+        assert!(c.smime.unwrap().network.is_none());
+        let e = Config::from_toml(&format!("{base}[smime.network]\nmax_bytes = 0\n"))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "smime.network.max_bytes: must be positive");
+    }
+
+    #[test]
+    fn trust_bundles_by_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = format!(
+            "[hisp]\nhost = \"h\"\nca_file = \"{}\"\n[smime]\n",
+            ca(dir.path()).display()
+        );
+        let c = Config::from_toml(&format!(
+            "{base}[[smime.bundles]]\nurl = \"https://bundles.example/direct.p7b\"\ndomain = \"A.example\"\nrefresh = \"6h\"\n"
+        ))
+        .unwrap();
+        let b = &c.smime.unwrap().bundles[0];
+        assert_eq!(b.refresh, Duration::from_secs(6 * 3600));
+        assert_eq!(b.domain, "a.example");
+        assert_eq!(b.directions.len(), 2);
+        for (bad, message) in [
+            (
+                "url = \"file:///etc/b.p7b\"\ndomain = \"a\"",
+                "smime.bundles[0].url: \"file:///etc/b.p7b\": expected an http or https URL",
+            ),
+            (
+                "url = \"http://x/b\"\ndomain = \"a\"\nrefresh = \"soon\"",
+                "smime.bundles[0].refresh: \"soon\": expected a number with s, m, h or d, e.g. \"24h\"",
+            ),
+            (
+                "url = \"http://x/b\"\ndomain = \"a\"\nrefresh = \"5s\"",
+                "smime.bundles[0].refresh: \"5s\": at least one minute",
+            ),
+        ] {
+            let e = Config::from_toml(&format!("{base}[[smime.bundles]]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert_eq!(e, message);
+        }
     }
 
     #[test]

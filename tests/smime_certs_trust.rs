@@ -389,7 +389,7 @@ fn signed_bundles() {
     // An unsigned bundle where a signed one is expected.
     assert!(matches!(
         t.load_bundle("b.example", Direction::Incoming, &p7b, Some(right)),
-        Err(SmimeError::BadFile { .. })
+        Err(SmimeError::BundleUnsigned { .. })
     ));
     // A tampered signed bundle.
     let mut bytes = std::fs::read(&signed).unwrap();

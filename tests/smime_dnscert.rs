@@ -455,6 +455,8 @@ async fn dns_certificates_must_chain_to_the_senders_outgoing_anchors() {
             trust,
             directory: CertDirectory::from_certs(Vec::new()),
             discovery: Some(DnsCertDiscovery::new(server.addr, TIMEOUT)),
+            ldap: None,
+            bundles: None,
             seal: SealOptions::default(),
         }
     };

@@ -144,7 +144,9 @@ pub fn run(ctx: &Context, args: InspectArgs) -> CliResult {
         mail_from: from.clone(),
         rcpt_to: args.rcpt_to.clone(),
     });
-    let report = match smime::open(&raw, &agent.keys, &agent.trust, envelope.as_ref()) {
+    // Through the agent, so inspect fetches CRLs and AIA issuers as the daemon would.
+    let opened = super::runtime()?.block_on(agent.open(&raw, envelope.as_ref()));
+    let report = match opened {
         Ok(opened) => {
             let parsed = MessageParser::default().parse(&opened.inner);
             let parts = parsed

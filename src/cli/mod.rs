@@ -102,7 +102,7 @@ enum Command {
     Patients(patients::PatientsArgs),
     /// Decrypt and verify a saved S/MIME message and print the verdict and its parts.
     Inspect(inspect::InspectArgs),
-    /// Certificate tools (`certs check`).
+    /// Certificate tools (`certs check`, `certs publish`).
     Certs(certs::CertsArgs),
     /// The audit trail: who sent, received, viewed or exported which message, when.
     Audit(audit::AuditArgs),

@@ -30,6 +30,8 @@ pub struct Metrics {
     pub queue_depth: AtomicU64,
     /// account → (last successful poll, unix seconds; its duration, seconds)
     polls: Mutex<BTreeMap<String, (f64, f64)>>,
+    /// Trust bundles fetched by URL, as of their last refresh round.
+    bundles: Mutex<Vec<crate::smime::BundleStatus>>,
 }
 
 impl Metrics {
@@ -46,6 +48,10 @@ impl Metrics {
             .lock()
             .expect("metrics lock")
             .insert(account.to_owned(), (now, took.as_secs_f64()));
+    }
+
+    pub fn set_bundles(&self, status: Vec<crate::smime::BundleStatus>) {
+        *self.bundles.lock().expect("metrics lock") = status;
     }
 
     pub fn render(&self) -> String {
@@ -147,8 +153,41 @@ impl Metrics {
                 "directd_poll_duration_seconds{{account=\"{account}\"}} {took:.6}"
             );
         }
+        let bundles = self.bundles.lock().expect("metrics lock");
+        let now = std::time::SystemTime::now();
+        let _ = writeln!(out, "# HELP directd_trust_bundle_age_seconds Time since each trust bundle was last fetched successfully.\n# TYPE directd_trust_bundle_age_seconds gauge");
+        for b in bundles.iter() {
+            let age = now
+                .duration_since(b.fetched_at)
+                .map(|d| d.as_secs_f64())
+                .unwrap_or(0.0);
+            let _ = writeln!(
+                out,
+                "directd_trust_bundle_age_seconds{{url=\"{}\",domain=\"{}\"}} {age:.0}",
+                label(&b.url),
+                label(&b.domain)
+            );
+        }
+        let _ = writeln!(out, "# HELP directd_trust_anchor_expiry_timestamp_seconds notAfter of each anchor from a trust bundle.\n# TYPE directd_trust_anchor_expiry_timestamp_seconds gauge");
+        for b in bundles.iter() {
+            for (subject, expiry) in &b.anchors {
+                let _ = writeln!(
+                    out,
+                    "directd_trust_anchor_expiry_timestamp_seconds{{url=\"{}\",subject=\"{}\"}} {expiry}",
+                    label(&b.url),
+                    label(subject)
+                );
+            }
+        }
         out
     }
+}
+
+/// A Prometheus label value: backslash, quote and newline escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Serves `GET /metrics` until shutdown. One short-lived connection at a time is plenty for a

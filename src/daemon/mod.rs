@@ -184,6 +184,15 @@ impl Daemon {
                 self.shutdown.clone(),
             ));
         }
+        if let Some(agent) = self.agent.clone().filter(|a| a.bundles.is_some()) {
+            let metrics = self.metrics.clone();
+            let mut stop = self.shutdown.clone();
+            tokio::spawn(crate::smime::bundles::run(
+                agent,
+                async move { stop.wait().await },
+                move |status| metrics.set_bundles(status),
+            ));
+        }
         notify::ready();
         tracing::info!(accounts = self.accounts.len(), store = %self.store.path().display(), "directd started");
         let mut next_poll = Instant::now();

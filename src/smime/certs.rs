@@ -202,7 +202,8 @@ pub fn select_recipient_certs(
 ) -> Result<Vec<X509>, SmimeError> {
     let mut rejected = 0usize;
     let mut untrusted = 0usize;
-    for wanted in [
+    let mut wanted = super::net::Wanted::default();
+    for binding_kind in [
         Binding::Address,
         Binding::Domain,
         Binding::LegacySubjectEmail,
@@ -210,7 +211,7 @@ pub fn select_recipient_certs(
         let mut chosen = Vec::new();
         for cert in candidates
             .iter()
-            .filter(|c| binding(c, address) == Some(wanted))
+            .filter(|c| binding(c, address) == Some(binding_kind))
         {
             if check_encryption_cert(cert).is_err() {
                 rejected += 1;
@@ -218,6 +219,12 @@ pub fn select_recipient_certs(
             }
             match trust.verify_chain(sender_domain, Direction::Outgoing, cert, candidates) {
                 Ok(_) => chosen.push(cert.clone()),
+                // Deciding without the CRL or issuer could pick a revoked certificate (D17);
+                // the agent fetches and selects again.
+                Err(SmimeError::NeedFetch(w)) => {
+                    wanted.crls.extend(w.crls);
+                    wanted.issuers.extend(w.issuers);
+                }
                 Err(e) => {
                     untrusted += 1;
                     tracing::debug!(
@@ -227,6 +234,9 @@ pub fn select_recipient_certs(
                     );
                 }
             }
+        }
+        if wanted != super::net::Wanted::default() {
+            return Err(SmimeError::NeedFetch(wanted));
         }
         if !chosen.is_empty() {
             return Ok(chosen);

@@ -30,6 +30,10 @@ use tokio::net::{TcpStream, UdpSocket};
 /// DNS RR type CERT (RFC 4398).
 pub const TYPE_CERT: u16 = 37;
 const TYPE_CNAME: u16 = 5;
+/// DNS RR type SRV (RFC 2782), for `_ldap._tcp.<domain>`.
+pub const TYPE_SRV: u16 = 33;
+/// SRV targets taken from one answer.
+const MAX_SRV_TARGETS: usize = 16;
 const CLASS_IN: u16 = 1;
 /// CERT certificate types (RFC 4398 section 2.1).
 pub const CERT_PKIX: u16 = 1;
@@ -252,10 +256,10 @@ impl DnsCertDiscovery {
         key: &str,
     ) -> Result<(NameAnswer, Option<u32>), DiscoveryError> {
         let fut = async {
-            let udp = self.exchange_udp(labels, key).await?;
+            let udp = self.exchange_udp(labels, key, TYPE_CERT).await?;
             let response = if udp.truncated {
                 self.tcp_fallbacks.fetch_add(1, Ordering::Relaxed);
-                let tcp = self.exchange_tcp(labels, key).await?;
+                let tcp = self.exchange_tcp(labels, key, TYPE_CERT).await?;
                 if tcp.truncated {
                     return Err(malformed(key, "TC bit set on a TCP response"));
                 }
@@ -274,7 +278,12 @@ impl DnsCertDiscovery {
         }
     }
 
-    async fn exchange_udp(&self, labels: &[Vec<u8>], key: &str) -> Result<Parsed, DiscoveryError> {
+    async fn exchange_udp(
+        &self,
+        labels: &[Vec<u8>],
+        key: &str,
+        qtype: u16,
+    ) -> Result<Parsed, DiscoveryError> {
         let io = |source| DiscoveryError::Io {
             name: key.to_string(),
             source,
@@ -288,7 +297,7 @@ impl DnsCertDiscovery {
         // connect() makes the kernel drop datagrams from any other source address/port.
         sock.connect(self.nameserver).await.map_err(io)?;
         let id = random_id();
-        let query = build_query(id, labels);
+        let query = build_query_type(id, labels, qtype);
         self.udp_queries.fetch_add(1, Ordering::Relaxed);
         sock.send(&query).await.map_err(io)?;
         let mut buf = vec![0u8; UDP_RECV_BUF];
@@ -296,7 +305,7 @@ impl DnsCertDiscovery {
             let n = sock.recv(&mut buf).await.map_err(io)?;
             // A datagram with a wrong id or question is ignored (late answer or spoofing attempt);
             // keep waiting until the overall timeout.
-            match parse_response(&buf[..n], id, labels) {
+            match parse_response_type(&buf[..n], id, labels, qtype) {
                 Ok(parsed) => return Ok(parsed),
                 Err(ParseError::Mismatch) => continue,
                 Err(ParseError::Bad(reason)) => return Err(malformed(key, reason)),
@@ -304,14 +313,19 @@ impl DnsCertDiscovery {
         }
     }
 
-    async fn exchange_tcp(&self, labels: &[Vec<u8>], key: &str) -> Result<Parsed, DiscoveryError> {
+    async fn exchange_tcp(
+        &self,
+        labels: &[Vec<u8>],
+        key: &str,
+        qtype: u16,
+    ) -> Result<Parsed, DiscoveryError> {
         let io = |source| DiscoveryError::Io {
             name: key.to_string(),
             source,
         };
         let mut stream = TcpStream::connect(self.nameserver).await.map_err(io)?;
         let id = random_id();
-        let query = build_query(id, labels);
+        let query = build_query_type(id, labels, qtype);
         let mut framed = Vec::with_capacity(query.len() + 2);
         framed.extend_from_slice(&(query.len() as u16).to_be_bytes());
         framed.extend_from_slice(&query);
@@ -324,12 +338,126 @@ impl DnsCertDiscovery {
         }
         let mut buf = vec![0u8; len];
         stream.read_exact(&mut buf).await.map_err(io)?;
-        match parse_response(&buf, id, labels) {
+        match parse_response_type(&buf, id, labels, qtype) {
             Ok(parsed) => Ok(parsed),
             Err(ParseError::Mismatch) => Err(malformed(key, "TCP response id/question mismatch")),
             Err(ParseError::Bad(reason)) => Err(malformed(key, reason)),
         }
     }
+}
+
+/// One SRV target (RFC 2782).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SrvTarget {
+    pub priority: u16,
+    pub weight: u16,
+    pub port: u16,
+    /// Host name, lower case, without the trailing dot.
+    pub host: String,
+}
+
+impl DnsCertDiscovery {
+    /// The SRV targets at `name` (e.g. `_ldap._tcp.example.org`) in the order RFC 2782 says to
+    /// try them: lowest priority first, and within one priority a weighted random order. An
+    /// empty vector when there are none (NXDOMAIN, no records, or the "." target that says the
+    /// service is not offered). Not cached: the LDAP lookup it serves is itself rare.
+    pub async fn lookup_srv(&self, name: &str) -> Result<Vec<SrvTarget>, DiscoveryError> {
+        let labels = srv_labels(name).ok_or_else(|| DiscoveryError::InvalidAddress(name.into()))?;
+        let key = presentation(&labels);
+        let fut = async {
+            let mut parsed = self.exchange_udp(&labels, &key, TYPE_SRV).await?;
+            if parsed.truncated {
+                self.tcp_fallbacks.fetch_add(1, Ordering::Relaxed);
+                parsed = self.exchange_tcp(&labels, &key, TYPE_SRV).await?;
+            }
+            Ok::<_, DiscoveryError>(parsed)
+        };
+        let parsed = match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(DiscoveryError::Timeout {
+                    name: key,
+                    timeout: self.timeout,
+                })
+            }
+        };
+        match parsed.rcode {
+            0 => {}
+            3 => return Ok(Vec::new()),
+            rcode => return Err(DiscoveryError::ServerFailure { name: key, rcode }),
+        }
+        let targets = parsed
+            .answers
+            .iter()
+            .filter(|r| r.rtype == TYPE_SRV && same_name(&r.owner, &labels))
+            .filter_map(|r| {
+                let u16_at = |i: usize| u16::from_be_bytes([r.rdata[i], r.rdata[i + 1]]);
+                let host = decode_labels(&r.rdata[6..]);
+                (!host.is_empty()).then(|| SrvTarget {
+                    priority: u16_at(0),
+                    weight: u16_at(2),
+                    port: u16_at(4),
+                    host: presentation(&host),
+                })
+            })
+            .take(MAX_SRV_TARGETS)
+            .collect();
+        Ok(rfc2782_order(targets, |bound| {
+            let mut b = [0u8; 4];
+            let _ = openssl::rand::rand_bytes(&mut b);
+            u32::from_be_bytes(b) % (bound + 1)
+        }))
+    }
+}
+
+/// Labels of an SRV owner name: letters, digits, `-` and `_` only.
+fn srv_labels(name: &str) -> Option<Labels> {
+    let name = name.trim().strip_suffix('.').unwrap_or(name.trim());
+    let labels: Labels = name
+        .split('.')
+        .map(|l| l.to_ascii_lowercase().into_bytes())
+        .collect();
+    let ok = labels.iter().all(|l| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+    });
+    (ok && name.len() < 254).then_some(labels)
+}
+
+/// RFC 2782's selection order. `random(n)` returns a number in `0..=n`.
+pub(crate) fn rfc2782_order(
+    mut targets: Vec<SrvTarget>,
+    mut random: impl FnMut(u32) -> u32,
+) -> Vec<SrvTarget> {
+    targets.sort_by_key(|t| t.priority);
+    let mut out = Vec::with_capacity(targets.len());
+    while !targets.is_empty() {
+        let priority = targets[0].priority;
+        let end = targets
+            .iter()
+            .take_while(|t| t.priority == priority)
+            .count();
+        let mut group: Vec<SrvTarget> = targets.drain(..end).collect();
+        // "Arrange all SRV RRs (that have not been ordered yet) in any order, except that all
+        // those with weight 0 are placed at the beginning of the list."
+        group.sort_by_key(|t| t.weight != 0);
+        while !group.is_empty() {
+            let total: u32 = group.iter().map(|t| u32::from(t.weight)).sum();
+            let pick = random(total);
+            let mut running = 0u32;
+            let index = group
+                .iter()
+                .position(|t| {
+                    running += u32::from(t.weight);
+                    running >= pick
+                })
+                .unwrap_or(0);
+            out.push(group.remove(index));
+        }
+    }
+    out
 }
 
 fn malformed(key: &str, reason: &str) -> DiscoveryError {
@@ -414,7 +542,12 @@ const FLAG_QR: u16 = 0x8000;
 const FLAG_TC: u16 = 0x0200;
 const FLAG_RD: u16 = 0x0100;
 
+#[cfg(test)]
 fn build_query(id: u16, labels: &[Vec<u8>]) -> Vec<u8> {
+    build_query_type(id, labels, TYPE_CERT)
+}
+
+fn build_query_type(id: u16, labels: &[Vec<u8>], qtype: u16) -> Vec<u8> {
     let mut q = Vec::with_capacity(HEADER_LEN + 260);
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&FLAG_RD.to_be_bytes());
@@ -425,7 +558,7 @@ fn build_query(id: u16, labels: &[Vec<u8>]) -> Vec<u8> {
         q.extend_from_slice(label);
     }
     q.push(0);
-    q.extend_from_slice(&TYPE_CERT.to_be_bytes());
+    q.extend_from_slice(&qtype.to_be_bytes());
     q.extend_from_slice(&CLASS_IN.to_be_bytes());
     q
 }
@@ -450,7 +583,17 @@ struct Parsed {
     answers: Vec<Record>,
 }
 
+#[cfg(test)]
 fn parse_response(msg: &[u8], id: u16, qname: &[Vec<u8>]) -> Result<Parsed, ParseError> {
+    parse_response_type(msg, id, qname, TYPE_CERT)
+}
+
+fn parse_response_type(
+    msg: &[u8],
+    id: u16,
+    qname: &[Vec<u8>],
+    qtype: u16,
+) -> Result<Parsed, ParseError> {
     if msg.len() < HEADER_LEN {
         return Err(ParseError::Bad("response shorter than a DNS header"));
     }
@@ -486,7 +629,7 @@ fn parse_response(msg: &[u8], id: u16, qname: &[Vec<u8>]) -> Result<Parsed, Pars
     if pos + 4 > msg.len() {
         return Err(ParseError::Bad("question truncated"));
     }
-    if !same_name(&name, qname) || u16_at(pos) != TYPE_CERT || u16_at(pos + 2) != CLASS_IN {
+    if !same_name(&name, qname) || u16_at(pos) != qtype || u16_at(pos + 2) != CLASS_IN {
         return Err(ParseError::Mismatch);
     }
     pos += 4;
@@ -523,6 +666,19 @@ fn parse_response(msg: &[u8], id: u16, qname: &[Vec<u8>]) -> Result<Parsed, Pars
                 return Err(ParseError::Bad("CNAME RDATA length mismatch"));
             }
             encode_labels(&target)
+        } else if rtype == TYPE_SRV {
+            // Priority, weight, port, then a target RFC 2782 says is uncompressed; accept a
+            // compressed one anyway, decompressed like a CNAME's.
+            if rdlen < 7 {
+                return Err(ParseError::Bad("SRV RDATA too short"));
+            }
+            let (target, end) = read_name(msg, pos + 6)?;
+            if end != pos + rdlen {
+                return Err(ParseError::Bad("SRV RDATA length mismatch"));
+            }
+            let mut rdata = msg[pos..pos + 6].to_vec();
+            rdata.extend_from_slice(&encode_labels(&target));
+            rdata
         } else {
             msg[pos..pos + rdlen].to_vec()
         };
@@ -845,6 +1001,30 @@ mod tests {
         assert_eq!(outer_der_len(&[0x31, 0x00]), None);
         assert_eq!(a.skipped[2].reason, SkipReason::UnsupportedType);
         assert_eq!(a.skipped[3].reason, SkipReason::ShortRdata(2));
+    }
+
+    #[test]
+    fn srv_order_is_by_priority_then_weight() {
+        let t = |priority, weight, host: &str| SrvTarget {
+            priority,
+            weight,
+            port: 389,
+            host: host.into(),
+        };
+        let hosts = |v: Vec<SrvTarget>| v.into_iter().map(|t| t.host).collect::<Vec<_>>();
+        let input = vec![t(20, 0, "backup"), t(10, 1, "light"), t(10, 99, "heavy")];
+        // The largest possible draw lands on the last entry of the weight sum.
+        assert_eq!(
+            hosts(rfc2782_order(input.clone(), |n| n)),
+            ["heavy", "light", "backup"]
+        );
+        // A draw of 1 lands on the first weighted entry ("light"; weight 0 sorts first).
+        assert_eq!(
+            hosts(rfc2782_order(input, |n| n.min(1))),
+            ["light", "heavy", "backup"]
+        );
+        assert!(srv_labels("_ldap._tcp.example.org").is_some());
+        assert!(srv_labels("bad name.example").is_none());
     }
 
     #[test]

@@ -56,6 +56,20 @@ pub enum SmimeError {
     Revoked { subject: String },
     #[error("{subject}: no usable CRL and revocation policy is Require")]
     RevocationUnavailable { subject: String },
+    /// The CRL at a certificate's distribution point is not signed by the certificate's issuer
+    /// (or names another issuer): it says nothing about this certificate.
+    #[error("{subject}: the CRL at {url} does not verify with its issuer's key")]
+    CrlNotVerified { subject: String, url: String },
+    #[error("{subject}: the CRL at {url} has passed its nextUpdate and no newer one could be had")]
+    CrlExpired { subject: String, url: String },
+    #[error("{subject}: {url} is not a CRL")]
+    CrlUnreadable { subject: String, url: String },
+    #[error("{subject}: its CRL could not be fetched: {reason}")]
+    CrlUnavailable { subject: String, reason: String },
+    /// Validation needs material from the network that was never tried. The agent fetches the
+    /// URLs and validates again; callers outside it see this only if that loop gives up.
+    #[error("validation needs {} CRL(s) and {} issuer certificate(s) fetched first", .0.crls.len(), .0.issuers.len())]
+    NeedFetch(super::net::Wanted),
     #[error("{subject}: key usage does not allow {needed}")]
     KeyUsage {
         subject: String,
@@ -84,6 +98,8 @@ pub enum SmimeError {
     KeyMismatch { path: PathBuf },
     #[error("{path}: bundle signature does not verify: {source}")]
     BundleSignature { path: PathBuf, source: ErrorStack },
+    #[error("{path}: bundle is unsigned but a bundle signer is configured")]
+    BundleUnsigned { path: PathBuf },
     #[error("no signing identity for {address}")]
     NoIdentity { address: String },
     #[error("no valid certificate for recipient {address} ({rejected} unusable found)")]
@@ -98,6 +114,8 @@ pub enum SmimeError {
     UnsupportedRecipientKey { subject: String },
     #[error("message headers: {0}")]
     BadHeaders(String),
+    #[error("network fetching could not be set up: {0}")]
+    Fetch(#[from] super::fetch::FetchError),
     #[error("openssl: {0}")]
     Crypto(#[from] ErrorStack),
 }

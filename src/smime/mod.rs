@@ -13,8 +13,13 @@
 //! binds the signer to the inner From, and optionally checks the SMTP envelope.
 
 pub mod agent;
+pub mod bundles;
 pub mod certs;
 pub mod discovery;
+pub mod fetch;
+pub mod ldap;
+pub mod net;
+pub mod publish;
 pub mod trust;
 
 pub(crate) mod cms;
@@ -27,14 +32,14 @@ mod seal;
 
 use serde::Serialize;
 
-pub use agent::{Agent, AgentSettings, AnchorSource};
+pub use agent::{Agent, AgentSettings, AnchorSource, BundleSettings, NetSettings};
 pub use certs::{Binding, CertDirectory, Identity, KeyStore};
 pub use error::SmimeError;
 #[cfg(fuzzing)]
 pub use open::fuzz_verify_signed;
 pub use open::open;
 pub use seal::seal;
-pub use trust::{ChainVerdict, Direction, RevocationPolicy, TrustStore};
+pub use trust::{BundleStatus, ChainVerdict, Direction, RevocationPolicy, TrustStore};
 
 /// Content-encryption algorithm for outbound messages. CBC by default: the reference
 /// implementation cannot read AuthEnvelopedData (AES-GCM, RFC 5083/5084), so GCM is only for

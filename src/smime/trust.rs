@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use openssl::asn1::Asn1Time;
 use openssl::cms::{CMSOptions, CmsContentInfo};
@@ -19,6 +19,7 @@ use super::cms;
 use super::der::oid;
 use super::error::SmimeError;
 use super::mime;
+use super::net::{self, CrlLookup, CrlProblem, IssuerLookup, NetTrust, Wanted};
 
 /// Which way a message travels relative to the local domain. The AS keeps the two anchor sets
 /// apart: a domain may accept mail from a community it does not send to.
@@ -29,8 +30,10 @@ pub enum Direction {
     Outgoing,
 }
 
-/// What to do about certificate revocation. Only local CRL files are consulted for now; a CRL
-/// counts only if it is signed by the issuer of the certificate it is applied to.
+/// What to do about certificate revocation. Local CRL files are consulted, and, when the agent
+/// has a network cache ([`super::net::NetTrust`]), the CRLs named in each certificate's CRL
+/// Distribution Points. A CRL counts only if it is signed by the issuer of the certificate it is
+/// applied to.
 ///
 /// - `Require`: every certificate in the chain below the anchor must be covered by a current
 ///   (nextUpdate not passed) CRL from its issuer and must not be listed. No such CRL means the
@@ -70,6 +73,31 @@ pub struct TrustStore {
     crls: Vec<X509Crl>,
     revocation: RevocationPolicy,
     parsed: CertCache,
+    /// CRLs from distribution points and issuers from AIA; `None` = local material only.
+    net: Option<Arc<NetTrust>>,
+    /// Anchors from trust bundles fetched by URL, replaced whole on each good refresh while
+    /// messages are being validated (see [`super::bundles`]).
+    remote: std::sync::RwLock<Vec<RemoteBundle>>,
+}
+
+/// The anchors of one fetched trust bundle.
+#[derive(Clone)]
+struct RemoteBundle {
+    url: String,
+    domain: String,
+    directions: Vec<Direction>,
+    certs: Vec<X509>,
+    fetched_at: std::time::SystemTime,
+}
+
+/// A fetched bundle as metrics and logs show it.
+#[derive(Debug, Clone)]
+pub struct BundleStatus {
+    pub url: String,
+    pub domain: String,
+    pub fetched_at: std::time::SystemTime,
+    /// Subject and notAfter (unix seconds) of each anchor.
+    pub anchors: Vec<(String, i64)>,
 }
 
 /// Certificates already parsed from incoming signatures, by their exact DER. Partners send the
@@ -140,6 +168,15 @@ impl TrustStore {
         self.crls.len()
     }
 
+    /// Lets validation use CRLs from distribution points and issuers from AIA caIssuers.
+    pub fn set_network(&mut self, net: Arc<NetTrust>) {
+        self.net = Some(net);
+    }
+
+    pub fn network(&self) -> Option<&Arc<NetTrust>> {
+        self.net.as_ref()
+    }
+
     pub fn add_anchor(&mut self, domain: &str, direction: Direction, cert: X509) {
         let entry = self.domains.entry(domain.to_ascii_lowercase()).or_default();
         match direction {
@@ -148,14 +185,73 @@ impl TrustStore {
         }
     }
 
-    pub fn anchors(&self, domain: &str, direction: Direction) -> &[X509] {
-        match self.domains.get(&domain.to_ascii_lowercase()) {
+    /// The anchors of `domain` for `direction`: configured files and fetched bundles.
+    pub fn anchors(&self, domain: &str, direction: Direction) -> Vec<X509> {
+        let domain = domain.to_ascii_lowercase();
+        let mut out = match self.domains.get(&domain) {
             Some(d) => match direction {
-                Direction::Incoming => &d.incoming,
-                Direction::Outgoing => &d.outgoing,
+                Direction::Incoming => d.incoming.clone(),
+                Direction::Outgoing => d.outgoing.clone(),
             },
-            None => &[],
+            None => Vec::new(),
+        };
+        let remote = self.remote.read().unwrap_or_else(PoisonError::into_inner);
+        for b in remote
+            .iter()
+            .filter(|b| b.domain == domain && b.directions.contains(&direction))
+        {
+            out.extend(b.certs.iter().cloned());
         }
+        out
+    }
+
+    /// Replaces the anchors that came from the bundle at `url` in one step: a validation
+    /// running concurrently sees the old set or the new one, never a mix or none.
+    pub fn swap_bundle(
+        &self,
+        url: &str,
+        domain: &str,
+        directions: &[Direction],
+        certs: Vec<X509>,
+        fetched_at: std::time::SystemTime,
+    ) {
+        let entry = RemoteBundle {
+            url: url.to_owned(),
+            domain: domain.to_ascii_lowercase(),
+            directions: directions.to_vec(),
+            certs,
+            fetched_at,
+        };
+        let mut remote = self.remote.write().unwrap_or_else(PoisonError::into_inner);
+        match remote.iter_mut().find(|b| b.url == url) {
+            Some(b) => *b = entry,
+            None => remote.push(entry),
+        }
+    }
+
+    /// Every fetched bundle, for metrics.
+    pub fn bundle_status(&self) -> Vec<BundleStatus> {
+        let epoch = Asn1Time::from_unix(0).ok();
+        let remote = self.remote.read().unwrap_or_else(PoisonError::into_inner);
+        remote
+            .iter()
+            .map(|b| BundleStatus {
+                url: b.url.clone(),
+                domain: b.domain.clone(),
+                fetched_at: b.fetched_at,
+                anchors: b
+                    .certs
+                    .iter()
+                    .map(|c| {
+                        let expiry = epoch
+                            .as_ref()
+                            .and_then(|e| e.diff(c.not_after()).ok())
+                            .map_or(0, |d| i64::from(d.days) * 86400 + i64::from(d.secs));
+                        (subject_string(c), expiry)
+                    })
+                    .collect(),
+            })
+            .collect()
     }
 
     /// Loads anchors from a PEM file (any number of certificates), a DER certificate, or a
@@ -249,8 +345,14 @@ impl TrustStore {
         }
         builder.set_flags(X509VerifyFlags::PARTIAL_CHAIN)?;
         let store = builder.build();
+        // Issuers fetched through AIA join the chain-building material, never the anchors:
+        // a chain through one still has to end at a configured anchor (D18, ETT BAD_AIA).
+        let mut pool = untrusted.to_vec();
+        if let Some(net) = &self.net {
+            net.add_known_issuers(cert, &mut pool);
+        }
         let mut stack = Stack::new()?;
-        for c in untrusted {
+        for c in &pool {
             stack.push(c.clone())?;
         }
         let mut ctx = X509StoreContext::new()?;
@@ -271,6 +373,10 @@ impl TrustStore {
         })?;
         let chain = match outcome {
             Ok(chain) => chain,
+            // X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT(_LOCALLY): the chain stops short of an anchor.
+            Err((err, failing)) if matches!(err.as_raw(), 2 | 20) && self.net.is_some() => {
+                return Err(self.missing_issuer(domain, cert, &failing, err));
+            }
             Err((err, failing)) => {
                 // X509_V_ERR_CERT_NOT_YET_VALID, X509_V_ERR_CERT_HAS_EXPIRED and
                 // X509_V_ERR_CA_MD_TOO_WEAK (OpenSSL's own security level, e.g. for MD5).
@@ -310,15 +416,139 @@ impl TrustStore {
         })
     }
 
+    /// The chain stopped at `failing`, whose issuer is neither an anchor nor at hand: ask for
+    /// its AIA caIssuers if they were never tried, else say why they did not help.
+    fn missing_issuer(
+        &self,
+        domain: &str,
+        cert: &X509,
+        failing: &X509,
+        err: openssl::x509::X509VerifyResult,
+    ) -> SmimeError {
+        let urls = net::ca_issuer_urls(failing);
+        let mut wanted = Vec::new();
+        let mut failures = Vec::new();
+        if let Some(net) = &self.net {
+            for url in urls {
+                match net.issuer_lookup(&url) {
+                    IssuerLookup::NeedFetch => wanted.push(url),
+                    IssuerLookup::Failed(reason) => failures.push(reason),
+                    IssuerLookup::Found(_) => {}
+                }
+            }
+        }
+        if !wanted.is_empty() {
+            return SmimeError::NeedFetch(Wanted {
+                crls: Vec::new(),
+                issuers: wanted,
+            });
+        }
+        let reason = match failures.first() {
+            Some(f) => format!(
+                "{}; the issuer named in its Authority Information Access could not be used ({f})",
+                plain_reason(err)
+            ),
+            None => plain_reason(err),
+        };
+        SmimeError::Untrusted {
+            subject: subject_string(cert),
+            domain: domain.to_string(),
+            reason,
+        }
+    }
+
+    /// CRLs from the distribution points of the certificates below the anchor. Asks for every
+    /// URL never tried at once, so one round of fetching serves the whole chain.
+    fn network_crls(&self, chain: &[X509]) -> Result<Vec<Vec<(String, CrlLookup)>>, SmimeError> {
+        let Some(net) = &self.net else {
+            return Ok((1..chain.len()).map(|_| Vec::new()).collect());
+        };
+        let mut wanted = Vec::new();
+        let mut per_cert = Vec::new();
+        for cert in chain.iter().take(chain.len().saturating_sub(1)) {
+            let mut found = Vec::new();
+            for url in net::crl_urls(cert) {
+                match net.crl_lookup(&url) {
+                    CrlLookup::NeedFetch => wanted.push(url),
+                    other => found.push((url, other)),
+                }
+            }
+            per_cert.push(found);
+        }
+        if wanted.is_empty() {
+            Ok(per_cert)
+        } else {
+            Err(SmimeError::NeedFetch(Wanted {
+                crls: wanted,
+                issuers: Vec::new(),
+            }))
+        }
+    }
+
     fn check_revocation(&self, chain: &[X509]) -> Result<(), SmimeError> {
         if self.revocation == RevocationPolicy::Off {
             return Ok(());
         }
+        let fetched = self.network_crls(chain)?;
         let now = Asn1Time::days_from_now(0)?;
-        for pair in chain.windows(2) {
+        for (pair, from_network) in chain.windows(2).zip(fetched) {
             let (cert, issuer) = (&pair[0], &pair[1]);
             let issuer_key = issuer.public_key()?;
             let mut covered = false;
+            // Why no current CRL covers `cert`, when the network said something specific.
+            let mut problem: Option<SmimeError> = None;
+            let subject = || subject_string(cert);
+            for (url, lookup) in from_network {
+                let crl = match lookup {
+                    CrlLookup::Current(crl) => crl,
+                    CrlLookup::NeedFetch => continue,
+                    CrlLookup::Unavailable { stale, problem: p } => {
+                        problem.get_or_insert(match p {
+                            CrlProblem::Fetch(e) => SmimeError::CrlUnavailable {
+                                subject: subject(),
+                                reason: e.to_string(),
+                            },
+                            CrlProblem::NotACrl => SmimeError::CrlUnreadable {
+                                subject: subject(),
+                                url: url.clone(),
+                            },
+                            CrlProblem::Expired => SmimeError::CrlExpired {
+                                subject: subject(),
+                                url: url.clone(),
+                            },
+                        });
+                        // A stale copy still proves a revocation.
+                        match stale {
+                            Some(crl) => crl,
+                            None => continue,
+                        }
+                    }
+                };
+                let same_issuer = crl
+                    .issuer_name()
+                    .try_cmp(issuer.subject_name())
+                    .map(|o| o.is_eq())
+                    .unwrap_or(false);
+                if !same_issuer || !crl.verify(&issuer_key).unwrap_or(false) {
+                    problem.get_or_insert(SmimeError::CrlNotVerified {
+                        subject: subject(),
+                        url,
+                    });
+                    continue;
+                }
+                if let CrlStatus::Revoked(_) = crl.get_by_cert(cert) {
+                    return Err(SmimeError::Revoked { subject: subject() });
+                }
+                match crl.next_update() {
+                    Some(next) if next < now => {
+                        problem.get_or_insert(SmimeError::CrlExpired {
+                            subject: subject(),
+                            url,
+                        });
+                    }
+                    _ => covered = true,
+                }
+            }
             for crl in &self.crls {
                 let same_issuer = crl
                     .issuer_name()
@@ -339,10 +569,21 @@ impl TrustStore {
                 };
                 covered |= current;
             }
-            if !covered && self.revocation == RevocationPolicy::Require {
-                return Err(SmimeError::RevocationUnavailable {
-                    subject: subject_string(cert),
-                });
+            if covered {
+                continue;
+            }
+            match (self.revocation, problem) {
+                (RevocationPolicy::Require, Some(p)) => return Err(p),
+                (RevocationPolicy::Require, None) => {
+                    return Err(SmimeError::RevocationUnavailable { subject: subject() })
+                }
+                // The reference implementation's choice, kept visible: an administrator must
+                // be able to see that revocation was not checked.
+                (_, Some(p)) => tracing::warn!(
+                    error = %p,
+                    "revocation not checked; accepted under the best-effort policy"
+                ),
+                (_, None) => {}
             }
         }
         Ok(())
@@ -379,7 +620,7 @@ fn weak_signature(cert: &X509) -> Option<SmimeError> {
 /// Extracts the certificates of a bundle. `signer` is `None` for "whatever form", `Some(None)`
 /// for a bundle load with no configured signer, `Some(Some(cert))` when the signature must be
 /// by `cert`.
-fn bundle_certs(
+pub(crate) fn bundle_certs(
     data: &[u8],
     path: &Path,
     signer: Option<Option<&X509>>,
@@ -392,10 +633,9 @@ fn bundle_certs(
     let info = cms::signed_data(&content)?;
     if !info.has_content || info.signers.is_empty() {
         if let Some(Some(_)) = signer {
-            return Err(bad(
-                path,
-                "bundle is unsigned but a bundle signer is configured".into(),
-            ));
+            return Err(SmimeError::BundleUnsigned {
+                path: path.to_path_buf(),
+            });
         }
         return info.parse_certs();
     }
@@ -440,7 +680,7 @@ fn bundle_certs_inner(data: &[u8], path: &Path) -> Result<Vec<X509>, SmimeError>
 }
 
 /// DER bytes of a PEM `PKCS7`/`CMS` block, or the input itself if it is already DER.
-fn pem_or_der(data: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn pem_or_der(data: &[u8]) -> Option<Vec<u8>> {
     let text = std::str::from_utf8(data).ok();
     if let Some(text) = text.filter(|t| t.contains("-----BEGIN ")) {
         let start = text.find("-----BEGIN ")?;

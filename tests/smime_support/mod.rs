@@ -2,6 +2,9 @@
 //! line for interop fixtures. Two Direct domains: a.example (sender) and b.example (receiver).
 #![allow(dead_code)]
 
+pub mod http;
+pub mod servers;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -87,6 +90,10 @@ pub struct Variant {
     pub eku: Option<&'static [&'static str]>,
     /// A fixed serial number instead of a random one.
     pub serial: Option<u32>,
+    /// A CRL Distribution Point (fullName URI).
+    pub crl_url: Option<String>,
+    /// An Authority Information Access caIssuers URI.
+    pub aia_url: Option<String>,
 }
 
 impl Default for Variant {
@@ -95,6 +102,8 @@ impl Default for Variant {
             md: MessageDigest::sha256(),
             eku: Some(&["emailProtection"]),
             serial: None,
+            crl_url: None,
+            aia_url: None,
         }
     }
 }
@@ -197,6 +206,39 @@ pub fn build_with(
             b.append_extension(ext).unwrap();
         }
         _ => {}
+    }
+    // The openssl crate has no typed builders for these two; the config-string form is what
+    // `openssl x509 -extfile` takes too.
+    #[allow(deprecated)]
+    {
+        use openssl::x509::X509Extension;
+        let ctx = b.x509v3_context(issuer.map(|i| i.cert.as_ref()), None);
+        let mut exts = Vec::new();
+        if let Some(url) = &variant.crl_url {
+            exts.push(
+                X509Extension::new_nid(
+                    None,
+                    Some(&ctx),
+                    Nid::CRL_DISTRIBUTION_POINTS,
+                    &format!("URI:{url}"),
+                )
+                .unwrap(),
+            );
+        }
+        if let Some(url) = &variant.aia_url {
+            exts.push(
+                X509Extension::new_nid(
+                    None,
+                    Some(&ctx),
+                    Nid::INFO_ACCESS,
+                    &format!("caIssuers;URI:{url}"),
+                )
+                .unwrap(),
+            );
+        }
+        for e in exts {
+            b.append_extension(e).unwrap();
+        }
     }
     let signing_key = issuer.map_or(&key, |i| &i.key);
     b.sign(signing_key, variant.md).unwrap();

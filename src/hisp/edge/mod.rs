@@ -80,7 +80,7 @@ impl EdgeTransport {
     }
 
     /// Turns one fetched message into what the daemon stores.
-    fn classify(&self, raw: Vec<u8>) -> Inbound {
+    async fn classify(&self, raw: Vec<u8>) -> Inbound {
         // Trace headers the receiving MTA prepended: the SMTP envelope, for the AS 1.3 check.
         let mail_from = header(&raw, "Return-Path").map(|v| bare_address(&v));
         let delivered_to = header(&raw, "Delivered-To")
@@ -113,8 +113,7 @@ impl EdgeTransport {
             }),
             _ => None,
         };
-        let opened = match smime::open(&raw, &self.agent.keys, &self.agent.trust, envelope.as_ref())
-        {
+        let opened = match self.agent.open(&raw, envelope.as_ref()).await {
             Ok(o) => o,
             Err(smime::SmimeError::NotEncrypted { .. }) if mdn::is_report(&raw) => {
                 // Mail servers' own delivery reports (DSNs) cannot be signed; they are accepted
@@ -301,7 +300,7 @@ impl Transport for EdgeTransport {
             return Ok(None);
         };
         self.current = Some(fetched.uid);
-        Ok(Some(self.classify(fetched.raw)))
+        Ok(Some(self.classify(fetched.raw).await))
     }
 
     async fn acknowledge(&mut self, _item: &Inbound) -> Result<(), HispError> {
