@@ -19,20 +19,6 @@ fn kill(pid: u32, signal: &str) {
         .success());
 }
 
-/// Collects sd_notify datagrams until one contains `want` or the deadline passes.
-async fn await_notify(sock: &tokio::net::UnixDatagram, seen: &mut Vec<String>, want: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let mut buf = vec![0u8; 4096];
-    while !seen.iter().any(|m| m.contains(want)) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, sock.recv(&mut buf)).await {
-            Ok(Ok(n)) => seen.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
-            _ => return false,
-        }
-    }
-    true
-}
-
 #[tokio::test]
 async fn run_notifies_systemd_reloads_on_hup_and_stops_on_term() {
     let env = TestEnv::start(sandbox_config(&[A, B])).await;

@@ -258,20 +258,6 @@ async fn a_new_store_and_its_folders_are_private_whatever_the_umask() {
     env.lab.sandbox.shutdown().await;
 }
 
-/// Collects sd_notify datagrams until one contains `want` or the deadline passes.
-async fn await_notify(sock: &tokio::net::UnixDatagram, seen: &mut Vec<String>, want: &str) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut buf = vec![0u8; 4096];
-    while !seen.iter().any(|m| m.contains(want)) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match tokio::time::timeout(left, sock.recv(&mut buf)).await {
-            Ok(Ok(n)) => seen.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
-            _ => return false,
-        }
-    }
-    true
-}
-
 /// Another process holds the store's write lock far longer than the busy timeout: the daemon
 /// reports it, waits, and takes the mail once the lock is gone.
 #[tokio::test]

@@ -147,3 +147,21 @@ pub fn write_private(
 ) -> std::io::Result<()> {
     directd::fsutil::write_private(path.as_ref(), text.as_ref())
 }
+
+/// Collects sd_notify datagrams until one contains `want` or 20 s pass. Returns whether it came.
+pub async fn await_notify(
+    sock: &tokio::net::UnixDatagram,
+    seen: &mut Vec<String>,
+    want: &str,
+) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buf = vec![0u8; 4096];
+    while !seen.iter().any(|m| m.contains(want)) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, sock.recv(&mut buf)).await {
+            Ok(Ok(n)) => seen.push(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            _ => return false,
+        }
+    }
+    true
+}
