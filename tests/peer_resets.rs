@@ -23,6 +23,8 @@ struct SandboxProcess {
     child: Child,
     addr: String,
     tls: Arc<rustls::ClientConfig>,
+    /// Kept open for as long as the sandbox runs, as a terminal would be.
+    _stdout: StdBufReader<std::process::ChildStdout>,
     _dir: tempfile::TempDir,
 }
 
@@ -45,9 +47,8 @@ impl SandboxProcess {
             .spawn()
             .unwrap();
         let mut first = String::new();
-        StdBufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first)
-            .unwrap();
+        let mut stdout = StdBufReader::new(child.stdout.take().unwrap());
+        stdout.read_line(&mut first).unwrap();
         // "sandbox HISP listening on ADDR (CA file: PATH)"
         let addr = first
             .split_whitespace()
@@ -59,6 +60,7 @@ impl SandboxProcess {
             child,
             addr,
             tls,
+            _stdout: stdout,
             _dir: dir,
         }
     }
@@ -386,4 +388,45 @@ fn a_listing_into_a_closed_pipe_ends_quietly() {
     assert!(status.success(), "{status:?}: {err}");
     assert_eq!(err, "");
     assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+/// A long-running command is not ended by whoever reads its output going away: the sandbox's
+/// banner goes to a pipe whose reader is already gone, and it still serves.
+#[tokio::test]
+async fn the_sandbox_keeps_running_when_nobody_reads_its_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .args([
+            "sandbox",
+            "--listen",
+            &addr,
+            "--account",
+            &format!("{A}:{PW}"),
+        ])
+        .arg("--cert-dir")
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let ca = dir.path().join("sandbox-ca.pem");
+    let up = wait_until(20, || {
+        ca.exists() && std::net::TcpStream::connect(&addr).is_ok()
+    })
+    .await;
+    // The banner has been written (and failed) by the time the port answers; give the
+    // snippet after it the same chance.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let alive = child.try_wait().unwrap().is_none();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(up, "the sandbox never listened");
+    assert!(alive, "the sandbox exited when its stdout closed");
 }

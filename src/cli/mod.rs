@@ -282,6 +282,9 @@ pub fn main() -> ExitCode {
         cli.log_format,
         if long_running { "info" } else { "warn" },
     );
+    if long_running {
+        output::keep_running_without_stdout();
+    }
     let ctx = Context {
         config_path: cli.config,
         db: cli.db,

@@ -16,12 +16,26 @@ pub fn write_out(text: &str) {
     let clean = escape_controls(text);
     let mut out = std::io::stdout().lock();
     if let Err(e) = out.write_all(clean.as_bytes()).and_then(|()| out.flush()) {
+        // A long-running command (the sandbox, the daemon) is not ended by whoever reads its
+        // banner going away; it just has nobody to tell.
+        if !OUTPUT_ENDS_COMMAND.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
         eprintln!("directd: writing to standard output: {e}");
         std::process::exit(1);
     }
+}
+
+/// Whether a failed write to stdout ends the command (listings: yes; long-running: no).
+static OUTPUT_ENDS_COMMAND: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(true);
+
+/// For commands that run until stopped: output that cannot be written is dropped.
+pub fn keep_running_without_stdout() {
+    OUTPUT_ENDS_COMMAND.store(false, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Control characters (other than newline and tab) and bidirectional overrides, escaped; a CR
