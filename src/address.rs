@@ -35,6 +35,24 @@ pub fn is_valid(addr: &str) -> bool {
     local_ok && domain_ok
 }
 
+/// The address inside a header or envelope value: `Dr Lee <lee@x.org>`, `<lee@x.org>` and
+/// `lee@x.org` all give `lee@x.org`, lower-cased.
+///
+/// ```
+/// use directd::address::bare;
+/// assert_eq!(bare("Dr Lee <Lee@X.org>"), "lee@x.org");
+/// assert_eq!(bare(" <lee@x.org> "), "lee@x.org");
+/// assert_eq!(bare("lee@x.org"), "lee@x.org");
+/// ```
+pub fn bare(value: &str) -> String {
+    let v = value.trim();
+    let inner = match (v.rfind('<'), v.rfind('>')) {
+        (Some(a), Some(b)) if a < b => &v[a + 1..b],
+        _ => v,
+    };
+    inner.trim().to_ascii_lowercase()
+}
+
 /// Lower-cases an address for comparison and storage keys.
 pub fn normalize(addr: &str) -> String {
     addr.trim().to_ascii_lowercase()

@@ -16,6 +16,14 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex(&openssl::sha::sha256(data))
 }
 
+/// `s` as one line: CR and LF become spaces, so a value cannot start a second protocol line or
+/// header, and words on either side stay apart.
+pub fn one_line(s: &str) -> String {
+    s.chars()
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect()
+}
+
 /// `bytes` random bytes in hex, for Message-IDs and MIME boundaries: they need uniqueness, not
 /// secrecy, so a failing RNG falls back to the clock rather than failing the message.
 pub fn random_hex(bytes: usize) -> String {

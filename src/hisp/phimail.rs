@@ -288,7 +288,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
         }
         match msg.subject.as_deref() {
             Some(s) => {
-                self.expect_ok("SUBJECT", &format!("SUBJECT {}", one_line(s)))
+                self.expect_ok("SUBJECT", &format!("SUBJECT {}", crate::util::one_line(s)))
                     .await?
             }
             None => self.expect_ok("SUBJECT", "SUBJECT").await?,
@@ -521,8 +521,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
 
     /// Directory search: `LOOKUP JSON <filter>`, one JSON object per result.
     pub async fn lookup(&mut self, filter: &str) -> Result<Vec<serde_json::Value>, HispError> {
-        self.expect_ok("LOOKUP", &format!("LOOKUP JSON {}", one_line(filter)))
-            .await?;
+        self.expect_ok(
+            "LOOKUP",
+            &format!("LOOKUP JSON {}", crate::util::one_line(filter)),
+        )
+        .await?;
         let count = self.read_length("LOOKUP").await?;
         if count > 10_000 {
             return Err(HispError::Protocol {
@@ -611,13 +614,6 @@ impl<'a> MailLine<'a> {
             count,
         }
     }
-}
-
-/// Protocol arguments are single lines; anything else would inject a second command.
-fn one_line(s: &str) -> String {
-    s.chars()
-        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
-        .collect()
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> Transport for PhiMailClient<S> {

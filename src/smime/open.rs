@@ -589,20 +589,12 @@ fn bind_signers(
     Ok(out)
 }
 
-fn bare_address(a: &str) -> String {
-    a.trim()
-        .trim_start_matches('<')
-        .trim_end_matches('>')
-        .trim()
-        .to_ascii_lowercase()
-}
-
 fn check_envelope(
     env: &Envelope,
     senders: &[String],
     msg: &mail_parser::Message<'_>,
 ) -> Result<(), SmimeError> {
-    let mail_from = bare_address(&env.mail_from);
+    let mail_from = crate::address::bare(&env.mail_from);
     if !senders.contains(&mail_from) {
         return Err(SmimeError::EnvelopeMismatch {
             reason: format!("MAIL FROM <{mail_from}> is not the message From or Sender"),
@@ -611,7 +603,7 @@ fn check_envelope(
     let mut listed = addresses(msg.to());
     listed.extend(addresses(msg.cc()));
     for rcpt in &env.rcpt_to {
-        let rcpt = bare_address(rcpt);
+        let rcpt = crate::address::bare(rcpt);
         if !listed.contains(&rcpt) {
             return Err(SmimeError::EnvelopeMismatch {
                 reason: format!("RCPT TO <{rcpt}> is not in To or Cc"),

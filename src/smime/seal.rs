@@ -94,7 +94,13 @@ pub fn seal(
         out.extend_from_slice(b"MIME-Version: 1.0\r\n");
     }
     if opts.wrap {
-        out.extend_from_slice(format!("Subject: {}\r\n", one_line(&opts.outer_subject)).as_bytes());
+        out.extend_from_slice(
+            format!(
+                "Subject: {}\r\n",
+                crate::util::one_line(&opts.outer_subject)
+            )
+            .as_bytes(),
+        );
     }
     let smime_type = match opts.cipher {
         ContentCipher::Aes128Cbc | ContentCipher::Aes256Cbc => "enveloped-data",
@@ -114,10 +120,6 @@ pub fn seal(
 
 fn is_content_header(name: &str) -> bool {
     name.len() >= 8 && name[..8].eq_ignore_ascii_case("content-")
-}
-
-fn one_line(s: &str) -> String {
-    s.chars().filter(|c| *c != '\r' && *c != '\n').collect()
 }
 
 /// The MIME entity of an unwrapped message: its Content-* headers and body.

@@ -60,15 +60,6 @@ fn header(raw: &[u8], name: &str) -> Option<String> {
     value
 }
 
-fn bare_address(v: &str) -> String {
-    let v = v.trim();
-    let inner = match (v.rfind('<'), v.rfind('>')) {
-        (Some(a), Some(b)) if a < b => &v[a + 1..b],
-        _ => v,
-    };
-    inner.trim().to_ascii_lowercase()
-}
-
 impl EdgeTransport {
     pub fn new(client: EdgeClient, agent: Arc<Agent>, address: &str) -> Self {
         EdgeTransport {
@@ -82,16 +73,16 @@ impl EdgeTransport {
     /// Turns one fetched message into what the daemon stores.
     async fn classify(&self, raw: Vec<u8>) -> Inbound {
         // Trace headers the receiving MTA prepended: the SMTP envelope, for the AS 1.3 check.
-        let mail_from = header(&raw, "Return-Path").map(|v| bare_address(&v));
+        let mail_from = header(&raw, "Return-Path").map(|v| crate::address::bare(&v));
         let delivered_to = header(&raw, "Delivered-To")
             .or_else(|| header(&raw, "X-Original-To"))
-            .map(|v| bare_address(&v));
+            .map(|v| crate::address::bare(&v));
         let hisp_id = header(&raw, "Message-ID")
             .map(|v| v.trim().to_owned())
             .unwrap_or_else(|| format!("<sha256.{}@directd>", crate::util::sha256_hex(&raw)));
         let recipient = delivered_to.clone().unwrap_or_else(|| self.address.clone());
         let outer_from = header(&raw, "From")
-            .map(|v| bare_address(&v))
+            .map(|v| crate::address::bare(&v))
             .unwrap_or_default();
         let reject = |raw: Vec<u8>, reason: String| {
             Inbound::Rejected(RejectedMail {
@@ -356,7 +347,7 @@ impl EdgeTransport {
 
 #[cfg(test)]
 mod tests {
-    use super::{bare_address, header, new_message_id};
+    use super::{header, new_message_id};
 
     #[test]
     fn message_ids_are_unique_across_thousands_of_sends() {
@@ -378,12 +369,12 @@ mod tests {
         let raw = b"Return-Path: <Alice@A.test>\r\nDelivered-To: bob@b.test\r\nSubject: x\r\n  folded\r\n\r\nReturn-Path: <evil@x>\r\n";
         assert_eq!(
             header(raw, "return-path")
-                .map(|v| bare_address(&v))
+                .map(|v| crate::address::bare(&v))
                 .as_deref(),
             Some("alice@a.test")
         );
         assert_eq!(header(raw, "Subject").as_deref(), Some("x folded"));
         assert_eq!(header(raw, "Missing"), None);
-        assert_eq!(bare_address("Bob <bob@b.test>"), "bob@b.test");
+        assert_eq!(crate::address::bare("Bob <bob@b.test>"), "bob@b.test");
     }
 }
