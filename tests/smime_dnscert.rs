@@ -77,9 +77,7 @@ fn make_cert(name: &str, domain: bool) -> X509 {
     b.build()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use directd::util::hex;
 
 /// CERT RDATA: type, key tag 0, algorithm 0, data.
 fn cert_rdata(cert_type: u16, data: &[u8]) -> String {

@@ -30,9 +30,7 @@ pub fn free_port() -> u16 {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use directd::util::hex;
 
 /// `--dns-rr` value for a CERT record of type PKIX at `name`.
 pub fn cert_rr(name: &str, der: &[u8]) -> String {
