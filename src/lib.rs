@@ -20,6 +20,8 @@
 //!   machine it applies), `ingest` (the typed documents it stores; the ingestion runner in
 //!   `ingest::pipeline` also drives the store, the one cycle left), `message`.
 //! - `ingest` — C-CDA and XDM extraction into typed documents.
+//! - `unstructured` — writes an Unstructured Document (a PDF in a US Realm Header) for `send --pdf`.
+//! - `directory` — NPI check digits and the NPPES endpoint file (Direct addresses by NPI).
 //! - `smime` — the security agent: seal, open, certificates, trust, discovery; uses `mime`.
 //! - `tracking` — the per-recipient delivery state machine; uses `message`.
 //! - `mdn` — MDN/DSN building and parsing; uses `mime`.
@@ -30,6 +32,7 @@ pub mod address;
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod directory;
 pub mod fsutil;
 pub mod hisp;
 pub mod ingest;
@@ -42,4 +45,5 @@ pub mod store;
 pub mod timefmt;
 pub mod tls;
 pub mod tracking;
+pub mod unstructured;
 pub mod util;

@@ -260,6 +260,24 @@ pub(crate) fn to_crlf(data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A file extension (without the dot) for content of `content_type` that came without a name:
+/// a phiMail part, an Unstructured Document's body.
+pub fn extension_for(content_type: &str) -> &'static str {
+    let mime = content_type.split(';').next().unwrap_or("").trim();
+    match mime.to_ascii_lowercase().as_str() {
+        "application/xml" | "text/xml" | "application/hl7-v3+xml" => "xml",
+        "application/pdf" => "pdf",
+        "application/zip" | "application/x-zip-compressed" => "zip",
+        "text/plain" => "txt",
+        "text/rtf" | "application/rtf" => "rtf",
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "image/tiff" => "tif",
+        "image/gif" => "gif",
+        _ => "bin",
+    }
+}
+
 /// Base64 with 76-character lines, CRLF-terminated.
 pub(crate) fn base64_lines(data: &[u8]) -> Vec<u8> {
     let encoded = openssl::base64::encode_block(data);

@@ -351,6 +351,24 @@ async fn every_command_prints_what_the_page_documents() {
     }
     c.document("audit", &json(&cli.run(&["audit", "--json"]).await));
 
+    let endpoints = env.dir.path().join("endpoint_pfile.csv");
+    std::fs::write(
+        &endpoints,
+        "\"NPI\",\"Endpoint Type\",\"Endpoint\",\"Affiliation Legal Business Name\"\n\"1245319599\",\"DIRECT\",\"lab@results.example\",\"Example Lab\"\n",
+    )
+    .unwrap();
+    let imported = cli
+        .run(&["directory", "import", endpoints.to_str().unwrap(), "--json"])
+        .await;
+    c.document("directory-import", &json(&imported));
+    for query in ["1245319599", "clinic-b"] {
+        let found = cli.run(&["directory", "search", query, "--json"]).await;
+        assert!(found.status.success(), "{}", text(&found));
+        let found = json(&found);
+        assert_eq!(found["results"].as_array().unwrap().len(), 1, "{found}");
+        c.document("directory-search", &found);
+    }
+
     // Every document the page describes was produced and checked.
     let documented: BTreeSet<String> = c
         .types

@@ -29,6 +29,10 @@ enum CcdaCommand {
     Show {
         /// Document id (see `directd ccda list`).
         id: i64,
+        /// Also write the document's embedded or referenced file (an Unstructured Document's
+        /// PDF, image or text) into this folder: 0600, never over an existing file, audited.
+        #[arg(long, value_name = "DIR")]
+        save: Option<std::path::PathBuf>,
         /// Print JSON (for scripts) instead of text.
         #[arg(long)]
         json: bool,
@@ -41,6 +45,45 @@ enum CcdaCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Writes document `id`'s files into `dir`, each audited; fails when it has none to write.
+fn save_files(
+    store: &crate::store::Store,
+    id: i64,
+    dir: &std::path::Path,
+) -> Result<Vec<std::path::PathBuf>, super::CliError> {
+    let files = store.document_files(id)?;
+    if files.is_empty() {
+        return Err(super::usage(format!(
+            "document {id} has no embedded or referenced file to save (only Unstructured Documents do)"
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    let mut saved = Vec::new();
+    for f in files {
+        let Some(data) = &f.data else {
+            return Err(super::CliError::Failure(anyhow::anyhow!(
+                "document {id} references {:?}, which was not received with it",
+                f.name.as_deref().unwrap_or_default()
+            )));
+        };
+        let ext = crate::mime::extension_for(f.media_type.as_deref().unwrap_or_default());
+        let name = super::show::safe_filename(
+            f.name.as_deref().unwrap_or_default(),
+            &format!("document-{id}.{ext}"),
+        );
+        let path = super::show::save_unique(dir, &name, data)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.join(&name).display()))?;
+        store.audit(
+            &crate::store::current_actor(),
+            "ccda save",
+            Some(&format!("doc:{id}")),
+            Some(&format!("{} file to {}", f.role, path.display())),
+        )?;
+        saved.push(path);
+    }
+    Ok(saved)
 }
 
 pub fn run(ctx: &Context, args: CcdaArgs) -> CliResult {
@@ -93,7 +136,11 @@ pub fn run(ctx: &Context, args: CcdaArgs) -> CliResult {
                 &rows,
             );
         }
-        CcdaCommand::Show { id, json: as_json } => {
+        CcdaCommand::Show {
+            id,
+            save,
+            json: as_json,
+        } => {
             let doc = store.load_document(id)?;
             store.audit(
                 &crate::store::current_actor(),
@@ -101,10 +148,17 @@ pub fn run(ctx: &Context, args: CcdaArgs) -> CliResult {
                 Some(&format!("doc:{id}")),
                 None,
             )?;
+            let saved = match &save {
+                Some(dir) => save_files(&store, id, dir)?,
+                None => Vec::new(),
+            };
             if as_json {
                 return json(&doc);
             }
             render::print_document(&doc.summary, &doc.document);
+            for p in saved {
+                outln!("saved {}", p.display());
+            }
         }
         CcdaCommand::Reextract { json: as_json } => {
             let done = crate::ingest::pipeline::reextract_all(

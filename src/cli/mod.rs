@@ -19,6 +19,7 @@ mod ccda;
 mod certs;
 mod config_check;
 mod demo;
+mod directory;
 mod ingest;
 mod inspect;
 mod logging;
@@ -77,7 +78,7 @@ enum Command {
     /// Run the daemon: poll every account, send the outbox, record receipts (what systemd starts).
     Run,
     /// Queue a message for the daemon to send; prints the local message id.
-    Send(send::SendArgs),
+    Send(Box<send::SendArgs>),
     /// Delivery outcome of an outgoing message, per recipient; `--wait` waits for the outcome.
     Status(status::StatusArgs),
     /// Delivery event history (all outgoing messages, or one); `--follow` streams new events.
@@ -100,6 +101,8 @@ enum Command {
     Ccda(ccda::CcdaArgs),
     /// Patients across documents: persons, their records, link review (`list`, `show`, `link`).
     Patients(patients::PatientsArgs),
+    /// Find a provider's Direct address by NPI or name (HISP directory, imported NPPES file).
+    Directory(directory::DirectoryArgs),
     /// Decrypt and verify a saved S/MIME message and print the verdict and its parts.
     Inspect(inspect::InspectArgs),
     /// Certificate tools (`certs check`, `certs publish`).
@@ -291,7 +294,7 @@ pub fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run => run::run(&ctx),
-        Command::Send(a) => send::run(&ctx, a),
+        Command::Send(a) => send::run(&ctx, *a),
         Command::Status(a) => status::status(&ctx, a),
         Command::Receipts(a) => status::receipts(&ctx, a),
         Command::Poll(a) => poll::run(&ctx, a),
@@ -308,6 +311,7 @@ pub fn main() -> ExitCode {
         Command::Ingest(a) => ingest::run(&ctx, a),
         Command::Ccda(a) => ccda::run(&ctx, a),
         Command::Patients(a) => patients::run(&ctx, a),
+        Command::Directory(a) => directory::run(&ctx, a),
         Command::Config(a) => config_check::run(&ctx, a),
         Command::Completions { shell } => {
             use clap::CommandFactory;

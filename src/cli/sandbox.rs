@@ -46,6 +46,9 @@ pub struct SandboxArgs {
     /// Accept CRLF line ends and lower-case command verbs, which production refuses.
     #[arg(long)]
     lenient: bool,
+    /// A provider the directory (LOOKUP) lists, local or not: ADDRESS=NPI[:NAME] (repeatable).
+    #[arg(long, value_name = "ADDRESS=NPI[:NAME]")]
+    directory: Vec<String>,
 }
 
 fn split2<'a>(flag: &str, s: &'a str, sep: char) -> Result<(&'a str, &'a str), CliError> {
@@ -89,6 +92,25 @@ pub fn run(args: SandboxArgs) -> CliResult {
             domain.to_ascii_lowercase(),
             behaviour.parse().map_err(usage)?,
         );
+    }
+    for d in &args.directory {
+        let (address, rest) = split2("--directory", d, '=')?;
+        let (npi, name) = match rest.split_once(':') {
+            Some((npi, name)) => (npi, Some(name.to_owned())),
+            None => (rest, None),
+        };
+        if !crate::address::is_valid(address) {
+            return Err(usage(format!(
+                "--directory {address:?} is not a valid address"
+            )));
+        }
+        let npi = crate::directory::check_npi(npi)
+            .map_err(|e| usage(format!("--directory {d:?}: {e}")))?;
+        config.directory.push(crate::sandbox::DirectoryListing {
+            address: crate::address::normalize(address),
+            npi: Some(npi.to_owned()),
+            name,
+        });
     }
     let faults = args
         .fault

@@ -51,7 +51,7 @@ pub fn safe_filename(name: &str, fallback: &str) -> String {
 }
 
 /// Creates `dir/name`, or `dir/name-1`, `-2`... if taken.
-fn save_unique(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<PathBuf> {
+pub(super) fn save_unique(dir: &Path, name: &str, data: &[u8]) -> std::io::Result<PathBuf> {
     let (stem, ext) = match name.rsplit_once('.') {
         Some((s, e)) if !s.is_empty() => (s.to_owned(), format!(".{e}")),
         _ => (name.to_owned(), String::new()),

@@ -482,7 +482,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
             attachments.insert(
                 0,
                 ReceivedAttachment {
-                    filename: format!("part0.{}", extension_for(&body_type)),
+                    filename: format!("part0.{}", crate::mime::extension_for(&body_type)),
                     mime_type: body_type,
                     description: "delivered as the message body (part 0)".into(),
                     data: body,
@@ -553,17 +553,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> PhiMailClient<S> {
 fn is_text(content_type: &str) -> bool {
     let mime = content_type.split(';').next().unwrap_or("").trim();
     mime.is_empty() || mime.to_ascii_lowercase().starts_with("text/")
-}
-
-/// A file extension for a part that came without a name.
-fn extension_for(content_type: &str) -> &'static str {
-    let mime = content_type.split(';').next().unwrap_or("").trim();
-    match mime.to_ascii_lowercase().as_str() {
-        "application/xml" | "text/xml" | "application/hl7-v3+xml" => "xml",
-        "application/pdf" => "pdf",
-        "application/zip" | "application/x-zip-compressed" => "zip",
-        _ => "bin",
-    }
 }
 
 fn verb_name(kind: RecipientKind) -> &'static str {

@@ -45,6 +45,16 @@ pub struct SandboxConfig {
     /// Logins (Address Groups, addresses) that may `AUTH` without a password on a connection
     /// that presented a verified client certificate.
     pub cert_logins: Vec<String>,
+    /// Providers the directory lists besides the accounts (LOOKUP), as other HISPs' members are.
+    pub directory: Vec<DirectoryListing>,
+}
+
+/// One entry of the sandbox's provider directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryListing {
+    pub address: String,
+    pub npi: Option<String>,
+    pub name: Option<String>,
 }
 
 impl Default for SandboxConfig {
@@ -56,6 +66,7 @@ impl Default for SandboxConfig {
             failed_after: Duration::from_secs(3600),
             lenient: false,
             cert_logins: Vec::new(),
+            directory: Vec::new(),
         }
     }
 }
@@ -200,6 +211,7 @@ fn new_state(config: &SandboxConfig) -> State {
             .iter()
             .map(|l| l.to_ascii_lowercase())
             .collect(),
+        directory: config.directory.clone(),
         ..Default::default()
     };
     for (addr, pw) in &config.accounts {

@@ -547,21 +547,47 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
             return self.reply("FAIL filter must look like (mail=VALUE)").await;
         };
         let attr = attr.trim().to_ascii_lowercase();
-        if attr != "mail" && attr != "cn" {
+        if !["mail", "cn", "npi"].contains(&attr.as_str()) {
             return self.reply(&format!("FAIL unknown attribute {attr}")).await;
         }
         let pattern = pattern.trim().to_ascii_lowercase();
         let mut hits: Vec<String> = {
             let state = self.state.lock().expect("state lock");
-            state
+            // The accounts (not Address Group logins), then the listed providers; a listing of
+            // an account's address adds its NPI and name to that account's entry.
+            let mut entries: std::collections::BTreeMap<&str, (Option<&str>, String)> = state
                 .passwords
                 .keys()
                 .filter(|a| !state.groups.contains_key(*a))
-                .filter_map(|a| {
-                    let cn = a.split('@').next().unwrap_or("");
-                    let value = if attr == "mail" { a.as_str() } else { cn };
-                    glob_match(&pattern, value)
-                        .then(|| serde_json::json!({ "mail": a, "cn": cn }).to_string())
+                .map(|a| {
+                    (
+                        a.as_str(),
+                        (None, a.split('@').next().unwrap_or("").to_owned()),
+                    )
+                })
+                .collect();
+            for d in &state.directory {
+                let cn = d
+                    .name
+                    .clone()
+                    .unwrap_or_else(|| d.address.split('@').next().unwrap_or("").to_owned());
+                entries.insert(d.address.as_str(), (d.npi.as_deref(), cn));
+            }
+            entries
+                .into_iter()
+                .filter_map(|(mail, (npi, cn))| {
+                    let value = match attr.as_str() {
+                        "mail" => mail.to_owned(),
+                        "npi" => npi?.to_owned(),
+                        _ => cn.to_ascii_lowercase(),
+                    };
+                    glob_match(&pattern, &value).then(|| {
+                        let mut entry = serde_json::json!({ "mail": mail, "cn": cn });
+                        if let Some(npi) = npi {
+                            entry["npi"] = npi.into();
+                        }
+                        entry.to_string()
+                    })
                 })
                 .collect()
         };

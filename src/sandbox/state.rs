@@ -102,6 +102,8 @@ pub struct State {
     /// Logins that may AUTH without a password on a connection with a verified client
     /// certificate (certificate-authenticated Address Groups).
     pub cert_logins: std::collections::HashSet<String>,
+    /// Directory entries besides the accounts, for LOOKUP.
+    pub directory: Vec<super::DirectoryListing>,
     pub(super) next_seq: u64,
     pub(super) next_id: u64,
     pub sent: Vec<SentRecord>,

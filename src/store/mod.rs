@@ -4,6 +4,8 @@
 mod audit;
 pub mod clinical;
 mod daemon_polls;
+mod directory;
+mod document_files;
 mod inbox;
 mod ingest;
 mod mdn_outbox;
@@ -17,6 +19,8 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 pub use audit::{current_actor, AuditRow};
 pub use daemon_polls::{now_ms, PollCounts, PollRecord};
+pub use directory::{DirectoryEntry, DirectoryImport};
+pub use document_files::DocumentFile;
 pub use inbox::{AttachmentRow, IncomingDetail, IncomingOverview, RejectOutcome, StoreOutcome};
 pub use ingest::{IngestTally, PendingAttachment};
 pub use outbox::{
@@ -95,6 +99,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v6.sql"),
     clinical::IDENTITY_MIGRATION,
     clinical::CODINGS_MIGRATION,
+    include_str!("schema_directory.sql"),
 ];
 
 /// The schema version this directd writes (`PRAGMA user_version` after migrating).

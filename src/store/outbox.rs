@@ -139,6 +139,16 @@ impl Store {
 
     /// Writes a message to the outbox in one transaction and returns its local id.
     pub fn enqueue(&mut self, m: &NewOutgoing) -> Result<i64, StoreError> {
+        self.enqueue_noting(m, &[])
+    }
+
+    /// [`Self::enqueue`], with a note on the `queued` event of some recipients: (address, how
+    /// the address was found), e.g. which directory resolved an NPI to it.
+    pub fn enqueue_noting(
+        &mut self,
+        m: &NewOutgoing,
+        notes: &[(String, String)],
+    ) -> Result<i64, StoreError> {
         let at = now();
         self.write(|tx| {
             tx.execute(
@@ -162,10 +172,11 @@ impl Store {
                     "INSERT INTO recipients (outgoing_id, address, kind, updated_at) VALUES (?1, ?2, ?3, ?4)",
                     params![id, r.address, kind, at],
                 )?;
+                let note = notes.iter().find(|(a, _)| *a == r.address).map(|(_, n)| n);
                 tx.execute(
                     "INSERT INTO delivery_events (recipient_id, at, state, source, detail, applied)
-                     VALUES (last_insert_rowid(), ?1, 'queued', 'local', NULL, 1)",
-                    params![at],
+                     VALUES (last_insert_rowid(), ?1, 'queued', 'local', ?2, 1)",
+                    params![at, note],
                 )?;
             }
             Ok(id)

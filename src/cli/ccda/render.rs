@@ -30,19 +30,17 @@ fn person_name(n: &PersonName) -> Option<String> {
 }
 
 fn participant(p: &Participant) -> String {
-    let who = p
-        .names
-        .iter()
-        .find_map(person_name)
-        .or_else(|| {
-            p.device
-                .as_ref()
-                .and_then(|d| d.software.clone().or(d.manufacturer_model.clone()))
-        })
-        .unwrap_or_else(|| "(unnamed)".into());
-    match p.organization.as_ref().and_then(|o| o.names.first()) {
-        Some(org) => format!("{who}, {org}"),
-        None => who,
+    let who = p.names.iter().find_map(person_name).or_else(|| {
+        p.device
+            .as_ref()
+            .and_then(|d| d.software.clone().or(d.manufacturer_model.clone()))
+    });
+    // An organisation authoring in its own name (a lab's result) is not an "unnamed" person.
+    match (who, p.organization.as_ref().and_then(|o| o.names.first())) {
+        (Some(who), Some(org)) => format!("{who}, {org}"),
+        (Some(who), None) => who,
+        (None, Some(org)) => org.clone(),
+        (None, None) => "(unnamed)".into(),
     }
 }
 
@@ -480,14 +478,21 @@ pub fn print_document(summary: &DocumentSummary, d: &Document) {
         section(s);
     }
     if let Some(body) = &d.non_xml_body {
+        let what = match (&body.derived, &body.reference) {
+            (Some(file), _) => format!("{} bytes in the document", file.size),
+            (None, Some(name)) => format!("in the file {name:?} beside it"),
+            (None, None) => "no content".to_string(),
+        };
         outln!(
-            "\nUnstructured body: {} {}",
-            body.media_type.as_deref().unwrap_or_default(),
-            body.reference
-                .as_ref()
-                .map(|r| format!("-> {r}"))
-                .unwrap_or_default()
+            "\nUnstructured body: {}, {what}",
+            body.media_type.as_deref().unwrap_or("type not given"),
         );
+        if body.derived.is_some() || body.reference.is_some() {
+            outln!(
+                "  (directd ccda show {} --save DIR writes it out)",
+                summary.id
+            );
+        }
     }
 }
 
