@@ -533,7 +533,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<S> {
     }
 
     async fn lookup(&mut self, arg: &str) -> Result<(), Stop> {
-        // `JSON (attr=value)`, attr `mail` or `cn`; the value must match the whole attribute,
+        // `JSON (attr=value)`, attr `mail`, `cn` or `npi`; the value must match the whole attribute,
         // `*` matching any run of characters, as an LDAP equality or substring filter does.
         let Some(filter) = arg.strip_prefix("JSON ") else {
             return self.reply("FAIL only LOOKUP JSON is supported").await;
