@@ -115,8 +115,20 @@ async fn a_failed_refresh_keeps_the_daemon_and_the_last_good_anchors() {
         &[(A, PW)],
         &format!("metrics_listen = \"127.0.0.1:{port}\""),
     );
+    // Our own certificates, for their expiry gauges: an S/MIME identity, and a TLS client
+    // certificate the daemon presents to the HISP (which does not ask for it here).
+    let keys = d.join("keys");
+    std::fs::create_dir(&keys).unwrap();
+    write_pem(&keys, "a", &pki.a_domain);
+    toml = toml.replace(
+        "[hisp]\n",
+        &format!(
+            "[hisp]\nclient_cert = {:?}\nclient_key = {:?}\n",
+            env.lab.client_cert, env.lab.client_key
+        ),
+    );
     toml.push_str(&format!(
-        "\n[smime]\n[smime.network]\ncache_dir = {:?}\n[[smime.bundles]]\nurl = {url:?}\ndomain = \"b.example\"\nrefresh = \"1h\"\nsigner = {signer:?}\n",
+        "\n[smime]\nkeys_dir = {keys:?}\n[smime.network]\ncache_dir = {:?}\n[[smime.bundles]]\nurl = {url:?}\ndomain = \"b.example\"\nrefresh = \"1h\"\nsigner = {signer:?}\n",
         d.join("cache")
     ));
     write_private(&config, toml).unwrap();
@@ -134,6 +146,31 @@ async fn a_failed_refresh_keeps_the_daemon_and_the_last_good_anchors() {
     );
     assert!(metrics.contains(expiry_line), "{metrics}");
     assert_eq!(http.hits("/direct.p7b"), 1);
+    let own = |kind: &str, cert: &openssl::x509::X509| {
+        let line = metrics
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "directd_certificate_expiry_timestamp_seconds{{kind=\"{kind}\""
+                ))
+            })
+            .unwrap_or_else(|| panic!("no {kind} gauge:\n{metrics}"));
+        let value: i64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+        let epoch = openssl::asn1::Asn1Time::from_unix(0).unwrap();
+        let d = epoch.diff(cert.not_after()).unwrap();
+        assert_eq!(
+            value,
+            i64::from(d.days) * 86400 + i64::from(d.secs),
+            "{line}"
+        );
+        line.to_string()
+    };
+    let identity = own("smime_identity", &pki.a_domain.cert);
+    assert!(identity.contains("name=\"a.example\""), "{identity}");
+    let client =
+        openssl::x509::X509::from_pem(&std::fs::read(&env.lab.client_cert).unwrap()).unwrap();
+    let tls = own("tls_client", &client);
+    assert!(tls.contains(&format!("name=\"{A}\"")), "{tls}");
 
     // The URL now serves an error page: the refresh fails, loudly, and nothing else changes.
     http.set(

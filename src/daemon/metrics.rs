@@ -32,6 +32,20 @@ pub struct Metrics {
     polls: Mutex<BTreeMap<String, (f64, f64)>>,
     /// Trust bundles fetched by URL, as of their last refresh round.
     bundles: Mutex<Vec<crate::smime::BundleStatus>>,
+    /// Our own certificates, read at start.
+    certificates: Mutex<Vec<OwnCertificate>>,
+}
+
+/// One of our own certificates, for its expiry gauge: an expired S/MIME identity or TLS client
+/// certificate stops every exchange of its account, so it is worth an alert weeks ahead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnCertificate {
+    /// `smime_identity` (signing and decryption) or `tls_client` (mutual TLS to the HISP).
+    pub kind: &'static str,
+    /// The S/MIME identity's domain or address, or the account the TLS certificate logs in.
+    pub name: String,
+    pub subject: String,
+    pub not_after_unix: i64,
 }
 
 impl Metrics {
@@ -48,6 +62,10 @@ impl Metrics {
             .lock()
             .expect("metrics lock")
             .insert(account.to_owned(), (now, took.as_secs_f64()));
+    }
+
+    pub fn set_certificates(&self, certificates: Vec<OwnCertificate>) {
+        *self.certificates.lock().expect("metrics lock") = certificates;
     }
 
     pub fn set_bundles(&self, status: Vec<crate::smime::BundleStatus>) {
@@ -178,6 +196,17 @@ impl Metrics {
                     label(subject)
                 );
             }
+        }
+        let _ = writeln!(out, "# HELP directd_certificate_expiry_timestamp_seconds notAfter of each of our own certificates: S/MIME identities and TLS client certificates.\n# TYPE directd_certificate_expiry_timestamp_seconds gauge");
+        for c in self.certificates.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "directd_certificate_expiry_timestamp_seconds{{kind=\"{}\",name=\"{}\",subject=\"{}\"}} {}",
+                c.kind,
+                label(&c.name),
+                label(&c.subject),
+                c.not_after_unix
+            );
         }
         out
     }

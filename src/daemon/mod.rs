@@ -117,12 +117,14 @@ impl Daemon {
                 not_before: now,
             })
             .collect();
+        let metrics = Arc::new(metrics::Metrics::default());
+        metrics.set_certificates(own_certificates(&config, agent.as_deref()));
         Ok(Daemon {
             config,
             store,
             accounts,
             shutdown,
-            metrics: Arc::default(),
+            metrics,
             limits: crate::ingest::Limits::default(),
             agent,
             unreadable: Default::default(),
@@ -421,4 +423,53 @@ impl Daemon {
         }
         Ok(())
     }
+}
+
+/// Our S/MIME identities and TLS client certificates with their expiry, for the metrics; one
+/// due within 30 days is also worth a warning at every start.
+fn own_certificates(config: &Config, agent: Option<&Agent>) -> Vec<metrics::OwnCertificate> {
+    use crate::smime::certs::{not_after_unix, subject_string};
+    let mut out = Vec::new();
+    for identity in agent.map(|a| a.keys.identities()).unwrap_or_default() {
+        out.push(metrics::OwnCertificate {
+            kind: "smime_identity",
+            name: identity.domain().unwrap_or_default(),
+            subject: subject_string(&identity.cert),
+            not_after_unix: not_after_unix(&identity.cert),
+        });
+    }
+    for a in &config.accounts {
+        let Some((cert, _)) = &a.connect.client_cert else {
+            continue;
+        };
+        // Already loaded and checked by the TLS setup; a file that fails here has no gauge.
+        let Some(first) = std::fs::read(cert)
+            .ok()
+            .and_then(|pem| openssl::x509::X509::from_pem(&pem).ok())
+        else {
+            continue;
+        };
+        out.push(metrics::OwnCertificate {
+            kind: "tls_client",
+            name: a.address.clone(),
+            subject: subject_string(&first),
+            not_after_unix: not_after_unix(&first),
+        });
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    for c in &out {
+        let days = (c.not_after_unix - now) / 86_400;
+        if days < 30 {
+            tracing::warn!(
+                kind = c.kind,
+                name = %c.name,
+                subject = %c.subject,
+                days_left = days,
+                "certificate expires soon"
+            );
+        }
+    }
+    out
 }

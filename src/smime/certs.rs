@@ -415,6 +415,14 @@ pub fn serial_hex(cert: &X509) -> String {
 }
 
 /// A one-line subject like `CN=x, O=y` for logs, errors and `inspect --json`.
+/// A certificate's notAfter as unix seconds (0 if openssl cannot compare the times).
+pub fn not_after_unix(cert: &openssl::x509::X509Ref) -> i64 {
+    openssl::asn1::Asn1Time::from_unix(0)
+        .ok()
+        .and_then(|epoch| epoch.diff(cert.not_after()).ok())
+        .map_or(0, |d| i64::from(d.days) * 86400 + i64::from(d.secs))
+}
+
 pub fn subject_string(cert: &X509) -> String {
     name_string(cert.subject_name())
 }

@@ -231,7 +231,6 @@ impl TrustStore {
 
     /// Every fetched bundle, for metrics.
     pub fn bundle_status(&self) -> Vec<BundleStatus> {
-        let epoch = Asn1Time::from_unix(0).ok();
         let remote = self.remote.read().unwrap_or_else(PoisonError::into_inner);
         remote
             .iter()
@@ -242,13 +241,7 @@ impl TrustStore {
                 anchors: b
                     .certs
                     .iter()
-                    .map(|c| {
-                        let expiry = epoch
-                            .as_ref()
-                            .and_then(|e| e.diff(c.not_after()).ok())
-                            .map_or(0, |d| i64::from(d.days) * 86400 + i64::from(d.secs));
-                        (subject_string(c), expiry)
-                    })
+                    .map(|c| (subject_string(c), super::certs::not_after_unix(c)))
                     .collect(),
             })
             .collect()
