@@ -72,7 +72,8 @@ fn ingest(env: &Env, path: &Path) -> Output {
 
 /// Document id by the title-independent source file name.
 fn doc_id(list: &Value, fixture: &str) -> i64 {
-    list.as_array()
+    list["documents"]
+        .as_array()
         .expect("array")
         .iter()
         .find(|d| {
@@ -80,7 +81,7 @@ fn doc_id(list: &Value, fixture: &str) -> i64 {
                 .as_str()
                 .is_some_and(|p| p.ends_with(fixture))
         })
-        .and_then(|d| d["id"].as_i64())
+        .and_then(|d| d["document_id"].as_i64())
         .unwrap_or_else(|| panic!("{fixture} not listed"))
 }
 
@@ -126,9 +127,9 @@ fn documents_sharing_an_identifier_each_show_their_own_patient() {
     );
 
     let persons = json(&directd(&env, &["patients", "list", "--json"]));
-    assert_eq!(persons.as_array().expect("array").len(), 5);
+    assert_eq!(persons["persons"].as_array().expect("array").len(), 5);
     let review = json(&directd(&env, &["patients", "review", "--json"]));
-    let reasons: Vec<&str> = review
+    let reasons: Vec<&str> = review["candidates"]
         .as_array()
         .expect("array")
         .iter()
@@ -150,7 +151,7 @@ fn documents_sharing_an_identifier_each_show_their_own_patient() {
         &env,
         &["patients", "show", &person.to_string(), "--json"],
     ));
-    let records = shown["records"].as_array().expect("records");
+    let records = shown["person"]["records"].as_array().expect("records");
     assert_eq!(records.len(), 2);
     assert!(records
         .iter()
@@ -175,7 +176,7 @@ fn link_unlink_and_dismiss_are_audited_and_refuse_unknown_ids() {
     );
     ok(&ingest(&env, &dir));
     let review = json(&directd(&env, &["patients", "review", "--json"]));
-    let c = &review[0];
+    let c = &review["candidates"][0];
     let (a, b) = (
         c["patient_id"].as_i64().expect("a").to_string(),
         c["other_patient_id"].as_i64().expect("b").to_string(),
@@ -184,19 +185,21 @@ fn link_unlink_and_dismiss_are_audited_and_refuse_unknown_ids() {
     let out = ok(&directd(&env, &["patients", "link", &a, &b]));
     assert!(out.starts_with("linked: person "), "{out}");
     assert_eq!(
-        json(&directd(&env, &["patients", "list", "--json"]))
+        json(&directd(&env, &["patients", "list", "--json"]))["persons"]
             .as_array()
             .map(Vec::len),
         Some(1)
     );
-    assert!(json(&directd(&env, &["patients", "review", "--json"]))
-        .as_array()
-        .is_some_and(Vec::is_empty));
+    assert!(
+        json(&directd(&env, &["patients", "review", "--json"]))["candidates"]
+            .as_array()
+            .is_some_and(Vec::is_empty)
+    );
 
     let out = ok(&directd(&env, &["patients", "unlink", &a]));
     assert!(out.starts_with("unlinked: record "), "{out}");
     assert_eq!(
-        json(&directd(&env, &["patients", "list", "--json"]))
+        json(&directd(&env, &["patients", "list", "--json"]))["persons"]
             .as_array()
             .map(Vec::len),
         Some(2)
@@ -214,7 +217,7 @@ fn link_unlink_and_dismiss_are_audited_and_refuse_unknown_ids() {
         Some(2)
     );
 
-    let id = c["id"].as_i64().expect("candidate").to_string();
+    let id = c["candidate_id"].as_i64().expect("candidate").to_string();
     let out = ok(&directd(&env, &["patients", "dismiss", &id]));
     assert!(out.contains("stay apart"), "{out}");
     assert_eq!(

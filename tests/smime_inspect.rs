@@ -1,6 +1,8 @@
 //! `directd inspect` on sealed messages: the verdict an administrator reads.
 #[path = "smime_support/mod.rs"]
 mod common;
+#[path = "json_schema/mod.rs"]
+mod json_schema;
 
 use std::process::Command;
 
@@ -62,6 +64,8 @@ fn inspect_reports_the_verdict_and_refusals() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut schema = json_schema::checker();
+    schema.document("inspect", &v);
     assert_eq!(v["accepted"], true);
     assert_eq!(v["verdict"]["signers"][0]["digest"], "sha-256");
     assert_eq!(v["verdict"]["envelope"], "passed");
@@ -98,6 +102,12 @@ fn inspect_reports_the_verdict_and_refusals() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stdout)
         .contains("REFUSED: message is not S/MIME enveloped-data"));
+    let out = run(&junk, &["--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let refused: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    schema.document("inspect", &refused);
+    assert_eq!(refused["accepted"], false);
+    assert!(refused["verdict"].is_null() && refused["error"].is_string());
 
     // A world-readable private key is refused before use.
     set_mode(&bob_key, 0o644);

@@ -169,7 +169,7 @@ async fn a_pdf_result_sent_with_demographics_is_read_back_and_saved_byte_exact()
         .unwrap()
         .clone();
     assert_eq!(docs.len(), 1, "{listed}");
-    let id = docs[0]["id"].as_i64().unwrap().to_string();
+    let id = docs[0]["document_id"].as_i64().unwrap().to_string();
     let shown = cli.run(&["ccda", "show", &id, "--json"]).await;
     assert!(shown.status.success(), "{}", text(&shown));
     let shown = json(&shown);

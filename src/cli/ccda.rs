@@ -5,6 +5,7 @@ mod render;
 use clap::{Args, Subcommand};
 
 use super::output::{json, opt, table};
+use super::schema::versioned;
 use super::{CliResult, Context};
 
 #[derive(Args, Debug)]
@@ -95,7 +96,7 @@ pub fn run(ctx: &Context, args: CcdaArgs) -> CliResult {
         } => {
             let docs = store.list_documents(patient.as_deref())?;
             if as_json {
-                return json(&docs);
+                return json(&versioned(serde_json::json!({ "documents": docs })));
             }
             let rows: Vec<Vec<String>> = docs
                 .iter()
@@ -153,7 +154,11 @@ pub fn run(ctx: &Context, args: CcdaArgs) -> CliResult {
                 None => Vec::new(),
             };
             if as_json {
-                return json(&doc);
+                return json(&versioned(serde_json::json!({
+                    "summary": doc.summary,
+                    "document": doc.document,
+                    "saved": saved,
+                })));
             }
             render::print_document(&doc.summary, &doc.document);
             for p in saved {
@@ -178,15 +183,15 @@ pub fn run(ctx: &Context, args: CcdaArgs) -> CliResult {
             )?;
             let listed = |v: &[(i64, String)]| -> Vec<serde_json::Value> {
                 v.iter()
-                    .map(|(id, why)| serde_json::json!({ "document": id, "reason": why }))
+                    .map(|(id, why)| serde_json::json!({ "document_id": id, "reason": why }))
                     .collect()
             };
             if as_json {
-                json(&serde_json::json!({
+                json(&versioned(serde_json::json!({
                     "documents": done.documents,
                     "unavailable": listed(&done.unavailable),
                     "failures": listed(&done.failures),
-                }))?;
+                })))?;
             } else {
                 outln!(
                     "{} document(s) re-extracted, {} unavailable, {} failed",

@@ -186,7 +186,7 @@ pub fn run(ctx: &Context, args: InspectArgs) -> CliResult {
         },
     };
     if args.json {
-        json(&report)?;
+        json(&super::schema::versioned(&report))?;
     } else if let Some(v) = &report.verdict {
         outln!("ACCEPTED");
         outln!(

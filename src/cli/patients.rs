@@ -8,6 +8,7 @@
 use clap::{Args, Subcommand};
 
 use super::output::{json, opt, table};
+use super::schema::versioned;
 use super::{CliError, CliResult, Context};
 use crate::store::clinical::IdentityError;
 
@@ -77,7 +78,7 @@ pub fn run(ctx: &Context, args: PatientsArgs) -> CliResult {
         PatientsCommand::List { json: as_json } => {
             let persons = store.persons()?;
             if as_json {
-                return json(&persons);
+                return json(&versioned(serde_json::json!({ "persons": persons })));
             }
             let rows: Vec<Vec<String>> = persons
                 .iter()
@@ -114,7 +115,7 @@ pub fn run(ctx: &Context, args: PatientsArgs) -> CliResult {
                 None,
             )?;
             if as_json {
-                return json(&detail);
+                return json(&versioned(serde_json::json!({ "person": detail })));
             }
             let documents: usize = detail.records.iter().map(|r| r.document_ids.len()).sum();
             outln!(
@@ -168,7 +169,7 @@ pub fn run(ctx: &Context, args: PatientsArgs) -> CliResult {
         PatientsCommand::Review { json: as_json } => {
             let candidates = store.link_candidates()?;
             if as_json {
-                return json(&candidates);
+                return json(&versioned(serde_json::json!({ "candidates": candidates })));
             }
             let rows: Vec<Vec<String>> = candidates
                 .iter()

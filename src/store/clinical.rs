@@ -334,6 +334,8 @@ pub struct InsertOutcome {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DocumentSummary {
+    /// `document_id` in JSON, as every id says what it identifies (docs/json-output.md).
+    #[serde(rename = "document_id")]
     pub id: i64,
     pub sha256: String,
     pub kind: String,

@@ -540,6 +540,7 @@ pub struct PatientRecord {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkCandidate {
+    #[serde(rename = "candidate_id")]
     pub id: i64,
     pub patient_id: i64,
     pub other_patient_id: i64,
