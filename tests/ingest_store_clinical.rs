@@ -476,13 +476,13 @@ fn migration_splits_patients_shared_under_the_old_rule() {
     let bert = doc("identity_shared_mrn_bert.xml");
     {
         let conn = Connection::open(&path).expect("open");
-        conn.execute_batch(include_str!("../src/store/schema_v1.sql"))
+        conn.execute_batch(include_str!("../src/store/migrations/0001_core.sql"))
             .expect("v1");
         conn.execute_batch(directd::store::clinical::SCHEMA)
             .expect("v2");
-        conn.execute_batch(include_str!("../src/store/schema_v3.sql"))
+        conn.execute_batch(include_str!("../src/store/migrations/0003_document_files.sql"))
             .expect("v3");
-        conn.execute_batch(include_str!("../src/store/schema_v4.sql"))
+        conn.execute_batch(include_str!("../src/store/migrations/0004_edge.sql"))
             .expect("v4");
         conn.execute_batch(
             "PRAGMA user_version = 4;

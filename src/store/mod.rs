@@ -87,12 +87,12 @@ impl StoreError {
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
-    include_str!("schema_v1.sql"),
+    include_str!("migrations/0001_core.sql"),
     clinical::SCHEMA,
-    include_str!("schema_v3.sql"),
-    include_str!("schema_v4.sql"),
-    include_str!("schema_v5.sql"),
-    include_str!("schema_v6.sql"),
+    include_str!("migrations/0003_document_files.sql"),
+    include_str!("migrations/0004_edge.sql"),
+    include_str!("migrations/0005_audit_retention.sql"),
+    include_str!("migrations/0006_daemon_polls.sql"),
     clinical::IDENTITY_MIGRATION,
     clinical::CODINGS_MIGRATION,
 ];
