@@ -480,8 +480,10 @@ fn migration_splits_patients_shared_under_the_old_rule() {
             .expect("v1");
         conn.execute_batch(directd::store::clinical::SCHEMA)
             .expect("v2");
-        conn.execute_batch(include_str!("../src/store/migrations/0003_document_files.sql"))
-            .expect("v3");
+        conn.execute_batch(include_str!(
+            "../src/store/migrations/0003_document_files.sql"
+        ))
+        .expect("v3");
         conn.execute_batch(include_str!("../src/store/migrations/0004_edge.sql"))
             .expect("v4");
         conn.execute_batch(

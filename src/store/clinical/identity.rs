@@ -11,7 +11,7 @@
 //! two persons are never merged automatically. Because each record keeps only its own document's
 //! identifiers, a match cannot chain through identifiers another person's document added.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{named_params, params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::cols;
@@ -72,34 +72,36 @@ fn insert_record(conn: &Connection, p: &Patient) -> rusqlite::Result<i64> {
             gender_display, marital_status_code, marital_status_display, race_code,
             race_display, ethnicity_code, ethnicity_display, language, street, city, state,
             postal_code, country, phone, email, provider_organization)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-            ?17, ?18, ?19, ?20, ?21, ?22)",
-        params![
-            join(name.map(|n| &n.given)),
-            name.and_then(|n| n.family.as_deref()),
-            join(name.map(|n| &n.prefixes)),
-            join(name.map(|n| &n.suffixes)),
-            p.birth_time,
-            gender,
-            gender_display,
-            marital,
-            marital_display,
-            race,
-            race_display,
-            eth,
-            eth_display,
-            language,
-            join(addr.map(|a| &a.street)),
-            addr.and_then(|a| a.city.as_deref()),
-            addr.and_then(|a| a.state.as_deref()),
-            addr.and_then(|a| a.postal_code.as_deref()),
-            addr.and_then(|a| a.country.as_deref()),
-            telecom("tel:"),
-            telecom("mailto:"),
-            p.provider_organization
+         VALUES (:given, :family, :prefix, :suffix, :birth_time, :gender_code,
+             :gender_display, :marital_status_code, :marital_status_display, :race_code,
+             :race_display, :ethnicity_code, :ethnicity_display, :language, :street,
+             :city, :state, :postal_code, :country, :phone, :email, :provider_organization)",
+        named_params! {
+            ":given": join(name.map(|n| &n.given)),
+            ":family": name.and_then(|n| n.family.as_deref()),
+            ":prefix": join(name.map(|n| &n.prefixes)),
+            ":suffix": join(name.map(|n| &n.suffixes)),
+            ":birth_time": p.birth_time,
+            ":gender_code": gender,
+            ":gender_display": gender_display,
+            ":marital_status_code": marital,
+            ":marital_status_display": marital_display,
+            ":race_code": race,
+            ":race_display": race_display,
+            ":ethnicity_code": eth,
+            ":ethnicity_display": eth_display,
+            ":language": language,
+            ":street": join(addr.map(|a| &a.street)),
+            ":city": addr.and_then(|a| a.city.as_deref()),
+            ":state": addr.and_then(|a| a.state.as_deref()),
+            ":postal_code": addr.and_then(|a| a.postal_code.as_deref()),
+            ":country": addr.and_then(|a| a.country.as_deref()),
+            ":phone": telecom("tel:"),
+            ":email": telecom("mailto:"),
+            ":provider_organization": p.provider_organization
                 .as_ref()
                 .and_then(|o| o.names.first()),
-        ],
+        },
     )?;
     let patient_id = conn.last_insert_rowid();
     for (root, ext) in usable_ids(p) {

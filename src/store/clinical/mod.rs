@@ -7,7 +7,7 @@
 //! `Transaction`; writes additionally run inside a savepoint so a failed insert never leaves half a
 //! document behind, whether or not the caller opened a transaction.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{named_params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::ingest::model::{systems, Code, Document};
@@ -353,20 +353,21 @@ fn insert_children(
         conn.execute(
             "INSERT INTO sections (document_id, ordinal, parent_ordinal, kind, matched_by,
                 template_id, code, code_system, title, null_flavor, narrative)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
-                document_id,
-                ordinal as i64,
-                s.parent.map(|p| p as i64),
-                enum_text(&s.kind),
-                enum_text(&s.matched_by),
-                s.template_ids.first().map(|t| t.root.as_str()),
-                code,
-                system,
-                s.title,
-                s.null_flavor,
-                s.text,
-            ],
+             VALUES (:document_id, :ordinal, :parent_ordinal, :kind, :matched_by, :template_id,
+                 :code, :code_system, :title, :null_flavor, :narrative)",
+            named_params! {
+                ":document_id": document_id,
+                ":ordinal": ordinal as i64,
+                ":parent_ordinal": s.parent.map(|p| p as i64),
+                ":kind": enum_text(&s.kind),
+                ":matched_by": enum_text(&s.matched_by),
+                ":template_id": s.template_ids.first().map(|t| t.root.as_str()),
+                ":code": code,
+                ":code_system": system,
+                ":title": s.title,
+                ":null_flavor": s.null_flavor,
+                ":narrative": s.text,
+            },
         )?;
         section_ids.push(conn.last_insert_rowid());
     }

@@ -1,7 +1,7 @@
 //! Rows for a document's people: authors, custodian, legal authenticator, recipients,
 //! service-event performers, and the episode of care (`encompassingEncounter`) with its parties.
 
-use rusqlite::{params, Connection};
+use rusqlite::{named_params, Connection};
 
 use super::cols;
 use crate::ingest::model::{Document, Participant, PersonName};
@@ -38,22 +38,23 @@ pub(super) fn insert_participant(
     conn.execute(
         "INSERT INTO document_participants (document_id, role, name, organization, id_root,
             id_extension, code, code_display, time, device_model, device_software)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-        params![
-            document_id,
-            role,
-            participant_name(p),
-            p.organization.as_ref().and_then(|o| o.names.first()),
-            id.and_then(|i| i.root.as_deref()),
-            id.and_then(|i| i.extension.as_deref()),
-            code,
-            code_display,
-            p.time,
-            p.device
+         VALUES (:document_id, :role, :name, :organization, :id_root, :id_extension, :code,
+             :code_display, :time, :device_model, :device_software)",
+        named_params! {
+            ":document_id": document_id,
+            ":role": role,
+            ":name": participant_name(p),
+            ":organization": p.organization.as_ref().and_then(|o| o.names.first()),
+            ":id_root": id.and_then(|i| i.root.as_deref()),
+            ":id_extension": id.and_then(|i| i.extension.as_deref()),
+            ":code": code,
+            ":code_display": code_display,
+            ":time": p.time,
+            ":device_model": p.device
                 .as_ref()
                 .and_then(|d| d.manufacturer_model.as_deref()),
-            p.device.as_ref().and_then(|d| d.software.as_deref()),
-        ],
+            ":device_software": p.device.as_ref().and_then(|d| d.software.as_deref()),
+        },
     )?;
     Ok(())
 }
@@ -84,8 +85,15 @@ pub(super) fn insert_participants(
         let (code, system, display) = cols(se.code.as_ref());
         conn.execute(
             "INSERT INTO service_events (document_id, code, code_system, display, start_time,
-                end_time) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![document_id, code, system, display, se.start, se.end],
+                end_time) VALUES (:document_id, :code, :code_system, :display, :start_time, :end_time)",
+            named_params! {
+                ":document_id": document_id,
+                ":code": code,
+                ":code_system": system,
+                ":display": display,
+                ":start_time": se.start,
+                ":end_time": se.end,
+            },
         )?;
         for p in &se.performers {
             insert_participant(conn, document_id, "service_event_performer", p)?;
@@ -118,22 +126,25 @@ pub(super) fn insert_episode(
         "INSERT INTO encounters (document_id, patient_id, section_id, is_episode, id_root,
             id_extension, code, code_system, display, start_time, end_time, location,
             responsible_party, discharge_disposition_code, discharge_disposition_display)
-         VALUES (?1, ?2, NULL, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-        params![
-            document_id,
-            patient_id,
-            id.and_then(|i| i.root.as_deref()),
-            id.and_then(|i| i.extension.as_deref()),
-            code,
-            system,
-            display,
-            enc.start,
-            enc.end,
-            enc.location.as_ref().and_then(|l| l.name.as_deref()),
-            enc.responsible_party.as_ref().and_then(participant_name),
-            dd_code,
-            dd_display,
-        ],
+         VALUES (:document_id, :patient_id, NULL, 1, :id_root, :id_extension, :code,
+             :code_system, :display, :start_time, :end_time, :location,
+             :responsible_party, :discharge_disposition_code,
+             :discharge_disposition_display)",
+        named_params! {
+            ":document_id": document_id,
+            ":patient_id": patient_id,
+            ":id_root": id.and_then(|i| i.root.as_deref()),
+            ":id_extension": id.and_then(|i| i.extension.as_deref()),
+            ":code": code,
+            ":code_system": system,
+            ":display": display,
+            ":start_time": enc.start,
+            ":end_time": enc.end,
+            ":location": enc.location.as_ref().and_then(|l| l.name.as_deref()),
+            ":responsible_party": enc.responsible_party.as_ref().and_then(participant_name),
+            ":discharge_disposition_code": dd_code,
+            ":discharge_disposition_display": dd_display,
+        },
     )?;
     Ok(())
 }
