@@ -410,27 +410,50 @@ impl Store {
         })
     }
 
-    /// Moves recipients that waited too long to `timed_out`: any that asked for final delivery and
-    /// were submitted before `dispatched_cutoff` without a final outcome, and S/MIME (edge)
-    /// recipients submitted before `processed_cutoff` without even a processed MDN. Both windows
-    /// count from submission. Returns how many moved.
+    /// Moves recipients that waited too long to `timed_out`, by the policy [`tracking::expiries`]
+    /// gives (which recipients wait for what, and since when it is too late), each with the
+    /// reason of the first expiry it matches. Returns how many moved.
     pub fn expire_unconfirmed(
         &mut self,
-        processed_cutoff: &str,
-        dispatched_cutoff: &str,
+        expiries: &[tracking::Expiry],
     ) -> Result<usize, StoreError> {
+        if expiries.is_empty() {
+            return Ok(0);
+        }
+        let mut values: Vec<String> = Vec::new();
+        let mut param = |v: &str| {
+            values.push(v.to_owned());
+            format!("?{}", values.len())
+        };
+        let mut conditions = Vec::new();
+        let mut reasons = Vec::new();
+        for e in expiries {
+            let mut c = Vec::new();
+            if let Some(t) = e.wait.transport {
+                c.push(format!("o.transport = {}", param(t)));
+            }
+            if e.wait.final_requested {
+                c.push("o.final_delivery = 1".to_owned());
+            }
+            let states: Vec<String> = e.wait.states.iter().map(|s| param(s.as_str())).collect();
+            c.push(format!("r.state IN ({})", states.join(", ")));
+            c.push(format!("r.submitted_at < {}", param(&e.cutoff)));
+            let condition = format!("({})", c.join(" AND "));
+            reasons.push(format!("WHEN {condition} THEN {}", param(e.wait.reason)));
+            conditions.push(condition);
+        }
+        let select = format!(
+            "SELECT r.id, CASE {} END
+             FROM recipients r JOIN outgoing o ON o.id = r.outgoing_id
+             WHERE {}",
+            reasons.join(" "),
+            conditions.join(" OR ")
+        );
         let at = now();
         self.write(|tx| {
             let rows: Vec<(i64, String)> = tx
-                .prepare(
-                    "SELECT r.id, CASE WHEN o.transport = 'edge' AND r.state = 'submitted' AND r.submitted_at < ?1
-                                       THEN 'no processed MDN in time'
-                                       ELSE 'no final delivery confirmation in time' END
-                     FROM recipients r JOIN outgoing o ON o.id = r.outgoing_id
-                     WHERE (o.transport = 'edge' AND r.state = 'submitted' AND r.submitted_at < ?1)
-                        OR (o.final_delivery = 1 AND r.state IN ('submitted', 'processed') AND r.submitted_at < ?2)",
-                )?
-                .query_map(params![processed_cutoff, dispatched_cutoff], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .prepare(&select)?
+                .query_map(rusqlite::params_from_iter(&values), |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
             for (rid, why) in &rows {
                 tx.execute(
