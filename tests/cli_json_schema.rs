@@ -3,16 +3,16 @@
 //! docs/json-output.md. Every documented field must be there with its type, no undocumented
 //! field may appear, and every document the page describes must have been checked.
 
-mod common;
+mod support;
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::BufRead;
 use std::process::Stdio;
 
-use common::process::{json, text, Cli};
-use common::*;
 use directd::sandbox::InjectMail;
 use serde_json::Value;
+use support::process::{json, text, Cli};
+use support::sandbox::*;
 
 const DOC: &str = include_str!("../docs/json-output.md");
 

@@ -2,8 +2,7 @@
 //! Run with `UPDATE_EXPECTED=1` to rewrite the expected files, then review the diff before
 //! committing: the expected files are the specification of what we extract.
 
-#[path = "ingest_support/mod.rs"]
-mod common;
+mod support;
 
 use directd::ingest::model::{Document, DocumentKind, Entry, MatchedBy, SectionKind};
 use directd::ingest::{extract_ccda, Limits};
@@ -11,7 +10,7 @@ use directd::ingest::{extract_ccda, Limits};
 #[test]
 fn fixtures_match_expected_json() {
     let update = std::env::var_os("UPDATE_EXPECTED").is_some();
-    let files = common::xml_fixtures("ccda");
+    let files = support::ingest::xml_fixtures("ccda");
     assert!(files.len() >= 6, "fixtures missing: {files:?}");
     let mut failures = Vec::new();
     for path in files {
@@ -42,7 +41,7 @@ fn fixtures_match_expected_json() {
 }
 
 fn load(name: &str) -> Document {
-    extract_ccda(&common::fixture("ccda", name), &Limits::default()).expect("extract")
+    extract_ccda(&support::ingest::fixture("ccda", name), &Limits::default()).expect("extract")
 }
 
 #[test]
@@ -182,7 +181,7 @@ fn sections_without_templates_match_by_loinc_and_keep_null_flavor() {
 #[test]
 fn smoking_status_with_the_published_typo_oid_is_still_smoking_status() {
     // NIST's sample CCDs carry the Smoking Status template as 2.16.840.1.113883.10.22.4.78.
-    let good = common::fixture("ccda", "ccd_r21_full.xml");
+    let good = support::ingest::fixture("ccda", "ccd_r21_full.xml");
     let text = String::from_utf8(good).unwrap();
     assert!(text.contains("2.16.840.1.113883.10.20.22.4.78"));
     let typo = text.replace(

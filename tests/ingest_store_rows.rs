@@ -3,8 +3,7 @@
 //! `identity_cases.rows.json` says. Run with `UPDATE_EXPECTED=1` to rewrite them, then review
 //! the diff: these files are the specification of what analysts find in the tables.
 
-#[path = "ingest_support/mod.rs"]
-mod common;
+mod support;
 
 use directd::ingest::{extract_ccda, Limits};
 use directd::store::clinical::{init, insert_document, Source};
@@ -77,7 +76,8 @@ fn query(conn: &Connection, sql: &str) -> Value {
 }
 
 fn store(conn: &Connection, name: &str) {
-    let doc = extract_ccda(&common::fixture("ccda", name), &Limits::default()).expect(name);
+    let doc =
+        extract_ccda(&support::ingest::fixture("ccda", name), &Limits::default()).expect(name);
     insert_document(
         conn,
         &Source {
@@ -116,7 +116,7 @@ fn check(path: &std::path::Path, actual: &Value, failures: &mut Vec<String>) {
 #[test]
 fn each_fixture_stores_the_expected_rows() {
     let mut failures = Vec::new();
-    for path in common::xml_fixtures("ccda") {
+    for path in support::ingest::xml_fixtures("ccda") {
         let name = path.file_name().and_then(|n| n.to_str()).expect("name");
         let (_dir, conn) = open();
         store(&conn, name);
@@ -174,7 +174,7 @@ fn identity_fixtures_link_as_expected() {
     });
     let mut failures = Vec::new();
     check(
-        &common::fixture_dir("ccda").join("identity_cases.rows.json"),
+        &support::ingest::fixture_dir("ccda").join("identity_cases.rows.json"),
         &actual,
         &mut failures,
     );

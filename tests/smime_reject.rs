@@ -1,18 +1,17 @@
 //! Every refusal, each asserting its own error variant.
-#[path = "smime_support/mod.rs"]
-mod common;
+mod support;
 
-use common::{
-    build, build_with, cli_encrypt, cli_sign, cli_sign_encrypt, crl, openssl, p, pki,
-    reseal_edited, rsa, wrapped, write_pem, San, Variant, INNER,
-};
 use directd::smime::{
     open, seal, Direction, Envelope, KeyStore, RevocationPolicy, SealOptions, SmimeError,
     TrustStore,
 };
 use openssl::hash::MessageDigest;
+use support::pki::{
+    build, build_with, cli_encrypt, cli_sign, cli_sign_encrypt, crl, openssl, p, pki,
+    reseal_edited, rsa, wrapped, write_pem, San, Variant, INNER,
+};
 
-fn seal_as(signer: &common::CertKey, inner: &str) -> Vec<u8> {
+fn seal_as(signer: &support::pki::CertKey, inner: &str) -> Vec<u8> {
     let pki = pki();
     seal(
         inner.as_bytes(),
@@ -431,7 +430,7 @@ fn revocation_policies() {
 
 /// Opaque signed-data, CLI-made and encrypted to bob, signed by `signer` with `md`; `edit`
 /// may change the DER of the SignedData before it is encrypted.
-fn opaque(signer: &common::CertKey, md: &str, edit: impl Fn(Vec<u8>) -> Vec<u8>) -> Vec<u8> {
+fn opaque(signer: &support::pki::CertKey, md: &str, edit: impl Fn(Vec<u8>) -> Vec<u8>) -> Vec<u8> {
     let pki = pki();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -516,7 +515,7 @@ fn pkcs7_mime_that_is_not_signed_data() {
 }
 
 /// A message from `signer` (sent with `chain`) as the openssl command line seals it for bob.
-fn cli_from(signer: &common::CertKey, chain: &[&common::CertKey]) -> Vec<u8> {
+fn cli_from(signer: &support::pki::CertKey, chain: &[&support::pki::CertKey]) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     cli_sign_encrypt(
         dir.path(),
@@ -539,7 +538,7 @@ fn weak_certificate_signatures_below_the_anchor() {
         md,
         ..Variant::default()
     };
-    let alice_under = |issuer: &common::CertKey| {
+    let alice_under = |issuer: &support::pki::CertKey| {
         let san = Some(San::Email("alice@a.example"));
         build("alice", rsa(2048), Some(issuer), false, san, (-1, 365))
     };

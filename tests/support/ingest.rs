@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests.
+//! C-CDA and XDM fixtures: reading them, and building XDM zips around documents.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
