@@ -1,4 +1,4 @@
-//! The edge transport against real Postfix + Dovecot on 127.0.0.1 (see `src/mailservers.rs`).
+//! The edge transport against real Postfix + Dovecot on 127.0.0.1 (see `tests/support/mailservers.rs`).
 //! Each test starts its own pair of servers in its own temp dir, so tests run in parallel.
 //! Reported as ignored, with the reason, when the servers are not installed (see build.rs).
 
