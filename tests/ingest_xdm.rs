@@ -353,3 +353,32 @@ fn detection_sniffs_content_not_labels() {
     let not_cda = support::ingest::fixture("hostile", "wrong_namespace.xml");
     assert_eq!(detect(&not_cda, "text/xml", Some("a.xml")), Detected::Other);
 }
+
+/// Each `tests/fixtures/xdm/NAME.zip` unpacks to exactly `NAME.expected.json` (the documents with
+/// their metadata, or the refusal); `UPDATE_EXPECTED=1` rewrites them.
+#[test]
+fn xdm_fixtures_match_expected_json() {
+    use serde_json::json;
+    support::expected::check("xdm", "zip", 4, |_, zip| {
+        match unpack_xdm(zip, &Limits::default()) {
+            Ok(docs) => json!(docs
+                .iter()
+                .map(|d| json!({
+                    "uri": d.uri,
+                    "path": d.path,
+                    "mime_type": d.mime_type,
+                    "bytes": { "size": d.bytes.len(), "sha256": directd::util::sha256_hex(&d.bytes) },
+                    "entry_uuid": d.entry_uuid,
+                    "unique_id": d.unique_id,
+                    "title": d.title,
+                    "creation_time": d.creation_time,
+                    "source_patient_id": d.source_patient_id,
+                    "source_patient_info": d.source_patient_info,
+                    "hash": d.hash,
+                    "size": d.size,
+                }))
+                .collect::<Vec<_>>()),
+            Err(e) => json!({ "error": e.kind(), "message": e.to_string() }),
+        }
+    });
+}

@@ -5,9 +5,11 @@
 //! - `pki`: a throw-away S/MIME PKI (openssl crate and command line); `http` a tiny HTTP server
 //!   for CRLs, issuers and bundles; `servers` dnsmasq and slapd for certificate discovery;
 //! - `mailservers`: Postfix and Dovecot on loopback for the edge transport;
-//! - `ingest`: C-CDA and XDM fixtures.
+//! - `ingest`: C-CDA and XDM fixtures; `expected`: the fixture + expected-JSON harness
+//!   (`UPDATE_EXPECTED=1` rewrites).
 #![allow(dead_code)]
 
+pub mod expected;
 pub mod http;
 pub mod ingest;
 pub mod mailservers;
