@@ -9,35 +9,10 @@ use directd::ingest::{extract_ccda, Limits};
 
 #[test]
 fn fixtures_match_expected_json() {
-    let update = std::env::var_os("UPDATE_EXPECTED").is_some();
-    let files = support::ingest::xml_fixtures("ccda");
-    assert!(files.len() >= 6, "fixtures missing: {files:?}");
-    let mut failures = Vec::new();
-    for path in files {
-        let bytes = std::fs::read(&path).expect("read fixture");
-        let doc = extract_ccda(&bytes, &Limits::default())
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let actual = serde_json::to_string_pretty(&doc).expect("serialize") + "\n";
-        let expected_path = path.with_extension("expected.json");
-        if update {
-            std::fs::write(&expected_path, &actual).expect("write expected");
-            continue;
-        }
-        let expected_text = std::fs::read_to_string(&expected_path).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (run with UPDATE_EXPECTED=1)",
-                expected_path.display()
-            )
-        });
-        let expected: Document = serde_json::from_str(&expected_text)
-            .unwrap_or_else(|e| panic!("{}: {e}", expected_path.display()));
-        if expected != doc {
-            let out = path.with_extension("actual.json");
-            std::fs::write(&out, &actual).expect("write actual");
-            failures.push(format!("{} differs; see {}", path.display(), out.display()));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    support::expected::check("ccda", "xml", 6, |path, bytes| -> Document {
+        extract_ccda(bytes, &Limits::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    });
 }
 
 fn load(name: &str) -> Document {

@@ -89,27 +89,10 @@ fn store(conn: &Connection, name: &str) {
     .expect(name);
 }
 
-/// Compares `actual` with the file, or rewrites the file under `UPDATE_EXPECTED`.
+/// See [`support::expected::compare`]: the rows file is rewritten under `UPDATE_EXPECTED`.
 fn check(path: &std::path::Path, actual: &Value, failures: &mut Vec<String>) {
-    let text = serde_json::to_string_pretty(actual).expect("json") + "\n";
-    if std::env::var_os("UPDATE_EXPECTED").is_some() {
-        std::fs::write(path, &text).expect("write expected");
-        return;
-    }
-    let expected: Value = match std::fs::read_to_string(path) {
-        Ok(t) => serde_json::from_str(&t).expect("expected json"),
-        Err(e) => {
-            failures.push(format!(
-                "{}: {e} (run with UPDATE_EXPECTED=1)",
-                path.display()
-            ));
-            return;
-        }
-    };
-    if &expected != actual {
-        let out = path.with_extension("actual.json");
-        std::fs::write(&out, &text).expect("write actual");
-        failures.push(format!("{} differs; see {}", path.display(), out.display()));
+    if let Err(e) = support::expected::compare(path, actual) {
+        failures.push(e);
     }
 }
 
