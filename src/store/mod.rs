@@ -4,6 +4,7 @@
 mod audit;
 pub mod clinical;
 mod daemon_polls;
+mod events;
 mod inbox;
 mod ingest;
 mod mdn_outbox;

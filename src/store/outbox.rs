@@ -3,6 +3,8 @@
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
+use super::audit::record_at;
+use super::events::{append_event, Event};
 use super::{now, Store, StoreError};
 use crate::message::{
     OutPart, OutRecipient, OutgoingMessage, PartKind, RecipientKind, RecipientOutcome, SendReport,
@@ -162,10 +164,17 @@ impl Store {
                     "INSERT INTO recipients (outgoing_id, address, kind, updated_at) VALUES (?1, ?2, ?3, ?4)",
                     params![id, r.address, kind, at],
                 )?;
-                tx.execute(
-                    "INSERT INTO delivery_events (recipient_id, at, state, source, detail, applied)
-                     VALUES (last_insert_rowid(), ?1, 'queued', 'local', NULL, 1)",
-                    params![at],
+                append_event(
+                    tx,
+                    &Event {
+                        recipient_id: Some(tx.last_insert_rowid()),
+                        hisp_message_id: None,
+                        at: &at,
+                        state: "queued",
+                        source: "local",
+                        detail: None,
+                        applied: true,
+                    },
                 )?;
             }
             Ok(id)
@@ -268,10 +277,17 @@ impl Store {
             for (rid, address) in pending {
                 let outcome = report.recipients.iter().find(|(a, _)| a.eq_ignore_ascii_case(&address)).map(|(_, o)| o);
                 if let Some(RecipientOutcome::Deferred { reason }) = outcome {
-                    tx.execute(
-                        "INSERT INTO delivery_events (recipient_id, at, state, source, detail, applied)
-                         VALUES (?1, ?2, 'queued', 'hisp', ?3, 0)",
-                        params![rid, at, format!("deferred: {reason}")],
+                    append_event(
+                        tx,
+                        &Event {
+                            recipient_id: Some(rid),
+                            hisp_message_id: None,
+                            at: &at,
+                            state: "queued",
+                            source: "hisp",
+                            detail: Some(&format!("deferred: {reason}")),
+                            applied: false,
+                        },
                     )?;
                     deferred.push(reason.clone());
                     continue;
@@ -289,10 +305,17 @@ impl Store {
                      WHERE id = ?1",
                     params![rid, state.as_str(), hisp_id, reason, at],
                 )?;
-                tx.execute(
-                    "INSERT INTO delivery_events (recipient_id, hisp_message_id, at, state, source, detail, applied)
-                     VALUES (?1, ?2, ?3, ?4, 'hisp', ?5, 1)",
-                    params![rid, hisp_id, at, state.as_str(), reason],
+                append_event(
+                    tx,
+                    &Event {
+                        recipient_id: Some(rid),
+                        hisp_message_id: hisp_id,
+                        at: &at,
+                        state: state.as_str(),
+                        source: "hisp",
+                        detail: reason.as_deref(),
+                        applied: true,
+                    },
                 )?;
             }
             if deferred.is_empty() {
@@ -306,9 +329,13 @@ impl Store {
                     params![id, format!("{} recipient(s) deferred: {}", deferred.len(), deferred[0]), retry_at],
                 )?;
             }
-            tx.execute(
-                "INSERT INTO audit_log (at, actor, action, message_ref, detail) VALUES (?1, ?2, 'submit', ?3, ?4)",
-                params![at, super::current_actor(), format!("out:{id}"), format!("{} recipient(s) answered", report.recipients.len())],
+            record_at(
+                tx,
+                &at,
+                &super::current_actor(),
+                "submit",
+                Some(&format!("out:{id}")),
+                Some(&format!("{} recipient(s) answered", report.recipients.len())),
             )?;
             Ok(deferred.len())
         })
@@ -335,10 +362,17 @@ impl Store {
                         "UPDATE recipients SET state = 'failed', reason = ?2, updated_at = ?3 WHERE id = ?1",
                         params![rid, reason, at],
                     )?;
-                    tx.execute(
-                        "INSERT INTO delivery_events (recipient_id, at, state, source, detail, applied)
-                         VALUES (?1, ?2, 'failed', 'local', ?3, 1)",
-                        params![rid, at, reason],
+                    append_event(
+                        tx,
+                        &Event {
+                            recipient_id: Some(rid),
+                            hisp_message_id: None,
+                            at: &at,
+                            state: "failed",
+                            source: "local",
+                            detail: Some(reason),
+                            applied: true,
+                        },
                     )?;
                 }
             } else {
@@ -389,10 +423,17 @@ impl Store {
             };
             let state = reported.map(DeliveryState::as_str).unwrap_or(&notice.code);
             let detail = (!notice.info.is_empty()).then_some(notice.info.as_str());
-            tx.execute(
-                "INSERT INTO delivery_events (recipient_id, hisp_message_id, at, state, source, detail, applied)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![rid, notice.hisp_id, at, state, notice.source.as_str(), detail, changed],
+            append_event(
+                tx,
+                &Event {
+                    recipient_id: rid,
+                    hisp_message_id: Some(&notice.hisp_id),
+                    at: &at,
+                    state,
+                    source: notice.source.as_str(),
+                    detail,
+                    applied: changed,
+                },
             )?;
             if changed {
                 let reason = reported.filter(|s| *s == DeliveryState::Failed).and(detail);
@@ -460,10 +501,17 @@ impl Store {
                     "UPDATE recipients SET state = 'timed_out', reason = ?3, updated_at = ?2 WHERE id = ?1",
                     params![rid, at, why],
                 )?;
-                tx.execute(
-                    "INSERT INTO delivery_events (recipient_id, at, state, source, detail, applied)
-                     VALUES (?1, ?2, 'timed_out', 'timeout', ?3, 1)",
-                    params![rid, at, why],
+                append_event(
+                    tx,
+                    &Event {
+                        recipient_id: Some(*rid),
+                        hisp_message_id: None,
+                        at: &at,
+                        state: "timed_out",
+                        source: "timeout",
+                        detail: Some(why),
+                        applied: true,
+                    },
                 )?;
             }
             Ok(rows.len())
