@@ -18,9 +18,9 @@
 //! - `hisp` — the `Transport` trait and its errors, `phimail` (the line protocol) and `edge`
 //!   (SMTP/IMAP with the S/MIME agent); uses `smime`, `mdn`, `message`.
 //! - `store` — every SQL statement, schema migrations (`migrations/*.sql`), transactions, the
-//!   clinical tables (`clinical/`); uses `tracking` (the state machine and timeout policy it
-//!   applies), `ingest` (the typed documents it stores), `mdn`, `message`. Exception:
-//!   `Store::open_config` takes `config::StoreConfig`.
+//!   clinical tables (`clinical/`), the append-only delivery history (`events`); uses `tracking`
+//!   (the state machine and timeout policy it applies), `ingest` (the typed documents it
+//!   stores), `mdn`, `message`. Exception: `Store::open_config` takes `config::StoreConfig`.
 //! - `ingest` — C-CDA and XDM extraction into typed documents. Exception: the ingestion runner
 //!   in `ingest::pipeline` drives the store, the one cycle left.
 //! - `smime` — the security agent: seal, open, certificates, trust, discovery (`discovery/`:

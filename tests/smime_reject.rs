@@ -36,7 +36,8 @@ fn edit_signed(edit: impl Fn(String) -> String) -> Vec<u8> {
 /// An edit anywhere in the signed entity, body or inner header, breaks the signature.
 #[test]
 fn signed_entity_edited_after_signing() {
-    let edits: [(&str, fn(String) -> String); 2] = [
+    type Edit = fn(String) -> String;
+    let edits: [(&str, Edit); 2] = [
         ("body", |s| s.replace("two weeks", "six weeks")),
         ("inner header", |s| {
             s.replace("To: bob@b.example", "To: eve@b.example")
