@@ -3,7 +3,7 @@
 //! (`samples/demo-ccd.xml`, its document id made unique per message so every one is a new
 //! clinical document rather than a sha256 duplicate). The sandbox (`Lab`) and the daemon
 //! (`directd::daemon::Daemon`, the same code `directd run` runs) share one tokio runtime in this
-//! process, as `tests/common` does; the store is a real SQLite file in a temp dir (WAL,
+//! process, as `tests/support/sandbox.rs` does; the store is a real SQLite file in a temp dir (WAL,
 //! `synchronous=FULL`).
 //!
 //! The clock starts when the daemon starts (the outbox is already filled) and stops when every

@@ -4,7 +4,7 @@
 //! No criterion: a plain timed loop so it runs anywhere with `cargo bench --bench smime_bench`.
 //! Each case runs for `SMIME_SECS` seconds (default 3) after one untimed warm-up call. The PKI is
 //! generated in-process with the openssl crate (a root, an intermediate, a sender and a receiver
-//! certificate), from `tests/smime_support`.
+//! certificate), from `tests/support/pki.rs`.
 //!
 //! Output: a markdown table, then one `RESULT` line per case for `benches/run.sh` to parse.
 
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use directd::smime::{open, seal, SealOptions};
 
-#[path = "../tests/smime_support/mod.rs"]
+#[path = "../tests/support/pki.rs"]
 mod pki;
 
 /// An inner Direct message of about `size` bytes: headers, a short text part and a base64

@@ -5,27 +5,33 @@
 //! # Layout
 //!
 //! One module per thing, and dependencies point down this list (each uses only modules below
-//! it, with the exceptions named):
+//! it, with the two exceptions named):
 //!
 //! - `cli` — argument parsing, one file per subcommand, text and `--json` output; uses everything.
 //! - `daemon` — the run loop (`mod.rs`), per-account passes and backoff (`accounts`), one
 //!   session's work (`session`), the unreadable-message policy (`poison`), the per-store lock,
 //!   systemd notify, metrics.
 //! - `sandbox` — a phiMail-compatible HISP for tests and demos; uses `hisp::codec`, `tls`.
-//! - `config` — the TOML file and `DIRECTD_*` overrides, validated per section; it builds the
-//!   settings types of `hisp`, `smime` and `store`, so it names them.
+//! - `config` — the TOML file and `DIRECTD_*` overrides (`load`), read into serde structs (`raw`)
+//!   and validated per section (`account`, `smime`, `secret`); it builds the settings types of
+//!   `hisp`, `smime` and `store`, so it names them.
 //! - `hisp` — the `Transport` trait and its errors, `phimail` (the line protocol) and `edge`
 //!   (SMTP/IMAP with the S/MIME agent); uses `smime`, `mdn`, `message`.
-//! - `store` — every SQL statement, schema migrations, transactions; uses `tracking` (the state
-//!   machine it applies), `ingest` (the typed documents it stores; the ingestion runner in
-//!   `ingest::pipeline` also drives the store, the one cycle left), `message`.
-//! - `ingest` — C-CDA and XDM extraction into typed documents.
+//! - `store` — every SQL statement, schema migrations (`migrations/*.sql`), transactions, the
+//!   clinical tables (`clinical/`), the append-only delivery history (`events`); uses `tracking`
+//!   (the state machine and timeout policy it applies), `ingest` (the typed documents it
+//!   stores), `mdn`, `message`. Exception: `Store::open_config` takes `config::StoreConfig`.
+//! - `ingest` — C-CDA and XDM extraction into typed documents. Exception: the ingestion runner
+//!   in `ingest::pipeline` drives the store, the one cycle left.
 //! - `unstructured` — writes an Unstructured Document (a PDF in a US Realm Header) for `send --pdf`.
 //! - `directory` — NPI check digits and the NPPES endpoint file (Direct addresses by NPI).
-//! - `smime` — the security agent: seal, open, certificates, trust, discovery; uses `mime`.
-//! - `tracking` — the per-recipient delivery state machine; uses `message`.
+//! - `smime` — the security agent: seal, open, certificates, trust, discovery (`discovery/`:
+//!   resolver and DNS wire format); uses `mime`.
+//! - `tracking` — the per-recipient delivery state machine and the timeout policy (which states
+//!   expire after which window, per transport); uses `message`.
+//! - `message` — the shared vocabulary: outgoing messages, recipients, notices, received mail;
+//!   uses `mdn` (dispositions).
 //! - `mdn` — MDN/DSN building and parsing; uses `mime`.
-//! - `message` — the shared vocabulary: outgoing messages, recipients, notices, received mail.
 //! - `mime`, `util`, `address`, `fsutil`, `timefmt`, `tls` — the bottom layer.
 
 pub mod address;

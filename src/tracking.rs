@@ -117,16 +117,94 @@ pub fn from_notice(n: &StatusNotice, final_requested: bool) -> Option<DeliverySt
     }
 }
 
-/// Whether nothing more is expected for a recipient: a final state, or, when final delivery was
-/// not requested, the last notification such a message gets (phiMail: accepted; S/MIME: the
-/// processed MDN).
+/// Which of the two configured windows a wait is held to (`daemon.processed_timeout_secs`,
+/// `daemon.dispatched_timeout_secs`); both count from submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    Processed,
+    Dispatched,
+}
+
+/// A notification a submitted recipient still waits for: who waits (transport, whether final
+/// delivery was requested, which states), for how long, and the reason recorded when it is given
+/// up as `timed_out`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Wait {
+    /// Only recipients of messages sent over this transport; `None` for every transport.
+    pub transport: Option<&'static str>,
+    /// Only recipients whose sender asked for final delivery.
+    pub final_requested: bool,
+    /// The states in which the recipient is still waiting.
+    pub states: &'static [DeliveryState],
+    pub window: Window,
+    pub reason: &'static str,
+}
+
+/// The timeout policy, first match first: an S/MIME (edge) recipient waits for its processed MDN
+/// (a phiMail HISP's acceptance is that confirmation already), and one whose sender asked for
+/// final delivery waits for it. [`is_complete`] and the store's expiry both read this table.
+pub const WAITS: [Wait; 2] = [
+    Wait {
+        transport: Some("edge"),
+        final_requested: false,
+        states: &[DeliveryState::Submitted],
+        window: Window::Processed,
+        reason: "no processed MDN in time",
+    },
+    Wait {
+        transport: None,
+        final_requested: true,
+        states: &[DeliveryState::Submitted, DeliveryState::Processed],
+        window: Window::Dispatched,
+        reason: "no final delivery confirmation in time",
+    },
+];
+
+impl Wait {
+    pub fn applies(&self, state: DeliveryState, final_requested: bool, transport: &str) -> bool {
+        self.transport.is_none_or(|t| t == transport)
+            && (final_requested || !self.final_requested)
+            && self.states.contains(&state)
+    }
+}
+
+/// A [`Wait`] with its window resolved to a time: recipients of that wait submitted before
+/// `cutoff` (RFC 3339, as the store keeps times) have waited too long.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expiry {
+    pub wait: Wait,
+    pub cutoff: String,
+}
+
+/// The policy at `now` for the configured windows, in [`WAITS`] order.
+pub fn expiries(
+    now: std::time::SystemTime,
+    processed: std::time::Duration,
+    dispatched: std::time::Duration,
+) -> Vec<Expiry> {
+    WAITS
+        .iter()
+        .map(|w| Expiry {
+            wait: *w,
+            cutoff: crate::timefmt::rfc3339(
+                now - match w.window {
+                    Window::Processed => processed,
+                    Window::Dispatched => dispatched,
+                },
+            ),
+        })
+        .collect()
+}
+
+/// Whether nothing more is expected for a recipient: a final state, or a submitted one that no
+/// [`Wait`] applies to (without final delivery requested, phiMail's acceptance and S/MIME's
+/// processed MDN are the last notification such a message gets).
 pub fn is_complete(state: DeliveryState, final_requested: bool, transport: &str) -> bool {
     state.is_final()
-        || (!final_requested
-            && match transport {
-                "edge" => state == DeliveryState::Processed,
-                _ => matches!(state, DeliveryState::Submitted | DeliveryState::Processed),
-            })
+        || (state != DeliveryState::Queued
+            && !WAITS
+                .iter()
+                .any(|w| w.applies(state, final_requested, transport)))
 }
 
 /// What a recipient's delivery state means to the person who sent the message: the one word
@@ -307,7 +385,27 @@ mod tests {
         assert!(!is_complete(Submitted, false, "edge"));
         assert!(is_complete(Submitted, false, "phimail"));
         assert!(is_complete(TimedOut, true, "phimail"));
+        assert!(!is_complete(Queued, false, "phimail"));
+        assert!(is_complete(Processed, false, "phimail"));
+        assert!(!is_complete(Processed, true, "phimail"));
     }
+    #[test]
+    fn expiries_follow_the_waits_in_order() {
+        use std::time::{Duration, UNIX_EPOCH};
+        let now = UNIX_EPOCH + Duration::from_secs(86_400);
+        let e = expiries(now, Duration::from_secs(60), Duration::from_secs(3600));
+        assert_eq!(e.len(), 2);
+        assert_eq!(e[0].cutoff, "1970-01-01T23:59:00Z");
+        assert_eq!(e[1].cutoff, "1970-01-01T23:00:00Z");
+        assert!(e[0].wait.applies(Submitted, false, "edge"));
+        assert!(e[0].wait.applies(Submitted, true, "edge"));
+        assert!(!e[0].wait.applies(Submitted, false, "phimail"));
+        assert!(!e[0].wait.applies(Processed, false, "edge"));
+        assert!(e[1].wait.applies(Processed, true, "phimail"));
+        assert!(!e[1].wait.applies(Processed, false, "edge"));
+        assert!(!e[1].wait.applies(Dispatched, true, "edge"));
+    }
+
     #[test]
     fn message_outcome_names_the_most_pressing_recipient() {
         use Outcome as O;

@@ -3,18 +3,16 @@
 //! docs/json-output.md. Every documented field must be there with its type, no undocumented
 //! field may appear, and every document the page describes must have been checked.
 
-mod common;
-#[path = "json_schema/mod.rs"]
-mod json_schema;
+mod support;
 
 use std::collections::BTreeSet;
 use std::io::BufRead;
 use std::process::Stdio;
 
-use common::process::{json, text, Cli};
-use common::*;
+use support::process::{json, text, Cli};
+use support::sandbox::*;
 use directd::sandbox::InjectMail;
-use json_schema::{checker, parse_ty, Ty};
+use support::json_schema::{checker, parse_ty, Ty};
 
 #[test]
 fn the_checker_refuses_what_the_page_does_not_say() {

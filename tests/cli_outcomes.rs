@@ -3,15 +3,15 @@
 //! `directd run`, and `show`'s ingest reasons and read-receipt answers. A real sandbox HISP, a
 //! real daemon process and the real store throughout.
 
-mod common;
+mod support;
 
 use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::process::{json, text, Cli};
-use common::*;
 use directd::sandbox::InjectMail;
+use support::process::{json, text, Cli};
+use support::sandbox::*;
 
 fn send(cli: &Cli, to: &str, final_delivery: bool) -> Command {
     let mut args = vec!["send", "--from", A, "--to", to, "--body", "hello"];

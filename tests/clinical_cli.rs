@@ -1,8 +1,7 @@
 //! `directd ingest`, `ccda` and `patients` as users run them: the built binary against a real
 //! store, checking text output, JSON and exit codes.
 
-#[path = "ingest_support/mod.rs"]
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -59,7 +58,7 @@ fn stage(env: &Env, names: &[&str]) -> PathBuf {
     for (i, name) in names.iter().enumerate() {
         std::fs::write(
             env.files.join(format!("{i:02}-{name}")),
-            common::fixture("ccda", name),
+            support::ingest::fixture("ccda", name),
         )
         .expect("write fixture");
     }
@@ -303,13 +302,13 @@ fn ccda_list_text_puts_each_cell_under_its_heading() {
 #[test]
 fn ingest_counts_and_names_what_it_skips() {
     let env = env();
-    let ccda = common::fixture("ccda", "identity_shared_mrn_ann.xml");
+    let ccda = support::ingest::fixture("ccda", "identity_shared_mrn_ann.xml");
     let pdf = b"%PDF-1.4\n% not a clinical document\n".to_vec();
-    let meta = common::metadata_xml(&[
-        common::MetaDoc::full("DOC0001.XML", "text/xml", &ccda),
-        common::MetaDoc::full("SCAN0001.PDF", "application/pdf", &pdf),
+    let meta = support::ingest::metadata_xml(&[
+        support::ingest::MetaDoc::full("DOC0001.XML", "text/xml", &ccda),
+        support::ingest::MetaDoc::full("SCAN0001.PDF", "application/pdf", &pdf),
     ]);
-    let zip = common::build_zip(&[
+    let zip = support::ingest::build_zip(&[
         ("IHE_XDM/SUBSET01/METADATA.XML", meta.as_bytes()),
         ("IHE_XDM/SUBSET01/DOC0001.XML", &ccda),
         ("IHE_XDM/SUBSET01/SCAN0001.PDF", &pdf),
@@ -532,9 +531,13 @@ fn reextract_refreshes_rows_from_the_original_bytes() {
 fn reextract_finds_documents_inside_received_attachments() {
     use directd::hisp::{ReceivedAttachment, ReceivedMail};
     let env = env();
-    let ccda = common::fixture("ccda", "coded_translations_and_references.xml");
-    let meta = common::metadata_xml(&[common::MetaDoc::full("DOC0001.XML", "text/xml", &ccda)]);
-    let zip = common::build_zip(&[
+    let ccda = support::ingest::fixture("ccda", "coded_translations_and_references.xml");
+    let meta = support::ingest::metadata_xml(&[support::ingest::MetaDoc::full(
+        "DOC0001.XML",
+        "text/xml",
+        &ccda,
+    )]);
+    let zip = support::ingest::build_zip(&[
         ("IHE_XDM/SUBSET01/METADATA.XML", meta.as_bytes()),
         ("IHE_XDM/SUBSET01/DOC0001.XML", &ccda),
     ]);

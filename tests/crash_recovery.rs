@@ -5,14 +5,14 @@
 //! after the HISP accepted a SEND and before the QUEUED reply was committed (the documented
 //! at-least-once edge).
 
-mod common;
+mod support;
 
 use std::collections::HashMap;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::*;
 use directd::sandbox::{Fault, FaultAction, InjectMail};
+use support::sandbox::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_directd");
 const INCOMING: usize = 30;

@@ -1,17 +1,15 @@
 //! The `directd run` process with a trust bundle by URL: the first run fetches it and exports
 //! its metrics; a second run, whose refresh gets something that is not a bundle, keeps running,
 //! says so in its log, and keeps the last good anchors from disk.
-mod common;
-#[path = "smime_support/mod.rs"]
-mod smime;
+mod support;
 
 use std::io::{Read, Write};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::*;
-use smime::http::{HttpServer, Reply};
-use smime::{openssl, p, pki, write_pem};
+use support::http::{HttpServer, Reply};
+use support::pki::{openssl, p, pki, write_pem};
+use support::sandbox::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_directd");
 

@@ -1,12 +1,12 @@
 //! The `directd run` process itself: systemd notifications, SIGHUP reload, SIGTERM shutdown, and
 //! logs free of message content.
 
-mod common;
+mod support;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
+use support::sandbox::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_directd");
 

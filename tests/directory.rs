@@ -3,10 +3,10 @@
 //! and `send --to-npi`, which resolves the address or fails with the reason and records which
 //! directory answered on the recipient's `queued` event.
 
-mod common;
+mod support;
 
-use common::process::{json, text, Cli};
-use common::*;
+use support::process::{json, text, Cli};
+use support::sandbox::*;
 use directd::sandbox::DirectoryListing;
 
 /// Listed by the HISP only (as B's entry in its directory).

@@ -1,8 +1,8 @@
-//! The edge transport against real Postfix + Dovecot on 127.0.0.1 (see `src/mailservers.rs`).
+//! The edge transport against real Postfix + Dovecot on 127.0.0.1 (see `tests/support/mailservers.rs`).
 //! Each test starts its own pair of servers in its own temp dir, so tests run in parallel.
 //! Reported as ignored, with the reason, when the servers are not installed (see build.rs).
 
-mod edge_support;
+mod support;
 
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use directd::hisp::edge::client::{
     AfterFetch, EdgeClient, EdgeError, FetchedMessage, RcptOutcome, SmtpTls,
 };
 use directd::sandbox::pki::TestPki;
-use edge_support::mailservers::{Binaries, MailServers};
+use support::mailservers::{free_ports, Binaries, MailServers};
 
 const A: &str = "clinic@a.test";
 const B: &str = "clinic@b.test";
@@ -463,4 +463,29 @@ async fn starttls_missing_is_refused_before_auth() {
             .all(|l| !l.starts_with("AUTH") && !l.starts_with("MAIL")),
         "client went on without TLS: {seen:?}"
     );
+}
+
+// The harness itself (moved from tests/edge_support, where every test file that included it ran
+// them again).
+#[test]
+fn missing_binaries_are_named_with_the_fix() {
+    let err = Binaries::find_in(
+        &["/nonexistent/postfix"],
+        &["/bin/sh"],
+        &["/nonexistent/lmtp"],
+    )
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("postfix"), "{msg}");
+    assert!(msg.contains("/nonexistent/lmtp"), "{msg}");
+    assert!(!msg.contains("dovecot,"), "{msg}");
+    assert!(msg.contains("scripts/install-mailservers.sh"), "{msg}");
+}
+
+#[test]
+fn free_ports_are_distinct() {
+    let ports = free_ports::<5>().unwrap();
+    for (i, p) in ports.iter().enumerate() {
+        assert!(!ports[i + 1..].contains(p), "{ports:?}");
+    }
 }

@@ -6,21 +6,18 @@
 //! length, plaintext with non-UTF-8 headers) each quarantined with its reason. Skipped with a message only when Postfix/Dovecot are not installed
 //! (scripts/install-mailservers.sh installs them; .ci/run runs it).
 
-mod common;
-mod edge_support;
-#[path = "smime_support/mod.rs"]
-mod pki;
+mod support;
 
 use std::path::{Path, PathBuf};
 
-use common::{wait_until, RunningDaemon, CCDA};
 use directd::config::Config;
 use directd::hisp::edge::client::{EdgeClient, SmtpTls};
 use directd::hisp::{OutPart, OutRecipient, PartKind, RecipientKind};
 use directd::smime::{self, Agent, SealOptions};
 use directd::store::{NewOutgoing, Store};
-use edge_support::mailservers::{Binaries, MailServers};
-use pki::{build, rsa, write_pem, CertKey, San};
+use support::mailservers::{Binaries, MailServers};
+use support::pki::{build, rsa, write_pem, CertKey, San};
+use support::sandbox::{wait_until, RunningDaemon, CCDA};
 
 const A: &str = "clinic@a.test";
 const B: &str = "clinic@b.test";
@@ -403,7 +400,7 @@ fn seal_from(env: &Edge, signer: &CertKey, from: &str, subject: &str, body: &str
 /// B's copy of a sealed message with its signed content edited after signing: decrypted and
 /// re-encrypted with the openssl command line, so only the signature can notice.
 fn tampered(env: &Edge, sealed: &[u8]) -> Vec<u8> {
-    let sealed = pki::reseal_edited(sealed, &env.b, |s| {
+    let sealed = support::pki::reseal_edited(sealed, &env.b, |s| {
         s.replace("take two daily", "take ten daily")
     });
     // The command line writes bare LF; SMTP carries CRLF.

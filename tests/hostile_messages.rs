@@ -3,13 +3,11 @@
 //! its specific error recorded (on the attachment, or as the quarantine reason), nothing is lost,
 //! and the daemon goes on to process the good message queued after all of them.
 
-mod common;
-#[path = "ingest_support/mod.rs"]
-mod ingest_support;
+mod support;
 
-use common::*;
 use directd::sandbox::InjectMail;
-use ingest_support::{build_zip, fixture, metadata_xml, MetaDoc};
+use support::ingest::{build_zip, fixture, metadata_xml, MetaDoc};
+use support::sandbox::*;
 
 const META: &str = "IHE_XDM/SUBSET01/METADATA.XML";
 

@@ -2,47 +2,21 @@
 //! Run with `UPDATE_EXPECTED=1` to rewrite the expected files, then review the diff before
 //! committing: the expected files are the specification of what we extract.
 
-#[path = "ingest_support/mod.rs"]
-mod common;
+mod support;
 
 use directd::ingest::model::{Document, DocumentKind, Entry, MatchedBy, SectionKind};
 use directd::ingest::{extract_ccda, Limits};
 
 #[test]
 fn fixtures_match_expected_json() {
-    let update = std::env::var_os("UPDATE_EXPECTED").is_some();
-    let files = common::xml_fixtures("ccda");
-    assert!(files.len() >= 6, "fixtures missing: {files:?}");
-    let mut failures = Vec::new();
-    for path in files {
-        let bytes = std::fs::read(&path).expect("read fixture");
-        let doc = extract_ccda(&bytes, &Limits::default())
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let actual = serde_json::to_string_pretty(&doc).expect("serialize") + "\n";
-        let expected_path = path.with_extension("expected.json");
-        if update {
-            std::fs::write(&expected_path, &actual).expect("write expected");
-            continue;
-        }
-        let expected_text = std::fs::read_to_string(&expected_path).unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (run with UPDATE_EXPECTED=1)",
-                expected_path.display()
-            )
-        });
-        let expected: Document = serde_json::from_str(&expected_text)
-            .unwrap_or_else(|e| panic!("{}: {e}", expected_path.display()));
-        if expected != doc {
-            let out = path.with_extension("actual.json");
-            std::fs::write(&out, &actual).expect("write actual");
-            failures.push(format!("{} differs; see {}", path.display(), out.display()));
-        }
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    support::expected::check("ccda", "xml", 6, |path, bytes| -> Document {
+        extract_ccda(bytes, &Limits::default())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    });
 }
 
 fn load(name: &str) -> Document {
-    extract_ccda(&common::fixture("ccda", name), &Limits::default()).expect("extract")
+    extract_ccda(&support::ingest::fixture("ccda", name), &Limits::default()).expect("extract")
 }
 
 #[test]
@@ -182,7 +156,7 @@ fn sections_without_templates_match_by_loinc_and_keep_null_flavor() {
 #[test]
 fn smoking_status_with_the_published_typo_oid_is_still_smoking_status() {
     // NIST's sample CCDs carry the Smoking Status template as 2.16.840.1.113883.10.22.4.78.
-    let good = common::fixture("ccda", "ccd_r21_full.xml");
+    let good = support::ingest::fixture("ccda", "ccd_r21_full.xml");
     let text = String::from_utf8(good).unwrap();
     assert!(text.contains("2.16.840.1.113883.10.20.22.4.78"));
     let typo = text.replace(

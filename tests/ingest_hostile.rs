@@ -1,14 +1,16 @@
 //! Hostile XML: every refusal must be the specific error variant, and must be fast.
 
-#[path = "ingest_support/mod.rs"]
-mod common;
+mod support;
 
 use std::time::{Duration, Instant};
 
 use directd::ingest::{detect, extract_ccda, ingest_bytes, Detected, IngestError, Limits};
 
 fn hostile(name: &str) -> Result<directd::ingest::Document, IngestError> {
-    extract_ccda(&common::fixture("hostile", name), &Limits::default())
+    extract_ccda(
+        &support::ingest::fixture("hostile", name),
+        &Limits::default(),
+    )
 }
 
 #[test]
@@ -77,7 +79,7 @@ fn malformed_xml_is_reported() {
         hostile("malformed.xml"),
         Err(IngestError::MalformedXml(_))
     ));
-    let truncated = &common::fixture("ccda", "ccd_r21_full.xml")[..5000];
+    let truncated = &support::ingest::fixture("ccda", "ccd_r21_full.xml")[..5000];
     assert!(matches!(
         extract_ccda(truncated, &Limits::default()),
         Err(IngestError::MalformedXml(_))
@@ -86,7 +88,7 @@ fn malformed_xml_is_reported() {
 
 #[test]
 fn hostile_cda_is_still_detected_as_cda_so_it_gets_refused_loudly() {
-    let bytes = common::fixture("hostile", "xxe_passwd.xml");
+    let bytes = support::ingest::fixture("hostile", "xxe_passwd.xml");
     assert_eq!(detect(&bytes, "text/plain", Some("x.txt")), Detected::Ccda);
     assert!(matches!(
         ingest_bytes(&bytes, "application/xml", None, &Limits::default()),
@@ -147,7 +149,7 @@ fn element_count_is_capped() {
         max_elements: 100,
         ..Limits::default()
     };
-    let bytes = common::fixture("ccda", "ccd_r21_full.xml");
+    let bytes = support::ingest::fixture("ccda", "ccd_r21_full.xml");
     assert!(matches!(
         extract_ccda(&bytes, &limits),
         Err(IngestError::TooManyElements { limit: 100 })
@@ -160,7 +162,7 @@ fn document_size_is_capped() {
         max_document_bytes: 1000,
         ..Limits::default()
     };
-    let bytes = common::fixture("ccda", "ccd_r21_full.xml");
+    let bytes = support::ingest::fixture("ccda", "ccd_r21_full.xml");
     assert!(matches!(
         extract_ccda(&bytes, &limits),
         Err(IngestError::TooLarge { limit: 1000, .. })
@@ -173,7 +175,7 @@ fn text_node_size_is_capped() {
         max_text_bytes: 64,
         ..Limits::default()
     };
-    let bytes = common::fixture("ccda", "unstructured_b64_pdf.xml");
+    let bytes = support::ingest::fixture("ccda", "unstructured_b64_pdf.xml");
     assert!(matches!(
         extract_ccda(&bytes, &limits),
         Err(IngestError::TextTooLarge { limit: 64, .. })
@@ -184,7 +186,7 @@ fn text_node_size_is_capped() {
 fn stylesheet_processing_instruction_is_ignored() {
     // The full CCD fixture carries an xml-stylesheet PI pointing at a remote host; extraction
     // must succeed without acting on it (there is no network code to act with).
-    let bytes = common::fixture("ccda", "ccd_r21_full.xml");
+    let bytes = support::ingest::fixture("ccda", "ccd_r21_full.xml");
     assert!(String::from_utf8_lossy(&bytes).contains("xml-stylesheet"));
     assert!(extract_ccda(&bytes, &Limits::default()).is_ok());
 }
@@ -203,7 +205,7 @@ fn bad_base64_body_is_reported() {
 #[test]
 fn garbage_never_panics() {
     // A cheap stand-in for the fuzz targets: every prefix of a real document, and some noise.
-    let bytes = common::fixture("ccda", "r11_prefixed_no_realm_header.xml");
+    let bytes = support::ingest::fixture("ccda", "r11_prefixed_no_realm_header.xml");
     for end in (0..bytes.len()).step_by(97) {
         let _ = extract_ccda(&bytes[..end], &Limits::default());
     }
@@ -219,9 +221,12 @@ fn garbage_never_panics() {
 #[test]
 fn byte_order_mark_and_crlf_are_tolerated() {
     let mut bytes = b"\xEF\xBB\xBF".to_vec();
-    let text = String::from_utf8(common::fixture("ccda", "discharge_summary_loinc_only.xml"))
-        .expect("utf8")
-        .replace('\n', "\r\n");
+    let text = String::from_utf8(support::ingest::fixture(
+        "ccda",
+        "discharge_summary_loinc_only.xml",
+    ))
+    .expect("utf8")
+    .replace('\n', "\r\n");
     bytes.extend_from_slice(text.as_bytes());
     assert_eq!(
         detect(&bytes, "application/octet-stream", None),

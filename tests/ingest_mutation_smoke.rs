@@ -2,8 +2,7 @@
 //! never panic. `MUTATION_ITERATIONS=200000 cargo test --test mutation_smoke` for a longer run;
 //! the real fuzzing lives in `fuzz/`.
 
-#[path = "ingest_support/mod.rs"]
-mod common;
+mod support;
 
 use directd::ingest::{ingest_bytes, Limits};
 
@@ -73,13 +72,17 @@ fn mutated_inputs_never_panic() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1500);
-    let mut seeds: Vec<Vec<u8>> = common::xml_fixtures("ccda")
+    let mut seeds: Vec<Vec<u8>> = support::ingest::xml_fixtures("ccda")
         .iter()
         .map(|p| std::fs::read(p).expect("fixture"))
         .collect();
     let ccd = seeds[0].clone();
-    let meta = common::metadata_xml(&[common::MetaDoc::full("DOC0001.XML", "text/xml", &ccd)]);
-    seeds.push(common::build_zip(&[
+    let meta = support::ingest::metadata_xml(&[support::ingest::MetaDoc::full(
+        "DOC0001.XML",
+        "text/xml",
+        &ccd,
+    )]);
+    seeds.push(support::ingest::build_zip(&[
         ("IHE_XDM/SUBSET01/METADATA.XML", meta.as_bytes()),
         ("IHE_XDM/SUBSET01/DOC0001.XML", &ccd),
     ]));

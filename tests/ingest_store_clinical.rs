@@ -1,7 +1,6 @@
 //! store_clinical against a real SQLite file.
 
-#[path = "ingest_support/mod.rs"]
-mod common;
+mod support;
 
 use directd::ingest::{extract_ccda, Document, Limits};
 use directd::store::clinical::{init, insert_document, list_documents, load_document, Source};
@@ -17,7 +16,7 @@ fn open() -> (tempfile::TempDir, Connection) {
 }
 
 fn doc(name: &str) -> Document {
-    extract_ccda(&common::fixture("ccda", name), &Limits::default()).expect("extract")
+    extract_ccda(&support::ingest::fixture("ccda", name), &Limits::default()).expect("extract")
 }
 
 fn count(conn: &Connection, table: &str) -> i64 {
@@ -423,14 +422,14 @@ fn xdm_attachment_end_to_end() {
     use directd::ingest::{ingest_bytes, Content};
     let (_dir, conn) = open();
     let (a, b) = (
-        common::fixture("ccda", "ccd_r21_full.xml"),
-        common::fixture("ccda", "discharge_summary_loinc_only.xml"),
+        support::ingest::fixture("ccda", "ccd_r21_full.xml"),
+        support::ingest::fixture("ccda", "discharge_summary_loinc_only.xml"),
     );
-    let meta = common::metadata_xml(&[
-        common::MetaDoc::full("DOC0001.XML", "text/xml", &a),
-        common::MetaDoc::full("DOC0002.XML", "text/xml", &b),
+    let meta = support::ingest::metadata_xml(&[
+        support::ingest::MetaDoc::full("DOC0001.XML", "text/xml", &a),
+        support::ingest::MetaDoc::full("DOC0002.XML", "text/xml", &b),
     ]);
-    let zip = common::build_zip(&[
+    let zip = support::ingest::build_zip(&[
         ("IHE_XDM/SUBSET01/METADATA.XML", meta.as_bytes()),
         ("IHE_XDM/SUBSET01/DOC0001.XML", &a),
         ("IHE_XDM/SUBSET01/DOC0002.XML", &b),
@@ -476,13 +475,15 @@ fn migration_splits_patients_shared_under_the_old_rule() {
     let bert = doc("identity_shared_mrn_bert.xml");
     {
         let conn = Connection::open(&path).expect("open");
-        conn.execute_batch(include_str!("../src/store/schema_v1.sql"))
+        conn.execute_batch(include_str!("../src/store/migrations/0001_core.sql"))
             .expect("v1");
         conn.execute_batch(directd::store::clinical::SCHEMA)
             .expect("v2");
-        conn.execute_batch(include_str!("../src/store/schema_v3.sql"))
-            .expect("v3");
-        conn.execute_batch(include_str!("../src/store/schema_v4.sql"))
+        conn.execute_batch(include_str!(
+            "../src/store/migrations/0003_document_files.sql"
+        ))
+        .expect("v3");
+        conn.execute_batch(include_str!("../src/store/migrations/0004_edge.sql"))
             .expect("v4");
         conn.execute_batch(
             "PRAGMA user_version = 4;

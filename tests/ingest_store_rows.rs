@@ -3,8 +3,7 @@
 //! `identity_cases.rows.json` says. Run with `UPDATE_EXPECTED=1` to rewrite them, then review
 //! the diff: these files are the specification of what analysts find in the tables.
 
-#[path = "ingest_support/mod.rs"]
-mod common;
+mod support;
 
 use directd::ingest::{extract_ccda, Limits};
 use directd::store::clinical::{init, insert_document, Source};
@@ -77,7 +76,8 @@ fn query(conn: &Connection, sql: &str) -> Value {
 }
 
 fn store(conn: &Connection, name: &str) {
-    let doc = extract_ccda(&common::fixture("ccda", name), &Limits::default()).expect(name);
+    let doc =
+        extract_ccda(&support::ingest::fixture("ccda", name), &Limits::default()).expect(name);
     insert_document(
         conn,
         &Source {
@@ -89,34 +89,17 @@ fn store(conn: &Connection, name: &str) {
     .expect(name);
 }
 
-/// Compares `actual` with the file, or rewrites the file under `UPDATE_EXPECTED`.
+/// See [`support::expected::compare`]: the rows file is rewritten under `UPDATE_EXPECTED`.
 fn check(path: &std::path::Path, actual: &Value, failures: &mut Vec<String>) {
-    let text = serde_json::to_string_pretty(actual).expect("json") + "\n";
-    if std::env::var_os("UPDATE_EXPECTED").is_some() {
-        std::fs::write(path, &text).expect("write expected");
-        return;
-    }
-    let expected: Value = match std::fs::read_to_string(path) {
-        Ok(t) => serde_json::from_str(&t).expect("expected json"),
-        Err(e) => {
-            failures.push(format!(
-                "{}: {e} (run with UPDATE_EXPECTED=1)",
-                path.display()
-            ));
-            return;
-        }
-    };
-    if &expected != actual {
-        let out = path.with_extension("actual.json");
-        std::fs::write(&out, &text).expect("write actual");
-        failures.push(format!("{} differs; see {}", path.display(), out.display()));
+    if let Err(e) = support::expected::compare(path, actual) {
+        failures.push(e);
     }
 }
 
 #[test]
 fn each_fixture_stores_the_expected_rows() {
     let mut failures = Vec::new();
-    for path in common::xml_fixtures("ccda") {
+    for path in support::ingest::xml_fixtures("ccda") {
         let name = path.file_name().and_then(|n| n.to_str()).expect("name");
         let (_dir, conn) = open();
         store(&conn, name);
@@ -174,7 +157,7 @@ fn identity_fixtures_link_as_expected() {
     });
     let mut failures = Vec::new();
     check(
-        &common::fixture_dir("ccda").join("identity_cases.rows.json"),
+        &support::ingest::fixture_dir("ccda").join("identity_cases.rows.json"),
         &actual,
         &mut failures,
     );

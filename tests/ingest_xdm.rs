@@ -1,21 +1,20 @@
 //! XDM zips generated on the fly with the `zip` writer: valid packages, integrity failures and
 //! hostile archives.
 
-#[path = "ingest_support/mod.rs"]
-mod common;
+mod support;
 
-use common::{build_zip, metadata_xml, MetaDoc};
 use directd::ingest::model::DocumentKind;
 use directd::ingest::{detect, ingest_bytes, unpack_xdm, Content, Detected, IngestError, Limits};
+use support::ingest::{build_zip, metadata_xml, MetaDoc};
 
 const META: &str = "IHE_XDM/SUBSET01/METADATA.XML";
 
 fn ccd() -> Vec<u8> {
-    common::fixture("ccda", "ccd_r21_full.xml")
+    support::ingest::fixture("ccda", "ccd_r21_full.xml")
 }
 
 fn discharge() -> Vec<u8> {
-    common::fixture("ccda", "discharge_summary_loinc_only.xml")
+    support::ingest::fixture("ccda", "discharge_summary_loinc_only.xml")
 }
 
 fn valid_xdm() -> Vec<u8> {
@@ -54,7 +53,7 @@ fn valid_xdm_with_two_documents_unpacks() {
     );
     assert_eq!(
         docs[0].hash.as_deref(),
-        Some(common::sha1_hex(&ccd()).as_str())
+        Some(support::ingest::sha1_hex(&ccd()).as_str())
     );
     assert_eq!(docs[0].size, Some(ccd().len() as u64));
     assert_eq!(docs[0].unique_id.as_deref(), Some("1.2.3.4.0"));
@@ -242,7 +241,7 @@ fn exact_duplicates_are_refused() {
         ("IHE_XDM/SUBSET01/DOC0002.XML", b"b".as_slice()),
         (META, b"<x/>".as_slice()),
     ]);
-    common::patch_bytes(&mut zip, b"DOC0002.XML", b"DOC0001.XML");
+    support::ingest::patch_bytes(&mut zip, b"DOC0002.XML", b"DOC0001.XML");
     let result = unpack_xdm(&zip, &Limits::default());
     assert!(
         matches!(result, Err(IngestError::ZipDuplicate { .. })),
@@ -274,7 +273,7 @@ fn zip_bomb_lying_about_its_size_is_caught_while_reading() {
     }]);
     let name = "IHE_XDM/SUBSET01/DOC0001.XML";
     let mut zip = build_zip(&[(META, meta.as_bytes()), (name, &zeros)]);
-    common::patch_declared_size(&mut zip, name, 1000);
+    support::ingest::patch_declared_size(&mut zip, name, 1000);
     let result = unpack_xdm(&zip, &Limits::default());
     // Either our read cap or the zip reader's own size/CRC check must stop it; what matters is
     // that the 4 MiB are never handed back.
@@ -351,6 +350,35 @@ fn detection_sniffs_content_not_labels() {
         Detected::Text
     );
     assert_eq!(detect(b"<html/>", "text/html", None), Detected::Other);
-    let not_cda = common::fixture("hostile", "wrong_namespace.xml");
+    let not_cda = support::ingest::fixture("hostile", "wrong_namespace.xml");
     assert_eq!(detect(&not_cda, "text/xml", Some("a.xml")), Detected::Other);
+}
+
+/// Each `tests/fixtures/xdm/NAME.zip` unpacks to exactly `NAME.expected.json` (the documents with
+/// their metadata, or the refusal); `UPDATE_EXPECTED=1` rewrites them.
+#[test]
+fn xdm_fixtures_match_expected_json() {
+    use serde_json::json;
+    support::expected::check("xdm", "zip", 4, |_, zip| {
+        match unpack_xdm(zip, &Limits::default()) {
+            Ok(docs) => json!(docs
+                .iter()
+                .map(|d| json!({
+                    "uri": d.uri,
+                    "path": d.path,
+                    "mime_type": d.mime_type,
+                    "bytes": { "size": d.bytes.len(), "sha256": directd::util::sha256_hex(&d.bytes) },
+                    "entry_uuid": d.entry_uuid,
+                    "unique_id": d.unique_id,
+                    "title": d.title,
+                    "creation_time": d.creation_time,
+                    "source_patient_id": d.source_patient_id,
+                    "source_patient_info": d.source_patient_info,
+                    "hash": d.hash,
+                    "size": d.size,
+                }))
+                .collect::<Vec<_>>()),
+            Err(e) => json!({ "error": e.kind(), "message": e.to_string() }),
+        }
+    });
 }

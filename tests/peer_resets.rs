@@ -2,7 +2,7 @@
 //! must surface as an error on that connection and never kill the process (SIGPIPE), and nothing
 //! the HISP has confirmed may be lost.
 
-mod common;
+mod support;
 
 use std::io::{BufRead, BufReader as StdBufReader, Read};
 use std::process::{Child, Command, Stdio};
@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-use common::raw::Raw;
-use common::*;
 use directd::sandbox::{Fault, FaultAction};
+use support::raw::Raw;
+use support::sandbox::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_directd");
 

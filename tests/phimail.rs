@@ -1,14 +1,14 @@
 //! The daemon against the real sandbox HISP over TLS: delivery states, faults and recovery.
 
-mod common;
+mod support;
 
 use std::time::Duration;
 
-use common::*;
 use directd::hisp::phimail::PhiMailClient;
 use directd::hisp::HispError;
 use directd::sandbox::lab::Lab;
 use directd::sandbox::{Fault, FaultAction, SandboxConfig};
+use support::sandbox::*;
 
 #[tokio::test]
 async fn multi_recipient_send_with_one_bad_recipient() {

@@ -2,13 +2,13 @@
 //! bytes, not directd's `PhiMailClient`): send, check, show, acknowledge, redelivery, status,
 //! errors, LOGOUT/AUTH switching, strict framing, directory lookup, mutual TLS.
 
-mod common;
+mod support;
 
 use std::sync::Arc;
 
-use common::raw::Raw;
-use common::*;
 use directd::sandbox::{Group, RemoteBehaviour, SandboxConfig};
+use support::raw::Raw;
+use support::sandbox::*;
 
 struct Hisp {
     env: TestEnv,

@@ -2,13 +2,13 @@
 //! quarantine after its retries so the queue moves on; a transient refusal at TO is retried; and
 //! nothing the daemon logs or prints carries message content or a sender's escape sequences.
 
-mod common;
+mod support;
 
 use std::io::Read;
 use std::process::{Command, Stdio};
 
-use common::*;
 use directd::sandbox::{Fault, FaultAction, InjectMail};
+use support::sandbox::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_directd");
 const QUICK_GIVEUP: &str = "unreadable_retries = 3\nunreadable_giveup_secs = 0.3";

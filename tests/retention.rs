@@ -2,14 +2,14 @@
 //! policy says and never what it keeps (delivery history, the audit trail, clinical rows,
 //! anything a retry or ingestion still needs).
 
-mod common;
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use common::*;
 use directd::sandbox::InjectMail;
+use support::sandbox::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_directd");
 

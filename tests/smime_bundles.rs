@@ -3,20 +3,19 @@
 //! PKCS#7, CMS-signed around it). Refresh, signature check, atomic swap, the last good copy on
 //! disk, every bad bundle a specific error that leaves the anchors in force, and the daemon
 //! loop with its metrics.
-#[path = "smime_support/mod.rs"]
-mod common;
+mod support;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::http::{HttpServer, Reply};
-use common::{openssl, p, pki, write_pem, CertKey};
 use directd::smime::bundles::{BundleError, BundleSource, BundleUpdater};
 use directd::smime::fetch::{FetchError, FetchLimits, HttpFetcher};
 use directd::smime::{
     Agent, CertDirectory, Direction, KeyStore, RevocationPolicy, SealOptions, TrustStore,
 };
+use support::http::{HttpServer, Reply};
+use support::pki::{openssl, p, pki, write_pem, CertKey};
 
 /// A certs-only PKCS#7 of `certs` (none: an empty bundle), DER.
 fn p7b(dir: &Path, name: &str, certs: &[&CertKey]) -> Vec<u8> {

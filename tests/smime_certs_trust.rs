@@ -1,11 +1,10 @@
 //! Key store, recipient certificate lookup and trust anchor/bundle loading.
-#[path = "smime_support/mod.rs"]
-mod common;
+mod support;
 
-use common::{build, openssl, p, pki, rsa, set_mode, write_pem, San};
 use directd::smime::{
     CertDirectory, Direction, KeyStore, RevocationPolicy, SmimeError, TrustStore,
 };
+use support::pki::{build, openssl, p, pki, rsa, set_mode, write_pem, San};
 
 #[test]
 fn key_store_loads_pairs_and_picks_by_address_then_domain() {
@@ -85,7 +84,7 @@ fn recipient_certs_must_chain_to_the_senders_outgoing_anchors() {
         (-1, 365),
     );
     let trust = alice_sends_to_root();
-    let lookup = |certs: &[&common::CertKey], trust: &TrustStore| {
+    let lookup = |certs: &[&support::pki::CertKey], trust: &TrustStore| {
         let mut all: Vec<_> = certs.iter().map(|c| c.cert.clone()).collect();
         all.push(pki.inter.cert.clone());
         CertDirectory::from_certs(all).lookup("bob@b.example", trust, "a.example")
@@ -407,7 +406,7 @@ fn signed_bundles() {
 fn crl_files_load() {
     let pki = pki();
     let dir = tempfile::tempdir().unwrap();
-    let c = common::crl(&pki.inter, &[&pki.bob], 7);
+    let c = support::pki::crl(&pki.inter, &[&pki.bob], 7);
     let pem = dir.path().join("inter.crl.pem");
     std::fs::write(&pem, c.to_pem().unwrap()).unwrap();
     let der = dir.path().join("inter.crl");

@@ -1,5 +1,5 @@
 //! Revocation from CRL Distribution Points and missing intermediates from AIA caIssuers,
-//! fetched over HTTP from a real server on a loopback port (`smime_support/http.rs`) with
+//! fetched over HTTP from a real server on a loopback port (`support/http.rs`) with
 //! directd's own client.
 //!
 //! DCDT / ETT cases covered here:
@@ -9,19 +9,18 @@
 //!   `d18_p7c_issuer_bundle`.
 //! - ETT BAD_AIA: `bad_aia_is_never_trusted` (unreachable, rogue issuer, AIA loop).
 //! - ETT CERT_WITH_NO_CRL: `require_refuses_without_a_crl_and_best_effort_accepts`.
-#[path = "smime_support/mod.rs"]
-mod common;
+mod support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::http::{HttpServer, Reply};
-use common::{build_with, crl, openssl, pki, rsa, CertKey, San, Variant, INNER};
 use directd::smime::fetch::{FetchError, FetchLimits, HttpFetcher};
 use directd::smime::net::NetTrust;
 use directd::smime::{
     seal, Agent, CertDirectory, Direction, RevocationPolicy, SealOptions, SmimeError, TrustStore,
 };
+use support::http::{HttpServer, Reply};
+use support::pki::{build_with, crl, openssl, pki, rsa, CertKey, San, Variant, INNER};
 
 fn limits() -> FetchLimits {
     FetchLimits {

@@ -1,15 +1,13 @@
 //! `directd inspect` on sealed messages: the verdict an administrator reads.
-#[path = "smime_support/mod.rs"]
-mod common;
-#[path = "json_schema/mod.rs"]
-mod json_schema;
+mod support;
 
 use std::process::Command;
 
-use common::{
+use directd::smime::{seal, SealOptions};
+use support::json_schema;
+use support::pki::{
     cli_encrypt, cli_sign, crl, openssl, p, pki, reseal_edited, set_mode, wrapped, write_pem, INNER,
 };
-use directd::smime::{seal, SealOptions};
 
 const BIN: &str = env!("CARGO_BIN_EXE_directd");
 

@@ -1,12 +1,11 @@
 //! Interoperability with the OpenSSL command line, in both directions.
-#[path = "smime_support/mod.rs"]
-mod common;
+mod support;
 
-use common::{
+use directd::smime::{open, seal, ContentCipher, KeyTransport, SealOptions};
+use support::pki::{
     build_with, cli_decrypt, cli_encrypt, cli_sign, cli_sign_encrypt, openssl, p, pki, rsa,
     wrapped, write_pem, San, Variant, INNER,
 };
-use directd::smime::{open, seal, ContentCipher, KeyTransport, SealOptions};
 
 /// directd seals; `openssl cms -decrypt` and `openssl cms -verify` must accept the result,
 /// for every key transport and cipher directd offers.

@@ -11,20 +11,19 @@
 //!   `selection_rules_d5_to_d13`.
 //! - Bad input: `oversize_results_garbage_and_referrals`; unreachable servers:
 //!   `no_reachable_server_is_a_specific_error`; source order: `dns_cert_comes_before_ldap`.
-#[path = "smime_support/mod.rs"]
-mod common;
+mod support;
 
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use common::servers::{cert_rr, free_port, Dnsmasq, Entry, Slapd};
-use common::{build, pki, rsa, CertKey, San};
 use directd::smime::discovery::DnsCertDiscovery;
 use directd::smime::ldap::{LdapDiscovery, LdapError, LdapLimits, ServerError};
 use directd::smime::{
     Agent, CertDirectory, Direction, KeyStore, RevocationPolicy, SealOptions, SmimeError,
     TrustStore,
 };
+use support::pki::{build, pki, rsa, CertKey, San};
+use support::servers::{cert_rr, free_port, Dnsmasq, Entry, Slapd};
 
 struct Certs {
     clinic: CertKey,

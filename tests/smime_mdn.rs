@@ -1,4 +1,6 @@
 //! MDN build/parse round trips, DSNs, and the malformed reports ETT sends.
+mod support;
+
 use directd::mdn::{
     build_mdn, is_report, parse_report, wants_final_delivery, CorrelationSource, Disposition,
     DsnAction, MdnError, OriginalInfo, ReportKind,
@@ -455,4 +457,17 @@ fn final_delivery_option() {
         let msg = format!("From: a@a.example\r\n{h}\r\nDisposition-Notification-Options: X-DIRECT-FINAL-DESTINATION-DELIVERY=optional,true\r\n");
         assert!(!wants_final_delivery(msg.as_bytes()), "{h}");
     }
+}
+
+/// Each `tests/fixtures/mdn/NAME.eml` parses to exactly `NAME.expected.json` (the report, or the
+/// refusal); `UPDATE_EXPECTED=1` rewrites them.
+#[test]
+fn report_fixtures_match_expected_json() {
+    support::expected::check("mdn", "eml", 5, |path, bytes| {
+        assert!(is_report(bytes), "{} is not a report", path.display());
+        match parse_report(bytes) {
+            Ok(report) => serde_json::to_value(report).unwrap(),
+            Err(e) => serde_json::json!({ "error": e }),
+        }
+    });
 }

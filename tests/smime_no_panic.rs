@@ -1,13 +1,12 @@
 //! A cheap stand-in for the cargo-fuzz targets that runs in CI: deterministic mutations of
 //! real inputs must never panic, and whatever parses as a report is recognised as one.
-#[path = "smime_support/mod.rs"]
-mod common;
+mod support;
 
-use common::{pki, INNER};
 use directd::mdn::{
     build_mdn, is_report, parse_report, wants_final_delivery, Disposition, OriginalInfo,
 };
 use directd::smime::{open, seal, SealOptions};
+use support::pki::{pki, INNER};
 
 struct XorShift(u64);
 

@@ -2,16 +2,15 @@
 //! in DNS and in LDAP). The binary's output is fed to the real servers that would publish it:
 //! the LDIF to OpenLDAP's slapadd and a slapd, the CERT lines to dnsmasq, and directd's own
 //! discovery must then find each certificate.
-#[path = "smime_support/mod.rs"]
-mod common;
+mod support;
 
 use std::process::Command;
 use std::time::Duration;
 
-use common::servers::{Dnsmasq, Slapd};
-use common::{build, pki, rsa, write_pem, CertKey, San};
 use directd::smime::discovery::DnsCertDiscovery;
 use directd::smime::ldap::{LdapDiscovery, LdapLimits};
+use support::pki::{build, pki, rsa, write_pem, CertKey, San};
+use support::servers::{Dnsmasq, Slapd};
 
 const BIN: &str = env!("CARGO_BIN_EXE_directd");
 
@@ -141,7 +140,7 @@ async fn published_records_are_found_by_discovery_h1_to_h4() {
             continue;
         }
         let der = openssl::base64::decode_block(fields[7]).unwrap();
-        args.push(common::servers::cert_rr(
+        args.push(support::servers::cert_rr(
             fields[0].trim_end_matches('.'),
             &der,
         ));

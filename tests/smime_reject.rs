@@ -1,18 +1,17 @@
 //! Every refusal, each asserting its own error variant.
-#[path = "smime_support/mod.rs"]
-mod common;
+mod support;
 
-use common::{
-    build, build_with, cli_encrypt, cli_sign, cli_sign_encrypt, crl, openssl, p, pki,
-    reseal_edited, rsa, wrapped, write_pem, San, Variant, INNER,
-};
 use directd::smime::{
     open, seal, Direction, Envelope, KeyStore, RevocationPolicy, SealOptions, SmimeError,
     TrustStore,
 };
 use openssl::hash::MessageDigest;
+use support::pki::{
+    build, build_with, cli_encrypt, cli_sign, cli_sign_encrypt, crl, openssl, p, pki,
+    reseal_edited, rsa, wrapped, write_pem, CertKey, San, Variant, INNER,
+};
 
-fn seal_as(signer: &common::CertKey, inner: &str) -> Vec<u8> {
+fn seal_as(signer: &support::pki::CertKey, inner: &str) -> Vec<u8> {
     let pki = pki();
     seal(
         inner.as_bytes(),
@@ -34,16 +33,24 @@ fn edit_signed(edit: impl Fn(String) -> String) -> Vec<u8> {
     reseal_edited(&seal_as(&pki.alice, INNER), &pki.bob, edit)
 }
 
+/// An edit anywhere in the signed entity, body or inner header, breaks the signature.
 #[test]
-fn tampered_body() {
-    let msg = edit_signed(|s| s.replace("two weeks", "six weeks"));
-    assert!(matches!(open_bob(&msg), Err(SmimeError::BadSignature(_))));
-}
-
-#[test]
-fn tampered_inner_header() {
-    let msg = edit_signed(|s| s.replace("To: bob@b.example", "To: eve@b.example"));
-    assert!(matches!(open_bob(&msg), Err(SmimeError::BadSignature(_))));
+fn signed_entity_edited_after_signing() {
+    type Edit = fn(String) -> String;
+    let edits: [(&str, Edit); 2] = [
+        ("body", |s| s.replace("two weeks", "six weeks")),
+        ("inner header", |s| {
+            s.replace("To: bob@b.example", "To: eve@b.example")
+        }),
+    ];
+    for (name, edit) in edits {
+        let msg = edit_signed(edit);
+        let err = open_bob(&msg).expect_err(name);
+        assert!(
+            matches!(err, SmimeError::BadSignature(_)),
+            "{name}: {err:?}"
+        );
+    }
 }
 
 /// Regression for the `smime_verify` fuzz finding: a digest algorithm nobody knows in the
@@ -113,70 +120,82 @@ fn anchors_are_per_domain_and_direction() {
     ));
 }
 
+/// Messages the OpenSSL command line signs (with the intermediate) and encrypts for bob, as
+/// other agents make them, each with the refusal `open` must give it: one row per rule.
 #[test]
-fn expired_signer() {
+fn command_line_messages_refused_by_open() {
+    type Refused = fn(&SmimeError) -> bool;
     let pki = pki();
-    let err = seal(
-        INNER.as_bytes(),
-        &pki.alice_expired.identity(&[]),
-        std::slice::from_ref(&pki.bob.cert),
-        &SealOptions::default(),
-    )
-    .unwrap_err();
-    assert!(matches!(err, SmimeError::Expired { .. }));
-
-    let dir = tempfile::tempdir().unwrap();
-    let msg = cli_sign_encrypt(
-        dir.path(),
-        &wrapped(INNER),
-        &pki.alice_expired,
-        &[&pki.inter],
-        "sha256",
-        "-aes128",
-        &pki.bob,
-        &[],
-    );
-    assert!(matches!(open_bob(&msg), Err(SmimeError::Expired { .. })));
+    let cases: [(&str, &CertKey, &str, &str, Refused); 4] = [
+        (
+            "expired signer",
+            &pki.alice_expired,
+            "sha256",
+            "-aes128",
+            |e| matches!(e, SmimeError::Expired { .. }),
+        ),
+        (
+            "RSA-1024 signer",
+            &pki.alice_weak,
+            "sha256",
+            "-aes128",
+            |e| matches!(e, SmimeError::WeakKey { bits: 1024, .. }),
+        ),
+        (
+            "SHA-1 signature",
+            &pki.alice,
+            "sha1",
+            "-aes128",
+            |e| matches!(e, SmimeError::WeakDigest { alg } if alg == "sha-1"),
+        ),
+        (
+            "3DES content",
+            &pki.alice,
+            "sha256",
+            "-des3",
+            |e| matches!(e, SmimeError::WeakCipher { alg } if alg == "des-ede3-cbc"),
+        ),
+    ];
+    for (name, signer, md, cipher, refused) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let msg = cli_sign_encrypt(
+            dir.path(),
+            &wrapped(INNER),
+            signer,
+            &[&pki.inter],
+            md,
+            cipher,
+            &pki.bob,
+            &[],
+        );
+        let err = open_bob(&msg).expect_err(name);
+        assert!(refused(&err), "{name}: {err:?}");
+    }
 }
 
+/// Signers directd's own `seal` refuses to sign with, as `open` refuses what they signed.
 #[test]
-fn sha1_signature() {
+fn signers_refused_by_seal() {
+    type Refused = fn(&SmimeError) -> bool;
     let pki = pki();
-    let dir = tempfile::tempdir().unwrap();
-    let msg = cli_sign_encrypt(
-        dir.path(),
-        &wrapped(INNER),
-        &pki.alice,
-        &[&pki.inter],
-        "sha1",
-        "-aes128",
-        &pki.bob,
-        &[],
-    );
-    assert!(matches!(
-        open_bob(&msg),
-        Err(SmimeError::WeakDigest { alg }) if alg == "sha-1"
-    ));
-}
-
-#[test]
-fn triple_des_content() {
-    let pki = pki();
-    let dir = tempfile::tempdir().unwrap();
-    let msg = cli_sign_encrypt(
-        dir.path(),
-        &wrapped(INNER),
-        &pki.alice,
-        &[&pki.inter],
-        "sha256",
-        "-des3",
-        &pki.bob,
-        &[],
-    );
-    assert!(matches!(
-        open_bob(&msg),
-        Err(SmimeError::WeakCipher { alg }) if alg == "des-ede3-cbc"
-    ));
+    let cases: [(&str, &CertKey, Refused); 2] = [
+        ("expired signer", &pki.alice_expired, |e| {
+            matches!(e, SmimeError::Expired { .. })
+        }),
+        ("RSA-1024 signer", &pki.alice_weak, |e| {
+            matches!(e, SmimeError::WeakKey { bits: 1024, .. })
+        }),
+    ];
+    for (name, signer, refused) in cases {
+        let err = seal(
+            INNER.as_bytes(),
+            &signer.identity(&[]),
+            std::slice::from_ref(&pki.bob.cert),
+            &SealOptions::default(),
+        )
+        .expect_err(name);
+        assert!(refused(&err), "{name}: {err:?}");
+    }
 }
 
 /// AES-GCM whose ciphertext was altered after encryption: the tag check refuses it.
@@ -259,35 +278,6 @@ fn unsigned_but_encrypted() {
     assert!(matches!(
         open_bob(&msg),
         Err(SmimeError::Unsigned { found }) if found == "message/rfc822"
-    ));
-}
-
-#[test]
-fn rsa_1024_signer() {
-    let pki = pki();
-    let err = seal(
-        INNER.as_bytes(),
-        &pki.alice_weak.identity(&[]),
-        std::slice::from_ref(&pki.bob.cert),
-        &SealOptions::default(),
-    )
-    .unwrap_err();
-    assert!(matches!(err, SmimeError::WeakKey { bits: 1024, .. }));
-
-    let dir = tempfile::tempdir().unwrap();
-    let msg = cli_sign_encrypt(
-        dir.path(),
-        &wrapped(INNER),
-        &pki.alice_weak,
-        &[&pki.inter],
-        "sha256",
-        "-aes128",
-        &pki.bob,
-        &[],
-    );
-    assert!(matches!(
-        open_bob(&msg),
-        Err(SmimeError::WeakKey { bits: 1024, .. })
     ));
 }
 
@@ -431,7 +421,7 @@ fn revocation_policies() {
 
 /// Opaque signed-data, CLI-made and encrypted to bob, signed by `signer` with `md`; `edit`
 /// may change the DER of the SignedData before it is encrypted.
-fn opaque(signer: &common::CertKey, md: &str, edit: impl Fn(Vec<u8>) -> Vec<u8>) -> Vec<u8> {
+fn opaque(signer: &support::pki::CertKey, md: &str, edit: impl Fn(Vec<u8>) -> Vec<u8>) -> Vec<u8> {
     let pki = pki();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
@@ -516,7 +506,7 @@ fn pkcs7_mime_that_is_not_signed_data() {
 }
 
 /// A message from `signer` (sent with `chain`) as the openssl command line seals it for bob.
-fn cli_from(signer: &common::CertKey, chain: &[&common::CertKey]) -> Vec<u8> {
+fn cli_from(signer: &support::pki::CertKey, chain: &[&support::pki::CertKey]) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     cli_sign_encrypt(
         dir.path(),
@@ -539,7 +529,7 @@ fn weak_certificate_signatures_below_the_anchor() {
         md,
         ..Variant::default()
     };
-    let alice_under = |issuer: &common::CertKey| {
+    let alice_under = |issuer: &support::pki::CertKey| {
         let san = Some(San::Email("alice@a.example"));
         build("alice", rsa(2048), Some(issuer), false, san, (-1, 365))
     };

@@ -1,12 +1,11 @@
 //! seal → open with directd on both ends.
-#[path = "smime_support/mod.rs"]
-mod common;
+mod support;
 
-use common::{pki, INNER};
 use directd::smime::{
     open, seal, Binding, ContentCipher, Envelope, EnvelopeCheck, KeyStore, KeyTransport,
     SealOptions,
 };
+use support::pki::{pki, INNER};
 
 fn seal_default(opts: &SealOptions) -> Vec<u8> {
     let pki = pki();

@@ -22,14 +22,14 @@
 //! freed memory in per-thread arenas); a leak of even 2 KiB per message (16 MiB over 8,000) fails.
 //! No speed is asserted: throughput is printed, and speed targets live in `benches/`.
 
-mod common;
+mod support;
 
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
 use directd::sandbox::InjectMail;
+use support::sandbox::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_directd");
 const DOC_ID: &str = "extension=\"DEMO-0001\"";

@@ -2,7 +2,7 @@
 //! store that cannot be written, a store deleted under the daemon, a second daemon, and new
 //! stores created at once by several processes. Nothing may be lost or acknowledged falsely.
 
-mod common;
+mod support;
 
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::*;
 use directd::sandbox::InjectMail;
+use support::sandbox::*;
 
 const BIN: &str = env!("CARGO_BIN_EXE_directd");
 

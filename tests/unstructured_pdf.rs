@@ -3,14 +3,14 @@
 //! account ingests it, and `ccda show` reads back the demographics the sender gave and `--save`
 //! writes the PDF out byte for byte, 0600, never over another file, audited.
 
-mod common;
+mod support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::SystemTime;
 
-use common::process::{json, text, Cli, Daemon};
-use common::*;
+use support::process::{json, text, Cli, Daemon};
+use support::sandbox::*;
 use directd::ingest::model::DocumentKind;
 use directd::ingest::{extract_ccda, Limits};
 use directd::unstructured::{build, Author, Content, PatientDemographics};

@@ -412,9 +412,9 @@ impl Daemon {
 
     fn expire_timeouts(&mut self) -> Result<(), StoreError> {
         let d = &self.config.daemon;
-        let processed = crate::timefmt::rfc3339(SystemTime::now() - d.processed_timeout);
-        let dispatched = crate::timefmt::rfc3339(SystemTime::now() - d.dispatched_timeout);
-        let n = self.store.expire_unconfirmed(&processed, &dispatched)?;
+        let expiries =
+            crate::tracking::expiries(SystemTime::now(), d.processed_timeout, d.dispatched_timeout);
+        let n = self.store.expire_unconfirmed(&expiries)?;
         if n > 0 {
             tracing::info!(
                 recipients = n,

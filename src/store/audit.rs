@@ -43,9 +43,22 @@ pub(super) fn record(
     message_ref: Option<&str>,
     detail: Option<&str>,
 ) -> rusqlite::Result<()> {
+    record_at(conn, &now(), actor, action, message_ref, detail)
+}
+
+/// [`record`] at the time `at` the rest of the transaction writes, so the change and its record
+/// carry the same time.
+pub(super) fn record_at(
+    conn: &rusqlite::Connection,
+    at: &str,
+    actor: &str,
+    action: &str,
+    message_ref: Option<&str>,
+    detail: Option<&str>,
+) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO audit_log (at, actor, action, message_ref, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![now(), actor, action, message_ref, detail],
+        params![at, actor, action, message_ref, detail],
     )
     .map(|_| ())
 }

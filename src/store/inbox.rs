@@ -3,6 +3,7 @@
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
+use super::audit::record_at;
 use super::outbox::sha256_hex;
 use super::{now, Store, StoreError};
 use crate::message::{ReceivedMail, RejectedMail};
@@ -166,9 +167,13 @@ impl Store {
                     ],
                 )?;
             }
-            tx.execute(
-                "INSERT INTO audit_log (at, actor, action, message_ref, detail) VALUES (?1, ?2, 'receive', ?3, ?4)",
-                params![at, super::current_actor(), format!("in:{id}"), format!("account {account}, HISP id {}", mail.hisp_id)],
+            record_at(
+                tx,
+                &at,
+                &super::current_actor(),
+                "receive",
+                Some(&format!("in:{id}")),
+                Some(&format!("account {account}, HISP id {}", mail.hisp_id)),
             )?;
             Ok(StoreOutcome::New(id))
         })
@@ -212,9 +217,13 @@ impl Store {
                     params![id, account, at],
                 )?;
             }
-            tx.execute(
-                "INSERT INTO audit_log (at, actor, action, message_ref, detail) VALUES (?1, ?2, 'quarantine', ?3, ?4)",
-                params![at, super::current_actor(), format!("in:{id}"), mail.reason],
+            record_at(
+                tx,
+                &at,
+                &super::current_actor(),
+                "quarantine",
+                Some(&format!("in:{id}")),
+                Some(&mail.reason),
             )?;
             Ok(StoreOutcome::New(id))
         })
@@ -269,9 +278,13 @@ impl Store {
                     params![id, at],
                 )?;
             }
-            tx.execute(
-                "INSERT INTO audit_log (at, actor, action, message_ref, detail) VALUES (?1, ?2, 'reject', ?3, ?4)",
-                params![at, actor, format!("in:{id}"), reason],
+            record_at(
+                tx,
+                &at,
+                actor,
+                "reject",
+                Some(&format!("in:{id}")),
+                Some(reason),
             )?;
             Ok(if wants_mdn {
                 RejectOutcome::FailedMdnOwed

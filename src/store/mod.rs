@@ -6,6 +6,7 @@ pub mod clinical;
 mod daemon_polls;
 mod directory;
 mod document_files;
+mod events;
 mod inbox;
 mod ingest;
 mod mdn_outbox;
@@ -91,15 +92,15 @@ impl StoreError {
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
-    include_str!("schema_v1.sql"),
+    include_str!("migrations/0001_core.sql"),
     clinical::SCHEMA,
-    include_str!("schema_v3.sql"),
-    include_str!("schema_v4.sql"),
-    include_str!("schema_v5.sql"),
-    include_str!("schema_v6.sql"),
+    include_str!("migrations/0003_document_files.sql"),
+    include_str!("migrations/0004_edge.sql"),
+    include_str!("migrations/0005_audit_retention.sql"),
+    include_str!("migrations/0006_daemon_polls.sql"),
     clinical::IDENTITY_MIGRATION,
     clinical::CODINGS_MIGRATION,
-    include_str!("schema_directory.sql"),
+    include_str!("migrations/0009_directory.sql"),
 ];
 
 /// The schema version this directd writes (`PRAGMA user_version` after migrating).

@@ -3,6 +3,8 @@
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
+use super::audit::record_at;
+use super::events::{append_event, Event};
 use super::{now, Store, StoreError};
 use crate::message::{
     OutPart, OutRecipient, OutgoingMessage, PartKind, RecipientKind, RecipientOutcome, SendReport,
@@ -172,11 +174,18 @@ impl Store {
                     "INSERT INTO recipients (outgoing_id, address, kind, updated_at) VALUES (?1, ?2, ?3, ?4)",
                     params![id, r.address, kind, at],
                 )?;
-                let note = notes.iter().find(|(a, _)| *a == r.address).map(|(_, n)| n);
-                tx.execute(
-                    "INSERT INTO delivery_events (recipient_id, at, state, source, detail, applied)
-                     VALUES (last_insert_rowid(), ?1, 'queued', 'local', ?2, 1)",
-                    params![at, note],
+                let note = notes.iter().find(|(a, _)| *a == r.address).map(|(_, n)| n.as_str());
+                append_event(
+                    tx,
+                    &Event {
+                        recipient_id: Some(tx.last_insert_rowid()),
+                        hisp_message_id: None,
+                        at: &at,
+                        state: "queued",
+                        source: "local",
+                        detail: note,
+                        applied: true,
+                    },
                 )?;
             }
             Ok(id)
@@ -279,10 +288,17 @@ impl Store {
             for (rid, address) in pending {
                 let outcome = report.recipients.iter().find(|(a, _)| a.eq_ignore_ascii_case(&address)).map(|(_, o)| o);
                 if let Some(RecipientOutcome::Deferred { reason }) = outcome {
-                    tx.execute(
-                        "INSERT INTO delivery_events (recipient_id, at, state, source, detail, applied)
-                         VALUES (?1, ?2, 'queued', 'hisp', ?3, 0)",
-                        params![rid, at, format!("deferred: {reason}")],
+                    append_event(
+                        tx,
+                        &Event {
+                            recipient_id: Some(rid),
+                            hisp_message_id: None,
+                            at: &at,
+                            state: "queued",
+                            source: "hisp",
+                            detail: Some(&format!("deferred: {reason}")),
+                            applied: false,
+                        },
                     )?;
                     deferred.push(reason.clone());
                     continue;
@@ -300,10 +316,17 @@ impl Store {
                      WHERE id = ?1",
                     params![rid, state.as_str(), hisp_id, reason, at],
                 )?;
-                tx.execute(
-                    "INSERT INTO delivery_events (recipient_id, hisp_message_id, at, state, source, detail, applied)
-                     VALUES (?1, ?2, ?3, ?4, 'hisp', ?5, 1)",
-                    params![rid, hisp_id, at, state.as_str(), reason],
+                append_event(
+                    tx,
+                    &Event {
+                        recipient_id: Some(rid),
+                        hisp_message_id: hisp_id,
+                        at: &at,
+                        state: state.as_str(),
+                        source: "hisp",
+                        detail: reason.as_deref(),
+                        applied: true,
+                    },
                 )?;
             }
             if deferred.is_empty() {
@@ -317,9 +340,13 @@ impl Store {
                     params![id, format!("{} recipient(s) deferred: {}", deferred.len(), deferred[0]), retry_at],
                 )?;
             }
-            tx.execute(
-                "INSERT INTO audit_log (at, actor, action, message_ref, detail) VALUES (?1, ?2, 'submit', ?3, ?4)",
-                params![at, super::current_actor(), format!("out:{id}"), format!("{} recipient(s) answered", report.recipients.len())],
+            record_at(
+                tx,
+                &at,
+                &super::current_actor(),
+                "submit",
+                Some(&format!("out:{id}")),
+                Some(&format!("{} recipient(s) answered", report.recipients.len())),
             )?;
             Ok(deferred.len())
         })
@@ -346,10 +373,17 @@ impl Store {
                         "UPDATE recipients SET state = 'failed', reason = ?2, updated_at = ?3 WHERE id = ?1",
                         params![rid, reason, at],
                     )?;
-                    tx.execute(
-                        "INSERT INTO delivery_events (recipient_id, at, state, source, detail, applied)
-                         VALUES (?1, ?2, 'failed', 'local', ?3, 1)",
-                        params![rid, at, reason],
+                    append_event(
+                        tx,
+                        &Event {
+                            recipient_id: Some(rid),
+                            hisp_message_id: None,
+                            at: &at,
+                            state: "failed",
+                            source: "local",
+                            detail: Some(reason),
+                            applied: true,
+                        },
                     )?;
                 }
             } else {
@@ -400,10 +434,17 @@ impl Store {
             };
             let state = reported.map(DeliveryState::as_str).unwrap_or(&notice.code);
             let detail = (!notice.info.is_empty()).then_some(notice.info.as_str());
-            tx.execute(
-                "INSERT INTO delivery_events (recipient_id, hisp_message_id, at, state, source, detail, applied)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![rid, notice.hisp_id, at, state, notice.source.as_str(), detail, changed],
+            append_event(
+                tx,
+                &Event {
+                    recipient_id: rid,
+                    hisp_message_id: Some(&notice.hisp_id),
+                    at: &at,
+                    state,
+                    source: notice.source.as_str(),
+                    detail,
+                    applied: changed,
+                },
             )?;
             if changed {
                 let reason = reported.filter(|s| *s == DeliveryState::Failed).and(detail);
@@ -421,37 +462,67 @@ impl Store {
         })
     }
 
-    /// Moves recipients that waited too long to `timed_out`: any that asked for final delivery and
-    /// were submitted before `dispatched_cutoff` without a final outcome, and S/MIME (edge)
-    /// recipients submitted before `processed_cutoff` without even a processed MDN. Both windows
-    /// count from submission. Returns how many moved.
+    /// Moves recipients that waited too long to `timed_out`, by the policy [`tracking::expiries`]
+    /// gives (which recipients wait for what, and since when it is too late), each with the
+    /// reason of the first expiry it matches. Returns how many moved.
     pub fn expire_unconfirmed(
         &mut self,
-        processed_cutoff: &str,
-        dispatched_cutoff: &str,
+        expiries: &[tracking::Expiry],
     ) -> Result<usize, StoreError> {
+        if expiries.is_empty() {
+            return Ok(0);
+        }
+        let mut values: Vec<String> = Vec::new();
+        let mut param = |v: &str| {
+            values.push(v.to_owned());
+            format!("?{}", values.len())
+        };
+        let mut conditions = Vec::new();
+        let mut reasons = Vec::new();
+        for e in expiries {
+            let mut c = Vec::new();
+            if let Some(t) = e.wait.transport {
+                c.push(format!("o.transport = {}", param(t)));
+            }
+            if e.wait.final_requested {
+                c.push("o.final_delivery = 1".to_owned());
+            }
+            let states: Vec<String> = e.wait.states.iter().map(|s| param(s.as_str())).collect();
+            c.push(format!("r.state IN ({})", states.join(", ")));
+            c.push(format!("r.submitted_at < {}", param(&e.cutoff)));
+            let condition = format!("({})", c.join(" AND "));
+            reasons.push(format!("WHEN {condition} THEN {}", param(e.wait.reason)));
+            conditions.push(condition);
+        }
+        let select = format!(
+            "SELECT r.id, CASE {} END
+             FROM recipients r JOIN outgoing o ON o.id = r.outgoing_id
+             WHERE {}",
+            reasons.join(" "),
+            conditions.join(" OR ")
+        );
         let at = now();
         self.write(|tx| {
             let rows: Vec<(i64, String)> = tx
-                .prepare(
-                    "SELECT r.id, CASE WHEN o.transport = 'edge' AND r.state = 'submitted' AND r.submitted_at < ?1
-                                       THEN 'no processed MDN in time'
-                                       ELSE 'no final delivery confirmation in time' END
-                     FROM recipients r JOIN outgoing o ON o.id = r.outgoing_id
-                     WHERE (o.transport = 'edge' AND r.state = 'submitted' AND r.submitted_at < ?1)
-                        OR (o.final_delivery = 1 AND r.state IN ('submitted', 'processed') AND r.submitted_at < ?2)",
-                )?
-                .query_map(params![processed_cutoff, dispatched_cutoff], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .prepare(&select)?
+                .query_map(rusqlite::params_from_iter(&values), |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
             for (rid, why) in &rows {
                 tx.execute(
                     "UPDATE recipients SET state = 'timed_out', reason = ?3, updated_at = ?2 WHERE id = ?1",
                     params![rid, at, why],
                 )?;
-                tx.execute(
-                    "INSERT INTO delivery_events (recipient_id, at, state, source, detail, applied)
-                     VALUES (?1, ?2, 'timed_out', 'timeout', ?3, 1)",
-                    params![rid, at, why],
+                append_event(
+                    tx,
+                    &Event {
+                        recipient_id: Some(*rid),
+                        hisp_message_id: None,
+                        at: &at,
+                        state: "timed_out",
+                        source: "timeout",
+                        detail: Some(why),
+                        applied: true,
+                    },
                 )?;
             }
             Ok(rows.len())

@@ -8,9 +8,9 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use rusqlite::params;
 use serde::Serialize;
 
+use super::audit::record_at;
 use super::{now, Store, StoreError};
 
 /// HIPAA asks for six years of audit records; the store refuses to delete younger ones (its
@@ -132,9 +132,13 @@ impl Store {
             if let Some(cut) = &audit {
                 tx.execute("DELETE FROM audit_log WHERE at < ?1", [cut])?;
             }
-            tx.execute(
-                "INSERT INTO audit_log (at, actor, action, message_ref, detail) VALUES (?1, ?2, 'purge', NULL, ?3)",
-                params![at, actor, serde_json::to_string(&report).unwrap_or_default()],
+            record_at(
+                tx,
+                &at,
+                actor,
+                "purge",
+                None,
+                Some(&serde_json::to_string(&report).unwrap_or_default()),
             )?;
             Ok(report)
         })

@@ -8,16 +8,6 @@ use crate::hisp::{OutgoingMessage, PartKind, ReceivedAttachment, RecipientKind};
 /// Upper bound on what the parser is given; HISPs refuse far smaller messages.
 const MAX_INNER: usize = 128 * 1024 * 1024;
 
-fn b64_lines(data: &[u8]) -> String {
-    let encoded = openssl::base64::encode_block(data);
-    let mut out = String::with_capacity(encoded.len() + encoded.len() / 76 * 2 + 2);
-    for chunk in encoded.as_bytes().chunks(76) {
-        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        out.push_str("\r\n");
-    }
-    out
-}
-
 /// A header value on one line, RFC 2047-encoded when it is not plain ASCII.
 fn header_text(s: &str) -> String {
     let one_line: String = s
@@ -101,7 +91,7 @@ pub fn build_inner(
     };
     out.push_str(&format!(
         "--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
-        b64_lines(body)
+        String::from_utf8_lossy(&crate::mime::base64_lines(body))
     ));
     for (i, part) in attachments.iter().enumerate() {
         let name = param(
@@ -112,7 +102,7 @@ pub fn build_inner(
         out.push_str(&format!(
             "--{boundary}\r\nContent-Type: {}; name=\"{name}\"\r\nContent-Disposition: attachment; filename=\"{name}\"\r\nContent-Transfer-Encoding: base64\r\n\r\n{}",
             content_type(part.kind, Some(&name)),
-            b64_lines(&part.data)
+            String::from_utf8_lossy(&crate::mime::base64_lines(&part.data))
         ));
     }
     out.push_str(&format!("--{boundary}--\r\n"));

@@ -11,7 +11,7 @@
 //! two persons are never merged automatically. Because each record keeps only its own document's
 //! identifiers, a match cannot chain through identifiers another person's document added.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{named_params, params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use super::cols;
@@ -20,79 +20,7 @@ use crate::ingest::model::{Document, Patient};
 /// Schema step that replaced "one patients row per identifier" with "one row per document, grouped
 /// into persons on evidence". Appended to the store's migrations; [`split_shared_patients`] then
 /// rewrites rows stored under the old rule.
-pub const MIGRATION: &str = r#"
--- Identifiers belong to one document's patient record; the same (root, extension) on many records
--- is expected, so the old UNIQUE (root, extension), which made every later document join the first
--- row that carried it, goes.
-DROP VIEW IF EXISTS v_patient_documents;
-CREATE TABLE patient_identifiers_v5 (
-    id INTEGER PRIMARY KEY,
-    patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
-    root TEXT NOT NULL, extension TEXT NOT NULL,
-    UNIQUE (patient_id, root, extension)
-);
-INSERT INTO patient_identifiers_v5 (patient_id, root, extension)
-    SELECT patient_id, root, extension FROM patient_identifiers;
-DROP TABLE patient_identifiers;
-ALTER TABLE patient_identifiers_v5 RENAME TO patient_identifiers;
-CREATE INDEX patient_identifiers_lookup ON patient_identifiers(root, extension);
-
-CREATE TABLE persons (
-    id INTEGER PRIMARY KEY,
-    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
-);
--- linked_by: 'first' (the record that started the person), 'evidence' (identifier and
--- demographics agreed at ingestion), 'manual' (`directd patients link`).
-CREATE TABLE person_members (
-    patient_id INTEGER PRIMARY KEY REFERENCES patients(id) ON DELETE CASCADE,
-    person_id INTEGER NOT NULL REFERENCES persons(id),
-    linked_by TEXT NOT NULL,
-    evidence TEXT,
-    linked_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now'))
-);
-CREATE INDEX person_members_person ON person_members(person_id);
--- A shared identifier whose demographics disagree: kept for review, never merged.
--- state: 'open', 'linked' (someone linked them), 'dismissed'.
-CREATE TABLE patient_link_candidates (
-    id INTEGER PRIMARY KEY,
-    patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
-    other_patient_id INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
-    id_root TEXT NOT NULL, id_extension TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    state TEXT NOT NULL DEFAULT 'open',
-    created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')),
-    UNIQUE (patient_id, other_patient_id)
-);
-CREATE INDEX patient_link_candidates_other ON patient_link_candidates(other_patient_id);
-
-CREATE VIEW v_patient_documents AS
-SELECT p.id AS patient_id, m.person_id,
-       trim(coalesce(p.given, '') || ' ' || coalesce(p.family, '')) AS patient_name,
-       p.birth_time, p.gender_code,
-       (SELECT group_concat(root || '^' || extension, ' ')
-          FROM patient_identifiers i WHERE i.patient_id = p.id) AS identifiers,
-       count(d.id) AS document_count,
-       group_concat(d.id, ',') AS document_ids,
-       min(d.effective_time) AS first_document_time,
-       max(d.effective_time) AS last_document_time
-FROM patients p LEFT JOIN documents d ON d.patient_id = p.id
-LEFT JOIN person_members m ON m.patient_id = p.id
-GROUP BY p.id;
-
-CREATE VIEW v_persons AS
-SELECT m.person_id,
-       group_concat(DISTINCT trim(coalesce(p.given, '') || ' ' || coalesce(p.family, '')))
-           AS names,
-       group_concat(DISTINCT p.birth_time) AS birth_times,
-       count(DISTINCT p.id) AS record_count,
-       (SELECT count(*) FROM documents d JOIN person_members m2 ON m2.patient_id = d.patient_id
-         WHERE m2.person_id = m.person_id) AS document_count,
-       (SELECT count(*) FROM patient_link_candidates c
-          JOIN person_members m3 ON m3.patient_id IN (c.patient_id, c.other_patient_id)
-         WHERE m3.person_id = m.person_id AND c.state = 'open') AS open_candidates
-FROM person_members m JOIN patients p ON p.id = m.patient_id
-GROUP BY m.person_id;
-"#;
+pub const MIGRATION: &str = include_str!("../migrations/0007_patient_identity.sql");
 
 /// A record can be compared against this many other people at most; a placeholder identifier
 /// shared by hundreds of documents would otherwise fill the review list quadratically.
@@ -144,34 +72,36 @@ fn insert_record(conn: &Connection, p: &Patient) -> rusqlite::Result<i64> {
             gender_display, marital_status_code, marital_status_display, race_code,
             race_display, ethnicity_code, ethnicity_display, language, street, city, state,
             postal_code, country, phone, email, provider_organization)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-            ?17, ?18, ?19, ?20, ?21, ?22)",
-        params![
-            join(name.map(|n| &n.given)),
-            name.and_then(|n| n.family.as_deref()),
-            join(name.map(|n| &n.prefixes)),
-            join(name.map(|n| &n.suffixes)),
-            p.birth_time,
-            gender,
-            gender_display,
-            marital,
-            marital_display,
-            race,
-            race_display,
-            eth,
-            eth_display,
-            language,
-            join(addr.map(|a| &a.street)),
-            addr.and_then(|a| a.city.as_deref()),
-            addr.and_then(|a| a.state.as_deref()),
-            addr.and_then(|a| a.postal_code.as_deref()),
-            addr.and_then(|a| a.country.as_deref()),
-            telecom("tel:"),
-            telecom("mailto:"),
-            p.provider_organization
+         VALUES (:given, :family, :prefix, :suffix, :birth_time, :gender_code,
+             :gender_display, :marital_status_code, :marital_status_display, :race_code,
+             :race_display, :ethnicity_code, :ethnicity_display, :language, :street,
+             :city, :state, :postal_code, :country, :phone, :email, :provider_organization)",
+        named_params! {
+            ":given": join(name.map(|n| &n.given)),
+            ":family": name.and_then(|n| n.family.as_deref()),
+            ":prefix": join(name.map(|n| &n.prefixes)),
+            ":suffix": join(name.map(|n| &n.suffixes)),
+            ":birth_time": p.birth_time,
+            ":gender_code": gender,
+            ":gender_display": gender_display,
+            ":marital_status_code": marital,
+            ":marital_status_display": marital_display,
+            ":race_code": race,
+            ":race_display": race_display,
+            ":ethnicity_code": eth,
+            ":ethnicity_display": eth_display,
+            ":language": language,
+            ":street": join(addr.map(|a| &a.street)),
+            ":city": addr.and_then(|a| a.city.as_deref()),
+            ":state": addr.and_then(|a| a.state.as_deref()),
+            ":postal_code": addr.and_then(|a| a.postal_code.as_deref()),
+            ":country": addr.and_then(|a| a.country.as_deref()),
+            ":phone": telecom("tel:"),
+            ":email": telecom("mailto:"),
+            ":provider_organization": p.provider_organization
                 .as_ref()
                 .and_then(|o| o.names.first()),
-        ],
+        },
     )?;
     let patient_id = conn.last_insert_rowid();
     for (root, ext) in usable_ids(p) {

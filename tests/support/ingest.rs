@@ -1,4 +1,4 @@
-//! Helpers shared by the integration tests.
+//! C-CDA and XDM fixtures: reading them, and building XDM zips around documents.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -14,15 +14,8 @@ pub fn fixture(kind: &str, name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
-/// Sorted so failures and regenerated files come out in a stable order.
 pub fn xml_fixtures(kind: &str) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(fixture_dir(kind))
-        .expect("fixture dir")
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "xml"))
-        .collect();
-    files.sort();
-    files
+    super::expected::fixtures(kind, "xml")
 }
 
 use std::io::{Cursor, Write};
@@ -41,10 +34,7 @@ pub fn build_zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
 }
 
 pub fn sha1_hex(data: &[u8]) -> String {
-    openssl::sha::sha1(data)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    directd::util::hex(&openssl::sha::sha1(data))
 }
 
 /// One ExtrinsicObject of an XDM METADATA.XML. `None` slots are left out, as in "limited"

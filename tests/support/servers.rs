@@ -1,18 +1,21 @@
 //! Private dnsmasq and OpenLDAP slapd instances on loopback ports, for the LDAP discovery tests.
-//! The dnsmasq one follows tests/smime_dnscert.rs (readiness proven by a per-instance token,
-//! retry on a port race); slapd gets a generated slapd.conf, its data loaded with slapadd before
+//! dnsmasq's readiness is proven by a per-instance token, with a retry on a port race; slapd gets a generated slapd.conf, its data loaded with slapadd before
 //! it starts, and runs in the foreground (`-d 0`) so killing the child stops it.
 
 use std::collections::HashSet;
 use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// A port free on UDP and TCP at 127.0.0.1 and never handed out twice in this process.
+use directd::util::hex;
+
+/// A port free on both UDP and TCP at 127.0.0.1, released before returning, and never handed
+/// out twice in this process (tests run in parallel). Something else may still grab it before
+/// dnsmasq binds it; [`Dnsmasq::start`] then sees dnsmasq exit and retries with another port.
 pub fn free_port() -> u16 {
     static HANDED_OUT: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
     loop {
@@ -30,34 +33,46 @@ pub fn free_port() -> u16 {
     }
 }
 
-use directd::util::hex;
+/// CERT RDATA in hex, as `--dns-rr` takes it: type, key tag 0, algorithm 0, data.
+pub fn cert_rdata(cert_type: u16, data: &[u8]) -> String {
+    let mut rdata = cert_type.to_be_bytes().to_vec();
+    rdata.extend_from_slice(&[0, 0, 0]);
+    rdata.extend_from_slice(data);
+    hex(&rdata)
+}
 
 /// `--dns-rr` value for a CERT record of type PKIX at `name`.
 pub fn cert_rr(name: &str, der: &[u8]) -> String {
-    let mut rdata = vec![0, 1, 0, 0, 0];
-    rdata.extend_from_slice(der);
-    format!("--dns-rr={name},37,{}", hex(&rdata))
+    format!("--dns-rr={name},37,{}", cert_rdata(1, der))
 }
 
+/// A private dnsmasq; killed on drop.
 pub struct Dnsmasq {
     child: Option<Child>,
     pub addr: SocketAddr,
+    log: PathBuf,
 }
 
 impl Dnsmasq {
-    /// dnsmasq answering for `*.test` only, with `extra` options (`--srv-host=...`, ...).
+    /// dnsmasq answering for `*.test` only, with `extra` options (`--srv-host=...`,
+    /// `--dns-rr=...`, `--local-ttl=...`).
     pub fn start(extra: &[String]) -> Dnsmasq {
-        for _ in 0..5 {
+        let mut last_log = String::new();
+        for attempt in 0..5 {
             let port = free_port();
+            // A per-instance token at ready.test proves that the instance answering the readiness
+            // probe is this one (not another test's dnsmasq that got the same port).
             static NEXT: AtomicU64 = AtomicU64::new(0);
             let token = format!(
                 "ready-{}-{}-{port}",
                 std::process::id(),
                 NEXT.fetch_add(1, Ordering::Relaxed)
             );
-            let mut rdata = vec![0, 3, 0, 0, 0];
-            rdata.extend_from_slice(token.as_bytes());
-            let child = Command::new("/usr/sbin/dnsmasq")
+            let log = std::env::temp_dir().join(format!(
+                "test-dnsmasq-{}-{port}-{attempt}.log",
+                std::process::id()
+            ));
+            let child = Command::new(dnsmasq_binary())
                 .args([
                     "--no-daemon",
                     "--conf-file=/dev/null",
@@ -66,34 +81,41 @@ impl Dnsmasq {
                     &format!("--port={port}"),
                     "--listen-address=127.0.0.1",
                     "--bind-interfaces",
+                    // Answer for *.test locally (NXDOMAIN/NODATA) instead of trying upstreams.
                     "--local=/test/",
                     "--cache-size=0",
-                    &format!("--dns-rr=ready.test,37,{}", hex(&rdata)),
+                    &format!("--dns-rr=ready.test,37,{}", cert_rdata(3, token.as_bytes())),
                 ])
                 .args(extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(File::create(&log).unwrap())
                 .spawn()
                 .expect("spawn dnsmasq (run scripts/install-dnsmasq.sh)");
             let mut d = Dnsmasq {
                 child: Some(child),
                 addr: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+                log,
             };
             if d.wait_ready(token.as_bytes()) {
                 return d;
             }
+            last_log = std::fs::read_to_string(&d.log).unwrap_or_default();
+            drop(d); // port taken by someone else in between, or similar: retry
         }
-        panic!("dnsmasq did not come up");
+        panic!("dnsmasq did not come up; last log:\n{last_log}");
     }
 
+    /// Polls with real queries until dnsmasq answers (no fixed sleeps).
     fn wait_ready(&mut self, token: &[u8]) -> bool {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if self.child.as_mut().unwrap().try_wait().unwrap().is_some() {
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                eprintln!("dnsmasq exited early: {status}");
                 return false;
             }
-            if let Some(answer) = cert_query(self.addr, "ready.test") {
+            if let Some(answer) = raw_udp_query(self.addr, "ready.test", Duration::from_millis(200))
+            {
                 if answer.windows(token.len()).any(|w| w == token) {
                     return true;
                 }
@@ -101,23 +123,39 @@ impl Dnsmasq {
         }
         false
     }
-}
 
-impl Drop for Dnsmasq {
-    fn drop(&mut self) {
+    pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            let _ = std::fs::remove_file(&self.log);
         }
     }
 }
 
-fn cert_query(server: SocketAddr, name: &str) -> Option<Vec<u8>> {
+impl Drop for Dnsmasq {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn dnsmasq_binary() -> PathBuf {
+    for p in ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"] {
+        if Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    "dnsmasq".into()
+}
+
+/// Sends one CERT query over UDP (no EDNS) and returns the raw response, if any arrives.
+pub fn raw_udp_query(server: SocketAddr, name: &str, wait: Duration) -> Option<Vec<u8>> {
     let sock = UdpSocket::bind((Ipv4Addr::LOCALHOST, 0)).ok()?;
     sock.connect(server).ok()?;
-    sock.set_read_timeout(Some(Duration::from_millis(200)))
-        .ok()?;
-    let mut q = vec![0x42, 0x42, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    sock.set_read_timeout(Some(wait)).ok()?;
+    let id: u16 = 0x4242;
+    let mut q = id.to_be_bytes().to_vec();
+    q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
     for label in name.split('.') {
         q.push(label.len() as u8);
         q.extend_from_slice(label.as_bytes());
@@ -125,8 +163,15 @@ fn cert_query(server: SocketAddr, name: &str) -> Option<Vec<u8>> {
     q.extend_from_slice(&[0, 0, 37, 0, 1]);
     sock.send(&q).ok()?;
     let mut buf = [0u8; 4096];
-    let n = sock.recv(&mut buf).ok()?;
-    Some(buf[..n].to_vec())
+    let deadline = Instant::now() + wait;
+    while Instant::now() < deadline {
+        match sock.recv(&mut buf) {
+            Ok(n) if n >= 12 && buf[..2] == id.to_be_bytes() => return Some(buf[..n].to_vec()),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+    None
 }
 
 /// One LDIF entry: `dn`, then `(attribute, value)` pairs; binary values are base64-encoded.

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 
-use super::{wait_until, write_private, TestEnv, PW};
+use super::sandbox::{wait_until, write_private, TestEnv, PW};
 
 const BIN: &str = env!("CARGO_BIN_EXE_directd");
 

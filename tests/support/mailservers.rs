@@ -89,7 +89,7 @@ impl Binaries {
         Self::find_in(&POSTFIX_CANDIDATES, &DOVECOT_CANDIDATES, &DOVECOT_SERVICES)
     }
 
-    fn find_in(
+    pub fn find_in(
         postfix: &[&str],
         dovecot: &[&str],
         services: &[&str],
@@ -142,7 +142,7 @@ pub struct MailServers {
 
 /// Ports bound at the same time so they are distinct, then released for the servers. Another
 /// process could grab one in between; on a test machine that is rare enough.
-fn free_ports<const N: usize>() -> Result<[u16; N], HarnessError> {
+pub fn free_ports<const N: usize>() -> Result<[u16; N], HarnessError> {
     let listeners = (0..N)
         .map(|_| TcpListener::bind((Ipv4Addr::LOCALHOST, 0)))
         .collect::<Result<Vec<_>, _>>()
@@ -746,32 +746,4 @@ protocol lmtp {{
         auth = ports.auth,
     );
     write(conf, &text)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn missing_binaries_are_named_with_the_fix() {
-        let err = Binaries::find_in(
-            &["/nonexistent/postfix"],
-            &["/bin/sh"],
-            &["/nonexistent/lmtp"],
-        )
-        .unwrap_err();
-        let msg = err.to_string();
-        assert!(msg.contains("postfix"), "{msg}");
-        assert!(msg.contains("/nonexistent/lmtp"), "{msg}");
-        assert!(!msg.contains("dovecot,"), "{msg}");
-        assert!(msg.contains("scripts/install-mailservers.sh"), "{msg}");
-    }
-
-    #[test]
-    fn free_ports_are_distinct() {
-        let ports = free_ports::<5>().unwrap();
-        for (i, p) in ports.iter().enumerate() {
-            assert!(!ports[i + 1..].contains(p), "{ports:?}");
-        }
-    }
 }

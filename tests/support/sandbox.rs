@@ -2,9 +2,6 @@
 //! a temp dir, and the real daemon code.
 #![allow(dead_code)]
 
-pub mod process;
-pub mod raw;
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

@@ -2,9 +2,6 @@
 //! line for interop fixtures. Two Direct domains: a.example (sender) and b.example (receiver).
 #![allow(dead_code)]
 
-pub mod http;
-pub mod servers;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -1,8 +1,6 @@
 //! The `--json` contract's checker: the `<!-- schema: NAME -->` tables of docs/json-output.md,
 //! and a check of real output against them (every documented field present with its type, no
 //! undocumented field). Shared by the tests that run the commands.
-#![allow(dead_code)]
-
 use std::collections::{BTreeSet, HashMap};
 
 use serde_json::Value;

@@ -1,4 +1,0 @@
-//! Test support for the edge transport: private Postfix + Dovecot instances on loopback.
-#![allow(dead_code)]
-
-pub mod mailservers;
