@@ -9,17 +9,18 @@
 //!
 //! - `cli` — argument parsing, one file per subcommand, text and `--json` output; uses everything.
 //! - `daemon` — the run loop (`mod.rs`), per-account passes and backoff (`accounts`), one
-//!   session's work (`session`), the unreadable-message policy (`poison`), the per-store lock,
-//!   systemd notify, metrics.
+//!   session's work (`session`), the unreadable-message policy (`poison`), ingestion of received
+//!   attachments (`ingest`), the per-store lock, systemd notify, metrics.
 //! - `sandbox` — a phiMail-compatible HISP for tests and demos; uses `hisp::codec`, `tls`.
 //! - `config` — the TOML file and `DIRECTD_*` overrides, validated per section; it builds the
 //!   settings types of `hisp`, `smime` and `store`, so it names them.
 //! - `hisp` — the `Transport` trait and its errors, `phimail` (the line protocol) and `edge`
 //!   (SMTP/IMAP with the S/MIME agent); uses `smime`, `mdn`, `message`.
 //! - `store` — every SQL statement, schema migrations, transactions; uses `tracking` (the state
-//!   machine it applies), `ingest` (the typed documents it stores; the ingestion runner in
-//!   `ingest::pipeline` also drives the store, the one cycle left), `message`.
-//! - `ingest` — C-CDA and XDM extraction into typed documents.
+//!   machine it applies), `ingest` (the typed documents it stores), `message`.
+//! - `ingest` — C-CDA and XDM extraction into typed documents: bytes in, no I/O, no SQL. Its
+//!   runners live with their callers: `daemon::ingest` (received attachments), `cli/ingest.rs`
+//!   (files from disk) and `cli/ccda/reextract.rs`.
 //! - `smime` — the security agent: seal, open, certificates, trust, discovery; uses `mime`.
 //! - `tracking` — the per-recipient delivery state machine; uses `message`.
 //! - `mdn` — MDN/DSN building and parsing; uses `mime`.

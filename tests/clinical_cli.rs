@@ -560,7 +560,7 @@ fn reextract_finds_documents_inside_received_attachments() {
                 },
             )
             .expect("store");
-        let (n, tally) = directd::ingest::pipeline::ingest_pending(
+        let (n, tally) = directd::daemon::ingest::ingest_pending(
             &mut store,
             &directd::ingest::Limits::default(),
         )

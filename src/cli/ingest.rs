@@ -7,8 +7,8 @@ use std::time::Instant;
 use clap::Args;
 
 use super::{CliError, CliResult, Context};
-use crate::ingest::pipeline::{ingest_file, FileIngestError};
-use crate::ingest::Limits;
+use crate::ingest::{detect, ingest_bytes, Content, Detected, IngestError, Limits};
+use crate::store::{IngestTally, Store, StoreError};
 
 #[derive(Args, Debug)]
 #[command(
@@ -145,4 +145,104 @@ pub fn run(ctx: &Context, args: IngestArgs) -> CliResult {
             failures.len()
         )))
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FileIngestError {
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Refused { path: String, source: IngestError },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What one file from disk yielded.
+#[derive(Debug, Default)]
+pub struct FileOutcome {
+    pub tally: IngestTally,
+    /// What was looked at and left alone because it is not a C-CDA: the file itself, or members
+    /// of its XDM zip. Reported so that "0 new documents" is never the whole story.
+    pub skipped: Vec<Skipped>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The XDM member's URI, or `None` for the file itself.
+    pub member: Option<String>,
+    pub detected: Detected,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.detected {
+            Detected::Pdf => "a PDF",
+            Detected::Text => "plain text",
+            Detected::Xdm => "a zip",
+            Detected::Ccda => "a C-CDA",
+            Detected::Other => {
+                "unrecognised; a C-CDA is a ClinicalDocument in the urn:hl7-org:v3 namespace"
+            }
+        };
+        match &self.member {
+            Some(m) => write!(f, "{m}: not a C-CDA ({what})"),
+            None => write!(f, "not a C-CDA ({what})"),
+        }
+    }
+}
+
+/// Ingests one file from disk (a C-CDA or an XDM zip).
+pub fn ingest_file(
+    store: &mut Store,
+    path: &Path,
+    limits: &Limits,
+) -> Result<FileOutcome, FileIngestError> {
+    let shown = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|source| FileIngestError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    // Neither a document nor a whole zip may exceed its cap, so no file larger than both is read.
+    let limit = limits.max_document_bytes.max(limits.max_zip_total_bytes);
+    if meta.len() > limit {
+        return Err(FileIngestError::Refused {
+            path: shown,
+            source: IngestError::TooLarge {
+                size: meta.len(),
+                limit,
+            },
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|source| FileIngestError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let extracted = ingest_bytes(&bytes, "application/octet-stream", name.as_deref(), limits)
+        .map_err(|source| FileIngestError::Refused {
+            path: shown.clone(),
+            source,
+        })?;
+    let skipped = if extracted.is_empty() {
+        vec![Skipped {
+            member: None,
+            detected: detect(&bytes, "application/octet-stream", name.as_deref()),
+        }]
+    } else {
+        extracted
+            .iter()
+            .filter_map(|e| match (&e.content, &e.xdm) {
+                (Content::NotCda(d), Some(m)) => Some(Skipped {
+                    member: Some(m.uri.clone()),
+                    detected: *d,
+                }),
+                _ => None,
+            })
+            .collect()
+    };
+    let tally = store.record_extraction(None, Some(&shown), &extracted)?;
+    Ok(FileOutcome { tally, skipped })
 }

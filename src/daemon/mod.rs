@@ -2,6 +2,7 @@
 //! to the HISP only after the store has committed.
 
 mod accounts;
+pub mod ingest;
 mod lock;
 pub mod metrics;
 mod notify;
@@ -394,8 +395,7 @@ impl Daemon {
     /// crash) drains without starving polls or the watchdog.
     /// Returns whether attachments are still waiting (the loop then does not sleep).
     fn ingest_backlog(&mut self) -> Result<bool, StoreError> {
-        let (attachments, tally) =
-            crate::ingest::pipeline::ingest_pending(&mut self.store, &self.limits)?;
+        let (attachments, tally) = ingest::ingest_pending(&mut self.store, &self.limits)?;
         if attachments > 0 {
             tracing::info!(
                 attachments,
@@ -405,7 +405,7 @@ impl Daemon {
                 "ingested"
             );
         }
-        Ok(attachments == crate::ingest::pipeline::BATCH)
+        Ok(attachments == ingest::BATCH)
     }
 
     fn expire_timeouts(&mut self) -> Result<(), StoreError> {
