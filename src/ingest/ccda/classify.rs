@@ -1,6 +1,7 @@
 //! Document and section kinds: template ids first, then LOINC (or DICOM) codes.
 
-use super::{DOC_TEMPLATE_PREFIX, LOINC, SECTION_TEMPLATE_PREFIX};
+use super::templates::{DOC_TEMPLATE_PREFIX, SECTION_TEMPLATE_PREFIX};
+use super::LOINC;
 use crate::ingest::model::*;
 pub(super) fn classify_document(doc: &mut Document) {
     let by_template = doc.template_ids.iter().find_map(|t| {

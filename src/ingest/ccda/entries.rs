@@ -3,24 +3,19 @@
 
 use super::datatypes::{code, first_value, ids, period, point_time, status, ts, value_code};
 use super::header::participant;
-use super::ENTRY_TEMPLATE_PREFIX;
+use super::templates::*;
 use crate::ingest::model::*;
 use crate::ingest::xml::Node;
 /// Entry template number `x` of `2.16.840.1.113883.10.20.22.4.x` carried by a clinical statement.
 fn entry_templates(node: &Node) -> Vec<u32> {
     node.template_roots()
         .filter_map(|r| {
-            r.strip_prefix(ENTRY_TEMPLATE_PREFIX).or_else(|| {
-                // The Smoking Status template's OID was published with a typo (".10.22.4.78",
-                // missing ".20") and real documents, NIST's samples among them, carry it.
-                (r == SMOKING_STATUS_TYPO_OID).then_some("78")
-            })
+            r.strip_prefix(ENTRY_TEMPLATE_PREFIX)
+                .or_else(|| (r == SMOKING_STATUS_TYPO_OID).then_some("78"))
         })
         .filter_map(|n| n.parse().ok())
         .collect()
 }
-
-const SMOKING_STATUS_TYPO_OID: &str = "2.16.840.1.113883.10.22.4.78";
 
 fn is_planned_mood(node: &Node) -> bool {
     matches!(
@@ -62,46 +57,49 @@ fn read_statement(st: &Node, section: SectionKind, out: &mut Vec<Entry>) {
     let name = st.name.as_str();
 
     // Template ids first: they are unambiguous wherever the entry sits.
-    if has(3) {
+    if has(PROBLEM_CONCERN_ACT) {
         return problems_from_concern(st, out);
     }
-    if has(4) {
+    if has(PROBLEM_OBSERVATION) {
         return out.push(Entry::Problem(problem(st, None)));
     }
-    if has(30) {
+    if has(ALLERGY_CONCERN_ACT) {
         return allergies_from_concern(st, out);
     }
-    if has(7) {
+    if has(ALLERGY_INTOLERANCE_OBSERVATION) {
         return out.push(Entry::Allergy(allergy(st, None)));
     }
-    if has(52) {
+    if has(IMMUNIZATION_ACTIVITY) {
         return out.push(Entry::Immunization(immunization(st)));
     }
-    if has(16) {
+    if has(MEDICATION_ACTIVITY) {
         return out.push(Entry::Medication(medication(st)));
     }
-    if has(26) || has(27) {
+    if has(VITAL_SIGNS_ORGANIZER) || has(VITAL_SIGN_OBSERVATION) {
         return out.push(Entry::VitalSigns(panel(st)));
     }
-    if has(1) || has(2) {
+    if has(RESULT_ORGANIZER) || has(RESULT_OBSERVATION) {
         return out.push(Entry::Result(panel(st)));
     }
-    if has(49) {
+    if has(ENCOUNTER_ACTIVITY) {
         return out.push(Entry::Encounter(encounter(st)));
     }
-    if has(78) || has(85) || has(38) {
+    if has(SMOKING_STATUS) || has(TOBACCO_USE) || has(SOCIAL_HISTORY_OBSERVATION) {
         return out.push(Entry::SocialHistory(social(st, &t)));
     }
-    if [39, 40, 41, 42, 43, 44, 120].iter().any(|n| has(*n)) {
+    if PLANNED.iter().any(|n| has(*n)) {
         return out.push(Entry::PlanOfCare(planned(st)));
     }
-    if has(12) || has(13) || has(14) {
+    if has(PROCEDURE_ACTIVITY_ACT)
+        || has(PROCEDURE_ACTIVITY_OBSERVATION)
+        || has(PROCEDURE_ACTIVITY_PROCEDURE)
+    {
         return out.push(Entry::Procedure(procedure(st)));
     }
-    if has(45) {
+    if has(FAMILY_HISTORY_ORGANIZER) {
         return out.push(Entry::FamilyHistory(family(st)));
     }
-    if has(35) {
+    if has(DISCHARGE_MEDICATION) {
         // Discharge Medication act wraps the actual Medication Activity.
         for inner in related(st, "substanceAdministration") {
             out.push(Entry::Medication(medication(inner)));
@@ -172,7 +170,7 @@ fn problems_from_concern(act: &Node, out: &mut Vec<Entry>) {
     let templated: Vec<&Node> = observations
         .iter()
         .copied()
-        .filter(|o| entry_templates(o).contains(&4))
+        .filter(|o| entry_templates(o).contains(&PROBLEM_OBSERVATION))
         .collect();
     let chosen = if templated.is_empty() {
         observations
@@ -207,7 +205,7 @@ fn is_status_observation(o: &Node, template: u32) -> bool {
 
 fn problem(obs: &Node, concern: Option<&Concern>) -> Problem {
     let (onset, resolution) = period(obs.child("effectiveTime"));
-    let status_obs = related(obs, "observation").find(|o| is_status_observation(o, 6));
+    let status_obs = related(obs, "observation").find(|o| is_status_observation(o, PROBLEM_STATUS));
     let concern_period = concern.map(|c| c.period.clone()).unwrap_or_default();
     Problem {
         ids: ids(obs),
@@ -243,8 +241,8 @@ fn allergies_from_concern(act: &Node, out: &mut Vec<Entry>) {
     };
     // A severity (or status) observation directly under the concern describes the allergies in
     // it; read as an allergy of its own it would be a blank row.
-    let (about, observations): (Vec<&Node>, Vec<&Node>) =
-        related(act, "observation").partition(|o| is_severity(o) || is_status_observation(o, 28));
+    let (about, observations): (Vec<&Node>, Vec<&Node>) = related(act, "observation")
+        .partition(|o| is_severity(o) || is_status_observation(o, ALLERGY_STATUS_OBSERVATION));
     let concern_severity = about
         .iter()
         .find(|o| is_severity(o))
@@ -268,7 +266,8 @@ fn allergies_from_concern(act: &Node, out: &mut Vec<Entry>) {
 }
 
 fn is_severity(o: &Node) -> bool {
-    entry_templates(o).contains(&8) || o.child("code").and_then(|c| c.attr("code")) == Some("SEV")
+    entry_templates(o).contains(&SEVERITY_OBSERVATION)
+        || o.child("code").and_then(|c| c.attr("code")) == Some("SEV")
 }
 
 fn allergy(obs: &Node, concern: Option<&Concern>) -> Allergy {
@@ -292,11 +291,13 @@ fn allergy(obs: &Node, concern: Option<&Concern>) -> Allergy {
         let Some(o) = er.child("observation") else {
             continue;
         };
-        if is_status_observation(o, 28) {
+        if is_status_observation(o, ALLERGY_STATUS_OBSERVATION) {
             a.status = o.child("value").and_then(status_name);
         } else if is_severity(o) {
             a.severity = value_code(o);
-        } else if entry_templates(o).contains(&9) || er.attr("typeCode") == Some("MFST") {
+        } else if entry_templates(o).contains(&REACTION_OBSERVATION)
+            || er.attr("typeCode") == Some("MFST")
+        {
             a.reactions.push(Reaction {
                 code: value_code(o),
                 severity: related(o, "observation")
@@ -474,7 +475,7 @@ fn immunization(sa: &Node) -> Immunization {
             .and_then(|d| d.attr_string("value")),
         dose_unit: sa.child("doseQuantity").and_then(|d| d.attr_string("unit")),
         refusal_reason: related(sa, "observation")
-            .find(|o| entry_templates(o).contains(&53))
+            .find(|o| entry_templates(o).contains(&IMMUNIZATION_REFUSAL_REASON))
             .and_then(|o| o.child("code"))
             .map(code),
     }
@@ -554,13 +555,13 @@ fn encounter(node: &Node) -> Encounter {
     let mut diagnoses = Vec::new();
     for er in node.children("entryRelationship") {
         if let Some(act) = er.child("act") {
-            let is_dx = entry_templates(act).contains(&80)
+            let is_dx = entry_templates(act).contains(&ENCOUNTER_DIAGNOSIS)
                 || act.child("code").and_then(|c| c.attr("code")) == Some("29308-4");
             if is_dx {
                 diagnoses.extend(related(act, "observation").filter_map(value_code));
             }
         } else if let Some(obs) = er.child("observation") {
-            if entry_templates(obs).contains(&4) {
+            if entry_templates(obs).contains(&PROBLEM_OBSERVATION) {
                 diagnoses.extend(value_code(obs));
             }
         }
@@ -583,9 +584,9 @@ fn encounter(node: &Node) -> Encounter {
 
 fn social(obs: &Node, templates: &[u32]) -> SocialHistory {
     let (start, end) = period(obs.child("effectiveTime"));
-    let observation_type = if templates.contains(&78) {
+    let observation_type = if templates.contains(&SMOKING_STATUS) {
         "smoking_status"
-    } else if templates.contains(&85) {
+    } else if templates.contains(&TOBACCO_USE) {
         "tobacco_use"
     } else {
         "observation"
@@ -648,7 +649,7 @@ fn family(org: &Node) -> FamilyHistory {
             .filter_map(|c| c.child("observation"))
             .map(|obs| {
                 let age = related(obs, "observation").find(|o| {
-                    entry_templates(o).contains(&31)
+                    entry_templates(o).contains(&AGE_OBSERVATION)
                         || o.child("code").and_then(|c| c.attr("code")) == Some("445518008")
                 });
                 let age_value = age.and_then(|a| a.child("value"));
@@ -657,7 +658,7 @@ fn family(org: &Node) -> FamilyHistory {
                     onset_age: age_value.and_then(|v| v.attr_string("value")),
                     onset_age_unit: age_value.and_then(|v| v.attr_string("unit")),
                     cause_of_death: related(obs, "observation").any(|o| {
-                        entry_templates(o).contains(&47)
+                        entry_templates(o).contains(&FAMILY_HISTORY_DEATH_OBSERVATION)
                             || o.child("code").and_then(|c| c.attr("code")) == Some("419620001")
                     }),
                 }

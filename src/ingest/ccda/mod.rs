@@ -11,7 +11,7 @@
 //! `mod.rs` finds the root and drives the walk; `encoding` maps legacy single-byte input to UTF-8;
 //! `body` follows sections and narrative; `header` reads the header blocks; `datatypes` the HL7
 //! data types both use; `classify` names document and section kinds; `entries` reads clinical
-//! statements.
+//! statements; `templates` names the template ids they dispatch on.
 
 mod body;
 mod classify;
@@ -19,6 +19,7 @@ mod datatypes;
 mod encoding;
 mod entries;
 mod header;
+mod templates;
 
 use openssl::sha::sha256;
 
@@ -34,9 +35,6 @@ use header::read_header_node;
 
 const HL7_V3_NS: &str = "urn:hl7-org:v3";
 pub(super) const LOINC: &str = "2.16.840.1.113883.6.1";
-pub(super) const DOC_TEMPLATE_PREFIX: &str = "2.16.840.1.113883.10.20.22.1.";
-pub(super) const SECTION_TEMPLATE_PREFIX: &str = "2.16.840.1.113883.10.20.22.2.";
-pub(super) const ENTRY_TEMPLATE_PREFIX: &str = "2.16.840.1.113883.10.20.22.4.";
 
 pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, IngestError> {
     if bytes.len() as u64 > limits.max_document_bytes {
