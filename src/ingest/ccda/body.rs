@@ -55,11 +55,11 @@ fn read_section_component(
     loop {
         match r.next()? {
             Ev::Start(e) if local_name(e.name().as_ref()) == b"section" => {
-                let node = Node::from_start(&e)?;
+                let node = r.node(&e)?;
                 read_section(r, doc, node.attr_string("nullFlavor"), parent)?;
             }
             Ev::Empty(e) if local_name(e.name().as_ref()) == b"section" => {
-                let node = Node::from_start(&e)?;
+                let node = r.node(&e)?;
                 let mut section = empty_section(parent);
                 section.null_flavor = node.attr_string("nullFlavor");
                 doc.sections.push(section);
@@ -114,7 +114,7 @@ fn read_section(
                     read_section_header(&mut section, &node);
                 }
             },
-            Ev::Empty(e) => read_section_header(&mut section, &Node::from_start(&e)?),
+            Ev::Empty(e) => read_section_header(&mut section, &r.node(&e)?),
             Ev::End(_) => break,
             Ev::Text(_) => {}
             Ev::Eof => return Err(unexpected_eof()),
@@ -132,7 +132,7 @@ fn read_section(
 }
 
 fn read_section_header(section: &mut Section, node: &Node) {
-    match node.name.as_str() {
+    match node.name.as_ref() {
         "templateId" => {
             if let Some(t) = template_id(node) {
                 section.template_ids.push(t);
@@ -254,7 +254,7 @@ struct Narrative {
 /// An entry's own `<text>`, and a string `<value>` (a DICOM text observation's `ED`), may point
 /// into the narrative the same way.
 fn resolve_original_text(node: &mut Node, ids: &HashMap<String, String>) {
-    let named = matches!(node.name.as_str(), "originalText" | "text" | "value");
+    let named = matches!(node.name.as_ref(), "originalText" | "text" | "value");
     if named && node.text.trim().is_empty() {
         // `#id` is the rule; a bare `id` is common enough to honour.
         let target = node
@@ -263,7 +263,7 @@ fn resolve_original_text(node: &mut Node, ids: &HashMap<String, String>) {
             .map(|v| v.trim().trim_start_matches('#'))
             .and_then(|id| ids.get(id));
         if let Some(text) = target {
-            node.text = text.clone();
+            node.text = std::borrow::Cow::Owned(text.clone());
             node.children.clear();
         }
     }

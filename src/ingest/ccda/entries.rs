@@ -54,7 +54,7 @@ fn read_statement(st: &Node, section: SectionKind, out: &mut Vec<Entry>) {
     use SectionKind as K;
     let t = entry_templates(st);
     let has = |n: u32| t.contains(&n);
-    let name = st.name.as_str();
+    let name = st.name.as_ref();
 
     // Template ids first: they are unambiguous wherever the entry sits.
     if has(PROBLEM_CONCERN_ACT) {
@@ -156,7 +156,7 @@ fn read_statement(st: &Node, section: SectionKind, out: &mut Vec<Entry>) {
 }
 
 /// Clinical statements of element `name` reachable through `entryRelationship`.
-fn related<'a>(node: &'a Node, name: &'a str) -> impl Iterator<Item = &'a Node> + 'a {
+fn related<'a, 'x>(node: &'a Node<'x>, name: &'a str) -> impl Iterator<Item = &'a Node<'x>> + 'a {
     node.children("entryRelationship")
         .filter_map(move |er| er.child(name))
 }
@@ -538,7 +538,7 @@ fn panel(node: &Node) -> Panel {
 fn procedure(node: &Node) -> Procedure {
     let (start, end) = period(node.child("effectiveTime"));
     Procedure {
-        entry_type: node.name.clone(),
+        entry_type: node.name.to_string(),
         ids: ids(node),
         mood_code: node.attr_string("moodCode"),
         code: node.child("code").map(code),
@@ -604,11 +604,11 @@ fn social(obs: &Node, templates: &[u32]) -> SocialHistory {
 
 fn planned(node: &Node) -> PlannedItem {
     let (start, end) = period(node.child("effectiveTime"));
-    let entry_type = match node.name.as_str() {
+    let entry_type = match node.name.as_ref() {
         "substanceAdministration" => "substance_administration".to_string(),
         other => other.to_string(),
     };
-    let what = match node.name.as_str() {
+    let what = match node.name.as_ref() {
         "substanceAdministration" => drug(node).0,
         "supply" => node
             .find(&[

@@ -7,7 +7,7 @@ use super::datatypes::{
 use crate::ingest::model::*;
 use crate::ingest::xml::Node;
 pub(super) fn read_header_node(doc: &mut Document, node: &Node) {
-    match node.name.as_str() {
+    match node.name.as_ref() {
         "templateId" => {
             if let Some(t) = template_id(node) {
                 doc.template_ids.push(t);

@@ -26,7 +26,7 @@ use openssl::sha::sha256;
 use super::error::IngestError;
 use super::limits::Limits;
 use super::model::*;
-use super::xml::{local_name, unexpected_eof, Ev, Node, SafeReader};
+use super::xml::{local_name, unexpected_eof, Ev, SafeReader};
 use body::read_body_component;
 use classify::classify_document;
 use encoding::transcode_legacy;
@@ -108,7 +108,7 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, IngestError> {
                     read_header_node(&mut doc, &node);
                 }
             }
-            Ev::Empty(e) => read_header_node(&mut doc, &Node::from_start(&e)?),
+            Ev::Empty(e) => read_header_node(&mut doc, &r.node(&e)?),
             Ev::End(_) => break,
             Ev::Text(_) => {}
             Ev::Eof => return Err(unexpected_eof()),
