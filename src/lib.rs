@@ -9,8 +9,8 @@
 //!
 //! - `cli` — argument parsing, one file per subcommand, text and `--json` output; uses everything.
 //! - `daemon` — the run loop (`mod.rs`), per-account passes and backoff (`accounts`), one
-//!   session's work (`session`), the unreadable-message policy (`poison`), the per-store lock,
-//!   systemd notify, metrics.
+//!   session's work (`session`), the unreadable-message policy (`poison`), ingestion of received
+//!   attachments (`ingest`), the per-store lock, systemd notify, metrics.
 //! - `sandbox` — a phiMail-compatible HISP for tests and demos; uses `hisp::codec`, `tls`.
 //! - `config` — the TOML file and `DIRECTD_*` overrides (`load`), read into serde structs (`raw`)
 //!   and validated per section (`account`, `smime`, `secret`); it builds the settings types of
@@ -21,8 +21,9 @@
 //!   clinical tables (`clinical/`), the append-only delivery history (`events`); uses `tracking`
 //!   (the state machine and timeout policy it applies), `ingest` (the typed documents it
 //!   stores), `mdn`, `message`. Exception: `Store::open_config` takes `config::StoreConfig`.
-//! - `ingest` — C-CDA and XDM extraction into typed documents. Exception: the ingestion runner
-//!   in `ingest::pipeline` drives the store, the one cycle left.
+//! - `ingest` — C-CDA and XDM extraction into typed documents: bytes in, no I/O, no SQL. Its
+//!   runners live with their callers: `daemon::ingest` (received attachments), `cli/ingest.rs`
+//!   (files from disk) and `cli/ccda/reextract.rs`.
 //! - `unstructured` — writes an Unstructured Document (a PDF in a US Realm Header) for `send --pdf`.
 //! - `directory` — NPI check digits and the NPPES endpoint file (Direct addresses by NPI).
 //! - `smime` — the security agent: seal, open, certificates, trust, discovery (`discovery/`:

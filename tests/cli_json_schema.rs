@@ -9,10 +9,10 @@ use std::collections::BTreeSet;
 use std::io::BufRead;
 use std::process::Stdio;
 
-use support::process::{json, text, Cli};
-use support::sandbox::*;
 use directd::sandbox::InjectMail;
 use support::json_schema::{checker, parse_ty, Ty};
+use support::process::{json, text, Cli};
+use support::sandbox::*;
 
 #[test]
 fn the_checker_refuses_what_the_page_does_not_say() {

@@ -566,7 +566,7 @@ fn reextract_finds_documents_inside_received_attachments() {
                 },
             )
             .expect("store");
-        let (n, tally) = directd::ingest::pipeline::ingest_pending(
+        let (n, tally) = directd::daemon::ingest::ingest_pending(
             &mut store,
             &directd::ingest::Limits::default(),
         )
@@ -587,4 +587,71 @@ fn reextract_finds_documents_inside_received_attachments() {
         sql_rows(&env.db, "SELECT xdm_uri FROM documents"),
         ["DOC0001.XML"]
     );
+}
+
+/// Documents in the store and how many distinct bytes they hold, read without creating the file;
+/// `None` until the ingest has created the store and its tables.
+fn stored_documents(db: &Path) -> Option<(i64, i64)> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .ok()?;
+    conn.query_row(
+        "SELECT count(*), count(DISTINCT sha256) FROM documents",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .ok()
+}
+
+/// Bulk ingest commits in batches and a crash loses only the batch in flight: `directd ingest`
+/// is SIGKILLed once its first batches are in the store, whole batches are found there, and the
+/// same command run again stores exactly the rest (the committed ones count as already stored).
+#[test]
+fn killed_bulk_ingest_keeps_whole_batches_and_a_rerun_stores_the_rest_once() {
+    const FILES: i64 = 200;
+    const BATCH: i64 = 4;
+    let env = env();
+    let base = support::ingest::fixture("ccda", "ccd_r21_full.xml");
+    for i in 0..FILES {
+        // Each copy is its own document and patient (its own sha256 and MRN), as in an archive;
+        // copies of one patient would measure identity linking instead.
+        let text = String::from_utf8(base.clone()).expect("utf-8 fixture");
+        let bytes = text.replace("MRN-424242", &format!("MRN-{i}"));
+        std::fs::write(env.files.join(format!("copy-{i:04}.xml")), bytes).expect("write copy");
+    }
+    let dir = env.files.to_str().expect("utf-8");
+    let mut child = Command::new(BIN)
+        .arg("--db")
+        .arg(&env.db)
+        .args(["ingest", "--batch", &BATCH.to_string(), dir])
+        .env_remove("RUST_LOG")
+        .env_remove("DIRECTD_CONFIG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn directd ingest");
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            panic!("ingest ended ({status}) before any batch was seen; the test needs more files");
+        }
+        if stored_documents(&env.db).is_some_and(|(n, _)| n > 0) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    child.kill().expect("SIGKILL");
+    child.wait().expect("reap");
+
+    let (committed, distinct) = stored_documents(&env.db).expect("store readable after the kill");
+    assert!(
+        committed > 0 && committed < FILES,
+        "the kill came mid-ingest: {committed} of {FILES} stored"
+    );
+    assert_eq!(committed % BATCH, 0, "only whole batches are committed");
+    assert_eq!(distinct, committed);
+
+    let out = json(&directd(&env, &["ingest", "--json", dir]));
+    assert_eq!(out["documents"], FILES - committed, "{out}");
+    assert_eq!(out["already_stored"], committed, "{out}");
+    assert_eq!(stored_documents(&env.db), Some((FILES, FILES)));
 }

@@ -5,9 +5,9 @@
 
 mod support;
 
+use directd::sandbox::DirectoryListing;
 use support::process::{json, text, Cli};
 use support::sandbox::*;
-use directd::sandbox::DirectoryListing;
 
 /// Listed by the HISP only (as B's entry in its directory).
 const NPI_AT_HISP: &str = "1234567893";

@@ -9,11 +9,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Stdio;
 use std::time::SystemTime;
 
-use support::process::{json, text, Cli, Daemon};
-use support::sandbox::*;
 use directd::ingest::model::DocumentKind;
 use directd::ingest::{extract_ccda, Limits};
 use directd::unstructured::{build, Author, Content, PatientDemographics};
+use support::process::{json, text, Cli, Daemon};
+use support::sandbox::*;
 
 /// A small but well-formed PDF: header, one empty page, xref, trailer.
 const PDF: &[u8] = b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n2 0 obj << /Type /Pages /Kids [3 0 R] /Count 1 >> endobj\n3 0 obj << /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >> endobj\nxref\n0 4\n0000000000 65535 f \n0000000009 00000 n \n0000000058 00000 n \n0000000115 00000 n \ntrailer << /Size 4 /Root 1 0 R >>\nstartxref\n186\n%%EOF\n\xe2\xe3\xcf\xd3 binary tail \x00\x01\x02\xff";

@@ -1,5 +1,6 @@
 //! `directd ccda list` and `directd ccda show ID`: the ingested clinical documents.
 
+mod reextract;
 mod render;
 
 use clap::{Args, Subcommand};
@@ -166,10 +167,7 @@ pub fn run(ctx: &Context, args: CcdaArgs) -> CliResult {
             }
         }
         CcdaCommand::Reextract { json: as_json } => {
-            let done = crate::ingest::pipeline::reextract_all(
-                &mut store,
-                &crate::ingest::Limits::default(),
-            )?;
+            let done = reextract::reextract_all(&mut store, &crate::ingest::Limits::default())?;
             store.audit(
                 &crate::store::current_actor(),
                 "ccda reextract",

@@ -7,8 +7,8 @@ use std::time::Instant;
 use clap::Args;
 
 use super::{CliError, CliResult, Context};
-use crate::ingest::pipeline::{ingest_file, FileIngestError};
-use crate::ingest::Limits;
+use crate::ingest::{detect, ingest_bytes, Content, Detected, Extracted, IngestError, Limits};
+use crate::store::Store;
 
 #[derive(Args, Debug)]
 #[command(
@@ -21,6 +21,10 @@ pub struct IngestArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+    /// Files stored per transaction. A crash loses at most the batch being stored, which the
+    /// same command run again stores (documents already stored are recognised and skipped).
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    batch: usize,
 }
 
 fn collect(path: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
@@ -53,9 +57,8 @@ pub fn run(ctx: &Context, args: IngestArgs) -> CliResult {
     let limits = Limits::default();
     let progress = std::io::stderr().is_terminal() && !args.json;
     let started = Instant::now();
-    let (mut documents, mut already, mut bytes) = (0usize, 0usize, 0u64);
-    let mut failures: Vec<(String, String)> = Vec::new();
-    let mut skipped: Vec<(String, String)> = Vec::new();
+    let mut totals = Totals::default();
+    let mut batch = Batch::default();
     for (i, file) in files.iter().enumerate() {
         if progress {
             let width = 30;
@@ -68,38 +71,33 @@ pub fn run(ctx: &Context, args: IngestArgs) -> CliResult {
                 files.len()
             );
         }
-        bytes += std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-        match ingest_file(&mut store, file, &limits) {
-            Ok(outcome) => {
-                let t = outcome.tally;
-                skipped.extend(
-                    outcome
-                        .skipped
-                        .iter()
-                        .map(|s| (file.display().to_string(), s.to_string())),
-                );
-                documents += t.documents;
-                already += t.already_stored;
-                failures.extend(
-                    t.failures
-                        .into_iter()
-                        .map(|f| (file.display().to_string(), f)),
-                );
-            }
-            Err(FileIngestError::Store(e)) => return Err(CliError::Failure(e.into())),
-            Err(e @ (FileIngestError::Read { .. } | FileIngestError::Refused { .. })) => {
+        totals.bytes += std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        match extract_file(file, &limits) {
+            Ok(extracted) => batch.push(extracted),
+            Err(e) => {
                 let text = e.to_string();
                 let reason = text
                     .split_once(": ")
                     .map(|(_, r)| r.to_owned())
                     .unwrap_or(text);
-                failures.push((file.display().to_string(), reason));
+                totals.failures.push((file.display().to_string(), reason));
             }
         }
+        if batch.files.len() >= args.batch.max(1) || batch.bytes >= BATCH_BYTES {
+            batch.commit(&mut store, &mut totals)?;
+        }
     }
+    batch.commit(&mut store, &mut totals)?;
     if progress {
         eprintln!("\r{}\r", " ".repeat(50));
     }
+    let Totals {
+        documents,
+        already,
+        bytes,
+        failures,
+        skipped,
+    } = totals;
     let secs = started.elapsed().as_secs_f64();
     store.audit(
         &crate::store::current_actor(),
@@ -145,4 +143,164 @@ pub fn run(ctx: &Context, args: IngestArgs) -> CliResult {
             failures.len()
         )))
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FileIngestError {
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Refused { path: String, source: IngestError },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// The XDM member's URI, or `None` for the file itself.
+    pub member: Option<String>,
+    pub detected: Detected,
+}
+
+impl std::fmt::Display for Skipped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.detected {
+            Detected::Pdf => "a PDF",
+            Detected::Text => "plain text",
+            Detected::Xdm => "a zip",
+            Detected::Ccda => "a C-CDA",
+            Detected::Other => {
+                "unrecognised; a C-CDA is a ClinicalDocument in the urn:hl7-org:v3 namespace"
+            }
+        };
+        match &self.member {
+            Some(m) => write!(f, "{m}: not a C-CDA ({what})"),
+            None => write!(f, "not a C-CDA ({what})"),
+        }
+    }
+}
+
+/// Files are committed in batches of `--batch` files, or sooner once the files of a batch add up
+/// to this many bytes, so the extracted documents held in memory stay bounded.
+const BATCH_BYTES: u64 = 64 << 20;
+
+/// What the whole run found, summed over its batches.
+#[derive(Default)]
+struct Totals {
+    documents: usize,
+    already: usize,
+    bytes: u64,
+    /// `(file, reason)`.
+    failures: Vec<(String, String)>,
+    skipped: Vec<(String, String)>,
+}
+
+/// Extracted files waiting for their transaction.
+#[derive(Default)]
+struct Batch {
+    files: Vec<ExtractedFile>,
+    bytes: u64,
+}
+
+impl Batch {
+    fn push(&mut self, file: ExtractedFile) {
+        self.bytes += file.size;
+        self.files.push(file);
+    }
+
+    /// Stores the batch in one transaction and adds what it yielded to `totals`. Only a store
+    /// error ends the run; the batch is then not committed, and a second run stores it.
+    fn commit(&mut self, store: &mut Store, totals: &mut Totals) -> Result<(), CliError> {
+        if self.files.is_empty() {
+            return Ok(());
+        }
+        let items: Vec<(&str, &[Extracted])> = self
+            .files
+            .iter()
+            .map(|f| (f.shown.as_str(), f.extracted.as_slice()))
+            .collect();
+        let tallies = store
+            .record_file_extractions(&items)
+            .map_err(|e| CliError::Failure(e.into()))?;
+        for (file, t) in self.files.iter().zip(tallies) {
+            totals.documents += t.documents;
+            totals.already += t.already_stored;
+            totals.skipped.extend(
+                file.skipped
+                    .iter()
+                    .map(|s| (file.shown.clone(), s.to_string())),
+            );
+            totals
+                .failures
+                .extend(t.failures.into_iter().map(|f| (file.shown.clone(), f)));
+        }
+        self.files.clear();
+        self.bytes = 0;
+        Ok(())
+    }
+}
+
+/// One file from disk, extracted and not yet stored.
+pub struct ExtractedFile {
+    /// The path as given, recorded as the documents' source.
+    pub shown: String,
+    pub size: u64,
+    pub extracted: Vec<Extracted>,
+    /// What was looked at and left alone because it is not a C-CDA: the file itself, or members
+    /// of its XDM zip. Reported so that "0 new documents" is never the whole story.
+    pub skipped: Vec<Skipped>,
+}
+
+/// Reads and extracts one file from disk (a C-CDA or an XDM zip); storing it is the batch's job.
+pub fn extract_file(path: &Path, limits: &Limits) -> Result<ExtractedFile, FileIngestError> {
+    let shown = path.display().to_string();
+    let meta = std::fs::metadata(path).map_err(|source| FileIngestError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    // Neither a document nor a whole zip may exceed its cap, so no file larger than both is read.
+    let limit = limits.max_document_bytes.max(limits.max_zip_total_bytes);
+    if meta.len() > limit {
+        return Err(FileIngestError::Refused {
+            path: shown,
+            source: IngestError::TooLarge {
+                size: meta.len(),
+                limit,
+            },
+        });
+    }
+    let bytes = std::fs::read(path).map_err(|source| FileIngestError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    let extracted = ingest_bytes(&bytes, "application/octet-stream", name.as_deref(), limits)
+        .map_err(|source| FileIngestError::Refused {
+            path: shown.clone(),
+            source,
+        })?;
+    let skipped = if extracted.is_empty() {
+        vec![Skipped {
+            member: None,
+            detected: detect(&bytes, "application/octet-stream", name.as_deref()),
+        }]
+    } else {
+        extracted
+            .iter()
+            .filter_map(|e| match (&e.content, &e.xdm) {
+                (Content::NotCda(d), Some(m)) => Some(Skipped {
+                    member: Some(m.uri.clone()),
+                    detected: *d,
+                }),
+                _ => None,
+            })
+            .collect()
+    };
+    Ok(ExtractedFile {
+        shown,
+        size: bytes.len() as u64,
+        extracted,
+        skipped,
+    })
 }

@@ -1,6 +1,6 @@
-//! C-CDA and XDM ingestion: bytes in, typed documents out. No I/O and no SQL here; the daemon
-//! decides where bytes come from and `store::clinical` decides how results are kept; `pipeline`
-//! connects the two.
+//! C-CDA and XDM ingestion: bytes in, typed documents out. No I/O and no SQL here; the callers
+//! decide where bytes come from (`daemon::ingest` for received attachments, `cli/ingest.rs` for
+//! files from disk) and `store::clinical` decides how results are kept.
 //!
 //! Every input is untrusted. All XML goes through one hardened reader (`xml.rs`) and all zip
 //! handling stays in memory (`xdm.rs`); limits are passed explicitly so tests and operators can
@@ -10,7 +10,6 @@ pub mod ccda;
 pub mod error;
 pub mod limits;
 pub mod model;
-pub mod pipeline;
 pub mod vocab;
 pub mod xdm;
 mod xml;

@@ -363,7 +363,7 @@ fn parse_metadata(bytes: &[u8], limits: &Limits) -> Result<Vec<MetadataEntry>, I
     Ok(objects.into_iter().map(metadata_entry).collect())
 }
 
-fn collect_named<'a>(node: &'a Node, name: &str, out: &mut Vec<&'a Node>) {
+fn collect_named<'a, 'x>(node: &'a Node<'x>, name: &str, out: &mut Vec<&'a Node<'x>>) {
     for c in &node.children {
         if c.name == name {
             out.push(c);

@@ -4,10 +4,13 @@
 //!
 //! Parsing is streaming: the reader hands out events borrowed from the input slice. Callers build a
 //! [`Node`] tree only for small self-contained fragments (one header block, one entry), which keeps
-//! memory proportional to the largest fragment rather than to the document.
+//! memory proportional to the largest fragment rather than to the document. A node borrows its
+//! name, attributes and text from the input wherever they need no unescaping, so capturing an
+//! entry costs its `Vec`s, not a `String` per name and value.
 
 use std::borrow::Cow;
 
+use quick_xml::events::attributes::Attributes;
 use quick_xml::events::{BytesEnd, BytesRef, BytesStart, Event};
 use quick_xml::Reader;
 
@@ -26,6 +29,9 @@ pub(crate) enum Ev<'a> {
 
 pub(crate) struct SafeReader<'a> {
     reader: Reader<&'a [u8]>,
+    /// The input as text when it is UTF-8 (almost always: legacy encodings are transcoded
+    /// first), so that nodes can borrow from it.
+    text: Option<&'a str>,
     depth: usize,
     elements: usize,
     limits: &'a Limits,
@@ -39,6 +45,7 @@ impl<'a> SafeReader<'a> {
         config.expand_empty_elements = false;
         SafeReader {
             reader,
+            text: std::str::from_utf8(bytes).ok(),
             depth: 0,
             elements: 0,
             limits,
@@ -99,6 +106,13 @@ impl<'a> SafeReader<'a> {
                 }
                 Event::Text(t) => {
                     self.check_text(t.len())?;
+                    // Already valid UTF-8 as part of the input; only line ends may need the
+                    // normalisation `xml10_content` does, and then it is called.
+                    if let Some(text) = self.text.and_then(|text| within(text, &t)) {
+                        if memchr::memchr(b'\r', text.as_bytes()).is_none() {
+                            return Ok(Ev::Text(Cow::Borrowed(text)));
+                        }
+                    }
                     return Ok(Ev::Text(t.xml10_content()?));
                 }
                 Event::CData(c) => {
@@ -114,14 +128,39 @@ impl<'a> SafeReader<'a> {
         }
     }
 
+    /// The element whose start tag `e` was just returned, without its content, borrowing from
+    /// the input where it can.
+    pub(crate) fn node(&self, e: &BytesStart<'_>) -> Result<Node<'a>, IngestError> {
+        let Some(tag) = self.text.and_then(|text| within(text, e)) else {
+            return Node::from_start(e);
+        };
+        let name_len = e.name().as_ref().len();
+        let mut attrs = Vec::new();
+        for attr in Attributes::new(tag, name_len) {
+            let attr = attr?;
+            let key = attr.key.0;
+            if key == b"xmlns" || key.starts_with(b"xmlns:") {
+                continue;
+            }
+            let key = within(tag, key).map_or_else(|| utf8(key), Cow::Borrowed);
+            attrs.push((local_name_str(key), attr.unescape_value()?));
+        }
+        Ok(Node {
+            name: local_name_str(Cow::Borrowed(tag.get(..name_len).unwrap_or(tag))),
+            attrs,
+            children: Vec::new(),
+            text: Cow::Borrowed(""),
+        })
+    }
+
     /// Reads the rest of an element whose start tag was just returned into a [`Node`].
-    pub(crate) fn subtree(&mut self, start: &BytesStart<'_>) -> Result<Node, IngestError> {
-        let mut stack = vec![Node::from_start(start)?];
+    pub(crate) fn subtree(&mut self, start: &BytesStart<'_>) -> Result<Node<'a>, IngestError> {
+        let mut stack = vec![self.node(start)?];
         loop {
             match self.next()? {
-                Ev::Start(e) => stack.push(Node::from_start(&e)?),
+                Ev::Start(e) => stack.push(self.node(&e)?),
                 Ev::Empty(e) => {
-                    let node = Node::from_start(&e)?;
+                    let node = self.node(&e)?;
                     if let Some(top) = stack.last_mut() {
                         top.children.push(node);
                     }
@@ -137,7 +176,11 @@ impl<'a> SafeReader<'a> {
                 }
                 Ev::Text(t) => {
                     if let Some(top) = stack.last_mut() {
-                        top.text.push_str(&t);
+                        if top.text.is_empty() {
+                            top.text = t;
+                        } else {
+                            top.text.to_mut().push_str(&t);
+                        }
                         self.check_text(top.text.len())?;
                     }
                 }
@@ -198,6 +241,30 @@ fn resolve_reference<'a>(r: &BytesRef<'a>) -> Result<Cow<'a, str>, IngestError> 
     Ok(Cow::Borrowed(text))
 }
 
+/// `part` (an event's bytes, or a piece of them) as a slice of `text`, which it was read from, so
+/// that what is cut from it lives as long as the input. `None` if `part` is a copy instead.
+fn within<'a>(text: &'a str, part: &[u8]) -> Option<&'a str> {
+    let raw = part;
+    let start = (raw.as_ptr() as usize).checked_sub(text.as_ptr() as usize)?;
+    let tag = text.get(start..start.checked_add(raw.len())?)?;
+    (tag.as_ptr() == raw.as_ptr()).then_some(tag)
+}
+
+fn utf8(bytes: &[u8]) -> Cow<'_, str> {
+    String::from_utf8_lossy(bytes)
+}
+
+/// [`local_name`] of a name already known to be text.
+fn local_name_str(qname: Cow<'_, str>) -> Cow<'_, str> {
+    match qname {
+        Cow::Borrowed(q) => Cow::Borrowed(q.rsplit_once(':').map_or(q, |(_, l)| l)),
+        Cow::Owned(q) => match q.rsplit_once(':') {
+            Some((_, l)) => Cow::Owned(l.to_owned()),
+            None => Cow::Owned(q),
+        },
+    }
+}
+
 /// The part of a qualified name after the prefix. CDA mixes the default namespace with `sdtc:`
 /// extensions whose local names are meaningful on their own (`sdtc:raceCode` is another race).
 pub(crate) fn local_name(qname: &[u8]) -> &[u8] {
@@ -207,19 +274,20 @@ pub(crate) fn local_name(qname: &[u8]) -> &[u8] {
     }
 }
 
-/// A small owned element, used for bounded fragments only (see module docs).
+/// A small element, used for bounded fragments only (see module docs).
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Node {
-    pub name: String,
+pub(crate) struct Node<'a> {
+    pub name: Cow<'a, str>,
     /// Attributes by local name; namespace declarations are dropped.
-    pub attrs: Vec<(String, String)>,
-    pub children: Vec<Node>,
+    pub attrs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
+    pub children: Vec<Node<'a>>,
     /// Direct character data, concatenated.
-    pub text: String,
+    pub text: Cow<'a, str>,
 }
 
-impl Node {
-    pub(crate) fn from_start(e: &BytesStart<'_>) -> Result<Node, IngestError> {
+impl<'a> Node<'a> {
+    /// An owned copy of the start tag `e` (see [`SafeReader::node`] for the borrowing one).
+    pub(crate) fn from_start(e: &BytesStart<'_>) -> Result<Node<'static>, IngestError> {
         let name = String::from_utf8_lossy(local_name(e.name().as_ref())).into_owned();
         let mut attrs = Vec::new();
         for attr in e.attributes() {
@@ -229,13 +297,16 @@ impl Node {
                 continue;
             }
             let value = attr.unescape_value()?.into_owned();
-            attrs.push((String::from_utf8_lossy(local_name(key)).into_owned(), value));
+            attrs.push((
+                Cow::Owned(String::from_utf8_lossy(local_name(key)).into_owned()),
+                Cow::Owned(value),
+            ));
         }
         Ok(Node {
-            name,
+            name: Cow::Owned(name),
             attrs,
             children: Vec::new(),
-            text: String::new(),
+            text: Cow::Borrowed(""),
         })
     }
 
@@ -243,7 +314,7 @@ impl Node {
         self.attrs
             .iter()
             .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
             .filter(|v| !v.trim().is_empty())
     }
 
@@ -255,17 +326,17 @@ impl Node {
         self.attr(name).is_some_and(|v| v.trim() == "true")
     }
 
-    pub(crate) fn child(&self, name: &str) -> Option<&Node> {
+    pub(crate) fn child(&self, name: &str) -> Option<&Node<'a>> {
         self.children.iter().find(|c| c.name == name)
     }
 
-    pub(crate) fn children<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s Node> + 's {
+    pub(crate) fn children<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s Node<'a>> + 's {
         self.children.iter().filter(move |c| c.name == name)
     }
 
     /// First node reached by following `path` one child name at a time, trying every matching
     /// child at each step (a repeated `participant` may hold the wanted role in its second copy).
-    pub(crate) fn find(&self, path: &[&str]) -> Option<&Node> {
+    pub(crate) fn find(&self, path: &[&str]) -> Option<&Node<'a>> {
         let Some((first, rest)) = path.split_first() else {
             return Some(self);
         };

@@ -60,84 +60,22 @@ impl Store {
         source_path: Option<&str>,
         extracted: &[Extracted],
     ) -> Result<IngestTally, StoreError> {
+        self.write(|tx| record_in(tx, attachment, source_path, extracted))
+    }
+
+    /// [`Store::record_extraction`] for many files from disk in one transaction: one commit (one
+    /// fsync) per batch instead of per file is what makes back-loading an archive fast. A crash
+    /// loses the uncommitted batch only, and running the same ingest again stores it then (what
+    /// was committed is recognised by its sha256 and counted as already stored).
+    pub fn record_file_extractions(
+        &mut self,
+        files: &[(&str, &[Extracted])],
+    ) -> Result<Vec<IngestTally>, StoreError> {
         self.write(|tx| {
-            let mut tally = IngestTally::default();
-            for item in extracted {
-                let doc = match &item.content {
-                    Content::Document(doc) => doc,
-                    Content::NotCda(_) => {
-                        tally.other += 1;
-                        continue;
-                    }
-                    Content::Failed(e) => {
-                        let at = item.xdm.as_ref().map(|x| format!("{}: ", x.uri)).unwrap_or_default();
-                        tally.failures.push(format!("{at}{e}"));
-                        continue;
-                    }
-                };
-                let source = Source {
-                    attachment_id: attachment.map(|a| a.id),
-                    source_path: source_path.map(str::to_owned),
-                    xdm_uri: item.xdm.as_ref().map(|x| x.uri.clone()),
-                };
-                let outcome = clinical::insert_document(tx, &source, doc)?;
-                if !outcome.inserted {
-                    tally.already_stored += 1;
-                    continue;
-                }
-                tally.documents += 1;
-                let Some(body) = &doc.non_xml_body else { continue };
-                if let Some(d) = &body.derived {
-                    tx.execute(
-                        "INSERT INTO document_files (document_id, role, media_type, data, size, sha256)
-                         VALUES (?1, 'inline', ?2, ?3, ?4, ?5)",
-                        params![outcome.document_id, d.media_type, d.bytes, d.bytes.len() as i64, d.sha256],
-                    )?;
-                }
-                if let Some(name) = &body.reference {
-                    // The reference names a sibling attachment of the same message.
-                    let sibling: Option<(i64, i64, String)> = match attachment {
-                        Some(a) => tx
-                            .query_row(
-                                "SELECT id, size, sha256 FROM attachments
-                                 WHERE incoming_id = ?1 AND id != ?2 AND lower(filename) = lower(?3)",
-                                params![a.incoming_id, a.id, name],
-                                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                            )
-                            .optional()?,
-                        None => None,
-                    };
-                    tx.execute(
-                        "INSERT INTO document_files (document_id, role, name, media_type, attachment_id, size, sha256)
-                         VALUES (?1, 'reference', ?2, ?3, ?4, ?5, ?6)",
-                        params![
-                            outcome.document_id,
-                            name,
-                            body.media_type,
-                            sibling.as_ref().map(|s| s.0),
-                            sibling.as_ref().map(|s| s.1),
-                            sibling.as_ref().map(|s| s.2.clone())
-                        ],
-                    )?;
-                    if sibling.is_none() && attachment.is_some() {
-                        tally.failures.push(format!("reference {name:?} names no attachment of this message"));
-                    }
-                }
-            }
-            if let Some(a) = attachment {
-                let state = match (tally.documents + tally.already_stored, tally.failures.is_empty()) {
-                    (0, true) => "not_clinical",
-                    (_, true) => "ingested",
-                    (0, false) => "failed",
-                    (_, false) => "partial",
-                };
-                let error = (!tally.failures.is_empty()).then(|| tally.failures.join("; "));
-                tx.execute(
-                    "UPDATE attachments SET ingest_state = ?2, ingest_error = ?3 WHERE id = ?1",
-                    params![a.id, state, error],
-                )?;
-            }
-            Ok(tally)
+            files
+                .iter()
+                .map(|(path, extracted)| record_in(tx, None, Some(path), extracted))
+                .collect()
         })
     }
 
@@ -168,4 +106,106 @@ impl Store {
             .map_err(|e| self.err(e))?
             .ok_or(StoreError::NotFound(id))
     }
+}
+
+fn record_in(
+    tx: &rusqlite::Transaction<'_>,
+    attachment: Option<&PendingAttachment>,
+    source_path: Option<&str>,
+    extracted: &[Extracted],
+) -> rusqlite::Result<IngestTally> {
+    let mut tally = IngestTally::default();
+    for item in extracted {
+        let doc = match &item.content {
+            Content::Document(doc) => doc,
+            Content::NotCda(_) => {
+                tally.other += 1;
+                continue;
+            }
+            Content::Failed(e) => {
+                let at = item
+                    .xdm
+                    .as_ref()
+                    .map(|x| format!("{}: ", x.uri))
+                    .unwrap_or_default();
+                tally.failures.push(format!("{at}{e}"));
+                continue;
+            }
+        };
+        let source = Source {
+            attachment_id: attachment.map(|a| a.id),
+            source_path: source_path.map(str::to_owned),
+            xdm_uri: item.xdm.as_ref().map(|x| x.uri.clone()),
+        };
+        let outcome = clinical::insert_document(tx, &source, doc)?;
+        if !outcome.inserted {
+            tally.already_stored += 1;
+            continue;
+        }
+        tally.documents += 1;
+        let Some(body) = &doc.non_xml_body else {
+            continue;
+        };
+        if let Some(d) = &body.derived {
+            tx.execute(
+                "INSERT INTO document_files (document_id, role, media_type, data, size, sha256)
+                     VALUES (?1, 'inline', ?2, ?3, ?4, ?5)",
+                params![
+                    outcome.document_id,
+                    d.media_type,
+                    d.bytes,
+                    d.bytes.len() as i64,
+                    d.sha256
+                ],
+            )?;
+        }
+        if let Some(name) = &body.reference {
+            // The reference names a sibling attachment of the same message.
+            let sibling: Option<(i64, i64, String)> = match attachment {
+                Some(a) => tx
+                    .query_row(
+                        "SELECT id, size, sha256 FROM attachments
+                             WHERE incoming_id = ?1 AND id != ?2 AND lower(filename) = lower(?3)",
+                        params![a.incoming_id, a.id, name],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .optional()?,
+                None => None,
+            };
+            tx.execute(
+                    "INSERT INTO document_files (document_id, role, name, media_type, attachment_id, size, sha256)
+                     VALUES (?1, 'reference', ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        outcome.document_id,
+                        name,
+                        body.media_type,
+                        sibling.as_ref().map(|s| s.0),
+                        sibling.as_ref().map(|s| s.1),
+                        sibling.as_ref().map(|s| s.2.clone())
+                    ],
+                )?;
+            if sibling.is_none() && attachment.is_some() {
+                tally.failures.push(format!(
+                    "reference {name:?} names no attachment of this message"
+                ));
+            }
+        }
+    }
+    if let Some(a) = attachment {
+        let state = match (
+            tally.documents + tally.already_stored,
+            tally.failures.is_empty(),
+        ) {
+            (0, true) => "not_clinical",
+            (_, true) => "ingested",
+            (0, false) => "failed",
+            (_, false) => "partial",
+        };
+        let error = (!tally.failures.is_empty()).then(|| tally.failures.join("; "));
+        tx.execute(
+            "UPDATE attachments SET ingest_state = ?2, ingest_error = ?3 WHERE id = ?1",
+            params![a.id, state, error],
+        )?;
+    }
+    Ok(tally)
 }

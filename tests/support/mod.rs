@@ -11,8 +11,8 @@
 
 pub mod expected;
 pub mod http;
-pub mod json_schema;
 pub mod ingest;
+pub mod json_schema;
 pub mod mailservers;
 pub mod pki;
 pub mod process;
