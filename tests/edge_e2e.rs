@@ -12,12 +12,11 @@ use std::path::{Path, PathBuf};
 
 use directd::config::Config;
 use directd::hisp::edge::client::{EdgeClient, SmtpTls};
-use directd::hisp::{OutPart, OutRecipient, PartKind, RecipientKind};
 use directd::smime::{self, Agent, SealOptions};
-use directd::store::{NewOutgoing, Store};
+use directd::store::Store;
 use support::mailservers::{Binaries, MailServers};
 use support::pki::{build, rsa, write_pem, CertKey, San};
-use support::sandbox::{wait_until, RunningDaemon, CCDA};
+use support::sandbox::{referral, wait_until, RunningDaemon, CCDA};
 
 const A: &str = "clinic@a.test";
 const B: &str = "clinic@b.test";
@@ -120,31 +119,14 @@ impl Edge {
 
     fn enqueue_with(&self, to: &[&str], subject: &str, final_delivery: bool) -> i64 {
         self.store()
-            .enqueue(&NewOutgoing {
-                account: Some(A.into()),
-                sender: A.into(),
-                recipients: to
-                    .iter()
-                    .map(|a| OutRecipient {
-                        address: a.to_string(),
-                        kind: RecipientKind::To,
-                    })
-                    .collect(),
-                subject: Some(subject.into()),
+            .enqueue(&referral(
+                A,
+                to,
+                subject,
                 final_delivery,
-                parts: vec![
-                    OutPart {
-                        kind: PartKind::Text,
-                        filename: None,
-                        data: b"Summary attached.".to_vec(),
-                    },
-                    OutPart {
-                        kind: PartKind::Cda,
-                        filename: Some("summary.xml".into()),
-                        data: CCDA.to_vec(),
-                    },
-                ],
-            })
+                b"Summary attached.",
+                "summary.xml",
+            ))
             .unwrap()
     }
 

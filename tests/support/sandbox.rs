@@ -58,32 +58,16 @@ impl TestEnv {
     }
 
     pub fn enqueue(&self, from: &str, to: &[&str], subject: &str, final_delivery: bool) -> i64 {
+        let body = format!("body of {subject}");
         self.store()
-            .enqueue(&NewOutgoing {
-                account: Some(from.into()),
-                sender: from.into(),
-                recipients: to
-                    .iter()
-                    .map(|a| OutRecipient {
-                        address: a.to_string(),
-                        kind: RecipientKind::To,
-                    })
-                    .collect(),
-                subject: Some(subject.into()),
+            .enqueue(&referral(
+                from,
+                to,
+                subject,
                 final_delivery,
-                parts: vec![
-                    OutPart {
-                        kind: PartKind::Text,
-                        filename: None,
-                        data: format!("body of {subject}").into_bytes(),
-                    },
-                    OutPart {
-                        kind: PartKind::Cda,
-                        filename: Some("ccd.xml".into()),
-                        data: CCDA.to_vec(),
-                    },
-                ],
-            })
+                body.as_bytes(),
+                "ccd.xml",
+            ))
             .unwrap()
     }
 
@@ -94,6 +78,43 @@ impl TestEnv {
             .into_iter()
             .map(|r| (r.address, r.state))
             .collect()
+    }
+}
+
+/// A message from `from` to each of `to` with a text part `body` and [`CCDA`] attached as
+/// `cda_name`: what the tests send.
+pub fn referral(
+    from: &str,
+    to: &[&str],
+    subject: &str,
+    final_delivery: bool,
+    body: &[u8],
+    cda_name: &str,
+) -> NewOutgoing {
+    NewOutgoing {
+        account: Some(from.into()),
+        sender: from.into(),
+        recipients: to
+            .iter()
+            .map(|a| OutRecipient {
+                address: a.to_string(),
+                kind: RecipientKind::To,
+            })
+            .collect(),
+        subject: Some(subject.into()),
+        final_delivery,
+        parts: vec![
+            OutPart {
+                kind: PartKind::Text,
+                filename: None,
+                data: body.to_vec(),
+            },
+            OutPart {
+                kind: PartKind::Cda,
+                filename: Some(cda_name.into()),
+                data: CCDA.to_vec(),
+            },
+        ],
     }
 }
 
