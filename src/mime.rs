@@ -561,12 +561,28 @@ mod tests {
         let data: Vec<u8> = (0..300u32).map(|i| (i * 31 % 256) as u8).collect();
         for len in [0, 1, 2, 3, 4, 57, 299, 300] {
             let encoded = openssl_lines(&data[..len]);
-            assert_eq!(base64_decode(&encoded).unwrap(), &data[..len], "length {len}");
+            assert_eq!(
+                base64_decode(&encoded).unwrap(),
+                &data[..len],
+                "length {len}"
+            );
         }
         assert_eq!(base64_decode(b" QUJD\r\nRA==\r\n").unwrap(), b"ABCD");
         assert_eq!(base64_decode(b"QUI=").unwrap(), b"AB");
-        for bad in [&b"QUJ"[..], b"QUJD!", b"QQ==QQ==", b"Q===", b"QUJDR", b"=QUJ", b"QU=I"] {
-            assert!(base64_decode(bad).is_none(), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"QUJ"[..],
+            b"QUJD!",
+            b"QQ==QQ==",
+            b"Q===",
+            b"QUJDR",
+            b"=QUJ",
+            b"QU=I",
+        ] {
+            assert!(
+                base64_decode(bad).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 }

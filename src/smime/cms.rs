@@ -176,7 +176,9 @@ pub(crate) fn enveloped_data<'a>(content: &Tlv<'a>) -> Result<EnvelopedInfo<'a>,
     let mut auth_attrs = None;
     let mut mac = None;
     if c.peek_tag() == Some(0xA1) {
-        let attrs = c.next_tlv()?.ok_or_else(|| malformed("truncated attributes"))?;
+        let attrs = c
+            .next_tlv()?
+            .ok_or_else(|| malformed("truncated attributes"))?;
         // Authenticated as the SET OF they implicitly tag (RFC 5083 §2.2); DER-encoded,
         // which a definite length implies for everything this reader needs to re-encode.
         let mut set = attrs.raw.to_vec();
@@ -285,7 +287,9 @@ pub(crate) fn signed_data<'a>(content: &Tlv<'a>) -> Result<SignedInfo<'a>, Smime
         let alg = f.expect(TAG_SEQUENCE, "SignerInfo without digestAlgorithm")?;
         let (digest, _) = der::algorithm(&alg)?;
         let message_digest = if f.peek_tag() == Some(0xA0) {
-            let attrs = f.next_tlv()?.ok_or_else(|| malformed("truncated SignerInfo"))?;
+            let attrs = f
+                .next_tlv()?
+                .ok_or_else(|| malformed("truncated SignerInfo"))?;
             message_digest(&attrs)
         } else {
             None
@@ -344,7 +348,9 @@ fn message_digest(attrs: &Tlv<'_>) -> Option<Vec<u8>> {
         }
         let values = f.expect(TAG_SET, "attribute without values").ok()?;
         let mut v = Children::of(&values);
-        let value = v.expect(TAG_OCTET_STRING, "messageDigest is not an OCTET STRING").ok()?;
+        let value = v
+            .expect(TAG_OCTET_STRING, "messageDigest is not an OCTET STRING")
+            .ok()?;
         if v.next_tlv().ok()?.is_some() {
             return None;
         }

@@ -266,7 +266,9 @@ impl SealedContent {
             let mut p = Children::of(&params);
             let nonce = p.expect(TAG_OCTET_STRING, "GCMParameters without nonce")?;
             let icv = match p.next_tlv()? {
-                Some(t) if t.tag == TAG_INTEGER && t.content.len() == 1 => usize::from(t.content[0]),
+                Some(t) if t.tag == TAG_INTEGER && t.content.len() == 1 => {
+                    usize::from(t.content[0])
+                }
                 None => 12,
                 _ => return Err(malformed("GCMParameters with a bad ICV length")),
             };
@@ -285,7 +287,9 @@ impl SealedContent {
                 .mac
                 .ok_or_else(|| malformed("AuthEnvelopedData without mac"))?;
             if mac.len() != tag_len {
-                return Err(malformed("AuthEnvelopedData mac length disagrees with its parameters"));
+                return Err(malformed(
+                    "AuthEnvelopedData mac length disagrees with its parameters",
+                ));
             }
             Some(mac.to_vec())
         } else {
@@ -361,8 +365,8 @@ impl SealedContent {
         match transport {
             KeyTransport::RsaPkcs1v15 => dec.set_rsa_padding(Padding::PKCS1)?,
             _ => {
-                let oaep = oaep_parameters(recipient.key_params.as_deref())
-                    .ok_or_else(ErrorStack::get)?;
+                let oaep =
+                    oaep_parameters(recipient.key_params.as_deref()).ok_or_else(ErrorStack::get)?;
                 dec.set_rsa_padding(Padding::PKCS1_OAEP)?;
                 dec.set_rsa_oaep_md(oaep.hash)?;
                 dec.set_rsa_mgf1_md(oaep.mgf1)?;
@@ -855,7 +859,10 @@ fn digests_match(signers: &[cms::SignerInfoSummary], content: &[u8]) -> Result<(
     let mut computed: Vec<(&[u8], openssl::hash::DigestBytes)> = Vec::new();
     for si in signers {
         let expected = si.message_digest.as_deref().unwrap_or_default();
-        let digest = match computed.iter().find(|(alg, _)| *alg == si.digest.as_slice()) {
+        let digest = match computed
+            .iter()
+            .find(|(alg, _)| *alg == si.digest.as_slice())
+        {
             Some((_, d)) => d,
             None => {
                 let md = match cms::digest_name(&si.digest) {

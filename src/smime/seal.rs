@@ -132,7 +132,13 @@ pub fn seal(
     // is produced: neither exists whole (at 1 MB, each whole copy cost about as much as AES).
     let pieces = [&signed.head[..], content, &signed.tail[..]];
     let mut body = mime::Base64Lines::new(&mut out);
-    envelop(&pieces, &targets, opts.cipher, opts.key_transport, &mut body)?;
+    envelop(
+        &pieces,
+        &targets,
+        opts.cipher,
+        opts.key_transport,
+        &mut body,
+    )?;
     body.finish();
     Ok(out)
 }
