@@ -3,6 +3,10 @@
 #   - C-CDA extraction      benches/ingest_bench.rs            (CCDA_CORPUS, default tests/fixtures/ccda)
 #   - S/MIME seal/open      benches/smime_bench.rs             (SMIME_SECS per case, default 3)
 #   - openssl baseline      openssl speed -seconds 3 rsa2048   (RSA-2048 private-key ops/s)
+#   - S/MIME limit          openssl speed -evp sha256 / aes-128-cbc (both ways), openssl base64
+#                           (both ways), RSA-2048 private + public: what OpenSSL needs per message
+#   - S/MIME memory         peak RSS sealing (in the bench) and opening (`directd inspect`, under
+#                           /usr/bin/time) a RSS_MB (20) MB message
 #   - end to end            benches/e2e_bench.rs               (E2E_MESSAGES, default 500)
 #   - idle RSS              release `directd run` against a `directd sandbox`, idle IDLE_SECS (3)
 # and prints the machine and ONE markdown table on stdout. Progress and the raw output of every
@@ -63,9 +67,91 @@ open1m=$(result "$LOG_DIR/smime.log" smime_open_1mb)
 
 say "openssl speed -seconds 3 rsa2048"
 openssl speed -seconds 3 rsa2048 >"$LOG_DIR/openssl-speed.log" 2>&1 || die "openssl speed failed"
-# "rsa 2048 bits 0.000631s 0.000018s   1584.8  54794.0": sign/s is the 6th field.
+# "rsa 2048 bits 0.000631s 0.000018s   1584.8  54794.0": sign/s is the 6th field, verify/s the 7th.
 rsa_sign=$(awk '$1 == "rsa" && $2 == "2048" && $3 == "bits" { print $6 }' "$LOG_DIR/openssl-speed.log")
-[ -n "$rsa_sign" ] || die "cannot parse openssl speed output"
+rsa_verify=$(awk '$1 == "rsa" && $2 == "2048" && $3 == "bits" { print $7 }' "$LOG_DIR/openssl-speed.log")
+[ -n "$rsa_sign" ] && [ -n "$rsa_verify" ] || die "cannot parse openssl speed output"
+
+# --- S/MIME limit (smime-perf) ---------------------------------------------------------------
+# What OpenSSL needs for the same work as one message: SHA-256 and AES-128-CBC over the inner
+# message, base64 over the sealed size, one RSA-2048 private and one public operation. Seal
+# encrypts and encodes; open decodes and decrypts (CBC decryption is the faster direction).
+say "openssl speed -evp sha256 / aes-128-cbc, openssl base64 (the S/MIME limit)"
+# The 16384-byte column (the last), in 1000s of bytes per second: "sha256 ... 1551354.75k".
+evp_speed() {
+  openssl speed -seconds 3 "$@" 2>/dev/null | tee -a "$LOG_DIR/openssl-speed.log" \
+    | awk 'NF >= 7 && $NF ~ /k$/ { v = $NF } END { sub(/k$/, "", v); print v * 1000 }'
+}
+sha_bps=$(evp_speed -evp sha256)
+aes_enc_bps=$(evp_speed -evp aes-128-cbc)
+aes_dec_bps=$(evp_speed -decrypt -evp aes-128-cbc)
+b64_in=$(mktemp)
+b64_out=$(mktemp)
+head -c $((64 << 20)) /dev/urandom >"$b64_in"
+# Bytes of base64 text per second, encoding and decoding (the text is the sealed message's size).
+b64_rate() {
+  local t0 t1
+  t0=$(date +%s%N)
+  openssl base64 "$@" >/dev/null
+  t1=$(date +%s%N)
+  awk -v n="$(stat -c %s "$b64_out")" -v t=$((t1 - t0)) 'BEGIN { printf "%.0f", n / (t / 1e9) }'
+}
+openssl base64 -in "$b64_in" -out "$b64_out"
+b64_enc_bps=$(b64_rate -in "$b64_in")
+b64_dec_bps=$(b64_rate -d -in "$b64_out")
+rm -f "$b64_in" "$b64_out"
+for v in "$sha_bps" "$aes_enc_bps" "$aes_dec_bps" "$b64_enc_bps" "$b64_dec_bps"; do
+  awk -v v="$v" 'BEGIN { exit !(v > 0) }' || die "cannot measure the S/MIME limit (see openssl-speed.log)"
+done
+# Messages per second OpenSSL alone could seal or open: INNER and SEALED sizes in bytes.
+limit_seal() {
+  awk -v i="$1" -v s="$2" -v h="$sha_bps" -v a="$aes_enc_bps" -v b="$b64_enc_bps" \
+    -v pr="$rsa_sign" -v pu="$rsa_verify" 'BEGIN { printf "%.1f", 1 / (i/h + i/a + s/b + 1/pr + 1/pu) }'
+}
+limit_open() {
+  awk -v i="$1" -v s="$2" -v h="$sha_bps" -v a="$aes_dec_bps" -v b="$b64_dec_bps" \
+    -v pr="$rsa_sign" -v pu="$rsa_verify" 'BEGIN { printf "%.1f", 1 / (i/h + i/a + s/b + 1/pr + 1/pu) }'
+}
+inner10=$(result "$LOG_DIR/smime.log" smime_inner_10kb)
+sealed10=$(result "$LOG_DIR/smime.log" smime_sealed_10kb)
+inner1m=$(result "$LOG_DIR/smime.log" smime_inner_1mb)
+sealed1m=$(result "$LOG_DIR/smime.log" smime_sealed_1mb)
+lim_seal10=$(limit_seal "$inner10" "$sealed10")
+lim_open10=$(limit_open "$inner10" "$sealed10")
+lim_seal1m=$(limit_seal "$inner1m" "$sealed1m")
+lim_open1m=$(limit_open "$inner1m" "$sealed1m")
+mbps() { awk -v v="$1" 'BEGIN { printf "%.0f", v / 1e6 }'; }
+
+# Peak memory for one large message, each in its own process.
+RSS_MB=${RSS_MB:-20}
+say "S/MIME memory: seal and open (directd inspect) of a $RSS_MB MB message"
+smime_exe=$(bench_exe smime_bench)
+rss_dir=$(mktemp -d)
+"$smime_exe" --rss-seal "$RSS_MB" >"$LOG_DIR/rss-seal.log" 2>&1 || die "rss-seal failed: $(cat "$LOG_DIR/rss-seal.log")"
+kv() { sed -nE "s/.* $2=([0-9]+).*/\1/p" "$1"; }
+seal_inner=$(kv "$LOG_DIR/rss-seal.log" inner)
+seal_before_kb=$(kv "$LOG_DIR/rss-seal.log" hwm_before_kb)
+seal_peak_kb=$(kv "$LOG_DIR/rss-seal.log" hwm_kb)
+# inspect's peak for an empty message is the binary's own; the big message's is compared to it.
+inspect_peak() {
+  mkdir -p "$rss_dir/$1"
+  "$smime_exe" --write-case "$rss_dir/$1" "$1" >"$rss_dir/$1/case" 2>&1 || die "write-case failed"
+  /usr/bin/time -f %M -o "$rss_dir/$1/time" "$BIN" --config "$rss_dir/$1/directd.toml" inspect \
+    "$rss_dir/$1/msg.eml" --key "$rss_dir/$1/bob.key" --cert "$rss_dir/$1/bob.crt" \
+    --anchor "$rss_dir/$1/root.pem" >"$rss_dir/$1/out" 2>"$LOG_DIR/rss-inspect-$1.log" \
+    || die "inspect of the $1 MB message failed: $(cat "$rss_dir/$1/out")"
+  grep -q '^ACCEPTED' "$rss_dir/$1/out" || die "inspect did not accept the $1 MB message"
+  tail -1 "$rss_dir/$1/time"
+}
+open_base_kb=$(inspect_peak 0)
+open_peak_kb=$(inspect_peak "$RSS_MB")
+open_inner=$(kv "$rss_dir/$RSS_MB/case" inner)
+open_sealed=$(kv "$rss_dir/$RSS_MB/case" sealed)
+rm -rf "$rss_dir"
+mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+# Peak over the message's size: the whole process, and what the message added.
+per_size() { awk -v k="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.2f× / %.2f×", k * 1024 / n, (k - b) * 1024 / n }'; }
+# --- end S/MIME limit (smime-perf) ------------------------------------------------------------
 
 say "e2e_bench (${E2E_MESSAGES:-500} messages)"
 run_bench e2e_bench >"$LOG_DIR/e2e.log" 2>&1 || { tail -20 "$LOG_DIR/e2e.log" >&2; die "e2e_bench failed"; }
@@ -124,10 +210,15 @@ echo
 echo "| measurement | result |"
 echo "|---|---|"
 echo "| C-CDA extraction (\`ingest_bench\`, $corpus_line) | $ingest_mbs MB/s, $ingest_docs documents/s |"
-echo "| S/MIME seal, 10 KB, RSA-2048 (sign + encrypt, 1 thread) | $seal10 msgs/s ($(ratio "$seal10" "$rsa_sign")× openssl rsa2048 sign/s) |"
-echo "| S/MIME open, 10 KB (decrypt + verify + chain) | $open10 msgs/s ($(ratio "$open10" "$rsa_sign")×) |"
-echo "| S/MIME seal, 1 MB | $seal1m msgs/s ($(ratio "$seal1m" "$rsa_sign")×) |"
-echo "| S/MIME open, 1 MB | $open1m msgs/s ($(ratio "$open1m" "$rsa_sign")×) |"
-echo "| \`openssl speed -seconds 3 rsa2048\`, private-key (sign) ops/s | $rsa_sign |"
+# --- S/MIME rows (smime-perf) ----------------------------------------------------------------
+echo "| S/MIME seal, 10 KB, RSA-2048 (sign + encrypt, 1 thread) | $seal10 msgs/s ($(ratio "$seal10" "$rsa_sign")× openssl rsa2048 sign/s; $(ratio "$seal10" "$lim_seal10")× the OpenSSL limit of $lim_seal10) |"
+echo "| S/MIME open, 10 KB (decrypt + verify + chain) | $open10 msgs/s ($(ratio "$open10" "$rsa_sign")× sign/s; $(ratio "$open10" "$lim_open10")× the limit of $lim_open10) |"
+echo "| S/MIME seal, 1 MB | $seal1m msgs/s ($(ratio "$seal1m" "$lim_seal1m")× the OpenSSL limit of $lim_seal1m msgs/s) |"
+echo "| S/MIME open, 1 MB | $open1m msgs/s ($(ratio "$open1m" "$lim_open1m")× the limit of $lim_open1m msgs/s) |"
+echo "| \`openssl speed -seconds 3 rsa2048\`, private-key (sign) / public-key (verify) ops/s | $rsa_sign / $rsa_verify |"
+echo "| OpenSSL for the limit: \`speed -evp sha256\`; \`-evp aes-128-cbc\` encrypt / decrypt; \`openssl base64\` encode / decode (MB/s of text) | $(mbps "$sha_bps"); $(mbps "$aes_enc_bps") / $(mbps "$aes_dec_bps"); $(mbps "$b64_enc_bps") / $(mbps "$b64_dec_bps") MB/s |"
+echo "| S/MIME seal, $RSS_MB MB message ($seal_inner B): peak RSS (VmHWM in the bench; ÷ message size, whole process / added by sealing) | $(mib "$seal_peak_kb") MiB ($(per_size "$seal_peak_kb" "$seal_before_kb" "$seal_inner"); $(mib "$seal_before_kb") MiB before sealing, message included) |"
+echo "| S/MIME open, $RSS_MB MB message ($open_inner B, $open_sealed B sealed): peak RSS of release \`directd inspect\` (÷ message size, whole process / above inspect of an empty message) | $(mib "$open_peak_kb") MiB ($(per_size "$open_peak_kb" "$open_base_kb" "$open_inner"); empty message $(mib "$open_base_kb") MiB) |"
+# --- end S/MIME rows (smime-perf) -------------------------------------------------------------
 echo "| End to end via sandbox: A → B, final delivery, stored + ingested + dispatched (\`e2e_bench\`, $e2e_n messages) | $e2e msgs/s |"
 echo "| Daemon idle RSS (release \`directd run\`, 1 account, ${IDLE_SECS} s idle, $threads threads) | $idle_mib MiB |"

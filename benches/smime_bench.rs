@@ -7,6 +7,14 @@
 //! certificate), from `tests/support/pki.rs`.
 //!
 //! Output: a markdown table, then one `RESULT` line per case for `benches/run.sh` to parse.
+//!
+//! Memory (run as separate processes by `benches/run.sh`, so each peak is its own):
+//! - `smime_bench --rss-seal MB`: seals an MB-megabyte message and prints `RSS_SEAL` with the
+//!   message size, the process's peak RSS (VmHWM) before sealing (PKI and message in memory) and
+//!   after it.
+//! - `smime_bench --write-case DIR MB`: writes an MB-megabyte sealed message `DIR/msg.eml`
+//!   with bob's key and certificate, the root anchor and a `[smime]` configuration, for
+//!   `directd inspect` to open under `/usr/bin/time`; prints `CASE` with the sizes.
 
 use std::time::{Duration, Instant};
 
@@ -37,7 +45,9 @@ Content-Transfer-Encoding: base64\r\n\
 Content-Disposition: attachment; filename=\"ccd.xml\"\r\n\
 \r\n";
     let tail = "--b1--\r\n";
-    let mut out = head.as_bytes().to_vec();
+    // Allocated once: a doubling Vec would leave a transient peak the memory mode would count.
+    let mut out = Vec::with_capacity(size.max(head.len() + tail.len()));
+    out.extend_from_slice(head.as_bytes());
     let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut i = 0usize;
     while out.len() + 78 + tail.len() <= size {
@@ -65,7 +75,32 @@ fn rate(budget: Duration, mut f: impl FnMut()) -> (f64, usize) {
     (n as f64 / started.elapsed().as_secs_f64(), n)
 }
 
+/// A field of /proc/self/status in kB (VmHWM: peak resident set; VmRSS: current).
+fn status_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap()
+}
+
+fn megabytes(arg: Option<String>) -> usize {
+    arg.and_then(|a| a.parse::<usize>().ok())
+        .expect("size in MB")
+        << 20
+}
+
 fn main() {
+    let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
+    match args.next().as_deref() {
+        Some("--rss-seal") => return rss_seal(megabytes(args.next())),
+        Some("--write-case") => {
+            let dir = std::path::PathBuf::from(args.next().expect("directory"));
+            return write_case(&dir, megabytes(args.next()));
+        }
+        _ => {}
+    }
     let secs: f64 = std::env::var("SMIME_SECS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -83,7 +118,15 @@ fn main() {
     println!("| message | sealed size | seal msgs/s | seal MB/s | open msgs/s | open MB/s |");
     println!("|---|---|---|---|---|---|");
     let mut results = Vec::new();
+    // SMIME_ONLY=10kb (or 1mb) runs one case, for profiling.
+    let only = std::env::var("SMIME_ONLY").ok();
     for (label, size) in [("10 KB", 10 * 1024), ("1 MB", 1024 * 1024)] {
+        if only
+            .as_deref()
+            .is_some_and(|o| o != label.replace(' ', "").to_lowercase())
+        {
+            continue;
+        }
         let inner = message(size);
         let sealed = seal(&inner, &signer, &recipients, &opts).unwrap();
         let opened = open(&sealed, &keys, &trust, None).unwrap();
@@ -103,12 +146,55 @@ fn main() {
             seal_rate * mb,
             open_rate * mb
         );
-        results.push((label, seal_rate, seal_n, open_rate, open_n));
+        results.push((
+            label,
+            seal_rate,
+            seal_n,
+            open_rate,
+            open_n,
+            inner.len(),
+            sealed.len(),
+        ));
     }
     println!();
-    for (label, seal_rate, seal_n, open_rate, open_n) in results {
+    for (label, seal_rate, seal_n, open_rate, open_n, inner_len, sealed_len) in results {
         let key = label.replace(' ', "").to_lowercase();
         println!("RESULT smime_seal_{key} {seal_rate:.2} ({seal_n} calls)");
         println!("RESULT smime_open_{key} {open_rate:.2} ({open_n} calls)");
+        // Bytes each message puts through the digest and cipher (inner) and base64 (sealed).
+        println!("RESULT smime_inner_{key} {inner_len}");
+        println!("RESULT smime_sealed_{key} {sealed_len}");
     }
+}
+
+fn rss_seal(size: usize) {
+    let pki = pki::pki();
+    let signer = pki.alice.identity(&[&pki.inter]);
+    let recipients = [pki.bob.cert.clone()];
+    let inner = message(size);
+    let before = status_kb("VmHWM").max(status_kb("VmRSS"));
+    let sealed = seal(&inner, &signer, &recipients, &SealOptions::default()).unwrap();
+    let peak = status_kb("VmHWM");
+    println!(
+        "RSS_SEAL inner={} sealed={} hwm_before_kb={before} hwm_kb={peak}",
+        inner.len(),
+        std::hint::black_box(sealed).len()
+    );
+}
+
+fn write_case(dir: &std::path::Path, size: usize) {
+    let pki = pki::pki();
+    let inner = message(size);
+    let sealed = seal(
+        &inner,
+        &pki.alice.identity(&[&pki.inter]),
+        std::slice::from_ref(&pki.bob.cert),
+        &SealOptions::default(),
+    )
+    .unwrap();
+    std::fs::write(dir.join("msg.eml"), &sealed).unwrap();
+    pki::write_pem(dir, "bob", &pki.bob);
+    std::fs::write(dir.join("root.pem"), pki.root.cert.to_pem().unwrap()).unwrap();
+    std::fs::write(dir.join("directd.toml"), "[smime]\n").unwrap();
+    println!("CASE inner={} sealed={}", inner.len(), sealed.len());
 }

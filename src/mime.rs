@@ -248,15 +248,8 @@ pub(crate) fn split_multipart<'a>(body: &'a [u8], boundary: &str) -> Option<Vec<
 
 /// Replaces bare LF with CRLF; CMS signatures and S/MIME both work on canonical text.
 pub(crate) fn to_crlf(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() + data.len() / 40);
-    let mut prev = 0u8;
-    for &b in data {
-        if b == b'\n' && prev != b'\r' {
-            out.push(b'\r');
-        }
-        out.push(b);
-        prev = b;
-    }
+    let mut out = Vec::with_capacity(data.len() + crlf_growth(data));
+    extend_crlf(&mut out, data);
     out
 }
 
@@ -278,36 +271,190 @@ pub fn extension_for(content_type: &str) -> &'static str {
     }
 }
 
+/// How many bytes [`extend_crlf`] adds to `data`: one per bare LF.
+pub(crate) fn crlf_growth(data: &[u8]) -> usize {
+    memchr::memchr_iter(b'\n', data)
+        .filter(|&i| i == 0 || data[i - 1] != b'\r')
+        .count()
+}
+
+/// Appends `data` to `out` with bare LF replaced by CRLF, copying whole runs between line ends
+/// (a byte-at-a-time loop cost as much as the signature's digest).
+pub(crate) fn extend_crlf(out: &mut Vec<u8>, data: &[u8]) {
+    let mut start = 0;
+    for i in memchr::memchr_iter(b'\n', data) {
+        if i == 0 || data[i - 1] != b'\r' {
+            out.extend_from_slice(&data[start..i]);
+            out.extend_from_slice(b"\r\n");
+            start = i + 1;
+        }
+    }
+    out.extend_from_slice(&data[start..]);
+}
+
+const BASE64_ALPHABET: &[u8; 64] =
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/// Input bytes per 76-character line.
+const BASE64_LINE_BYTES: usize = 57;
+
+/// Base64 in 76-character CRLF-terminated lines, written as the input arrives in pieces of
+/// any size, so an encoded CMS structure never has to exist unencoded in one buffer.
+pub(crate) struct Base64Lines<'o> {
+    out: &'o mut Vec<u8>,
+    pending: [u8; BASE64_LINE_BYTES],
+    pending_len: usize,
+}
+
+impl<'o> Base64Lines<'o> {
+    pub(crate) fn new(out: &'o mut Vec<u8>) -> Self {
+        Base64Lines {
+            out,
+            pending: [0; BASE64_LINE_BYTES],
+            pending_len: 0,
+        }
+    }
+
+    /// The encoded size of `n` input bytes, line ends included.
+    pub(crate) fn encoded_len(n: usize) -> usize {
+        n.div_ceil(3) * 4 + n.div_ceil(BASE64_LINE_BYTES) * 2
+    }
+
+    pub(crate) fn write(&mut self, mut data: &[u8]) {
+        if self.pending_len > 0 {
+            let take = (BASE64_LINE_BYTES - self.pending_len).min(data.len());
+            self.pending[self.pending_len..self.pending_len + take].copy_from_slice(&data[..take]);
+            self.pending_len += take;
+            data = &data[take..];
+            if self.pending_len < BASE64_LINE_BYTES {
+                return;
+            }
+            let line = self.pending;
+            encode_line(self.out, &line);
+            self.pending_len = 0;
+        }
+        let mut lines = data.chunks_exact(BASE64_LINE_BYTES);
+        for line in &mut lines {
+            encode_line(self.out, line);
+        }
+        let rest = lines.remainder();
+        self.pending[..rest.len()].copy_from_slice(rest);
+        self.pending_len = rest.len();
+    }
+
+    /// Makes room for the encoding of `n` more input bytes.
+    pub(crate) fn reserve(&mut self, n: usize) {
+        self.out.reserve(Self::encoded_len(n));
+    }
+
+    /// Writes the last, shorter line (padded) if there is one.
+    pub(crate) fn finish(self) {
+        if self.pending_len > 0 {
+            encode_line(self.out, &self.pending[..self.pending_len]);
+        }
+    }
+}
+
+/// Encodes at most one line's worth of input and its CRLF.
+fn encode_line(out: &mut Vec<u8>, line: &[u8]) {
+    let a = BASE64_ALPHABET;
+    // Built on the stack and appended once: per-byte pushes cost a capacity check each.
+    let mut text = [0u8; 78];
+    let mut n = 0;
+    let mut groups = line.chunks_exact(3);
+    for g in &mut groups {
+        let v = u32::from(g[0]) << 16 | u32::from(g[1]) << 8 | u32::from(g[2]);
+        text[n] = a[(v >> 18) as usize & 63];
+        text[n + 1] = a[(v >> 12) as usize & 63];
+        text[n + 2] = a[(v >> 6) as usize & 63];
+        text[n + 3] = a[v as usize & 63];
+        n += 4;
+    }
+    let rest = groups.remainder();
+    if !rest.is_empty() {
+        let v = u32::from(rest[0]) << 16 | rest.get(1).map_or(0, |&y| u32::from(y) << 8);
+        text[n] = a[(v >> 18) as usize & 63];
+        text[n + 1] = a[(v >> 12) as usize & 63];
+        text[n + 2] = if rest.len() == 2 {
+            a[(v >> 6) as usize & 63]
+        } else {
+            b'='
+        };
+        text[n + 3] = b'=';
+        n += 4;
+    }
+    text[n] = b'\r';
+    text[n + 1] = b'\n';
+    out.extend_from_slice(&text[..n + 2]);
+}
+
 /// Base64 with 76-character lines, CRLF-terminated.
 pub(crate) fn base64_lines(data: &[u8]) -> Vec<u8> {
-    let encoded = openssl::base64::encode_block(data);
-    let mut out = Vec::with_capacity(encoded.len() + encoded.len() / 38 + 2);
-    for chunk in encoded.as_bytes().chunks(76) {
-        out.extend_from_slice(chunk);
-        out.extend_from_slice(b"\r\n");
-    }
+    let mut out = Vec::with_capacity(Base64Lines::encoded_len(data.len()));
+    let mut enc = Base64Lines::new(&mut out);
+    enc.write(data);
+    enc.finish();
     out
 }
 
-/// Decodes base64, ignoring whitespace. Returns `None` on any other junk.
+/// Sextet values of the base64 alphabet; `SKIP` for whitespace, `PAD` for `=`, `BAD` else.
+const B64_SKIP: u8 = 0x40;
+const B64_PAD: u8 = 0x41;
+const B64_BAD: u8 = 0xFF;
+const BASE64_VALUES: [u8; 256] = {
+    let mut t = [B64_BAD; 256];
+    let mut i = 0;
+    while i < 64 {
+        t[BASE64_ALPHABET[i] as usize] = i as u8;
+        i += 1;
+    }
+    // What u8::is_ascii_whitespace accepts: space, tab, LF, form feed, CR.
+    t[b' ' as usize] = B64_SKIP;
+    t[b'\t' as usize] = B64_SKIP;
+    t[b'\n' as usize] = B64_SKIP;
+    t[0x0C] = B64_SKIP;
+    t[b'\r' as usize] = B64_SKIP;
+    t[b'=' as usize] = B64_PAD;
+    t
+};
+
+/// Decodes base64, ignoring whitespace. Returns `None` on any other junk, on a length that is
+/// not a whole number of 4-character groups, and on padding anywhere but at the end.
 pub(crate) fn base64_decode(data: &[u8]) -> Option<Vec<u8>> {
-    // Bytes, not chars: building a String one char at a time cost more than the decoding.
-    let mut compact = Vec::with_capacity(data.len());
+    // One pass straight into the output: the encoded form of a large message is never copied.
+    let mut out = Vec::with_capacity(data.len() / 4 * 3 + 3);
+    let mut acc = 0u32;
+    let mut have = 0u32;
+    let mut pads = 0u32;
     for &b in data {
-        if b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=' {
-            compact.push(b);
-        } else if !b.is_ascii_whitespace() {
+        let v = BASE64_VALUES[usize::from(b)];
+        if v < 64 {
+            if pads > 0 {
+                return None;
+            }
+            acc = acc << 6 | u32::from(v);
+            have += 1;
+            if have == 4 {
+                out.extend_from_slice(&[(acc >> 16) as u8, (acc >> 8) as u8, acc as u8]);
+                acc = 0;
+                have = 0;
+            }
+        } else if v == B64_PAD {
+            // "xx==" or "xxx=": padding completes the last group only.
+            pads += 1;
+            if have + pads > 4 || have < 2 {
+                return None;
+            }
+        } else if v != B64_SKIP {
             return None;
         }
     }
-    if compact.is_empty() {
-        return Some(Vec::new());
+    match (have, pads) {
+        (0, 0) => {}
+        (2, 2) => out.push((acc >> 4) as u8),
+        (3, 1) => out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]),
+        _ => return None,
     }
-    if compact.len() % 4 != 0 {
-        return None;
-    }
-    let text = String::from_utf8(compact).ok()?;
-    openssl::base64::decode_block(&text).ok()
+    Some(out)
 }
 
 /// Decodes a part body by its Content-Transfer-Encoding (base64 and quoted-printable; anything
@@ -393,5 +540,67 @@ mod tests {
     #[test]
     fn crlf_canonicalisation() {
         assert_eq!(to_crlf(b"a\nb\r\nc"), b"a\r\nb\r\nc");
+        assert_eq!(to_crlf(b"\n\nx\r\n\n"), b"\r\n\r\nx\r\n\r\n");
+        assert_eq!(crlf_growth(b"\n\nx\r\n\n"), 3);
+    }
+
+    /// The reference: openssl's encoder cut into 76-character lines, as seal used to do.
+    fn openssl_lines(data: &[u8]) -> Vec<u8> {
+        let encoded = openssl::base64::encode_block(data);
+        let mut out = Vec::new();
+        for chunk in encoded.as_bytes().chunks(76) {
+            out.extend_from_slice(chunk);
+            out.extend_from_slice(b"\r\n");
+        }
+        out
+    }
+
+    #[test]
+    fn base64_lines_match_openssl_in_any_pieces() {
+        let data: Vec<u8> = (0..1000u32).map(|i| (i * 7919 % 251) as u8).collect();
+        for len in [0, 1, 2, 3, 56, 57, 58, 114, 115, 999, 1000] {
+            let want = openssl_lines(&data[..len]);
+            assert_eq!(base64_lines(&data[..len]), want, "length {len}");
+            assert_eq!(Base64Lines::encoded_len(len), want.len(), "length {len}");
+            for piece in [1, 5, 57, 100] {
+                let mut out = Vec::new();
+                let mut enc = Base64Lines::new(&mut out);
+                for p in data[..len].chunks(piece) {
+                    enc.write(p);
+                }
+                enc.finish();
+                assert_eq!(out, want, "length {len} in pieces of {piece}");
+            }
+        }
+    }
+
+    #[test]
+    fn base64_decodes_what_openssl_encodes_and_refuses_junk() {
+        let data: Vec<u8> = (0..300u32).map(|i| (i * 31 % 256) as u8).collect();
+        for len in [0, 1, 2, 3, 4, 57, 299, 300] {
+            let encoded = openssl_lines(&data[..len]);
+            assert_eq!(
+                base64_decode(&encoded).unwrap(),
+                &data[..len],
+                "length {len}"
+            );
+        }
+        assert_eq!(base64_decode(b" QUJD\r\nRA==\r\n").unwrap(), b"ABCD");
+        assert_eq!(base64_decode(b"QUI=").unwrap(), b"AB");
+        for bad in [
+            &b"QUJ"[..],
+            b"QUJD!",
+            b"QQ==QQ==",
+            b"Q===",
+            b"QUJDR",
+            b"=QUJ",
+            b"QU=I",
+        ] {
+            assert!(
+                base64_decode(bad).is_none(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
     }
 }

@@ -219,3 +219,35 @@ fn inner_headers_win_over_outer() {
     assert_eq!(opened.verdict.from, "alice@a.example");
     assert_eq!(opened.inner, INNER.as_bytes());
 }
+
+/// A 20 MB message (the usual HISP ceiling) with bare LF line ends round-trips in both
+/// ciphers: the streamed seal and the in-place open keep every byte, canonicalised to CRLF.
+#[test]
+fn a_20_mb_message_round_trips() {
+    let pki = pki();
+    let mut inner = INNER.replace("\r\n", "\n").into_bytes();
+    let line: Vec<u8> = (0..76u8).map(|i| b'A' + i % 26).chain([b'\n']).collect();
+    while inner.len() < 20 << 20 {
+        inner.extend_from_slice(&line);
+    }
+    let canonical = String::from_utf8(inner.clone())
+        .unwrap()
+        .replace('\n', "\r\n")
+        .into_bytes();
+    for cipher in [ContentCipher::Aes128Cbc, ContentCipher::Aes256Gcm] {
+        let opts = SealOptions {
+            cipher,
+            ..SealOptions::default()
+        };
+        let sealed = seal(
+            &inner,
+            &pki.alice.identity(&[&pki.inter]),
+            std::slice::from_ref(&pki.bob.cert),
+            &opts,
+        )
+        .unwrap();
+        let opened = open(&sealed, &pki.bob_keys(), &pki.bob_trust(), None).unwrap();
+        assert_eq!(opened.inner_len, canonical.len(), "{cipher:?}");
+        assert!(opened.inner == canonical, "{cipher:?}: content changed");
+    }
+}

@@ -5,7 +5,9 @@
 use openssl::bn::BigNum;
 use openssl::x509::X509;
 
-use super::der::{self, oid, Children, Tlv, TAG_INTEGER, TAG_OID, TAG_SEQUENCE, TAG_SET};
+use super::der::{
+    self, oid, Children, Tlv, TAG_INTEGER, TAG_OCTET_STRING, TAG_OID, TAG_SEQUENCE, TAG_SET,
+};
 use super::error::SmimeError;
 
 fn malformed(what: &str) -> SmimeError {
@@ -95,17 +97,29 @@ pub(crate) struct RecipientInfo {
     pub key_alg: Vec<u8>,
     /// Raw AlgorithmIdentifier parameters (the OAEP hash lives here).
     pub key_params: Option<Vec<u8>>,
+    /// The content-encryption key, encrypted to the recipient's public key.
+    pub encrypted_key: Vec<u8>,
 }
 
+/// An EnvelopedData or AuthEnvelopedData, its ciphertext still in the input.
 #[derive(Debug, Clone)]
-pub(crate) struct EnvelopedInfo {
+pub(crate) struct EnvelopedInfo<'a> {
     pub recipients: Vec<RecipientInfo>,
     pub content_cipher: Vec<u8>,
+    /// Raw parameters of the content-encryption algorithm (the IV, or GCMParameters).
+    pub content_params: Option<Vec<u8>>,
+    /// The encryptedContent, in order: one slice for DER, one per segment when a BER sender
+    /// (`openssl cms` streaming, Java agents) cut it into a constructed OCTET STRING.
+    pub encrypted: Vec<&'a [u8]>,
+    /// AuthEnvelopedData only: the authenticated attributes as they are authenticated (the
+    /// SET OF encoding), and the MAC.
+    pub auth_attrs: Option<Vec<u8>>,
+    pub mac: Option<&'a [u8]>,
 }
 
 /// Reads an EnvelopedData, or an AuthEnvelopedData (RFC 5083), whose fields up to the content
 /// encryption algorithm are the same.
-pub(crate) fn enveloped_data(content: &Tlv<'_>) -> Result<EnvelopedInfo, SmimeError> {
+pub(crate) fn enveloped_data<'a>(content: &Tlv<'a>) -> Result<EnvelopedInfo<'a>, SmimeError> {
     let mut c = Children::of(content);
     c.expect(TAG_INTEGER, "EnvelopedData without version")?;
     if c.peek_tag() == Some(0xA0) {
@@ -120,6 +134,7 @@ pub(crate) fn enveloped_data(content: &Tlv<'_>) -> Result<EnvelopedInfo, SmimeEr
                 rid: None,
                 key_alg: Vec::new(),
                 key_params: None,
+                encrypted_key: Vec::new(),
             });
             continue;
         }
@@ -131,10 +146,15 @@ pub(crate) fn enveloped_data(content: &Tlv<'_>) -> Result<EnvelopedInfo, SmimeEr
         let rid = CertId::read(&rid_tlv)?;
         let alg = k.expect(TAG_SEQUENCE, "KeyTransRecipientInfo without algorithm")?;
         let (key_alg, key_params) = der::algorithm(&alg)?;
+        let encrypted_key = k.expect(
+            TAG_OCTET_STRING,
+            "KeyTransRecipientInfo without encryptedKey",
+        )?;
         recipients.push(RecipientInfo {
             rid: Some(rid),
             key_alg,
             key_params,
+            encrypted_key: encrypted_key.content.to_vec(),
         });
     }
     let eci = c.expect(TAG_SEQUENCE, "EnvelopedData without encryptedContentInfo")?;
@@ -144,17 +164,67 @@ pub(crate) fn enveloped_data(content: &Tlv<'_>) -> Result<EnvelopedInfo, SmimeEr
         TAG_SEQUENCE,
         "EncryptedContentInfo without contentEncryptionAlgorithm",
     )?;
-    let (content_cipher, _) = der::algorithm(&alg)?;
+    let (content_cipher, content_params) = der::algorithm(&alg)?;
+    let mut encrypted = Vec::new();
+    match e.next_tlv()? {
+        Some(t) if t.tag == 0x80 => encrypted.push(t.content),
+        Some(t) if t.tag == 0xA0 => octet_segments(&t, &mut encrypted, 0)?,
+        _ => return Err(malformed("EncryptedContentInfo without encryptedContent")),
+    }
+    // AuthEnvelopedData continues with authAttrs [1] and the mac; EnvelopedData may carry
+    // unprotectedAttrs [1], which nothing reads.
+    let mut auth_attrs = None;
+    let mut mac = None;
+    if c.peek_tag() == Some(0xA1) {
+        let attrs = c
+            .next_tlv()?
+            .ok_or_else(|| malformed("truncated attributes"))?;
+        // Authenticated as the SET OF they implicitly tag (RFC 5083 §2.2); DER-encoded,
+        // which a definite length implies for everything this reader needs to re-encode.
+        let mut set = attrs.raw.to_vec();
+        set[0] = TAG_SET;
+        auth_attrs = Some(set);
+    }
+    if c.peek_tag() == Some(TAG_OCTET_STRING) {
+        mac = c.next_tlv()?.map(|t| t.content);
+    }
     Ok(EnvelopedInfo {
         recipients,
         content_cipher,
+        content_params,
+        encrypted,
+        auth_attrs,
+        mac,
     })
+}
+
+/// The primitive pieces of a constructed OCTET STRING (BER), in order.
+fn octet_segments<'a>(
+    t: &Tlv<'a>,
+    out: &mut Vec<&'a [u8]>,
+    depth: usize,
+) -> Result<(), SmimeError> {
+    if depth > 8 {
+        return Err(malformed("encryptedContent nested too deep"));
+    }
+    let mut c = Children::of(t);
+    while let Some(part) = c.next_tlv()? {
+        match part.tag {
+            TAG_OCTET_STRING => out.push(part.content),
+            0x24 => octet_segments(&part, out, depth + 1)?,
+            _ => return Err(malformed("encryptedContent segment is not an OCTET STRING")),
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone)]
 pub(crate) struct SignerInfoSummary {
     pub sid: CertId,
     pub digest: Vec<u8>,
+    /// The messageDigest signed attribute, when the SignerInfo has signed attributes holding
+    /// exactly one, with exactly one value. `None` for every other shape.
+    pub message_digest: Option<Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -216,7 +286,19 @@ pub(crate) fn signed_data<'a>(content: &Tlv<'a>) -> Result<SignedInfo<'a>, Smime
         let sid = CertId::read(&sid_tlv)?;
         let alg = f.expect(TAG_SEQUENCE, "SignerInfo without digestAlgorithm")?;
         let (digest, _) = der::algorithm(&alg)?;
-        signers.push(SignerInfoSummary { sid, digest });
+        let message_digest = if f.peek_tag() == Some(0xA0) {
+            let attrs = f
+                .next_tlv()?
+                .ok_or_else(|| malformed("truncated SignerInfo"))?;
+            message_digest(&attrs)
+        } else {
+            None
+        };
+        signers.push(SignerInfoSummary {
+            sid,
+            digest,
+            message_digest,
+        });
     }
     Ok(SignedInfo {
         certs,
@@ -224,6 +306,57 @@ pub(crate) fn signed_data<'a>(content: &Tlv<'a>) -> Result<SignedInfo<'a>, Smime
         signers,
         has_content,
     })
+}
+
+/// `sig`, a ContentInfo holding SignedData, re-encoded without its `certificates` field, for
+/// handing to OpenSSL's verifier together with certificates already parsed: OpenSSL would
+/// otherwise decode every carried certificate again for each message, and its public-key
+/// decoder costs more than the signature check. The other fields are kept byte for byte.
+pub(crate) fn without_certificates(sig: &[u8]) -> Result<Vec<u8>, SmimeError> {
+    let (ci, _) = der::read_tlv(sig)?;
+    let mut c = Children::of(&ci);
+    let ty = c.expect(TAG_OID, "ContentInfo without content type")?;
+    let wrapper = c.expect(0xA0, "ContentInfo without content")?;
+    let sd = Children::of(&wrapper)
+        .next_tlv()?
+        .ok_or_else(|| malformed("empty ContentInfo content"))?;
+    let mut fields = Vec::with_capacity(sd.content.len());
+    let mut f = Children::of(&sd);
+    while let Some(field) = f.next_tlv()? {
+        if field.tag != 0xA0 {
+            fields.extend_from_slice(field.raw);
+        }
+    }
+    let signed_data = der::tlv(TAG_SEQUENCE, &fields);
+    Ok(der::seq(&[ty.raw, &der::tlv(0xA0, &signed_data)]))
+}
+
+/// The value of the one messageDigest attribute among `attrs` (signedAttrs), or `None` when
+/// there is not exactly one attribute with exactly one OCTET STRING value or anything in the
+/// attributes cannot be read.
+fn message_digest(attrs: &Tlv<'_>) -> Option<Vec<u8>> {
+    let mut found = None;
+    let mut a = Children::of(attrs);
+    while let Some(attr) = a.next_tlv().ok()? {
+        let mut f = Children::of(&attr);
+        let ty = f.expect(TAG_OID, "attribute without type").ok()?;
+        if ty.content != oid::MESSAGE_DIGEST {
+            continue;
+        }
+        if found.is_some() {
+            return None;
+        }
+        let values = f.expect(TAG_SET, "attribute without values").ok()?;
+        let mut v = Children::of(&values);
+        let value = v
+            .expect(TAG_OCTET_STRING, "messageDigest is not an OCTET STRING")
+            .ok()?;
+        if v.next_tlv().ok()?.is_some() {
+            return None;
+        }
+        found = Some(value.content.to_vec());
+    }
+    found
 }
 
 /// A digest OID's name as `micalg` spells it (RFC 5751 §3.4.3.2).

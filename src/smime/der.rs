@@ -38,6 +38,10 @@ pub(crate) mod oid {
         &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01];
     pub(crate) const RSAES_OAEP: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x07];
     pub(crate) const MGF1: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x08];
+    pub(crate) const P_SPECIFIED: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x09];
+    pub(crate) const MESSAGE_DIGEST: &[u8] =
+        &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x04];
+    pub(crate) const SHA224: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x04];
     pub(crate) const MD5: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x02, 0x05];
     pub(crate) const SHA1: &[u8] = &[0x2B, 0x0E, 0x03, 0x02, 0x1A];
     pub(crate) const SHA256: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01];
@@ -201,8 +205,15 @@ pub(crate) fn oid_to_string(oid: &[u8]) -> String {
 /// Encodes one DER value with a definite length.
 pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(content.len() + 6);
+    push_header(&mut out, tag, content.len());
+    out.extend_from_slice(content);
+    out
+}
+
+/// Appends the identifier and definite length of a value whose `len` content bytes follow
+/// separately, so large contents can be streamed rather than copied into their container.
+pub(crate) fn push_header(out: &mut Vec<u8>, tag: u8, len: usize) {
     out.push(tag);
-    let len = content.len();
     if len < 0x80 {
         out.push(len as u8);
     } else {
@@ -211,8 +222,16 @@ pub(crate) fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
         out.push(0x80 | (bytes.len() - skip) as u8);
         out.extend_from_slice(&bytes[skip..]);
     }
-    out.extend_from_slice(content);
-    out
+}
+
+/// The encoded size of a value with `len` content bytes.
+pub(crate) fn tlv_len(len: usize) -> usize {
+    let length_octets = if len < 0x80 {
+        1
+    } else {
+        1 + (usize::BITS - len.leading_zeros()).div_ceil(8) as usize
+    };
+    1 + length_octets + len
 }
 
 pub(crate) fn seq(parts: &[&[u8]]) -> Vec<u8> {
@@ -324,6 +343,18 @@ mod tests {
     fn oid_strings() {
         assert_eq!(oid_to_string(oid::SHA256), "2.16.840.1.101.3.4.2.1");
         assert_eq!(oid_to_string(oid::DES_EDE3_CBC), "1.2.840.113549.3.7");
+    }
+
+    #[test]
+    fn streamed_headers_match_whole_values() {
+        for len in [0, 1, 0x7F, 0x80, 0xFF, 0x100, 0xFFFF, 0x1_0000, 20 << 20] {
+            let content = vec![1u8; len];
+            let whole = tlv(0x80, &content);
+            let mut head = Vec::new();
+            push_header(&mut head, 0x80, len);
+            assert_eq!(&whole[..head.len()], &head[..], "length {len}");
+            assert_eq!(tlv_len(len), whole.len(), "length {len}");
+        }
     }
 
     #[test]

@@ -4,14 +4,26 @@
 //! cipher, whether a key of ours is addressed) is decided before a private key is used, and
 //! nothing from the decrypted content is believed until every signature has verified.
 
+use std::borrow::Cow;
+use std::ops::Range;
+
 use mail_parser::MessageParser;
 use openssl::cms::{CMSOptions, CmsContentInfo};
+use openssl::encrypt::Decrypter;
+use openssl::error::ErrorStack;
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::rand::rand_bytes;
+use openssl::rsa::Padding;
+use openssl::stack::{Stack, StackRef};
+use openssl::symm::{Cipher, Crypter, Mode};
+use openssl::x509::X509;
 
 use super::certs::{
     self, check_email_eku, check_key_strength, subject_string, usage_allows, Usage,
 };
 use super::cms;
-use super::der::{self, oid, Children};
+use super::der::{self, oid, Children, TAG_INTEGER, TAG_NULL, TAG_OCTET_STRING, TAG_SEQUENCE};
 use super::error::SmimeError;
 use super::mime;
 use super::trust::Direction;
@@ -60,14 +72,15 @@ pub fn open(
     }
     let enveloped = cms::enveloped_data(&content)?;
     let content_cipher = check_cipher(&enveloped.content_cipher, authenticated)?;
+    let sealed = SealedContent::locate(&enveloped, &der_bytes, content_cipher)?;
 
     // Several of our keys can match one RecipientInfo (a renewed key under a reused issuer
     // and serial, or a subject key identifier two certificates share), and several
     // RecipientInfos can name keys of ours: each pairing is tried before giving up. A wrong
-    // key does not always fail to decrypt: with PKCS#1 v1.5, OpenSSL's defence against
-    // Bleichenbacher oracles decrypts the content with a random key instead, and about one
-    // time in 256 its padding looks valid. So a pairing counts only once the signature over
-    // what it decrypted verifies.
+    // key does not always fail to decrypt: with PKCS#1 v1.5 a wrong key can unwrap to a
+    // well-formed but wrong content key, and about one time in 256 the CBC padding under it
+    // looks valid. So a pairing counts only once the signature over what it decrypted
+    // verifies.
     let candidates: Vec<(&certs::Identity, &cms::RecipientInfo)> = enveloped
         .recipients
         .iter()
@@ -81,7 +94,11 @@ pub fn open(
         .collect();
     let mut failure = SmimeError::NoMatchingRecipient;
     let mut opened = None;
-    for (identity, recipient) in candidates {
+    // The decoded EnvelopedData is decrypted in place by the last pairing tried (the usual
+    // one): the message is then held once encoded and once decrypted, never more.
+    let mut der_bytes = Some(der_bytes);
+    let last = candidates.len().saturating_sub(1);
+    for (n, (identity, recipient)) in candidates.into_iter().enumerate() {
         let key_transport = match key_transport_of(recipient, identity) {
             Ok(kt) => kt,
             Err(e) => {
@@ -91,7 +108,14 @@ pub fn open(
                 continue;
             }
         };
-        let decrypted = match read_cms(&der_bytes)?.decrypt(&identity.key, &identity.cert) {
+        let Some(buffer) = (if n == last {
+            der_bytes.take()
+        } else {
+            der_bytes.clone()
+        }) else {
+            break;
+        };
+        let decrypted = match sealed.decrypt(buffer, recipient, key_transport, identity) {
             Ok(decrypted) => decrypted,
             Err(e) => {
                 // What a fitting key decrypted and we refused says more than a key
@@ -108,13 +132,13 @@ pub fn open(
         let recipient_domain = identity.domain().unwrap_or_default();
         match verify_signed(&decrypted, trust, &recipient_domain) {
             Ok(signed) => {
-                opened = Some((identity, key_transport, recipient_domain, signed));
+                opened = Some((identity, key_transport, recipient_domain, decrypted, signed));
                 break;
             }
             Err(e) => failure = e,
         }
     }
-    let Some((identity, key_transport, recipient_domain, signed)) = opened else {
+    let Some((identity, key_transport, recipient_domain, decrypted, signed)) = opened else {
         return Err(failure);
     };
     let Signed {
@@ -123,7 +147,7 @@ pub fn open(
         notes,
     } = signed;
 
-    let (inner, wrapped) = unwrap_inner(&outer_headers, &signed_content)?;
+    let (inner, wrapped) = unwrap_inner(&outer_headers, decrypted, signed_content)?;
     let parsed = MessageParser::default()
         .parse_headers(&inner[..])
         .ok_or_else(|| SmimeError::BadHeaders("inner headers unreadable".into()))?;
@@ -200,6 +224,232 @@ fn check_cipher(oid_bytes: &[u8], authenticated: bool) -> Result<&'static str, S
     }
 }
 
+/// Where the ciphertext of an EnvelopedData lies in its decoded buffer, and how it was
+/// encrypted: what decrypting needs once the structure has been read and checked.
+struct SealedContent {
+    cipher: Cipher,
+    iv: Vec<u8>,
+    /// Byte ranges of the ciphertext in the buffer, in order.
+    segments: Vec<Range<usize>>,
+    /// AES-GCM: the tag to check and the authenticated attributes, if any.
+    tag: Option<Vec<u8>>,
+    aad: Option<Vec<u8>>,
+}
+
+/// Ciphertext decrypted per call: one buffer of this size is all decryption adds.
+const CHUNK: usize = 32 * 1024;
+
+impl SealedContent {
+    fn locate(
+        info: &cms::EnvelopedInfo<'_>,
+        buffer: &[u8],
+        cipher_name: &str,
+    ) -> Result<SealedContent, SmimeError> {
+        let malformed = |what: &str| SmimeError::MalformedCms(what.to_string());
+        let cipher = Cipher::from_nid(match cipher_name {
+            "aes-128-cbc" => Nid::AES_128_CBC,
+            "aes-192-cbc" => Nid::AES_192_CBC,
+            "aes-256-cbc" => Nid::AES_256_CBC,
+            "aes-128-gcm" => Nid::AES_128_GCM,
+            "aes-192-gcm" => Nid::AES_192_GCM,
+            _ => Nid::AES_256_GCM,
+        })
+        .ok_or_else(|| malformed("content cipher unavailable"))?;
+        let gcm = cipher_name.ends_with("gcm");
+        let params = info
+            .content_params
+            .as_deref()
+            .ok_or_else(|| malformed("content-encryption algorithm without parameters"))?;
+        let (params, _) = der::read_tlv(params)?;
+        let (iv, tag_len) = if gcm {
+            // GCMParameters ::= SEQUENCE { aes-nonce OCTET STRING, aes-ICVlen INTEGER DEFAULT 12 }
+            let mut p = Children::of(&params);
+            let nonce = p.expect(TAG_OCTET_STRING, "GCMParameters without nonce")?;
+            let icv = match p.next_tlv()? {
+                Some(t) if t.tag == TAG_INTEGER && t.content.len() == 1 => {
+                    usize::from(t.content[0])
+                }
+                None => 12,
+                _ => return Err(malformed("GCMParameters with a bad ICV length")),
+            };
+            if nonce.content.is_empty() || !(12..=16).contains(&icv) {
+                return Err(malformed("GCMParameters out of range"));
+            }
+            (nonce.content.to_vec(), icv)
+        } else {
+            if params.tag != TAG_OCTET_STRING || params.content.len() != 16 {
+                return Err(malformed("AES-CBC parameters are not a 16-byte IV"));
+            }
+            (params.content.to_vec(), 0)
+        };
+        let tag = if gcm {
+            let mac = info
+                .mac
+                .ok_or_else(|| malformed("AuthEnvelopedData without mac"))?;
+            if mac.len() != tag_len {
+                return Err(malformed(
+                    "AuthEnvelopedData mac length disagrees with its parameters",
+                ));
+            }
+            Some(mac.to_vec())
+        } else {
+            None
+        };
+        let base = buffer.as_ptr() as usize;
+        let segments = info
+            .encrypted
+            .iter()
+            .map(|seg| {
+                let start = seg.as_ptr() as usize - base;
+                start..start + seg.len()
+            })
+            .collect();
+        Ok(SealedContent {
+            cipher,
+            iv,
+            segments,
+            tag,
+            aad: info.auth_attrs.clone(),
+        })
+    }
+
+    /// Unwraps the content key with `identity`'s private key and decrypts the content in
+    /// `buffer` (the decoded EnvelopedData), reusing its memory: the plaintext is written
+    /// behind the ciphertext still to be read, which it never overtakes.
+    fn decrypt(
+        &self,
+        mut buffer: Vec<u8>,
+        recipient: &cms::RecipientInfo,
+        transport: KeyTransport,
+        identity: &certs::Identity,
+    ) -> Result<Vec<u8>, ErrorStack> {
+        let key = self.unwrap_key(recipient, transport, identity)?;
+        let mut crypter = Crypter::new(self.cipher, Mode::Decrypt, &key, Some(&self.iv))?;
+        if let Some(aad) = &self.aad {
+            crypter.aad_update(aad)?;
+        }
+        let mut out = vec![0u8; CHUNK + self.cipher.block_size()];
+        let mut written = 0usize;
+        for seg in &self.segments {
+            let mut at = seg.start;
+            while at < seg.end {
+                let end = (at + CHUNK).min(seg.end);
+                let n = crypter.update(&buffer[at..end], &mut out)?;
+                buffer[written..written + n].copy_from_slice(&out[..n]);
+                written += n;
+                at = end;
+            }
+        }
+        if let Some(tag) = &self.tag {
+            crypter.set_tag(tag)?;
+        }
+        let n = crypter.finalize(&mut out)?;
+        // Room is certain: CBC's final block was the last 16 bytes read.
+        buffer[written..written + n].copy_from_slice(&out[..n]);
+        written += n;
+        buffer.truncate(written);
+        Ok(buffer)
+    }
+
+    /// The content-encryption key. One of the wrong length is replaced by a random key, as
+    /// OpenSSL's CMS does against million-message attacks on PKCS#1 v1.5: the content then
+    /// fails to decrypt or to verify like any other wrong key, and nothing tells the sender
+    /// which.
+    fn unwrap_key(
+        &self,
+        recipient: &cms::RecipientInfo,
+        transport: KeyTransport,
+        identity: &certs::Identity,
+    ) -> Result<Vec<u8>, ErrorStack> {
+        let mut dec = Decrypter::new(&identity.key)?;
+        match transport {
+            KeyTransport::RsaPkcs1v15 => dec.set_rsa_padding(Padding::PKCS1)?,
+            _ => {
+                let oaep =
+                    oaep_parameters(recipient.key_params.as_deref()).ok_or_else(ErrorStack::get)?;
+                dec.set_rsa_padding(Padding::PKCS1_OAEP)?;
+                dec.set_rsa_oaep_md(oaep.hash)?;
+                dec.set_rsa_mgf1_md(oaep.mgf1)?;
+                if !oaep.label.is_empty() {
+                    dec.set_rsa_oaep_label(&oaep.label)?;
+                }
+            }
+        }
+        let mut key = vec![0u8; dec.decrypt_len(&recipient.encrypted_key)?];
+        let n = dec.decrypt(&recipient.encrypted_key, &mut key)?;
+        key.truncate(n);
+        if key.len() != self.cipher.key_len() {
+            key = vec![0u8; self.cipher.key_len()];
+            rand_bytes(&mut key)?;
+        }
+        Ok(key)
+    }
+}
+
+/// RSAES-OAEP-params (RFC 4055 §4.1) as the decrypter needs them.
+struct OaepParameters {
+    hash: MessageDigest,
+    mgf1: MessageDigest,
+    label: Vec<u8>,
+}
+
+/// Reads OAEP parameters: absent or empty means SHA-1 throughout and no label. `None` for
+/// anything this agent cannot decrypt with (an unknown hash or mask function).
+fn oaep_parameters(params: Option<&[u8]>) -> Option<OaepParameters> {
+    let mut out = OaepParameters {
+        hash: MessageDigest::sha1(),
+        mgf1: MessageDigest::sha1(),
+        label: Vec::new(),
+    };
+    let Some(params) = params else {
+        return Some(out);
+    };
+    let (seq, _) = der::read_tlv(params).ok()?;
+    if seq.tag != TAG_SEQUENCE {
+        // Some agents write NULL parameters for the defaults.
+        return (seq.tag == TAG_NULL).then_some(out);
+    }
+    let digest = |oid_bytes: &[u8]| {
+        Some(match oid_bytes {
+            o if o == oid::SHA1 => MessageDigest::sha1(),
+            o if o == oid::SHA224 => MessageDigest::sha224(),
+            o if o == oid::SHA256 => MessageDigest::sha256(),
+            o if o == oid::SHA384 => MessageDigest::sha384(),
+            o if o == oid::SHA512 => MessageDigest::sha512(),
+            _ => return None,
+        })
+    };
+    let mut fields = Children::of(&seq);
+    while let Some(field) = fields.next_tlv().ok()? {
+        let alg = Children::of(&field).next_tlv().ok()??;
+        let (alg_oid, alg_params) = der::algorithm(&alg).ok()?;
+        match field.tag {
+            0xA0 => out.hash = digest(&alg_oid)?,
+            0xA1 => {
+                if alg_oid != oid::MGF1 {
+                    return None;
+                }
+                let (hash, _) = der::read_tlv(alg_params.as_deref()?).ok()?;
+                out.mgf1 = digest(&der::algorithm(&hash).ok()?.0)?;
+            }
+            0xA2 => {
+                if alg_oid != oid::P_SPECIFIED {
+                    return None;
+                }
+                if let Some(label) = alg_params {
+                    let (label, _) = der::read_tlv(&label).ok()?;
+                    if label.tag != TAG_OCTET_STRING {
+                        return None;
+                    }
+                    out.label = label.content.to_vec();
+                }
+            }
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
 /// Names the key transport of the RecipientInfo addressed to us, reading the OAEP hash from
 /// its parameters.
 fn key_transport_of(
@@ -243,6 +493,19 @@ fn oaep_hash(params: Option<&[u8]>) -> KeyTransport {
     }
 }
 
+/// The bytes a signature verified: where they lie in the decrypted entity, or, for the
+/// few forms where they are not its own bytes (opaque signed-data, a bare-LF sender's content
+/// canonicalised), a copy.
+enum SignedContent {
+    Within(Range<usize>),
+    Owned(Vec<u8>),
+}
+
+/// The offset of `part`, a slice of `whole`, within it.
+fn offset_in(whole: &[u8], part: &[u8]) -> usize {
+    part.as_ptr() as usize - whole.as_ptr() as usize
+}
+
 /// A verified signer before it is bound to the From address.
 struct VerifiedSigner {
     cert: openssl::x509::X509,
@@ -254,7 +517,7 @@ struct VerifiedSigner {
 /// The signed content (exact bytes), its verified signers, and what the administrator should
 /// know about how it was signed.
 struct Signed {
-    content: Vec<u8>,
+    content: SignedContent,
     signers: Vec<VerifiedSigner>,
     notes: Vec<String>,
 }
@@ -371,7 +634,12 @@ fn verify_signed(decrypted: &[u8], trust: &TrustStore, domain: &str) -> Result<S
         content: parts[0],
         micalg: ct.param("micalg"),
     };
-    check_signed_data(&sig, form, trust, domain)
+    let mut signed = check_signed_data(&sig, form, trust, domain)?;
+    if let SignedContent::Within(range) = &mut signed.content {
+        let start = offset_in(decrypted, parts[0]);
+        *range = start + range.start..start + range.end;
+    }
+    Ok(signed)
 }
 
 /// Where the signed content of a SignedData is.
@@ -452,15 +720,32 @@ fn check_signed_data(
     // CMS_verify checks every SignerInfo; chain checks are ours so each failure gets its own
     // error. BINARY keeps openssl from rewriting line ends in the content.
     let flags = CMSOptions::NO_SIGNER_CERT_VERIFY | CMSOptions::BINARY;
+    // OpenSSL gets the certificates already parsed (from the cache) and a SignedData without
+    // them, except for opaque signatures big enough that the copy would cost more.
+    let mut parsed = Stack::new()?;
+    for c in &certs {
+        parsed.push(c.clone())?;
+    }
+    let verifiable: Cow<'_, [u8]> = if sig.len() <= MAX_STRIPPED_SIGNATURE {
+        Cow::Owned(cms::without_certificates(sig)?)
+    } else {
+        Cow::Borrowed(sig)
+    };
+    let verifier = Verifier {
+        sig: &verifiable,
+        certs: &parsed,
+        flags,
+    };
     let content = match form {
         Form::Opaque => {
             let mut out = Vec::new();
-            read_cms(sig)?
-                .verify(None, None, None, Some(&mut out), flags)
+            verifier
+                .read()?
+                .verify(Some(verifier.certs), None, None, Some(&mut out), flags)
                 .map_err(SmimeError::BadSignature)?;
-            out
+            SignedContent::Owned(out)
         }
-        Form::Detached { content, .. } => verify_detached(sig, content, flags)?,
+        Form::Detached { content, .. } => verify_detached(&verifier, &info.signers, content)?,
     };
 
     let mut signers = Vec::with_capacity(signer_certs.len());
@@ -495,36 +780,134 @@ fn read_cms(der: &[u8]) -> Result<CmsContentInfo, SmimeError> {
         .map_err(|_| SmimeError::MalformedCms("OpenSSL cannot read the CMS structure".into()))
 }
 
+/// Signatures up to this size are re-encoded without their certificates before OpenSSL
+/// reads them; a detached signature is a few kilobytes.
+const MAX_STRIPPED_SIGNATURE: usize = 64 * 1024;
+
+/// A SignedData ready for OpenSSL's verifier, with the certificates it carried.
+struct Verifier<'a> {
+    sig: &'a [u8],
+    certs: &'a StackRef<X509>,
+    flags: CMSOptions,
+}
+
+impl Verifier<'_> {
+    fn read(&self) -> Result<CmsContentInfo, SmimeError> {
+        read_cms(self.sig)
+    }
+
+    fn verify_detached(&self, content: &[u8]) -> Result<(), SmimeError> {
+        self.read()?
+            .verify(Some(self.certs), None, Some(content), None, self.flags)
+            .map_err(SmimeError::BadSignature)
+    }
+
+    /// Every SignerInfo's signature over its signed attributes, leaving the messageDigest
+    /// attribute to the caller: rust-openssl's verify copies the content into a growing
+    /// memory BIO (three copies of a 1 MB message, and as many megabytes held).
+    fn verify_attributes(&self) -> Result<(), SmimeError> {
+        self.read()?
+            .verify(
+                Some(self.certs),
+                None,
+                Some(&[]),
+                None,
+                self.flags | CMSOptions::NO_CONTENT_VERIFY,
+            )
+            .map_err(SmimeError::BadSignature)
+    }
+}
+
 /// Verifies a detached signature over `content`, exactly as transmitted or, for senders that
 /// sign the canonical form but transmit bare LF, over its CRLF form. Returns the bytes that
-/// verified.
-fn verify_detached(sig: &[u8], content: &[u8], flags: CMSOptions) -> Result<Vec<u8>, SmimeError> {
-    let first = match read_cms(sig)?.verify(None, None, Some(content), None, flags) {
-        Ok(()) => return Ok(content.to_vec()),
+/// verified, as a range of `content` when they are its own.
+///
+/// When every SignerInfo has signed attributes (every S/MIME agent writes them), OpenSSL
+/// checks the signatures over the attributes and the content's digest is compared with each
+/// messageDigest attribute here, streaming; other shapes go through OpenSSL whole.
+fn verify_detached(
+    verifier: &Verifier<'_>,
+    signers: &[cms::SignerInfoSummary],
+    content: &[u8],
+) -> Result<SignedContent, SmimeError> {
+    let attributed = signers.iter().all(|s| s.message_digest.is_some());
+    if attributed {
+        verifier.verify_attributes()?;
+    }
+    let check = |bytes: &[u8]| {
+        if attributed {
+            digests_match(signers, bytes)
+        } else {
+            verifier.verify_detached(bytes)
+        }
+    };
+    let first = match check(content) {
+        Ok(()) => return Ok(SignedContent::Within(0..content.len())),
         Err(first) => first,
     };
-    let canonical = mime::to_crlf(content);
-    if canonical != content
-        && read_cms(sig)?
-            .verify(None, None, Some(&canonical), None, flags)
-            .is_ok()
-    {
-        return Ok(canonical);
+    if mime::crlf_growth(content) > 0 {
+        let canonical = mime::to_crlf(content);
+        if check(&canonical).is_ok() {
+            return Ok(SignedContent::Owned(canonical));
+        }
     }
-    Err(SmimeError::BadSignature(first))
+    Err(first)
+}
+
+/// Whether `content` has the digest every SignerInfo's messageDigest attribute names.
+fn digests_match(signers: &[cms::SignerInfoSummary], content: &[u8]) -> Result<(), SmimeError> {
+    let mut computed: Vec<(&[u8], openssl::hash::DigestBytes)> = Vec::new();
+    for si in signers {
+        let expected = si.message_digest.as_deref().unwrap_or_default();
+        let digest = match computed
+            .iter()
+            .find(|(alg, _)| *alg == si.digest.as_slice())
+        {
+            Some((_, d)) => d,
+            None => {
+                let md = match cms::digest_name(&si.digest) {
+                    Some("sha-256") => MessageDigest::sha256(),
+                    Some("sha-384") => MessageDigest::sha384(),
+                    Some("sha-512") => MessageDigest::sha512(),
+                    // accepted_digest admitted nothing else.
+                    _ => return Err(SmimeError::BadSignature(ErrorStack::get())),
+                };
+                computed.push((&si.digest, openssl::hash::hash(md, content)?));
+                &computed[computed.len() - 1].1
+            }
+        };
+        if &digest[..] != expected {
+            return Err(SmimeError::BadSignature(ErrorStack::get()));
+        }
+    }
+    Ok(())
 }
 
 /// The inner message: the `message/rfc822` body when wrapped; otherwise the outer non-MIME
-/// headers in front of the signed entity.
+/// headers in front of the signed entity. `decrypted` is the buffer `signed` points into;
+/// a wrapped message is moved to its start rather than copied out of it.
 fn unwrap_inner(
     outer_headers: &[mime::Header<'_>],
-    signed: &[u8],
+    decrypted: Vec<u8>,
+    signed: SignedContent,
 ) -> Result<(Vec<u8>, bool), SmimeError> {
+    let (mut buffer, range) = match signed {
+        SignedContent::Within(range) => (decrypted, range),
+        SignedContent::Owned(copy) => {
+            drop(decrypted);
+            let len = copy.len();
+            (copy, 0..len)
+        }
+    };
+    let signed = &buffer[range.clone()];
     let (h, body) = mime::split_entity(signed);
     let headers = mime::parse_headers(h);
     let ct = mime::parse_content_type(mime::header(&headers, "Content-Type").unwrap_or(""));
     if ct.mime == "message/rfc822" {
-        return Ok((body.to_vec(), true));
+        let start = range.start + offset_in(signed, body);
+        buffer.copy_within(start..range.end, 0);
+        buffer.truncate(range.end - start);
+        return Ok((buffer, true));
     }
     let mut inner = Vec::with_capacity(signed.len() + 1024);
     for oh in outer_headers {

@@ -1,12 +1,14 @@
 //! Sign, then encrypt.
 
+use std::borrow::Cow;
+
 use openssl::cms::{CMSOptions, CmsContentInfo};
 use openssl::encrypt::Encrypter;
 use openssl::hash::MessageDigest;
 use openssl::rand::rand_bytes;
 use openssl::rsa::Padding;
 use openssl::stack::Stack;
-use openssl::symm::{self, Cipher};
+use openssl::symm::{Cipher, Crypter, Mode};
 use openssl::x509::X509;
 
 use super::certs::{
@@ -14,7 +16,7 @@ use super::certs::{
     usage_allows, Usage,
 };
 use super::cms;
-use super::der::{self, oid, TAG_NULL, TAG_OCTET_STRING};
+use super::der::{self, oid, TAG_NULL, TAG_OCTET_STRING, TAG_SEQUENCE};
 use super::error::SmimeError;
 use super::mime;
 use super::{ContentCipher, Identity, KeyTransport, SealOptions};
@@ -55,29 +57,41 @@ pub fn seal(
     }
     check_email_eku(&signer.cert)?;
 
-    let inner = mime::to_crlf(inner);
-    let (header_block, body) = mime::split_entity(&inner);
+    // The signed content, canonicalised in the same pass that copies it: for a wrapped
+    // message the `message/rfc822` part, else the inner message's own entity.
+    let canonical: Cow<'_, [u8]> = if opts.wrap {
+        let mut part =
+            Vec::with_capacity(RFC822_PART.len() + inner.len() + mime::crlf_growth(inner));
+        part.extend_from_slice(RFC822_PART);
+        mime::extend_crlf(&mut part, inner);
+        Cow::Owned(part)
+    } else if mime::crlf_growth(inner) == 0 {
+        Cow::Borrowed(inner)
+    } else {
+        Cow::Owned(mime::to_crlf(inner))
+    };
+    let message = &canonical[if opts.wrap { RFC822_PART.len() } else { 0 }..];
+    let (header_block, body) = mime::split_entity(message);
     let headers = mime::parse_headers(header_block);
     if mime::header(&headers, "From").is_none() {
         return Err(SmimeError::BadHeaders("message has no From".into()));
     }
 
-    let content = if opts.wrap {
-        let mut part = b"Content-Type: message/rfc822\r\n\r\n".to_vec();
-        part.extend_from_slice(&inner);
-        part
+    let unwrapped;
+    let content: &[u8] = if opts.wrap {
+        &canonical
     } else {
-        content_entity(&headers, body)
+        unwrapped = content_entity(&headers, body);
+        &unwrapped
     };
-    let signed = sign_entity(&content, signer)?;
+    let signed = sign_entity(content, signer)?;
 
     let mut targets: Vec<X509> = recipients.to_vec();
     if opts.encrypt_to_sender {
         targets.push(signer.cert.clone());
     }
-    let enveloped = envelop(&signed, &targets, opts.cipher, opts.key_transport)?;
 
-    let mut out = Vec::with_capacity(enveloped.len() * 4 / 3 + 1024);
+    let mut out = Vec::new();
     let mut has_mime_version = false;
     for h in &headers {
         let copy = if opts.wrap {
@@ -114,9 +128,23 @@ pub fn seal(
         )
         .as_bytes(),
     );
-    out.extend_from_slice(&mime::base64_lines(&enveloped));
+    // The signed entity is encrypted piece by piece and its EnvelopedData base64-encoded as it
+    // is produced: neither exists whole (at 1 MB, each whole copy cost about as much as AES).
+    let pieces = [&signed.head[..], content, &signed.tail[..]];
+    let mut body = mime::Base64Lines::new(&mut out);
+    envelop(
+        &pieces,
+        &targets,
+        opts.cipher,
+        opts.key_transport,
+        &mut body,
+    )?;
+    body.finish();
     Ok(out)
 }
+
+/// The header of a `message/rfc822` part, in front of the inner message in a wrapped seal.
+const RFC822_PART: &[u8] = b"Content-Type: message/rfc822\r\n\r\n";
 
 fn is_content_header(name: &str) -> bool {
     name.len() >= 8 && name[..8].eq_ignore_ascii_case("content-")
@@ -138,8 +166,15 @@ fn content_entity(headers: &[mime::Header<'_>], body: &[u8]) -> Vec<u8> {
     part
 }
 
+/// `multipart/signed` around a content, as the text before and after the content's exact
+/// bytes, so the content (the whole message) is not copied once more to sit between them.
+struct SignedEntity {
+    head: Vec<u8>,
+    tail: Vec<u8>,
+}
+
 /// Builds `multipart/signed` around `content` with a detached SignedData over its exact bytes.
-fn sign_entity(content: &[u8], signer: &Identity) -> Result<Vec<u8>, SmimeError> {
+fn sign_entity(content: &[u8], signer: &Identity) -> Result<SignedEntity, SmimeError> {
     let mut chain = Stack::new()?;
     for c in &signer.chain {
         chain.push(c.clone())?;
@@ -161,28 +196,22 @@ fn sign_entity(content: &[u8], signer: &Identity) -> Result<Vec<u8>, SmimeError>
             break b;
         }
     };
-    let mut out = Vec::with_capacity(content.len() + sig.len() * 2 + 512);
-    out.extend_from_slice(
-        format!(
-            "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; \
-             micalg={micalg}; boundary=\"{boundary}\"\r\n\r\n\
-             This is an S/MIME signed message.\r\n--{boundary}\r\n"
-        )
-        .as_bytes(),
-    );
-    out.extend_from_slice(content);
-    out.extend_from_slice(
-        format!(
-            "\r\n--{boundary}\r\n\
-             Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n\
-             Content-Transfer-Encoding: base64\r\n\
-             Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n"
-        )
-        .as_bytes(),
-    );
-    out.extend_from_slice(&mime::base64_lines(&sig));
-    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
-    Ok(out)
+    let head = format!(
+        "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; \
+         micalg={micalg}; boundary=\"{boundary}\"\r\n\r\n\
+         This is an S/MIME signed message.\r\n--{boundary}\r\n"
+    )
+    .into_bytes();
+    let mut tail = format!(
+        "\r\n--{boundary}\r\n\
+         Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n"
+    )
+    .into_bytes();
+    tail.extend_from_slice(&mime::base64_lines(&sig));
+    tail.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    Ok(SignedEntity { head, tail })
 }
 
 /// The `micalg` value for the digest openssl actually used, so the header cannot disagree
@@ -212,19 +241,42 @@ fn boundary() -> Result<String, SmimeError> {
     Ok(format!("----=_directd_{}", cms::hex(&r)))
 }
 
-/// Encrypts `content` to every certificate in `certs`: CMS EnvelopedData for CBC, or
-/// AuthEnvelopedData (RFC 5083, with RFC 5084's GCMParameters and a 16-byte tag, no
-/// authenticated attributes) for GCM.
+/// Where [`envelop`] writes the DER of the EnvelopedData, in order, as it is produced.
+pub(crate) trait DerSink {
+    fn put(&mut self, bytes: &[u8]);
+    /// Told the total size first, so the output can be allocated once.
+    fn expect_total(&mut self, len: usize);
+}
+
+impl DerSink for mime::Base64Lines<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        self.write(bytes);
+    }
+    fn expect_total(&mut self, len: usize) {
+        self.reserve(len);
+    }
+}
+
+/// Plaintext encrypted per call to the cipher: small enough to stay in cache between the
+/// cipher and the base64 encoder.
+const CHUNK: usize = 32 * 1024;
+
+/// Encrypts the concatenation of `pieces` to every certificate in `certs` and writes the
+/// result to `sink`: CMS EnvelopedData for CBC, or AuthEnvelopedData (RFC 5083, with
+/// RFC 5084's GCMParameters and a 16-byte tag, no authenticated attributes) for GCM.
 ///
 /// Built by hand because rust-openssl's `CmsContentInfo::encrypt` only does PKCS#1 v1.5 key
 /// transport and reaching OAEP through it would need unsafe FFI. The structure is RFC 5652
-/// §6.1 with KeyTransRecipientInfo (version 0, issuerAndSerialNumber).
+/// §6.1 with KeyTransRecipientInfo (version 0, issuerAndSerialNumber), DER throughout: the
+/// ciphertext's length is known before it is produced (CBC pads to the next whole block), so
+/// every enclosing length is written first and the ciphertext streamed after it.
 pub(crate) fn envelop(
-    content: &[u8],
+    pieces: &[&[u8]],
     certs: &[X509],
     cipher: ContentCipher,
     transport: KeyTransport,
-) -> Result<Vec<u8>, SmimeError> {
+    sink: &mut impl DerSink,
+) -> Result<(), SmimeError> {
     let (sym, cipher_oid, gcm) = match cipher {
         ContentCipher::Aes128Cbc => (Cipher::aes_128_cbc(), oid::AES128_CBC, false),
         ContentCipher::Aes256Cbc => (Cipher::aes_256_cbc(), oid::AES256_CBC, false),
@@ -236,18 +288,18 @@ pub(crate) fn envelop(
     // CBC: a 16-byte IV; GCM: the 12-byte nonce RFC 5084 recommends.
     let mut iv = vec![0u8; if gcm { 12 } else { 16 }];
     rand_bytes(&mut iv)?;
-    let mut tag = [0u8; 16];
-    let (encrypted, content_alg) = if gcm {
-        let encrypted = symm::encrypt_aead(sym, &key, Some(&iv), &[], content, &mut tag)?;
-        let params = der::seq(&[
-            &der::tlv(TAG_OCTET_STRING, &iv),
-            &der::small_int(tag.len() as u8),
-        ]);
-        (encrypted, der::seq(&[&der::oid_tlv(cipher_oid), &params]))
+    const TAG_LEN: u8 = 16;
+    let content_alg = if gcm {
+        let params = der::seq(&[&der::tlv(TAG_OCTET_STRING, &iv), &der::small_int(TAG_LEN)]);
+        der::seq(&[&der::oid_tlv(cipher_oid), &params])
     } else {
-        let encrypted = symm::encrypt(sym, &key, Some(&iv), content)?;
-        let alg = der::seq(&[&der::oid_tlv(cipher_oid), &der::tlv(TAG_OCTET_STRING, &iv)]);
-        (encrypted, alg)
+        der::seq(&[&der::oid_tlv(cipher_oid), &der::tlv(TAG_OCTET_STRING, &iv)])
+    };
+    let plain_len: usize = pieces.iter().map(|p| p.len()).sum();
+    let cipher_len = if gcm {
+        plain_len
+    } else {
+        (plain_len / 16 + 1) * 16
     };
 
     let null = der::tlv(TAG_NULL, &[]);
@@ -293,23 +345,61 @@ pub(crate) fn envelop(
         ]));
     }
 
-    let encrypted_content_info = der::seq(&[
-        &der::oid_tlv(oid::DATA),
-        &content_alg,
-        &der::tlv(0x80, &encrypted),
-    ]);
+    let data_oid = der::oid_tlv(oid::DATA);
     let version = der::small_int(0);
     let recipient_infos = der::set_of(recipient_infos);
-    let (content_type, body) = if gcm {
-        let mac = der::tlv(TAG_OCTET_STRING, &tag);
-        let fields: [&[u8]; 4] = [&version, &recipient_infos, &encrypted_content_info, &mac];
-        (oid::AUTH_ENVELOPED_DATA, der::seq(&fields))
+    let mac_len = if gcm {
+        der::tlv_len(usize::from(TAG_LEN))
     } else {
-        let fields: [&[u8]; 3] = [&version, &recipient_infos, &encrypted_content_info];
-        (oid::ENVELOPED_DATA, der::seq(&fields))
+        0
     };
-    Ok(der::seq(&[
-        &der::oid_tlv(content_type),
-        &der::tlv(0xA0, &body),
-    ]))
+    let content_type = der::oid_tlv(if gcm {
+        oid::AUTH_ENVELOPED_DATA
+    } else {
+        oid::ENVELOPED_DATA
+    });
+    let eci_len = data_oid.len() + content_alg.len() + der::tlv_len(cipher_len);
+    let body_len = version.len() + recipient_infos.len() + der::tlv_len(eci_len) + mac_len;
+    let explicit_len = der::tlv_len(body_len);
+    let info_len = content_type.len() + der::tlv_len(explicit_len);
+
+    let mut head = Vec::with_capacity(info_len - cipher_len - mac_len + 32);
+    der::push_header(&mut head, TAG_SEQUENCE, info_len);
+    head.extend_from_slice(&content_type);
+    der::push_header(&mut head, 0xA0, explicit_len);
+    der::push_header(&mut head, TAG_SEQUENCE, body_len);
+    head.extend_from_slice(&version);
+    head.extend_from_slice(&recipient_infos);
+    der::push_header(&mut head, TAG_SEQUENCE, eci_len);
+    head.extend_from_slice(&data_oid);
+    head.extend_from_slice(&content_alg);
+    der::push_header(&mut head, 0x80, cipher_len);
+    sink.expect_total(der::tlv_len(info_len));
+    sink.put(&head);
+
+    let mut crypter = Crypter::new(sym, Mode::Encrypt, &key, Some(&iv))?;
+    let mut buf = vec![0u8; CHUNK + sym.block_size()];
+    let mut written = 0usize;
+    for piece in pieces {
+        for chunk in piece.chunks(CHUNK) {
+            let n = crypter.update(chunk, &mut buf)?;
+            sink.put(&buf[..n]);
+            written += n;
+        }
+    }
+    let n = crypter.finalize(&mut buf)?;
+    sink.put(&buf[..n]);
+    written += n;
+    if written != cipher_len {
+        // The lengths above were already written; a cipher that disagrees would make them lie.
+        return Err(SmimeError::MalformedCms(format!(
+            "encryption produced {written} bytes where {cipher_len} were announced"
+        )));
+    }
+    if gcm {
+        let mut tag = [0u8; TAG_LEN as usize];
+        crypter.get_tag(&mut tag)?;
+        sink.put(&der::tlv(TAG_OCTET_STRING, &tag));
+    }
+    Ok(())
 }

@@ -3,10 +3,12 @@
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use openssl::asn1::Asn1Time;
 use openssl::cms::{CMSOptions, CmsContentInfo};
+use openssl::hash::{Hasher, MessageDigest};
 use openssl::nid::Nid;
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
@@ -78,6 +80,74 @@ pub struct TrustStore {
     /// Anchors from trust bundles fetched by URL, replaced whole on each good refresh while
     /// messages are being validated (see [`super::bundles`]).
     remote: std::sync::RwLock<Vec<RemoteBundle>>,
+    /// Bumped by every change to anchors or CRLs, so no verdict outlives what it was based on.
+    generation: AtomicU64,
+    verdicts: VerdictCache,
+}
+
+/// Chain verdicts already reached, by signer certificate and chain material. A partner's
+/// messages come with the same certificates, and building and checking the chain cost more
+/// than the message's own signature. Only for validation from local material (no network
+/// CRLs, whose freshness changes without the store hearing of it); an entry is dropped when
+/// anchors or CRLs change, when a certificate in the chain or a CRL expires, and after
+/// `VERDICT_TTL_SECS` whatever happens. Refusals are not cached: they carry their own reasons
+/// and are rare.
+#[derive(Default)]
+struct VerdictCache(Mutex<HashMap<[u8; 32], CachedVerdict>>);
+
+struct CachedVerdict {
+    verdict: ChainVerdict,
+    generation: u64,
+    /// Unix seconds.
+    until: i64,
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+const VERDICT_CACHE_ENTRIES: usize = 256;
+const VERDICT_TTL_SECS: i64 = 60;
+
+impl VerdictCache {
+    fn get(&self, key: &[u8; 32], generation: u64) -> Option<ChainVerdict> {
+        let now = unix_now();
+        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(key)
+            .filter(|c| c.generation == generation && now < c.until)
+            .map(|c| c.verdict.clone())
+    }
+
+    fn put(&self, key: [u8; 32], entry: CachedVerdict) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= VERDICT_CACHE_ENTRIES {
+            map.clear();
+        }
+        map.insert(key, entry);
+    }
+}
+
+/// The cache key of one validation: everything it depends on besides the store itself.
+fn verdict_key(
+    domain: &str,
+    direction: Direction,
+    cert: &X509,
+    untrusted: &[X509],
+) -> Result<[u8; 32], SmimeError> {
+    let mut h = Hasher::new(MessageDigest::sha256())?;
+    h.update(domain.to_ascii_lowercase().as_bytes())?;
+    h.update(&[0, direction as u8])?;
+    for c in std::iter::once(cert).chain(untrusted) {
+        let der = c.to_der()?;
+        h.update(&(der.len() as u64).to_be_bytes())?;
+        h.update(&der)?;
+    }
+    let digest = h.finish()?;
+    let mut key = [0u8; 32];
+    key.copy_from_slice(&digest);
+    Ok(key)
 }
 
 /// The anchors of one fetched trust bundle.
@@ -171,6 +241,12 @@ impl TrustStore {
     /// Lets validation use CRLs from distribution points and issuers from AIA caIssuers.
     pub fn set_network(&mut self, net: Arc<NetTrust>) {
         self.net = Some(net);
+        self.changed();
+    }
+
+    /// Invalidates every cached chain verdict.
+    fn changed(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
     pub fn network(&self) -> Option<&Arc<NetTrust>> {
@@ -183,6 +259,7 @@ impl TrustStore {
             Direction::Incoming => entry.incoming.push(cert),
             Direction::Outgoing => entry.outgoing.push(cert),
         }
+        self.changed();
     }
 
     /// The anchors of `domain` for `direction`: configured files and fetched bundles.
@@ -227,6 +304,7 @@ impl TrustStore {
             Some(b) => *b = entry,
             None => remote.push(entry),
         }
+        self.changed();
     }
 
     /// Every fetched bundle, for metrics.
@@ -299,6 +377,7 @@ impl TrustStore {
 
     pub fn add_crl(&mut self, crl: X509Crl) {
         self.crls.push(crl);
+        self.changed();
     }
 
     /// Loads a CRL file, PEM or DER.
@@ -310,7 +389,7 @@ impl TrustStore {
             X509Crl::from_der(&data)
         }
         .map_err(|e| bad(path, e.to_string()))?;
-        self.crls.push(crl);
+        self.add_crl(crl);
         Ok(())
     }
 
@@ -326,6 +405,15 @@ impl TrustStore {
         cert: &X509,
         untrusted: &[X509],
     ) -> Result<ChainVerdict, SmimeError> {
+        // Read before validating: a change made meanwhile leaves this verdict unused.
+        let generation = self.generation.load(Ordering::SeqCst);
+        let key = match self.net {
+            None => Some(verdict_key(domain, direction, cert, untrusted)?),
+            Some(_) => None,
+        };
+        if let Some(verdict) = key.as_ref().and_then(|k| self.verdicts.get(k, generation)) {
+            return Ok(verdict);
+        }
         let anchors = self.anchors(domain, direction);
         if anchors.is_empty() {
             return Err(SmimeError::NoTrustAnchors {
@@ -403,10 +491,38 @@ impl TrustStore {
             return Err(weak);
         }
         self.check_revocation(&chain)?;
-        Ok(ChainVerdict {
+        let verdict = ChainVerdict {
             anchor: chain.last().map(subject_string).unwrap_or_default(),
             chain: chain.iter().map(subject_string).collect(),
-        })
+        };
+        if let Some(key) = key {
+            let until = self.verdict_expiry(&chain)?;
+            self.verdicts.put(
+                key,
+                CachedVerdict {
+                    verdict: verdict.clone(),
+                    generation,
+                    until,
+                },
+            );
+        }
+        Ok(verdict)
+    }
+
+    /// When a verdict on `chain` stops holding by itself: the first notAfter in the chain or
+    /// nextUpdate among the CRLs, or the cache's time to live if that comes first.
+    fn verdict_expiry(&self, chain: &[X509]) -> Result<i64, SmimeError> {
+        let epoch = Asn1Time::from_unix(0)?;
+        let mut until = unix_now() + VERDICT_TTL_SECS;
+        let limits = chain
+            .iter()
+            .map(|c| c.not_after())
+            .chain(self.crls.iter().filter_map(|crl| crl.next_update()));
+        for limit in limits {
+            let d = epoch.diff(limit)?;
+            until = until.min(i64::from(d.days) * 86400 + i64::from(d.secs));
+        }
+        Ok(until)
     }
 
     /// The chain stopped at `failing`, whose issuer is neither an anchor nor at hand: ask for
@@ -723,6 +839,28 @@ mod tests {
             .unwrap();
         b.sign(&key, MessageDigest::sha256()).unwrap();
         b.build().to_der().unwrap()
+    }
+
+    #[test]
+    fn a_cached_verdict_does_not_outlive_the_anchors_it_rests_on() {
+        let cert = X509::from_der(&self_signed("anchor")).unwrap();
+        let store = TrustStore::new(RevocationPolicy::Off);
+        let url = "https://bundles.example/b.p7b";
+        let now = std::time::SystemTime::now();
+        let dirs = [Direction::Incoming];
+        store.swap_bundle(url, "b.example", &dirs, vec![cert.clone()], now);
+        // The second validation is answered from the cache.
+        for _ in 0..2 {
+            let v = store
+                .verify_chain("b.example", Direction::Incoming, &cert, &[])
+                .unwrap();
+            assert_eq!(v.anchor, "CN=anchor");
+        }
+        let other = X509::from_der(&self_signed("other")).unwrap();
+        store.swap_bundle(url, "b.example", &dirs, vec![other], now);
+        assert!(store
+            .verify_chain("b.example", Direction::Incoming, &cert, &[])
+            .is_err());
     }
 
     fn cached(cache: &CertCache) -> usize {
