@@ -15,8 +15,22 @@ pub struct AuditRow {
 }
 
 /// The OS user running this process, for the `actor` column: the name of our real uid from
-/// /etc/passwd (not $USER, which the caller controls), else `uid:N`.
+/// /etc/passwd (not $USER, which the caller controls), else `uid:N`; under sudo (README,
+/// "Who may read the store") also the login that ran sudo.
 pub fn current_actor() -> String {
+    with_sudo_user(os_user(), std::env::var("SUDO_USER").ok().as_deref())
+}
+
+/// `directd (sudo from alice)`. SUDO_USER is sudo's statement of who asked, which only the
+/// target user could forge, and that user can write the store anyway.
+fn with_sudo_user(user: String, sudo_user: Option<&str>) -> String {
+    match sudo_user.map(str::trim) {
+        Some(by) if !by.is_empty() && by != user => format!("{user} (sudo from {by})"),
+        _ => user,
+    }
+}
+
+fn os_user() -> String {
     use std::os::unix::fs::MetadataExt;
     // The owner of our own /proc entry is our uid; no libc call needed.
     let Ok(uid) = std::fs::metadata("/proc/self").map(|m| m.uid()) else {
@@ -84,5 +98,20 @@ impl Store {
                 .collect()
             })
             .map_err(|e| self.err(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sudo_names_who_asked() {
+        use super::with_sudo_user;
+        assert_eq!(
+            with_sudo_user("directd".into(), Some("alice")),
+            "directd (sudo from alice)"
+        );
+        assert_eq!(with_sudo_user("directd".into(), None), "directd");
+        assert_eq!(with_sudo_user("directd".into(), Some("")), "directd");
+        assert_eq!(with_sudo_user("root".into(), Some("root")), "root");
     }
 }
