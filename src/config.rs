@@ -59,6 +59,10 @@ struct RawConfig {
     smime: Option<RawSmime>,
     #[serde(default)]
     retention: RawRetention,
+    /// Read by `directd web` alone (see `crate::web::config`); named here so a typo in it is
+    /// refused like one anywhere else.
+    #[serde(default, rename = "web")]
+    _web: Option<crate::web::config::RawWeb>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -944,7 +948,7 @@ fn inline_password_problem(path: &Path, raw: &RawConfig) -> Option<ConfigError> 
     ))
 }
 
-fn load_error(path: &Path, message: String) -> ConfigError {
+pub(crate) fn load_error(path: &Path, message: String) -> ConfigError {
     ConfigError::Load {
         path: path.to_owned(),
         message,
@@ -954,7 +958,7 @@ fn load_error(path: &Path, message: String) -> ConfigError {
 /// The file (when there is one to read) with `DIRECTD_<SECTION>__<KEY>` environment overrides
 /// on top. A missing file is an error only when `required`; a file that exists but cannot be
 /// read is always one, said as such (not as "not found").
-fn layered(path: &Path, required: bool) -> Result<config::Config, ConfigError> {
+pub(crate) fn layered(path: &Path, required: bool) -> Result<config::Config, ConfigError> {
     let mut builder = config::Config::builder();
     match std::fs::File::open(path) {
         Ok(_) => {

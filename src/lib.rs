@@ -8,6 +8,11 @@
 //! it, with the exceptions named):
 //!
 //! - `cli` — argument parsing, one file per subcommand, text and `--json` output; uses everything.
+//! - `web` — the web console (`directd web`): another client of the store beside the CLI, with
+//!   its own users, sessions and pages; uses `store`, `compose`, `config`, `tls`, and the
+//!   document rendering of `cli::ccda` (shared, not copied).
+//! - `compose` — a message to send checked from what a person gave (CLI flags or the Send
+//!   form); uses `message`, `address`, `ingest` (the C-CDA check).
 //! - `daemon` — the run loop (`mod.rs`), per-account passes and backoff (`accounts`), one
 //!   session's work (`session`), the unreadable-message policy (`poison`), the per-store lock,
 //!   systemd notify, metrics.
@@ -28,6 +33,7 @@
 
 pub mod address;
 pub mod cli;
+pub mod compose;
 pub mod config;
 pub mod daemon;
 pub mod fsutil;
@@ -43,3 +49,4 @@ pub mod timefmt;
 pub mod tls;
 pub mod tracking;
 pub mod util;
+pub mod web;

@@ -1,6 +1,6 @@
 //! `directd ccda list` and `directd ccda show ID`: the ingested clinical documents.
 
-mod render;
+pub(crate) mod render;
 
 use clap::{Args, Subcommand};
 

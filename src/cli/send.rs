@@ -5,11 +5,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::{usage, CliError, CliResult, Context};
-use crate::message::{OutPart, OutRecipient, PartKind, RecipientKind};
+use crate::compose::{compose, Composed, Draft, GivenFile, MAX_FILE};
 use crate::store::NewOutgoing;
-
-/// Largest file `send` will queue; HISPs refuse far smaller messages anyway.
-const MAX_FILE: u64 = 64 * 1024 * 1024;
 
 #[derive(Args, Debug)]
 #[command(
@@ -43,7 +40,9 @@ pub struct SendArgs {
     body: Option<String>,
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
+/// Reads a file given on the command line, refusing what is not a regular file or too large to
+/// queue before reading it.
+fn read_file(path: &Path) -> Result<GivenFile, CliError> {
     let meta = std::fs::metadata(path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
     if !meta.is_file() {
         return Err(usage(format!("{}: not a regular file", path.display())));
@@ -55,97 +54,40 @@ fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
             meta.len()
         )));
     }
-    std::fs::read(path).map_err(|e| usage(format!("{}: {e}", path.display())))
-}
-
-/// Refuses what ingestion would refuse (see [`crate::ingest::check_ccda`]), with its reason.
-pub fn check_ccda(data: &[u8]) -> Result<(), String> {
-    crate::ingest::check_ccda(data, &crate::ingest::Limits::default()).map_err(|e| e.to_string())
-}
-
-fn check_address(flag: &str, addr: &str) -> Result<String, CliError> {
-    let a = crate::address::normalize(addr);
-    if crate::address::is_valid(&a) {
-        Ok(a)
-    } else {
-        Err(usage(format!(
-            "{flag} {addr:?} is not a valid Direct address"
-        )))
-    }
+    let data = std::fs::read(path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
+    Ok(GivenFile {
+        name: path.file_name().map(|n| n.to_string_lossy().into_owned()),
+        data,
+    })
 }
 
 pub fn run(ctx: &Context, args: SendArgs) -> CliResult {
-    let from = check_address("--from", &args.from)?;
-    let mut recipients = Vec::new();
-    for (flag, list, kind) in [
-        ("--to", &args.to, RecipientKind::To),
-        ("--cc", &args.cc, RecipientKind::Cc),
-    ] {
-        for a in list {
-            let address = check_address(flag, a)?;
-            if recipients
-                .iter()
-                .any(|r: &OutRecipient| r.address == address)
-            {
-                return Err(usage(format!("{address} is named twice")));
-            }
-            recipients.push(OutRecipient { address, kind });
-        }
-    }
-    if args.ccda.is_none() && args.attach.is_empty() && args.body.is_none() {
-        return Err(usage(
-            "nothing to send: give --ccda FILE, --attach FILE or --body TEXT",
-        ));
-    }
-    if args
-        .subject
-        .as_deref()
-        .is_some_and(|s| s.contains(['\r', '\n']))
-    {
-        return Err(usage("--subject must be one line"));
-    }
-    let filename = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
-    // The first part is the message body at the HISP, whatever its type. A document sent
-    // first would reach many receivers as a body they cannot show (and some never look past
-    // the body), so without --body a short text note goes first, as other phiMail clients do.
-    let body = args.body.clone().unwrap_or_else(|| {
-        let names: Vec<String> = args
-            .ccda
-            .iter()
-            .chain(&args.attach)
-            .filter_map(|p| filename(p))
-            .collect();
-        format!("Attached: {}.", names.join(", "))
-    });
-    let mut parts = vec![OutPart {
-        kind: PartKind::Text,
-        filename: None,
-        data: body.into_bytes(),
-    }];
-    if let Some(path) = &args.ccda {
-        let data = read_file(path)?;
-        if data.starts_with(b"%PDF-") {
-            return Err(usage(format!(
-                "{}: is a PDF, not a C-CDA (XML); send it with --attach {}",
-                path.display(),
-                path.display()
-            )));
-        }
-        check_ccda(&data).map_err(|why| usage(format!("{}: {why}", path.display())))?;
-        parts.push(OutPart {
-            kind: PartKind::Cda,
-            filename: filename(path),
-            data,
-        });
-    }
-    for path in &args.attach {
-        let data = read_file(path)?;
-        parts.push(OutPart {
-            kind: PartKind::Raw,
-            filename: filename(path),
-            data,
-        });
-    }
+    let ccda = match &args.ccda {
+        Some(path) => Some(read_file(path)?),
+        None => None,
+    };
+    let attach = args
+        .attach
+        .iter()
+        .map(|p| read_file(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let Composed {
+        from,
+        recipients,
+        parts,
+    } = compose(
+        Draft {
+            from: args.from.clone(),
+            to: args.to.clone(),
+            cc: args.cc.clone(),
+            subject: args.subject.clone(),
+            body: args.body.clone(),
+            ccda,
+            attach,
+        },
+        ["--from", "--to", "--cc", "--attach", "--subject"],
+    )
+    .map_err(usage)?;
 
     let config = ctx.config_without_secrets()?;
     let account = config.account_for(&from).ok_or_else(|| {
@@ -187,33 +129,4 @@ pub fn run(ctx: &Context, args: SendArgs) -> CliResult {
             .join(", ")
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_ccda;
-
-    #[test]
-    fn ccda_check() {
-        assert!(check_ccda(br#"<?xml version="1.0"?><ClinicalDocument xmlns="urn:hl7-org:v3"><id/></ClinicalDocument>"#).is_ok());
-        let refused = |data: &[u8], why: &str| {
-            let err = check_ccda(data).unwrap_err();
-            assert!(err.contains(why), "{err}");
-        };
-        refused(
-            b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><a></b></ClinicalDocument>",
-            "malformed",
-        );
-        refused(b"%PDF-1.4 binary", "");
-        refused(b"<!DOCTYPE x [<!ENTITY a 'b'>]><ClinicalDocument/>", "DTD");
-        refused(b"<html></html>", "not a CDA");
-        // The root name alone is not enough: ingestion also requires the HL7 v3 namespace.
-        refused(b"<ClinicalDocument><id/></ClinicalDocument>", "not a CDA");
-        refused(
-            b"<ClinicalDocument xmlns=\"urn:example:other\"><id/></ClinicalDocument>",
-            "not a CDA",
-        );
-        refused(b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\">", "");
-        refused(b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\"/><x/>", "");
-    }
 }

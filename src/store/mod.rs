@@ -9,6 +9,7 @@ mod ingest;
 mod mdn_outbox;
 mod outbox;
 mod retention;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -95,6 +96,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v6.sql"),
     clinical::IDENTITY_MIGRATION,
     clinical::CODINGS_MIGRATION,
+    web::SCHEMA,
 ];
 
 /// The schema version this directd writes (`PRAGMA user_version` after migrating).

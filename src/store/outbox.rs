@@ -116,6 +116,43 @@ pub struct Health {
     pub mdns_owed: u64,
 }
 
+/// Writes an outgoing message, its parts and recipients (each with its `queued` event) on `tx`,
+/// so a caller can add its audit row to the same transaction.
+pub(super) fn insert_outgoing(
+    tx: &rusqlite::Transaction<'_>,
+    m: &NewOutgoing,
+) -> rusqlite::Result<i64> {
+    let at = now();
+    tx.execute(
+        "INSERT INTO outgoing (account, sender, subject, final_delivery, created_at, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![m.account, m.sender, m.subject, m.final_delivery, at],
+    )?;
+    let id = tx.last_insert_rowid();
+    for (seq, p) in m.parts.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO outgoing_parts (outgoing_id, seq, kind, filename, data, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, seq as i64, p.kind.as_str(), p.filename, p.data, sha256_hex(&p.data)],
+        )?;
+    }
+    for r in &m.recipients {
+        let kind = match r.kind {
+            RecipientKind::To => "to",
+            RecipientKind::Cc => "cc",
+        };
+        tx.execute(
+            "INSERT INTO recipients (outgoing_id, address, kind, updated_at) VALUES (?1, ?2, ?3, ?4)",
+            params![id, r.address, kind, at],
+        )?;
+        tx.execute(
+            "INSERT INTO delivery_events (recipient_id, at, state, source, detail, applied)
+             VALUES (last_insert_rowid(), ?1, 'queued', 'local', NULL, 1)",
+            params![at],
+        )?;
+    }
+    Ok(id)
+}
+
 impl Store {
     pub fn health(&self) -> Result<Health, StoreError> {
         self.conn
@@ -139,37 +176,7 @@ impl Store {
 
     /// Writes a message to the outbox in one transaction and returns its local id.
     pub fn enqueue(&mut self, m: &NewOutgoing) -> Result<i64, StoreError> {
-        let at = now();
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO outgoing (account, sender, subject, final_delivery, created_at, next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                params![m.account, m.sender, m.subject, m.final_delivery, at],
-            )?;
-            let id = tx.last_insert_rowid();
-            for (seq, p) in m.parts.iter().enumerate() {
-                tx.execute(
-                    "INSERT INTO outgoing_parts (outgoing_id, seq, kind, filename, data, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![id, seq as i64, p.kind.as_str(), p.filename, p.data, sha256_hex(&p.data)],
-                )?;
-            }
-            for r in &m.recipients {
-                let kind = match r.kind {
-                    RecipientKind::To => "to",
-                    RecipientKind::Cc => "cc",
-                };
-                tx.execute(
-                    "INSERT INTO recipients (outgoing_id, address, kind, updated_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, r.address, kind, at],
-                )?;
-                tx.execute(
-                    "INSERT INTO delivery_events (recipient_id, at, state, source, detail, applied)
-                     VALUES (last_insert_rowid(), ?1, 'queued', 'local', NULL, 1)",
-                    params![at],
-                )?;
-            }
-            Ok(id)
-        })
+        self.write(|tx| insert_outgoing(tx, m))
     }
 
     /// Outbox messages whose next attempt is due.
