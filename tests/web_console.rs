@@ -674,7 +674,13 @@ fn screenshots() -> PathBuf {
 )]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_send_receive_read() {
-    let env = TestEnv::start(sandbox_config(&[A, B, C])).await;
+    // One recipient on a remote HISP that refuses, to see a failure highlighted.
+    let mut sandbox = sandbox_config(&[A, B, C]);
+    sandbox.remote.insert(
+        "failing.example".into(),
+        directd::sandbox::RemoteBehaviour::Fail,
+    );
+    let env = TestEnv::start(sandbox).await;
     let cli = Cli::new(&env, &[A, B, C]);
     add_user(&cli, "ann", "admin", A);
     add_user(&cli, "bob", "sender", B);
@@ -698,7 +704,9 @@ async fn browser_send_receive_read() {
     browser.go(&format!("{}/send", web.base)).await;
     let ccda = env.dir.path().join("referral-summary.xml");
     std::fs::write(&ccda, CCDA).unwrap();
-    browser.type_in("#to", B).await;
+    browser
+        .type_in("#to", &format!("{B}, dr.lee@failing.example"))
+        .await;
     browser.type_in("#subject", "Referral for Quux").await;
     browser
         .type_in("#body", "Please see the attached summary.")

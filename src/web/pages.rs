@@ -23,6 +23,16 @@ pub enum Tab {
     Users,
 }
 
+/// A stored RFC 3339 UTC time as people read it ("2026-12-02 01:53:23 UTC"), machine-readable
+/// in the element's datetime.
+fn when(t: &str) -> Markup {
+    let shown = match t.strip_suffix('Z') {
+        Some(utc) => format!("{} UTC", utc.replacen('T', " ", 1)),
+        None => t.replacen('T', " ", 1),
+    };
+    html! { time datetime=(t) { (shown) } }
+}
+
 fn csrf_field(csrf: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(csrf); }
 }
@@ -163,7 +173,7 @@ pub fn inbox(v: &Viewer<'_>, rows: &[InboxRow], f: &InboxFilter, limit: i64) -> 
                             tr class={ @if !m.read { "unread " } @if m.quarantine_reason.is_some() { "quarantined" } } {
                                 td { (m.sender) }
                                 td { a href={ "/message/" (m.id) } { (m.subject.as_deref().unwrap_or("(no subject)")) } }
-                                td { (m.received_at) }
+                                td { (when(&m.received_at)) }
                                 td.muted { (m.account) }
                                 td.num { (m.attachments) }
                                 td { (message_state(m)) }
@@ -205,7 +215,7 @@ pub fn message(
                     dt { "From" } dd { (m.sender) }
                     dt { "To" } dd { (m.recipient) }
                     dt { "Date" } dd { (m.date.as_deref().unwrap_or("-")) }
-                    dt { "Received" } dd { (m.received_at) }
+                    dt { "Received" } dd { (when(&m.received_at)) }
                     dt { "Account" } dd { (m.account) }
                     dt { "HISP id" } dd { code { (m.hisp_message_id) } }
                     @if let Some(id) = &m.header_message_id { dt { "Message-ID" } dd { code { (id) } } }
@@ -221,7 +231,7 @@ pub fn message(
                         }
                     }
                     @for (d, sent) in mdns {
-                        dt { "MDN" } dd { (d) " " @match sent { Some(t) => { "sent " (t) }, None => { "owed (the daemon sends it)" } } }
+                        dt { "MDN" } dd { (d) " " @match sent { Some(t) => { "sent " (when(t)) }, None => { "owed (the daemon sends it)" } } }
                     }
                 }
             }
@@ -301,8 +311,8 @@ pub fn sent(v: &Viewer<'_>, messages: &[SentMessage]) -> Markup {
                     div.card id={ "out-" (m.row.id) } {
                         div {
                             strong { (m.row.subject.as_deref().unwrap_or("(no subject)")) }
-                            " " span.muted { "#" (m.row.id) " from " (m.row.sender) ", " (m.row.created_at) }
-                            " " (state_badge(&m.row.state))
+                            " " span.muted { "#" (m.row.id) " from " (m.row.sender) ", " (when(&m.row.created_at)) " · outbox " }
+                            (state_badge(&m.row.state))
                             @if m.row.final_delivery { " " span.badge { "final delivery asked" } }
                         }
                         @if let Some(e) = &m.row.last_error { div.alert { (e) } }
@@ -314,7 +324,7 @@ pub fn sent(v: &Viewer<'_>, messages: &[SentMessage]) -> Markup {
                                 ol.timeline {
                                     @for e in events {
                                         li class=[(!e.applied).then_some("muted")] title=[e.detail.as_deref()] {
-                                            (e.state.replace('_', " ")) " " span.muted { (e.at) " · " (e.source) }
+                                            (e.state.replace('_', " ")) " " span.muted { (when(&e.at)) " · " (e.source) }
                                         }
                                     }
                                 }
@@ -464,7 +474,7 @@ pub fn audit(v: &Viewer<'_>, rows: &[AuditRow]) -> Markup {
                 thead { tr { th { "When" } th { "Who" } th { "Action" } th { "Message" } th { "Detail" } } }
                 tbody {
                     @for r in rows {
-                        tr { td { (r.at) } td { (r.actor) } td { (r.action) } td { (r.message_ref.as_deref().unwrap_or("")) } td.muted { (r.detail.as_deref().unwrap_or("")) } }
+                        tr { td { (when(&r.at)) } td { (r.actor) } td { (r.action) } td { (r.message_ref.as_deref().unwrap_or("")) } td.muted { (r.detail.as_deref().unwrap_or("")) } }
                     }
                 }
             }
