@@ -397,7 +397,19 @@ async fn security_checks_over_http() {
 
     // Idle timeout (3 s here): a session left alone is refused after it.
     assert_eq!(cal.get("/inbox").await.status, 200);
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    let store = env.store_path.clone();
+    let idle_for = move || -> i64 {
+        let db = rusqlite::Connection::open(&store).unwrap();
+        let last: i64 = db
+            .query_row("SELECT max(last_seen_ms) FROM web_sessions", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        directd::store::now_ms() - last
+    };
+    // Until the newest session has been left alone for longer than the timeout (by the clock,
+    // not by a fixed sleep; asking the console would refresh it).
+    assert!(common::wait_until(15, || idle_for() > 3_500).await);
     assert_eq!(cal.get("/inbox").await.headers["location"], "/login");
 
     // Login rate limiting: after five wrong passwords even the right one waits.
