@@ -45,7 +45,9 @@ enum RoleArg {
 enum UsersCommand {
     /// Create a user; the second factor is enrolled at their first login.
     Add {
+        /// Login name: letters, digits, '.', '-', '_' or '@'.
         name: String,
+        /// What the user may do: viewer (read), sender (also send), admin (also audit and users).
         #[arg(long, value_enum)]
         role: RoleArg,
         /// A Direct account the user may see (repeatable).
@@ -55,15 +57,22 @@ enum UsersCommand {
         password: PasswordSource,
     },
     /// Refuse the user's logins and end their sessions.
-    Disable { name: String },
+    Disable {
+        /// The user's login name.
+        name: String,
+    },
     /// Set a new password and end the user's sessions.
     ResetPassword {
+        /// The user's login name.
         name: String,
         #[command(flatten)]
         password: PasswordSource,
     },
     /// Forget the user's TOTP secret: they enrol a new one at their next login.
-    ResetMfa { name: String },
+    ResetMfa {
+        /// The user's login name.
+        name: String,
+    },
     /// List the users.
     List,
 }

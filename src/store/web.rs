@@ -122,6 +122,24 @@ pub struct DocumentRow {
     pub account: Option<String>,
 }
 
+/// A second factor accepted: the half-open session `old_hash` becomes the full session
+/// `new_hash`; `step` is the TOTP step the code matched, `enrolled` the secret confirmed at a
+/// first login.
+pub struct Completion<'a> {
+    pub old_hash: &'a str,
+    pub new_hash: &'a str,
+    pub csrf: &'a str,
+    pub step: i64,
+    pub enrolled: Option<&'a [u8]>,
+    pub now_ms: i64,
+}
+
+/// An unstructured document's body as stored.
+pub struct DocumentFile {
+    pub data: Vec<u8>,
+    pub media_type: Option<String>,
+}
+
 /// What a mark-read did: owed a read receipt, or why none is owed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MarkRead {
@@ -364,35 +382,30 @@ impl Store {
     /// with the login's audit row.
     pub fn web_session_complete(
         &mut self,
-        old_hash: &str,
-        new_hash: &str,
-        csrf: &str,
         user: &WebUser,
-        step: i64,
-        enrolled: Option<&[u8]>,
-        now_ms: i64,
+        c: &Completion<'_>,
     ) -> Result<bool, StoreError> {
         self.write(|tx| {
             // The step check and update together: a code seen once is refused after.
             let n = tx.execute(
                 "UPDATE web_users SET totp_last_step = ?2, totp_secret = coalesce(?3, totp_secret)
                  WHERE id = ?1 AND totp_last_step < ?2",
-                params![user.id, step, enrolled],
+                params![user.id, c.step, c.enrolled],
             )?;
             if n == 0 {
                 return Ok(false);
             }
-            tx.execute("DELETE FROM web_sessions WHERE token_hash = ?1", [old_hash])?;
+            tx.execute("DELETE FROM web_sessions WHERE token_hash = ?1", [c.old_hash])?;
             tx.execute(
                 "INSERT INTO web_sessions (token_hash, user_id, csrf, stage, created_ms, last_seen_ms)
                  VALUES (?1, ?2, ?3, 'full', ?4, ?4)",
-                params![new_hash, user.id, csrf, now_ms],
+                params![c.new_hash, user.id, c.csrf, c.now_ms],
             )?;
             tx.execute(
                 "INSERT INTO web_login_attempts (at_ms, name, ok) VALUES (?1, ?2, 1)",
-                params![now_ms, user.name],
+                params![c.now_ms, user.name],
             )?;
-            let action = if enrolled.is_some() { "web enrol" } else { "web login" };
+            let action = if c.enrolled.is_some() { "web enrol" } else { "web login" };
             record(tx, &user.name, action, None, None)?;
             Ok(true)
         })
@@ -641,10 +654,7 @@ impl Store {
 
     /// An unstructured document's body (inline, or the attachment it references) and its
     /// media type, for the browser's own viewer.
-    pub fn web_document_file(
-        &self,
-        document_id: i64,
-    ) -> Result<Option<(Vec<u8>, Option<String>)>, StoreError> {
+    pub fn web_document_file(&self, document_id: i64) -> Result<Option<DocumentFile>, StoreError> {
         self.conn
             .query_row(
                 "SELECT coalesce(f.data, a.data), f.media_type FROM document_files f
@@ -652,7 +662,12 @@ impl Store {
                  WHERE f.document_id = ?1 AND coalesce(f.data, a.data) IS NOT NULL
                  ORDER BY f.role = 'inline' DESC LIMIT 1",
                 [document_id],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| {
+                    Ok(DocumentFile {
+                        data: r.get(0)?,
+                        media_type: r.get(1)?,
+                    })
+                },
             )
             .optional()
             .map_err(|e| self.err(e))

@@ -18,7 +18,9 @@ use serde::Deserialize;
 use super::auth;
 use super::pages::{self, SendForm, SentMessage, Viewer};
 use super::App;
-use crate::store::web::{InboxFilter, MarkRead, Role, SessionStage, WebSession, WebUser};
+use crate::store::web::{
+    Completion, InboxFilter, MarkRead, Role, SessionStage, WebSession, WebUser,
+};
 use crate::store::{NewOutgoing, Store, StoreError};
 
 const SESSION_COOKIE: &str = "directd_session";
@@ -448,11 +450,19 @@ struct CodeForm {
     csrf: Option<String>,
 }
 
+/// The second step's outcome: logged in under a new token, or the form again with why.
+enum MfaOutcome {
+    Done(String),
+    Again {
+        csrf: String,
+        why: &'static str,
+        status: StatusCode,
+        shown: Option<String>,
+    },
+}
+
 async fn mfa(State(app): State<Arc<App>>, headers: HeaderMap, Form(f): Form<CodeForm>) -> Response {
-    let result: Result<
-        Result<String, (String, &'static str, StatusCode, Option<String>)>,
-        Refusal,
-    > = with_store(&app, move |app, store| {
+    let result: Result<MfaOutcome, Refusal> = with_store(&app, move |app, store| {
         let (hash, s, user) = half_session(app, store, &headers)?;
         if !f.csrf.as_deref().is_some_and(|c| auth::same(c, &s.csrf)) {
             return Err(Refusal::Forbidden(
@@ -460,7 +470,14 @@ async fn mfa(State(app): State<Arc<App>>, headers: HeaderMap, Form(f): Form<Code
             ));
         }
         let shown = s.pending_secret.as_deref().map(auth::base32);
-        let refuse = |why, status| Ok(Err((s.csrf.clone(), why, status, shown.clone())));
+        let refuse = |why, status| {
+            Ok(MfaOutcome::Again {
+                csrf: s.csrf.clone(),
+                why,
+                status,
+                shown: shown.clone(),
+            })
+        };
         let (failures, last) = store.web_login_failures(&user.name)?;
         let wait = auth::backoff_ms(failures);
         if wait > 0 && now_ms() < last + wait {
@@ -479,13 +496,15 @@ async fn mfa(State(app): State<Arc<App>>, headers: HeaderMap, Form(f): Form<Code
         let token = auth::random_token()?;
         let done = match step {
             Some(step) => store.web_session_complete(
-                &hash,
-                &auth::token_hash(&token),
-                &auth::random_token()?,
                 &user,
-                step,
-                s.pending_secret.as_deref(),
-                now_ms(),
+                &Completion {
+                    old_hash: &hash,
+                    new_hash: &auth::token_hash(&token),
+                    csrf: &auth::random_token()?,
+                    step,
+                    enrolled: s.pending_secret.as_deref(),
+                    now_ms: now_ms(),
+                },
             )?,
             None => false,
         };
@@ -496,11 +515,11 @@ async fn mfa(State(app): State<Arc<App>>, headers: HeaderMap, Form(f): Form<Code
                 StatusCode::UNAUTHORIZED,
             );
         }
-        Ok(Ok(token))
+        Ok(MfaOutcome::Done(token))
     })
     .await;
     match result {
-        Ok(Ok(token)) => {
+        Ok(MfaOutcome::Done(token)) => {
             let mut res = Redirect::to("/inbox").into_response();
             res.headers_mut().append(
                 header::SET_COOKIE,
@@ -508,9 +527,12 @@ async fn mfa(State(app): State<Arc<App>>, headers: HeaderMap, Form(f): Form<Code
             );
             res
         }
-        Ok(Err((csrf, why, status, shown))) => {
-            html(status, pages::mfa(&csrf, shown.as_deref(), Some(why)))
-        }
+        Ok(MfaOutcome::Again {
+            csrf,
+            why,
+            status,
+            shown,
+        }) => html(status, pages::mfa(&csrf, shown.as_deref(), Some(why))),
         Err(r) => r.into_response(),
     }
 }
@@ -797,7 +819,8 @@ async fn document_file(
 ) -> Response {
     logged_in(&app, headers, move |_, store, a| {
         visible_document(store, a, id)?;
-        let (data, media) = store.web_document_file(id)?.ok_or(Refusal::NotFound)?;
+        let file = store.web_document_file(id)?.ok_or(Refusal::NotFound)?;
+        let (data, media) = (file.data, file.media_type);
         store.audit(
             &a.user.name,
             "web download",
