@@ -30,8 +30,18 @@ struct Web {
 
 impl Web {
     fn start(cli: &Cli, idle_secs: u32) -> Web {
-        let mut child = cli
-            .command(&["web"])
+        Self::start_with(cli, idle_secs, None)
+    }
+
+    /// With `tls` (certificate, key), over HTTPS.
+    fn start_with(cli: &Cli, idle_secs: u32, tls: Option<(&Path, &Path)>) -> Web {
+        let mut command = cli.command(&["web"]);
+        if let Some((cert, key)) = tls {
+            command
+                .env("DIRECTD_WEB__CERT_FILE", cert)
+                .env("DIRECTD_WEB__KEY_FILE", key);
+        }
+        let mut child = command
             .env("DIRECTD_WEB__LISTEN", "127.0.0.1:0")
             .env("DIRECTD_WEB__IDLE_TIMEOUT_SECS", idle_secs.to_string())
             .stdout(Stdio::piped())
@@ -42,10 +52,15 @@ impl Web {
         let mut line = String::new();
         std::io::BufRead::read_line(&mut out, &mut line).unwrap();
         // Plain HTTP is allowed on loopback, and the console says so.
-        assert!(line.contains("plain HTTP: loopback only"), "{line:?}");
+        let scheme = if tls.is_some() {
+            "https://"
+        } else {
+            assert!(line.contains("plain HTTP: loopback only"), "{line:?}");
+            "http://"
+        };
         let base = line
             .split_whitespace()
-            .find(|w| w.starts_with("http://"))
+            .find(|w| w.starts_with(scheme))
             .unwrap()
             .trim_end_matches('/')
             .to_owned();
@@ -800,6 +815,7 @@ async fn browser_send_receive_read() {
 
     // Mark as read.
     browser.click("#mark-read").await;
+    browser.wait_for("#notice", 10).await;
     assert!(browser.text("#notice").await.contains("Marked as read"));
     browser.screenshot("09-marked-read").await;
 
@@ -857,4 +873,117 @@ async fn browser_send_receive_read() {
     }
     let _ = daemon.kill();
     let _ = daemon.wait();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_command_checks_its_input() {
+    let env = TestEnv::start(sandbox_config(&[A])).await;
+    let cli = Cli::new(&env, &[A]);
+    let run = |args: &[&str], stdin: &str| {
+        let mut c = cli.command(args);
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = c.spawn().unwrap();
+        std::io::Write::write_all(child.stdin.as_mut().unwrap(), stdin.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let add = [
+        "users",
+        "add",
+        "dee",
+        "--role",
+        "viewer",
+        "--account",
+        A,
+        "--password-stdin",
+    ];
+    let short = run(&add, "short\n");
+    assert_eq!(short.status.code(), Some(2));
+    assert!(common::process::text(&short).contains("at least 12 characters"));
+    let none = run(
+        &["users", "add", "dee", "--role", "viewer", "--account", A],
+        "",
+    );
+    assert!(common::process::text(&none).contains("--password-file FILE or --password-stdin"));
+    let bad = run(
+        &[
+            "users",
+            "add",
+            "dee",
+            "--role",
+            "viewer",
+            "--account",
+            "not an address",
+            "--password-stdin",
+        ],
+        PASSWORD,
+    );
+    assert!(common::process::text(&bad).contains("not a valid Direct address"));
+    assert!(run(&add, PASSWORD).status.success());
+    let again = run(&add, PASSWORD);
+    assert!(common::process::text(&again).contains("exists already"));
+    // The hash is argon2id; the password itself is nowhere in the store.
+    let user = env.store().web_user("dee").unwrap().unwrap();
+    assert!(user.password_hash.starts_with("$argon2id$"));
+    assert!(!std::fs::read(&env.store_path)
+        .unwrap()
+        .windows(PASSWORD.len())
+        .any(|w| w == PASSWORD.as_bytes()));
+    assert!(run(&["users", "disable", "dee"], "").status.success());
+    assert!(env.store().web_user("dee").unwrap().unwrap().disabled);
+    let list = run(&["users", "list"], "");
+    let text = common::process::text(&list);
+    assert!(
+        text.contains("dee") && text.contains("disabled") && text.contains("at next login"),
+        "{text}"
+    );
+    assert_eq!(
+        run(&["users", "reset-mfa", "nobody"], "").status.code(),
+        Some(2)
+    );
+    let audit = env.store().audit_rows(None).unwrap();
+    assert!(audit
+        .iter()
+        .any(|r| r.action == "web user disable" && r.detail.as_deref() == Some("dee")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_rustls() {
+    let env = TestEnv::start(sandbox_config(&[A])).await;
+    let cli = Cli::new(&env, &[A]);
+    // The lab's server certificate is for 127.0.0.1, from the lab's CA.
+    let (cert, key) = (
+        env.dir.path().join("sandbox-server.pem"),
+        env.dir.path().join("sandbox-server.key"),
+    );
+    let web = Web::start_with(&cli, 60, Some((&cert, &key)));
+    init_tls();
+    let tls = directd::tls::client_config(&env.lab.ca_file, None).unwrap();
+    let https = reqwest::Client::builder()
+        .use_preconfigured_tls((*tls).clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = https
+        .get(format!("{}/login", web.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["strict-transport-security"]
+        .to_str()
+        .unwrap()
+        .contains("max-age="));
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(
+        cookie.contains("; Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
+    // Plain HTTP to the HTTPS port gets no page.
+    let plain = reqwest::Client::new()
+        .get(web.base.replace("https://", "http://") + "/login")
+        .send()
+        .await;
+    assert!(plain.map(|r| r.status() != 200).unwrap_or(true));
 }

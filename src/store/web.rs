@@ -328,27 +328,20 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    /// The session a cookie names, if it is still there and was seen after `idle_since_ms`
-    /// (one idle past that is deleted, and so refused from then on).
+    /// The session a cookie names, if it is still there and was used after `idle_since_ms`.
     pub fn web_session(
         &self,
         token_hash: &str,
         idle_since_ms: i64,
     ) -> Result<Option<WebSession>, StoreError> {
         self.conn
-            .execute(
-                "DELETE FROM web_sessions WHERE last_seen_ms < ?1",
-                [idle_since_ms],
-            )
-            .map_err(|e| self.err(e))?;
-        self.conn
             .prepare_cached(
                 "SELECT s.user_id, s.csrf, s.stage, s.pending_secret, s.last_seen_ms
                  FROM web_sessions s JOIN web_users u ON u.id = s.user_id
-                 WHERE s.token_hash = ?1 AND u.disabled = 0",
+                 WHERE s.token_hash = ?1 AND s.last_seen_ms >= ?2 AND u.disabled = 0",
             )
             .and_then(|mut s| {
-                s.query_row([token_hash], |r| {
+                s.query_row(params![token_hash, idle_since_ms], |r| {
                     let stage: String = r.get(2)?;
                     Ok(WebSession {
                         user_id: r.get(0)?,
@@ -367,13 +360,55 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
-    pub fn web_session_touch(&self, token_hash: &str, now_ms: i64) -> Result<(), StoreError> {
-        self.conn
-            .execute(
+    /// Marks a session used now, and deletes every session idle since before `idle_since_ms`
+    /// (they are refused already; this keeps the table small).
+    pub fn web_session_touch(
+        &mut self,
+        token_hash: &str,
+        now_ms: i64,
+        idle_since_ms: i64,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
                 "UPDATE web_sessions SET last_seen_ms = ?2 WHERE token_hash = ?1",
                 params![token_hash, now_ms],
+            )?;
+            tx.execute(
+                "DELETE FROM web_sessions WHERE last_seen_ms < ?1",
+                [idle_since_ms],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The delivery events of one outgoing message's recipients, in order (the Sent page's
+    /// timelines; by recipient, so it reads only this message's rows).
+    pub fn web_timeline(
+        &self,
+        outgoing_id: i64,
+    ) -> Result<Vec<crate::store::EventRow>, StoreError> {
+        self.conn
+            .prepare_cached(
+                "SELECT r.address, e.hisp_message_id, e.at, e.state, e.source, e.detail, e.applied, e.id
+                 FROM recipients r JOIN delivery_events e ON e.recipient_id = r.id
+                 WHERE r.outgoing_id = ?1 ORDER BY e.id",
             )
-            .map(|_| ())
+            .and_then(|mut s| {
+                s.query_map([outgoing_id], |r| {
+                    Ok(crate::store::EventRow {
+                        message_id: Some(outgoing_id),
+                        recipient: r.get(0)?,
+                        hisp_message_id: r.get(1)?,
+                        at: r.get(2)?,
+                        state: r.get(3)?,
+                        source: r.get(4)?,
+                        detail: r.get(5)?,
+                        applied: r.get(6)?,
+                        event_id: r.get(7)?,
+                    })
+                })?
+                .collect()
+            })
             .map_err(|e| self.err(e))
     }
 
@@ -431,33 +466,39 @@ impl Store {
         filter: &InboxFilter,
         limit: i64,
     ) -> Result<Vec<InboxRow>, StoreError> {
-        let mut sql = format!(
-            "SELECT i.id, i.received_at, i.account, i.sender, i.subject, i.quarantine_reason,
-                    EXISTS (SELECT 1 FROM audit_log l WHERE l.message_ref = 'in:' || i.id AND l.action = 'mark-read') AS read,
-                    (SELECT count(*) FROM attachments a WHERE a.incoming_id = i.id),
-                    (SELECT count(*) FROM attachments a WHERE a.incoming_id = i.id AND a.ingest_error IS NOT NULL),
-                    (SELECT count(*) FROM attachments a WHERE a.incoming_id = i.id AND a.ingest_state = 'pending')
-             FROM incoming i WHERE i.account IN ({})",
-            placeholders(5, accounts.len())
-        );
+        let mut cond = format!("i.account IN ({})", placeholders(5, accounts.len()));
         if filter.sender.is_some() {
-            sql.push_str(" AND i.sender LIKE '%' || ?1 || '%'");
+            cond.push_str(" AND i.sender LIKE '%' || ?1 || '%'");
         }
         if filter.patient.is_some() {
-            sql.push_str(
+            cond.push_str(
                 " AND i.id IN (SELECT a.incoming_id FROM attachments a JOIN documents d ON d.attachment_id = a.id
                     JOIN patients p ON p.id = d.patient_id
                     WHERE p.given LIKE '%' || ?2 || '%' OR p.family LIKE '%' || ?2 || '%')",
             );
         }
         if filter.from_date.is_some() {
-            sql.push_str(" AND i.received_at >= ?3");
+            cond.push_str(" AND i.received_at >= ?3");
         }
         if filter.to_date.is_some() {
             // A day given as "2026-12-01" includes all of that day.
-            sql.push_str(" AND i.received_at < ?4 || '~'");
+            cond.push_str(" AND i.received_at < ?4 || '~'");
         }
-        sql.push_str(" ORDER BY read, i.id DESC LIMIT ?5");
+        // Unread first: two newest-first scans, the second only run when the first found fewer
+        // than `limit`, so a large inbox is never sorted whole.
+        let read = "EXISTS (SELECT 1 FROM audit_log l WHERE l.message_ref = 'in:' || i.id AND l.action = 'mark-read')";
+        let part = |is_read: bool| {
+            format!(
+                "SELECT * FROM (SELECT i.id, i.received_at, i.account, i.sender, i.subject, i.quarantine_reason, {},
+                    (SELECT count(*) FROM attachments a WHERE a.incoming_id = i.id),
+                    (SELECT count(*) FROM attachments a WHERE a.incoming_id = i.id AND a.ingest_error IS NOT NULL),
+                    (SELECT count(*) FROM attachments a WHERE a.incoming_id = i.id AND a.ingest_state = 'pending')
+                 FROM incoming i WHERE {cond} AND {}{read} ORDER BY i.id DESC LIMIT ?5)",
+                is_read as i32,
+                if is_read { "" } else { "NOT " }
+            )
+        };
+        let sql = format!("{} UNION ALL {} LIMIT ?5", part(false), part(true));
         let mut values: Vec<&dyn rusqlite::ToSql> = vec![
             &filter.sender,
             &filter.patient,

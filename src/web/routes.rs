@@ -152,7 +152,7 @@ fn set_cookie(app: &App, name: &str, value: &str, path: &str, max_age: Option<i6
 /// The session the cookie names, whatever its stage, refreshed unless `touch` is false.
 fn session_of(
     app: &App,
-    store: &Store,
+    store: &mut Store,
     headers: &HeaderMap,
     touch: bool,
 ) -> Result<Option<(String, WebSession)>, Refusal> {
@@ -164,13 +164,21 @@ fn session_of(
     let Some(s) = store.web_session(&hash, idle_since)? else {
         return Ok(None);
     };
-    if touch {
-        store.web_session_touch(&hash, now_ms())?;
+    // A write per request would cost a disk sync each; a session is marked used again once a
+    // tenth of its idle timeout has passed (at most every 30 s), which logs off on time still.
+    let refresh = (app.web.idle_timeout.as_millis() as i64 / 10).min(30_000);
+    if touch && now_ms() - s.last_seen_ms >= refresh {
+        store.web_session_touch(&hash, now_ms(), idle_since)?;
     }
     Ok(Some((hash, s)))
 }
 
-fn authed(app: &App, store: &Store, headers: &HeaderMap, touch: bool) -> Result<Authed, Refusal> {
+fn authed(
+    app: &App,
+    store: &mut Store,
+    headers: &HeaderMap,
+    touch: bool,
+) -> Result<Authed, Refusal> {
     let (_, session) = session_of(app, store, headers, touch)?.ok_or(Refusal::Login)?;
     if session.stage != SessionStage::Full {
         return Err(Refusal::Mfa);
@@ -235,7 +243,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/document/{id}", get(document))
         .route("/document/{id}/file", get(document_file))
         .route("/patient/{id}", get(patient))
-        .route("/send", get(send_page).post(send))
+        // Only the Send form takes files; every other request body stays small.
+        .route(
+            "/send",
+            get(send_page).post(send).layer(DefaultBodyLimit::max(
+                crate::compose::MAX_FILE as usize * 2 + 1024 * 1024,
+            )),
+        )
         .route("/audit", get(audit))
         .route("/users", get(users))
         .route(
@@ -247,9 +261,7 @@ pub fn router(app: Arc<App>) -> Router {
             get(|| async { asset("text/javascript", include_str!("static/app.js")) }),
         )
         .fallback(|| async { Refusal::NotFound.into_response() })
-        .layer(DefaultBodyLimit::max(
-            crate::compose::MAX_FILE as usize * 2 + 1024 * 1024,
-        ))
+        .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             headers_and_log,
@@ -407,7 +419,7 @@ async fn login(
 /// A session waiting for its second factor, with its user.
 fn half_session(
     app: &App,
-    store: &Store,
+    store: &mut Store,
     headers: &HeaderMap,
 ) -> Result<(String, WebSession, WebUser), Refusal> {
     let (hash, s) = session_of(app, store, headers, false)?.ok_or(Refusal::Login)?;
@@ -711,7 +723,7 @@ fn sent_messages(store: &Store, a: &Authed) -> Result<Vec<SentMessage>, Refusal>
     let rows = store.web_sent(&a.user.accounts, SENT_LIMIT)?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
-        let events = store.events(Some(row.id))?;
+        let events = store.web_timeline(row.id)?;
         let recipients = store
             .recipients(row.id)?
             .into_iter()
@@ -953,6 +965,15 @@ fn addresses(list: &str) -> Vec<String> {
 }
 
 async fn send(State(app): State<Arc<App>>, headers: HeaderMap, mp: Multipart) -> Response {
+    // Nobody uploads before logging in: the session is checked before the body is read.
+    let h = headers.clone();
+    if let Err(r) = with_store(&app, move |app, store| {
+        authed(app, store, &h, false).map(|_| ())
+    })
+    .await
+    {
+        return r.into_response();
+    }
     let posted = match read_send_form(mp).await {
         Ok(p) => p,
         Err(r) => return r.into_response(),
