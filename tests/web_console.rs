@@ -775,6 +775,7 @@ async fn browser_send_receive_read() {
     browser
         .call("POST", &format!("/element/{link}/click"), json!({}))
         .await;
+    browser.wait_for("#body", 10).await;
     assert!(browser
         .text("#body")
         .await
