@@ -21,14 +21,15 @@ pub fn random_bytes(n: usize) -> Result<Vec<u8>, AuthError> {
     Ok(buf)
 }
 
-/// 32 random bytes as hex: session cookies and CSRF tokens.
+/// 32 random bytes as hex: session cookies and CSRF tokens. Unlike `util::random_hex` (unique
+/// ids), these are secrets, so a failing generator is an error, never a fallback.
 pub fn random_token() -> Result<String, AuthError> {
     Ok(crate::util::hex(&random_bytes(32)?))
 }
 
 /// What the store keeps of a session token: a copy of the store then logs nobody in.
 pub fn token_hash(token: &str) -> String {
-    crate::store::sha256_hex(token.as_bytes())
+    crate::util::sha256_hex(token.as_bytes())
 }
 
 /// An argon2id PHC string (the crate's defaults: 19 MiB, 2 passes, 1 lane, as OWASP advises).
