@@ -126,6 +126,9 @@ fn fill(path: &std::path::Path, received: usize, sent: usize, documents: usize) 
     conn.execute_batch("ANALYZE").unwrap();
 }
 
+/// A page's name and the path of its `i`-th request.
+type Page<'a> = (&'a str, Box<dyn Fn(usize) -> String>);
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
@@ -199,7 +202,7 @@ fn main() {
         let cookie = format!("directd_session={token}");
         // A cheap deterministic spread of ids over the whole store.
         let pick = |i: usize, n: usize| (i * 7919) % n.max(1);
-        let pages: Vec<(&str, Box<dyn Fn(usize) -> String>)> = vec![
+        let pages: Vec<Page> = vec![
             ("inbox", Box::new(|_| "/inbox".to_owned())),
             ("sent", Box::new(|_| "/sent".to_owned())),
             (
