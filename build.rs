@@ -20,8 +20,13 @@ fn test_servers() {
             println!("cargo:rerun-if-changed={dir}");
         }
     }
+    // The browser tests drive Debian's chromium through its chromedriver.
+    println!("cargo:rerun-if-changed=/usr/bin");
     if std::env::var("CI").is_ok_and(|v| v == "true") {
         return;
+    }
+    if !Path::new("/usr/bin/chromedriver").exists() {
+        println!("cargo:rustc-cfg=missing_chromium");
     }
     if !installed("dnsmasq") {
         println!("cargo:rustc-cfg=missing_dnsmasq");

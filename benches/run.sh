@@ -8,6 +8,7 @@
 #   - S/MIME memory         peak RSS sealing (in the bench) and opening (`directd inspect`, under
 #                           /usr/bin/time) a RSS_MB (20) MB message
 #   - end to end            benches/e2e_bench.rs               (E2E_MESSAGES, default 500)
+#   - web console pages     benches/web_bench.rs               (WEB_MESSAGES/WEB_SENT/WEB_DOCUMENTS, one CPU)
 #   - idle RSS              release `directd run` against a `directd sandbox`, idle IDLE_SECS (3)
 # and prints the machine and ONE markdown table on stdout. Progress and the raw output of every
 # step go to stderr and to $LOG_DIR (default $CARGO_TARGET_DIR/bench-logs).
@@ -34,7 +35,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 say "building release benches and binary (logs in $LOG_DIR)"
 # Built once; the bench executables are then run directly so no step can trigger a rebuild.
 cargo build --release --bin directd >"$LOG_DIR/build.log" 2>&1 \
-  && cargo bench --no-run --message-format=json --bench ingest_bench --bench smime_bench --bench e2e_bench \
+  && cargo bench --no-run --message-format=json --bench ingest_bench --bench smime_bench --bench e2e_bench --bench web_bench \
     2>>"$LOG_DIR/build.log" >"$LOG_DIR/build.json" \
   || { tail -30 "$LOG_DIR/build.log" >&2; die "build failed"; }
 BIN=$TARGET/release/directd
@@ -159,6 +160,15 @@ e2e=$(result "$LOG_DIR/e2e.log" e2e_msgs_per_s)
 e2e_n=$(awk '$1 == "RESULT" && $2 == "e2e_msgs_per_s" { gsub(/\(/, "", $4); print $4 }' "$LOG_DIR/e2e.log")
 [ -n "$e2e" ] || die "no result in e2e.log"
 
+say "web_bench (pinned to one CPU)"
+exe=$(bench_exe web_bench)
+[ -x "$exe" ] || die "no executable for bench web_bench in $LOG_DIR/build.json"
+taskset -c 0 "$exe" --bench >"$LOG_DIR/web.log" 2>&1 || { tail -20 "$LOG_DIR/web.log" >&2; die "web_bench failed"; }
+for page in inbox sent message document; do
+  declare "web_$page=$(result "$LOG_DIR/web.log" "web_${page}_p95_ms")"
+done
+[ -n "$web_inbox" ] && [ -n "$web_document" ] || die "no results in web.log"
+
 say "idle RSS of the release daemon"
 work=$(mktemp -d)
 spid=""
@@ -221,4 +231,5 @@ echo "| S/MIME seal, $RSS_MB MB message ($seal_inner B): peak RSS (VmHWM in the 
 echo "| S/MIME open, $RSS_MB MB message ($open_inner B, $open_sealed B sealed): peak RSS of release \`directd inspect\` (÷ message size, whole process / above inspect of an empty message) | $(mib "$open_peak_kb") MiB ($(per_size "$open_peak_kb" "$open_base_kb" "$open_inner"); empty message $(mib "$open_base_kb") MiB) |"
 # --- end S/MIME rows (smime-perf) -------------------------------------------------------------
 echo "| End to end via sandbox: A → B, final delivery, stored + ingested + dispatched (\`e2e_bench\`, $e2e_n messages) | $e2e msgs/s |"
+echo "| Web console p95, one CPU, 80,000 received + 20,000 sent messages, 20,000 documents (\`web_bench\`): inbox / sent / message / document | $web_inbox / $web_sent / $web_message / $web_document ms |"
 echo "| Daemon idle RSS (release \`directd run\`, 1 account, ${IDLE_SECS} s idle, $threads threads) | $idle_mib MiB |"

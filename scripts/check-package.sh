@@ -15,10 +15,12 @@ man -w directd >/dev/null 2>&1 || [ -f /usr/share/man/man1/directd.1.gz ] || [ -
 for page in $(zcat -f /usr/share/man/man1/directd.1* | grep -o 'directd\\-[a-z\-]*(1)' | sed 's/\\-/-/g; s/(1)//' | sort -u); do
   ls /usr/share/man/man1/"$page".1* >/dev/null 2>&1 || fail "directd.1 refers to $page(1), which is not installed"
 done
-systemd-analyze verify /lib/systemd/system/directd.service || fail "systemd-analyze verify"
-score=$(systemd-analyze security --offline=yes /lib/systemd/system/directd.service 2>/dev/null | sed -n 's/.*Overall exposure level for directd.service: \([0-9.]*\).*/\1/p')
-echo "systemd-analyze security: exposure $score"
-awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }' || fail "exposure $score is above 2.0"
+for unit in directd.service directd-web.service; do
+  systemd-analyze verify "/lib/systemd/system/$unit" || fail "systemd-analyze verify $unit"
+  score=$(systemd-analyze security --offline=yes "/lib/systemd/system/$unit" 2>/dev/null | sed -n "s/.*Overall exposure level for $unit: \([0-9.]*\).*/\1/p")
+  echo "systemd-analyze security $unit: exposure $score"
+  awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }' || fail "$unit: exposure $score is above 2.0"
+done
 # As a user who may not read /etc/directd (0750 root:directd), the README's first steps work: the
 # demo, then the store commands on its store with --db, which need no configuration or secrets.
 work=$(mktemp -d)

@@ -8,6 +8,11 @@
 //! it, with the two exceptions named):
 //!
 //! - `cli` — argument parsing, one file per subcommand, text and `--json` output; uses everything.
+//! - `web` — the web console (`directd web`): another client of the store beside the CLI, with
+//!   its own users, sessions and pages; uses `store`, `compose`, `config`, `tls`, and the
+//!   document rendering of `cli::ccda` (shared, not copied).
+//! - `compose` — a message to send checked from what a person gave (CLI flags or the Send
+//!   form); uses `message`, `address`, `ingest` (the C-CDA check).
 //! - `daemon` — the run loop (`mod.rs`), per-account passes and backoff (`accounts`), one
 //!   session's work (`session`), the unreadable-message policy (`poison`), ingestion of received
 //!   attachments (`ingest`), the per-store lock, systemd notify, metrics.
@@ -37,6 +42,7 @@
 
 pub mod address;
 pub mod cli;
+pub mod compose;
 pub mod config;
 pub mod daemon;
 pub mod directory;
@@ -54,3 +60,4 @@ pub mod tls;
 pub mod tracking;
 pub mod unstructured;
 pub mod util;
+pub mod web;

@@ -1,7 +1,7 @@
 //! `directd ccda list` and `directd ccda show ID`: the ingested clinical documents.
 
 mod reextract;
-mod render;
+pub(crate) mod render;
 
 use clap::{Args, Subcommand};
 

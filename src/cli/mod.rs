@@ -15,7 +15,7 @@ macro_rules! outln {
 
 mod audit;
 mod backup;
-mod ccda;
+pub(crate) mod ccda;
 mod certs;
 mod config_check;
 mod demo;
@@ -32,8 +32,10 @@ mod run;
 mod sandbox;
 mod schema;
 mod send;
-mod show;
+pub(crate) mod show;
 mod status;
+mod users;
+mod web;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -113,6 +115,11 @@ enum Command {
     Backup(backup::BackupArgs),
     /// Apply the [retention] policy now (a dry run unless --apply).
     Purge(backup::PurgeArgs),
+    /// The web console's users (`users add NAME --role ROLE --account ADDR`, `disable`,
+    /// `reset-password`, `reset-mfa`, `list`).
+    Users(users::UsersArgs),
+    /// Run the web console (inbox, documents, sending) over HTTPS, in the foreground.
+    Web,
     /// Configuration tools (`config check`).
     Config(config_check::ConfigArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -232,6 +239,17 @@ impl Context {
     /// Opens the store for a command that works on it alone: only the configuration's `[store]`
     /// section is read (no account secrets), and with `--db` a default configuration file this
     /// user cannot read is not needed at all.
+    /// The configuration file in use, and whether it must exist (named explicitly).
+    pub fn config_file(&self) -> PathBuf {
+        self.config_path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_PATH))
+    }
+
+    pub fn config_required(&self) -> bool {
+        self.config_path.is_some()
+    }
+
     pub fn open_store(&self, create: bool) -> Result<crate::store::Store, CliError> {
         let (path, required) = match &self.config_path {
             Some(p) => (p.clone(), true),
@@ -278,7 +296,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let long_running = matches!(
         cli.command,
-        Command::Run | Command::Sandbox(_) | Command::Demo(_)
+        Command::Run | Command::Web | Command::Sandbox(_) | Command::Demo(_)
     );
     init_logging(
         cli.verbose,
@@ -313,6 +331,8 @@ pub fn main() -> ExitCode {
         Command::Patients(a) => patients::run(&ctx, a),
         Command::Directory(a) => directory::run(&ctx, a),
         Command::Config(a) => config_check::run(&ctx, a),
+        Command::Users(a) => users::run(&ctx, a),
+        Command::Web => web::run(&ctx),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

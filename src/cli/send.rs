@@ -5,11 +5,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::{usage, CliError, CliResult, Context};
-use crate::message::{OutPart, OutRecipient, PartKind, RecipientKind};
+use crate::compose::{check_ccda, compose, Composed, Draft, GivenFile, MAX_FILE};
 use crate::store::NewOutgoing;
-
-/// Largest file `send` will queue; HISPs refuse far smaller messages anyway.
-const MAX_FILE: u64 = 64 * 1024 * 1024;
 
 #[derive(Args, Debug)]
 #[command(
@@ -175,7 +172,9 @@ fn unstructured_document(
     Ok(xml)
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
+/// Reads a file given on the command line, refusing what is not a regular file or too large to
+/// queue before reading it.
+fn read_file(path: &Path) -> Result<GivenFile, CliError> {
     let meta = std::fs::metadata(path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
     if !meta.is_file() {
         return Err(usage(format!("{}: not a regular file", path.display())));
@@ -187,144 +186,105 @@ fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
             meta.len()
         )));
     }
-    std::fs::read(path).map_err(|e| usage(format!("{}: {e}", path.display())))
-}
-
-/// Refuses what ingestion would refuse (see [`crate::ingest::check_ccda`]), with its reason.
-pub fn check_ccda(data: &[u8]) -> Result<(), String> {
-    crate::ingest::check_ccda(data, &crate::ingest::Limits::default()).map_err(|e| e.to_string())
-}
-
-fn check_address(flag: &str, addr: &str) -> Result<String, CliError> {
-    let a = crate::address::normalize(addr);
-    if crate::address::is_valid(&a) {
-        Ok(a)
-    } else {
-        Err(usage(format!(
-            "{flag} {addr:?} is not a valid Direct address"
-        )))
-    }
+    let data = std::fs::read(path).map_err(|e| usage(format!("{}: {e}", path.display())))?;
+    Ok(GivenFile {
+        name: path.file_name().map(|n| n.to_string_lossy().into_owned()),
+        data,
+    })
 }
 
 pub fn run(ctx: &Context, args: SendArgs) -> CliResult {
-    let from = check_address("--from", &args.from)?;
-    let mut recipients = Vec::new();
-    for (flag, list, kind) in [
-        ("--to", &args.to, RecipientKind::To),
-        ("--cc", &args.cc, RecipientKind::Cc),
-    ] {
-        for a in list {
-            recipients.push(OutRecipient {
-                address: check_address(flag, a)?,
-                kind,
-            });
+    let ccda = match &args.ccda {
+        Some(path) => Some(read_file(path)?),
+        None => None,
+    };
+    let attach = args
+        .attach
+        .iter()
+        .map(|p| read_file(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let from = crate::address::normalize(&args.from);
+    let document = match &args.pdf {
+        Some(path) => {
+            let pdf = read_file(path)?;
+            if !pdf.data.starts_with(b"%PDF-") {
+                return Err(usage(format!(
+                    "{}: is not a PDF (it does not start with %PDF-)",
+                    path.display()
+                )));
+            }
+            let stem = path
+                .file_stem()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "result".into());
+            Some(GivenFile {
+                name: Some(format!("{stem}.xml")),
+                data: unstructured_document(&from, &pdf.data, &args.document)?,
+            })
         }
-    }
-    if args.ccda.is_none() && args.pdf.is_none() && args.attach.is_empty() && args.body.is_none() {
-        return Err(usage(
-            "nothing to send: give --ccda FILE, --pdf FILE, --attach FILE or --body TEXT",
-        ));
-    }
-    if args
-        .subject
-        .as_deref()
-        .is_some_and(|s| s.contains(['\r', '\n']))
-    {
-        return Err(usage("--subject must be one line"));
-    }
-    let filename = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
-    // The first part is the message body at the HISP, whatever its type. A document sent
-    // first would reach many receivers as a body they cannot show (and some never look past
-    // the body), so without --body a short text note goes first, as other phiMail clients do.
-    let pdf_document_name = args.pdf.as_deref().map(|p| {
-        let stem = p
-            .file_stem()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "result".into());
-        format!("{stem}.xml")
-    });
-    let body = args.body.clone().unwrap_or_else(|| {
-        let names: Vec<String> = args
-            .ccda
-            .iter()
-            .chain(&args.attach)
-            .filter_map(|p| filename(p))
-            .chain(pdf_document_name.clone())
-            .collect();
-        format!("Attached: {}.", names.join(", "))
-    });
-    let mut parts = vec![OutPart {
-        kind: PartKind::Text,
-        filename: None,
-        data: body.into_bytes(),
-    }];
-    if let Some(path) = &args.ccda {
-        let data = read_file(path)?;
-        if data.starts_with(b"%PDF-") {
-            return Err(usage(format!(
-                "{}: is a PDF, not a C-CDA (XML); send it with --pdf (wrapped in a document naming the patient) or --attach {}",
-                path.display(),
-                path.display()
-            )));
-        }
-        check_ccda(&data).map_err(|why| usage(format!("{}: {why}", path.display())))?;
-        parts.push(OutPart {
-            kind: PartKind::Cda,
-            filename: filename(path),
-            data,
-        });
-    }
-    if let Some(path) = &args.pdf {
-        let data = read_file(path)?;
-        if !data.starts_with(b"%PDF-") {
-            return Err(usage(format!(
-                "{}: is not a PDF (it does not start with %PDF-)",
-                path.display()
-            )));
-        }
-        parts.push(OutPart {
-            kind: PartKind::Cda,
-            filename: pdf_document_name,
-            data: unstructured_document(&from, &data, &args.document)?,
-        });
-    }
-    for path in &args.attach {
-        let data = read_file(path)?;
-        parts.push(OutPart {
-            kind: PartKind::Raw,
-            filename: filename(path),
-            data,
-        });
-    }
+        None => None,
+    };
 
     let config = ctx.config_without_secrets()?;
-    let account = config.account_for(&from).ok_or_else(|| {
-        usage(format!(
-            "no configured account sends for {from} (accounts: {})",
-            config
-                .accounts
-                .iter()
-                .map(|a| a.address.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    })?;
-    let mut store =
-        crate::store::Store::open_config(&config.store, true).map_err(anyhow::Error::from)?;
+    let account = || {
+        config.account_for(&from).ok_or_else(|| {
+            usage(format!(
+                "no configured account sends for {from} (accounts: {})",
+                config
+                    .accounts
+                    .iter()
+                    .map(|a| a.address.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        })
+    };
+    let open_store =
+        || crate::store::Store::open_config(&config.store, true).map_err(anyhow::Error::from);
+    // --to-npi becomes --to addresses before the checks, which then see every recipient. Only
+    // then is the store opened (created) before the message is known to be good.
+    let mut to = args.to.clone();
     let mut resolved = Vec::new();
+    let mut store = None;
     for npi in &args.to_npi {
-        let (address, how) = super::directory::resolve_npi(ctx, &store, account, npi)?;
+        let directory = match &mut store {
+            Some(s) => s,
+            None => store.insert(open_store()?),
+        };
+        let (address, how) = super::directory::resolve_npi(ctx, directory, account()?, npi)?;
         eprintln!("--to-npi {npi}: {address} ({how})");
-        recipients.push(OutRecipient {
-            address: address.clone(),
-            kind: RecipientKind::To,
-        });
+        to.push(address.clone());
         resolved.push((address, how));
     }
-    let mut seen = std::collections::HashSet::new();
-    if let Some(twice) = recipients.iter().find(|r| !seen.insert(&r.address)) {
-        return Err(usage(format!("{} is named twice", twice.address)));
-    }
+    let Composed {
+        from,
+        recipients,
+        parts,
+    } = compose(
+        Draft {
+            from: args.from.clone(),
+            to,
+            cc: args.cc.clone(),
+            subject: args.subject.clone(),
+            body: args.body.clone(),
+            ccda,
+            document,
+            attach,
+        },
+        [
+            "--from",
+            "--to",
+            "--cc",
+            "--pdf (wrapped in a document naming the patient) or --attach",
+            "--subject",
+        ],
+    )
+    .map_err(usage)?;
+    let account = account()?;
+    let mut store = match store {
+        Some(s) => s,
+        None => open_store()?,
+    };
     let id = store.enqueue_noting(
         &NewOutgoing {
             account: Some(account.address.clone()),
@@ -353,33 +313,4 @@ pub fn run(ctx: &Context, args: SendArgs) -> CliResult {
             .join(", ")
     );
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_ccda;
-
-    #[test]
-    fn ccda_check() {
-        assert!(check_ccda(br#"<?xml version="1.0"?><ClinicalDocument xmlns="urn:hl7-org:v3"><id/></ClinicalDocument>"#).is_ok());
-        let refused = |data: &[u8], why: &str| {
-            let err = check_ccda(data).unwrap_err();
-            assert!(err.contains(why), "{err}");
-        };
-        refused(
-            b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\"><a></b></ClinicalDocument>",
-            "malformed",
-        );
-        refused(b"%PDF-1.4 binary", "");
-        refused(b"<!DOCTYPE x [<!ENTITY a 'b'>]><ClinicalDocument/>", "DTD");
-        refused(b"<html></html>", "not a CDA");
-        // The root name alone is not enough: ingestion also requires the HL7 v3 namespace.
-        refused(b"<ClinicalDocument><id/></ClinicalDocument>", "not a CDA");
-        refused(
-            b"<ClinicalDocument xmlns=\"urn:example:other\"><id/></ClinicalDocument>",
-            "not a CDA",
-        );
-        refused(b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\">", "");
-        refused(b"<ClinicalDocument xmlns=\"urn:hl7-org:v3\"/><x/>", "");
-    }
 }

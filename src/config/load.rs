@@ -138,7 +138,7 @@ impl Config {
     }
 }
 
-pub(super) fn load_error(path: &Path, message: String) -> ConfigError {
+pub(crate) fn load_error(path: &Path, message: String) -> ConfigError {
     ConfigError::Load {
         path: path.to_owned(),
         message,
@@ -148,7 +148,7 @@ pub(super) fn load_error(path: &Path, message: String) -> ConfigError {
 /// The file (when there is one to read) with `DIRECTD_<SECTION>__<KEY>` environment overrides
 /// on top. A missing file is an error only when `required`; a file that exists but cannot be
 /// read is always one, said as such (not as "not found").
-pub(super) fn layered(path: &Path, required: bool) -> Result<config::Config, ConfigError> {
+pub(crate) fn layered(path: &Path, required: bool) -> Result<config::Config, ConfigError> {
     let mut builder = config::Config::builder();
     match std::fs::File::open(path) {
         Ok(_) => {

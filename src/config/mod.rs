@@ -18,6 +18,7 @@ mod load;
 mod raw;
 mod secret;
 mod smime;
+pub(crate) use load::{layered, load_error};
 
 use raw::{RawDaemon, RawRetention, RawStore};
 use secret::read_secret;

@@ -20,6 +20,10 @@ pub(super) struct RawConfig {
     pub(super) smime: Option<RawSmime>,
     #[serde(default)]
     pub(super) retention: RawRetention,
+    /// Read by `directd web` alone (see `crate::web::config`); named here so a typo in it is
+    /// refused like one anywhere else.
+    #[serde(default, rename = "web")]
+    pub(super) _web: Option<crate::web::config::RawWeb>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -28,21 +28,27 @@ fn parse_disposition(s: &str) -> Disposition {
     }
 }
 
+/// [`Store::owe_mdn`] on `conn`, so a caller can record why in the same transaction.
+pub(super) fn owe_on(
+    conn: &rusqlite::Connection,
+    incoming_id: i64,
+    disposition: Disposition,
+) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "INSERT OR IGNORE INTO mdn_outbox (incoming_id, account, disposition, created_at)
+         SELECT id, account, ?2, ?3 FROM incoming
+         WHERE id = ?1 AND mdn_to IS NOT NULL AND (?2 != 'dispatched' OR mdn_final = 1)",
+        params![incoming_id, disposition_str(disposition), now()],
+    )?;
+    Ok(n > 0)
+}
+
 impl Store {
     /// Owes `disposition` for a received message that asked for MDNs. Idempotent: each
     /// disposition is owed at most once per message. Returns false when the message asked for
     /// none (or for no `dispatched` and that is what is being owed).
     pub fn owe_mdn(&self, incoming_id: i64, disposition: Disposition) -> Result<bool, StoreError> {
-        let n = self
-            .conn
-            .execute(
-                "INSERT OR IGNORE INTO mdn_outbox (incoming_id, account, disposition, created_at)
-                 SELECT id, account, ?2, ?3 FROM incoming
-                 WHERE id = ?1 AND mdn_to IS NOT NULL AND (?2 != 'dispatched' OR mdn_final = 1)",
-                params![incoming_id, disposition_str(disposition), now()],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(n > 0)
+        owe_on(&self.conn, incoming_id, disposition).map_err(|e| self.err(e))
     }
 
     /// Received messages whose attachments are all ingested (or refused) and whose sender asked

@@ -12,6 +12,7 @@ mod ingest;
 mod mdn_outbox;
 mod outbox;
 mod retention;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -101,6 +102,7 @@ const MIGRATIONS: &[&str] = &[
     clinical::IDENTITY_MIGRATION,
     clinical::CODINGS_MIGRATION,
     include_str!("migrations/0009_directory.sql"),
+    include_str!("migrations/0010_web.sql"),
 ];
 
 /// The schema version this directd writes (`PRAGMA user_version` after migrating).

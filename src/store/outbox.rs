@@ -118,6 +118,57 @@ pub struct Health {
     pub mdns_owed: u64,
 }
 
+/// Writes an outgoing message, its parts and recipients (each with its `queued` event) on `tx`,
+/// so a caller can add its audit row to the same transaction.
+/// Writes a message to the outbox inside `tx`, so a caller can record more (an audit row) in
+/// the same transaction. `notes`: (address, how it was found) for the recipients' `queued` event.
+pub(super) fn insert_outgoing(
+    tx: &rusqlite::Transaction<'_>,
+    m: &NewOutgoing,
+    notes: &[(String, String)],
+) -> rusqlite::Result<i64> {
+    let at = now();
+    tx.execute(
+        "INSERT INTO outgoing (account, sender, subject, final_delivery, created_at, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![m.account, m.sender, m.subject, m.final_delivery, at],
+    )?;
+    let id = tx.last_insert_rowid();
+    for (seq, p) in m.parts.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO outgoing_parts (outgoing_id, seq, kind, filename, data, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, seq as i64, p.kind.as_str(), p.filename, p.data, sha256_hex(&p.data)],
+        )?;
+    }
+    for r in &m.recipients {
+        let kind = match r.kind {
+            RecipientKind::To => "to",
+            RecipientKind::Cc => "cc",
+        };
+        tx.execute(
+            "INSERT INTO recipients (outgoing_id, address, kind, updated_at) VALUES (?1, ?2, ?3, ?4)",
+            params![id, r.address, kind, at],
+        )?;
+        let note = notes
+            .iter()
+            .find(|(a, _)| *a == r.address)
+            .map(|(_, n)| n.as_str());
+        append_event(
+            tx,
+            &Event {
+                recipient_id: Some(tx.last_insert_rowid()),
+                hisp_message_id: None,
+                at: &at,
+                state: "queued",
+                source: "local",
+                detail: note,
+                applied: true,
+            },
+        )?;
+    }
+    Ok(id)
+}
+
 impl Store {
     pub fn health(&self) -> Result<Health, StoreError> {
         self.conn
@@ -151,45 +202,7 @@ impl Store {
         m: &NewOutgoing,
         notes: &[(String, String)],
     ) -> Result<i64, StoreError> {
-        let at = now();
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO outgoing (account, sender, subject, final_delivery, created_at, next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-                params![m.account, m.sender, m.subject, m.final_delivery, at],
-            )?;
-            let id = tx.last_insert_rowid();
-            for (seq, p) in m.parts.iter().enumerate() {
-                tx.execute(
-                    "INSERT INTO outgoing_parts (outgoing_id, seq, kind, filename, data, sha256) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![id, seq as i64, p.kind.as_str(), p.filename, p.data, sha256_hex(&p.data)],
-                )?;
-            }
-            for r in &m.recipients {
-                let kind = match r.kind {
-                    RecipientKind::To => "to",
-                    RecipientKind::Cc => "cc",
-                };
-                tx.execute(
-                    "INSERT INTO recipients (outgoing_id, address, kind, updated_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![id, r.address, kind, at],
-                )?;
-                let note = notes.iter().find(|(a, _)| *a == r.address).map(|(_, n)| n.as_str());
-                append_event(
-                    tx,
-                    &Event {
-                        recipient_id: Some(tx.last_insert_rowid()),
-                        hisp_message_id: None,
-                        at: &at,
-                        state: "queued",
-                        source: "local",
-                        detail: note,
-                        applied: true,
-                    },
-                )?;
-            }
-            Ok(id)
-        })
+        self.write(|tx| insert_outgoing(tx, m, notes))
     }
 
     /// Outbox messages whose next attempt is due.

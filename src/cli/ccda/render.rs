@@ -376,122 +376,206 @@ fn kind_words(kind: SectionKind) -> String {
     }
 }
 
-fn section(s: &Section) {
+/// One section as read: its title, each entry's lines (the first is the entry, the rest its
+/// details), and the narrative's non-blank lines (extracted text, never the document's markup).
+pub struct SectionView {
+    pub title: String,
+    pub entries: Vec<Vec<String>>,
+    pub narrative: Vec<String>,
+}
+
+pub struct PatientView {
+    pub name: String,
+    pub born: String,
+    pub sex: String,
+    /// (patient record, person) when the record is linked.
+    pub record: Option<(i64, i64)>,
+    pub ids: Vec<String>,
+}
+
+pub struct EpisodeView {
+    /// "encounter kind, period".
+    pub what: String,
+    pub details: Vec<String>,
+}
+
+/// A document as a clinician reads it; `ccda show` prints it and the web console shows it.
+pub struct DocumentView {
+    pub id: i64,
+    pub title: String,
+    pub kind: String,
+    pub effective: String,
+    pub sha256_short: String,
+    pub patient: Option<PatientView>,
+    pub authors: Vec<String>,
+    pub custodian: Option<String>,
+    pub episode: Option<EpisodeView>,
+    pub service_periods: Vec<String>,
+    pub sections: Vec<SectionView>,
+    /// An unstructured body's media type and reference.
+    pub unstructured: Option<String>,
+}
+
+fn section(s: &Section) -> SectionView {
     let title = s
         .title
         .clone()
         .filter(|t| !t.trim().is_empty())
         .or_else(|| s.code.as_ref().and_then(|c| c.display_name.clone()))
         .unwrap_or_else(|| kind_words(s.kind));
-    outln!("\n== {title}");
-    for e in &s.entries {
-        let mut lines = entry_lines(e).into_iter();
-        if let Some(first) = lines.next() {
-            outln!("  - {first}");
-        }
-        for l in lines {
-            outln!("    {l}");
-        }
-    }
-    if let Some(text) = &s.text {
-        if !s.entries.is_empty() {
-            outln!("  narrative:");
-        }
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            outln!("  | {line}");
-        }
+    SectionView {
+        title,
+        entries: s
+            .entries
+            .iter()
+            .map(entry_lines)
+            .filter(|l| !l.is_empty())
+            .collect(),
+        narrative: s
+            .text
+            .iter()
+            .flat_map(|t| t.lines())
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_owned)
+            .collect(),
     }
 }
 
-pub fn print_document(summary: &DocumentSummary, d: &Document) {
-    outln!(
-        "Document {}: {} ({})",
-        summary.id,
-        opt(&summary.title),
-        summary.kind.replace('_', " ")
-    );
-    outln!(
-        "  effective {}   sha256 {}",
-        opt(&summary.effective_time),
-        &summary.sha256[..16.min(summary.sha256.len())]
-    );
-    if let Some(p) = &d.patient {
-        let name = p
+pub fn document_view(summary: &DocumentSummary, d: &Document) -> DocumentView {
+    let patient = d.patient.as_ref().map(|p| PatientView {
+        name: p
             .names
             .iter()
             .find(|n| n.name_use.as_deref() == Some("L"))
             .or(p.names.first())
             .and_then(person_name)
-            .unwrap_or_else(|| "(unnamed)".into());
-        outln!("\nPatient: {name}");
-        outln!(
-            "  born {}  sex {}",
-            p.birth_time.as_deref().unwrap_or("-"),
-            named(p.gender.as_ref(), &[]).unwrap_or_else(|| "-".into())
-        );
-        if let (Some(record), Some(person)) = (summary.patient_id, summary.person_id) {
+            .unwrap_or_else(|| "(unnamed)".into()),
+        born: p.birth_time.clone().unwrap_or_else(|| "-".into()),
+        sex: named(p.gender.as_ref(), &[]).unwrap_or_else(|| "-".into()),
+        record: summary.patient_id.zip(summary.person_id),
+        ids: p
+            .ids
+            .iter()
+            .map(|id| {
+                format!(
+                    "{} ^ {}",
+                    id.extension.as_deref().unwrap_or("(no value)"),
+                    id.root
+                        .as_deref()
+                        .or(id.null_flavor.as_deref())
+                        .unwrap_or_default()
+                )
+            })
+            .collect(),
+    });
+    let episode = d.encompassing_encounter.as_ref().map(|enc| {
+        let mut details = Vec::new();
+        if let Some(l) = enc.location.as_ref().and_then(|l| l.name.as_deref()) {
+            details.push(format!("location {l}"));
+        }
+        if let Some(r) = &enc.responsible_party {
+            details.push(format!("responsible {}", participant(r)));
+        }
+        if let Some(dd) = named(enc.discharge_disposition.as_ref(), &[]) {
+            details.push(format!("discharge disposition: {dd}"));
+        }
+        EpisodeView {
+            what: format!(
+                "{}{}",
+                named(enc.code.as_ref(), &[]).unwrap_or_else(|| "encounter".into()),
+                period(&enc.start, &enc.end)
+                    .map(|p| format!(", {p}"))
+                    .unwrap_or_default()
+            ),
+            details,
+        }
+    });
+    DocumentView {
+        id: summary.id,
+        title: opt(&summary.title),
+        kind: summary.kind.replace('_', " "),
+        effective: opt(&summary.effective_time),
+        sha256_short: summary.sha256[..16.min(summary.sha256.len())].to_owned(),
+        patient,
+        authors: d.authors.iter().map(participant).collect(),
+        custodian: d.custodian.as_ref().and_then(|c| c.names.first()).cloned(),
+        episode,
+        service_periods: d
+            .service_events
+            .iter()
+            .filter_map(|ev| period(&ev.start, &ev.end))
+            .collect(),
+        sections: d.sections.iter().map(section).collect(),
+        unstructured: d.non_xml_body.as_ref().map(|body| {
+            let what = match (&body.derived, &body.reference) {
+                (Some(file), _) => format!("{} bytes in the document", file.size),
+                (None, Some(name)) => format!("in the file {name:?} beside it"),
+                (None, None) => "no content".to_string(),
+            };
+            format!(
+                "{}, {what}",
+                body.media_type.as_deref().unwrap_or("type not given")
+            )
+        }),
+    }
+}
+
+pub fn print_document(summary: &DocumentSummary, d: &Document) {
+    let v = document_view(summary, d);
+    outln!("Document {}: {} ({})", v.id, v.title, v.kind);
+    outln!("  effective {}   sha256 {}", v.effective, v.sha256_short);
+    if let Some(p) = &v.patient {
+        outln!("\nPatient: {}", p.name);
+        outln!("  born {}  sex {}", p.born, p.sex);
+        if let Some((record, person)) = p.record {
             outln!(
                 "  patient record {record}, person {person} (see `directd patients show {person}`)"
             );
         }
         for id in &p.ids {
-            outln!(
-                "  id {} ^ {}",
-                id.extension.as_deref().unwrap_or("(no value)"),
-                id.root
-                    .as_deref()
-                    .or(id.null_flavor.as_deref())
-                    .unwrap_or_default()
-            );
+            outln!("  id {id}");
         }
     }
-    for a in &d.authors {
-        outln!("Author: {}", participant(a));
+    for a in &v.authors {
+        outln!("Author: {a}");
     }
-    if let Some(c) = d.custodian.as_ref().and_then(|c| c.names.first()) {
+    if let Some(c) = &v.custodian {
         outln!("Custodian: {c}");
     }
-    if let Some(enc) = &d.encompassing_encounter {
-        outln!(
-            "\nEpisode of care: {}{}",
-            named(enc.code.as_ref(), &[]).unwrap_or_else(|| "encounter".into()),
-            period(&enc.start, &enc.end)
-                .map(|p| format!(", {p}"))
-                .unwrap_or_default()
-        );
-        if let Some(l) = enc.location.as_ref().and_then(|l| l.name.as_deref()) {
-            outln!("  location {l}");
-        }
-        if let Some(r) = &enc.responsible_party {
-            outln!("  responsible {}", participant(r));
-        }
-        if let Some(dd) = named(enc.discharge_disposition.as_ref(), &[]) {
-            outln!("  discharge disposition: {dd}");
+    if let Some(e) = &v.episode {
+        outln!("\nEpisode of care: {}", e.what);
+        for d in &e.details {
+            outln!("  {d}");
         }
     }
-    for ev in &d.service_events {
-        if let Some(p) = period(&ev.start, &ev.end) {
-            outln!("Service period: {p}");
+    for p in &v.service_periods {
+        outln!("Service period: {p}");
+    }
+    for s in &v.sections {
+        outln!("\n== {}", s.title);
+        for e in &s.entries {
+            let mut lines = e.iter();
+            if let Some(first) = lines.next() {
+                outln!("  - {first}");
+            }
+            for l in lines {
+                outln!("    {l}");
+            }
+        }
+        if !s.narrative.is_empty() && !s.entries.is_empty() {
+            outln!("  narrative:");
+        }
+        for line in &s.narrative {
+            outln!("  | {line}");
         }
     }
-    for s in &d.sections {
-        section(s);
-    }
-    if let Some(body) = &d.non_xml_body {
-        let what = match (&body.derived, &body.reference) {
-            (Some(file), _) => format!("{} bytes in the document", file.size),
-            (None, Some(name)) => format!("in the file {name:?} beside it"),
-            (None, None) => "no content".to_string(),
-        };
-        outln!(
-            "\nUnstructured body: {}, {what}",
-            body.media_type.as_deref().unwrap_or("type not given"),
-        );
-        if body.derived.is_some() || body.reference.is_some() {
-            outln!(
-                "  (directd ccda show {} --save DIR writes it out)",
-                summary.id
-            );
+    if let Some(u) = &v.unstructured {
+        outln!("\nUnstructured body: {u}");
+        if d.non_xml_body
+            .as_ref()
+            .is_some_and(|b| b.derived.is_some() || b.reference.is_some())
+        {
+            outln!("  (directd ccda show {} --save DIR writes it out)", v.id);
         }
     }
 }
