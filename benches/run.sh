@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # The reliability benchmark table in one command: builds the release benches and binary once, runs
 #   - C-CDA extraction      benches/ingest_bench.rs            (CCDA_CORPUS, default tests/fixtures/ccda)
+#   - C-CDA bulk ingest     release `directd ingest DIR`, fresh store on disk, against BlueButton.js
+#                           and quick-xml's bare tokenizer on the same files (INGEST_CORPUS, else
+#                           BlueButton.js's samples + INGEST_SYNTH synthesized documents, default 200)
 #   - S/MIME seal/open      benches/smime_bench.rs             (SMIME_SECS per case, default 3)
 #   - openssl baseline      openssl speed -seconds 3 rsa2048   (RSA-2048 private-key ops/s)
 #   - S/MIME limit          openssl speed -evp sha256 / aes-128-cbc (both ways), openssl base64
@@ -57,6 +60,75 @@ ingest_line=$(grep -E 'passes in .* MB/s' "$LOG_DIR/ingest.log") || die "no resu
 ingest_mbs=$(sed -E 's/.*: ([0-9.]+) MB\/s.*/\1/' <<<"$ingest_line")
 ingest_docs=$(sed -E 's/.*, ([0-9.]+) documents\/s.*/\1/' <<<"$ingest_line")
 corpus_line=$(grep -E '^corpus ' "$LOG_DIR/ingest.log" | sed -E 's/^corpus [^:]*: //')
+
+# --- C-CDA bulk ingest (issue 18): `directd ingest` vs BlueButton.js vs the bare tokenizer ------
+# All three on the same *.xml files, one core each (taskset), in this run. Ours is the command as
+# users run it: the release binary, a fresh store on disk, timed from outside (process start to
+# exit, store commits included); median of INGEST_RUNS (default 3).
+say "C-CDA bulk ingest: corpus"
+iwork=$TARGET/bench-ingest
+rm -rf "$iwork" && mkdir -p "$iwork/corpus"
+IPIN=()
+command -v taskset >/dev/null 2>&1 && IPIN=(taskset -c "${BENCH_CPU:-0}")
+bb_prefix=${BLUEBUTTON_PREFIX:-$iwork/npm}
+bb_ok=0
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  if [ -f "$bb_prefix/node_modules/bluebutton/package.json" ] \
+    || npm install --no-save --no-audit --no-fund --prefix "$bb_prefix" bluebutton >"$LOG_DIR/npm.log" 2>&1; then
+    bb_ok=1
+  fi
+fi
+if [ -n "${INGEST_CORPUS:-}" ]; then
+  find -L "$INGEST_CORPUS" -maxdepth 1 -type f -iname '*.xml' -exec cp -t "$iwork/corpus" {} +
+  icorpus_desc="$(basename "$INGEST_CORPUS")"
+else
+  [ "$bb_ok" = 1 ] || die "C-CDA bulk ingest needs node + npm (BlueButton.js), or INGEST_CORPUS"
+  samples=$bb_prefix/node_modules/bluebutton/_site/bower_components/sample_ccdas
+  find -L "$samples" -type f -iname '*.xml' -print0 | while IFS= read -r -d '' f; do
+    rel=${f#"$samples"/}; rel=${rel//\//__}; cp "$f" "$iwork/corpus/bb__${rel// /_}"
+  done
+  node benches/ccda_synthesize.js "$iwork/synth" "${INGEST_SYNTH:-200}" tests/fixtures/ccda >&2
+  cp "$iwork"/synth/*.xml "$iwork/corpus/"
+  icorpus_desc="BlueButton.js samples + ${INGEST_SYNTH:-200} synthesized"
+fi
+ifiles=$(find "$iwork/corpus" -maxdepth 1 -name '*.xml' | wc -l)
+ibytes=$(find "$iwork/corpus" -maxdepth 1 -name '*.xml' -printf '%s\n' | awk '{ s += $1 } END { print s }')
+[ "$ifiles" -gt 0 ] || die "empty C-CDA corpus"
+imb=$(awk -v b="$ibytes" 'BEGIN { printf "%.1f", b / 1e6 }')
+
+say "C-CDA bulk ingest: directd ingest on $ifiles files ($imb MB)"
+irates=()
+for run in $(seq "${INGEST_RUNS:-3}"); do
+  rm -f "$iwork"/store.db*
+  t0=$(date +%s%N)
+  "${IPIN[@]}" "$BIN" --db "$iwork/store.db" ingest --json "$iwork/corpus" >"$LOG_DIR/ingest-cmd-$run.json" 2>"$LOG_DIR/ingest-cmd-$run.err" \
+    || [ -s "$LOG_DIR/ingest-cmd-$run.json" ] || die "directd ingest failed: $(tail -3 "$LOG_DIR/ingest-cmd-$run.err")"
+  t1=$(date +%s%N)
+  irates+=("$(awk -v b="$ibytes" -v ns=$((t1 - t0)) 'BEGIN { printf "%.1f", b / (ns / 1e9) / 1e6 }')")
+done
+ingest_cmd_mbs=$(printf '%s\n' "${irates[@]}" | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+ingest_cmd_docs=$(awk -F'"documents":' 'NF > 1 { split($2, a, /[,}]/); print a[1] }' "$LOG_DIR/ingest-cmd-1.json")
+
+say "C-CDA bulk ingest: quick-xml tokenizer alone"
+cargo bench --no-run --message-format=json --bench xml_tokenizer >"$LOG_DIR/build-tokenizer.json" 2>>"$LOG_DIR/build.log" \
+  || die "building xml_tokenizer failed"
+tok_exe=$(grep -F '"name":"xml_tokenizer"' "$LOG_DIR/build-tokenizer.json" | grep -F '"kind":["bench"]' \
+  | grep -oE '"executable":"[^"]+"' | tail -1 | cut -d'"' -f4)
+CCDA_CORPUS=$iwork/corpus ITERATIONS=${TOKENIZER_ITERATIONS:-5} "${IPIN[@]}" "$tok_exe" >"$LOG_DIR/tokenizer.log" 2>&1 \
+  || die "xml_tokenizer failed: $(tail -3 "$LOG_DIR/tokenizer.log")"
+tokenizer_mbs=$(result "$LOG_DIR/tokenizer.log" xml_tokenizer_mbs)
+
+bb_mbs=""
+if [ "$bb_ok" = 1 ]; then
+  say "C-CDA bulk ingest: BlueButton.js (${BB_ITERATIONS:-1} pass)"
+  BLUEBUTTON_PREFIX=$bb_prefix "${IPIN[@]}" node --max-old-space-size=4096 benches/bluebutton_run.js \
+    "$iwork/corpus" "${BB_ITERATIONS:-1}" >"$iwork/bb.json" 2>"$LOG_DIR/bluebutton.err" || die "BlueButton.js failed"
+  bb_mbs=$(node -e 'const o = JSON.parse(require("fs").readFileSync(process.argv[1]));
+    console.log((o.bytes * o.iterations / o.seconds / 1e6).toFixed(1), o.version, o.failures)' "$iwork/bb.json")
+  read -r bb_mbs bb_version bb_failures <<<"$bb_mbs"
+fi
+rm -rf "$iwork/corpus" "$iwork/synth" "$iwork"/store.db*
+# --- end C-CDA bulk ingest ---------------------------------------------------------------------
 
 say "smime_bench"
 run_bench smime_bench >"$LOG_DIR/smime.log" 2>&1 || { cat "$LOG_DIR/smime.log" >&2; die "smime_bench failed"; }
@@ -220,6 +292,15 @@ echo
 echo "| measurement | result |"
 echo "|---|---|"
 echo "| C-CDA extraction (\`ingest_bench\`, $corpus_line) | $ingest_mbs MB/s, $ingest_docs documents/s |"
+# --- C-CDA bulk ingest rows (issue 18) ---
+echo "| C-CDA bulk ingest: release \`directd ingest DIR\`, fresh store on disk, 1 core ($ifiles files, $imb MB: $icorpus_desc; $ingest_cmd_docs documents; median of ${INGEST_RUNS:-3}: ${irates[*]}) | $ingest_cmd_mbs MB/s |"
+if [ -n "$bb_mbs" ]; then
+  echo "| BlueButton.js $bb_version on the same files, 1 core ($bb_failures not extracted) | $bb_mbs MB/s (ours $(ratio "$ingest_cmd_mbs" "$bb_mbs")×) |"
+else
+  echo "| BlueButton.js on the same files | not run (node/npm unavailable) |"
+fi
+echo "| quick-xml tokenizer alone on the same files, 1 core (the limit) | $tokenizer_mbs MB/s (ours $(ratio "$ingest_cmd_mbs" "$tokenizer_mbs")× of it) |"
+# --- end C-CDA bulk ingest rows ---
 # --- S/MIME rows (smime-perf) ----------------------------------------------------------------
 echo "| S/MIME seal, 10 KB, RSA-2048 (sign + encrypt, 1 thread) | $seal10 msgs/s ($(ratio "$seal10" "$rsa_sign")× openssl rsa2048 sign/s; $(ratio "$seal10" "$lim_seal10")× the OpenSSL limit of $lim_seal10) |"
 echo "| S/MIME open, 10 KB (decrypt + verify + chain) | $open10 msgs/s ($(ratio "$open10" "$rsa_sign")× sign/s; $(ratio "$open10" "$lim_open10")× the limit of $lim_open10) |"

@@ -153,6 +153,8 @@ async fn soak_stores_every_message_once_with_bounded_memory() {
     let mut rss_at_20 = None;
     let mut stored = 0;
     let mut ingested = 0;
+    // (time, ingested) when the last message was stored: how far ingestion lags reception.
+    let mut end_of_inflow: Option<(Duration, usize)> = None;
     while ingested < total || stored < total {
         assert!(
             started.elapsed() < timeout,
@@ -182,6 +184,9 @@ async fn soak_stores_every_message_once_with_bounded_memory() {
             }
         }
         (stored, ingested) = counts(&conn);
+        if stored >= total && end_of_inflow.is_none() {
+            end_of_inflow = Some((started.elapsed(), ingested));
+        }
         // Progress is messages received and committed; ingestion is reported beside it (it runs
         // between poll sessions, so it may lag).
         while stored >= next_sample && next_sample <= total {
@@ -244,6 +249,14 @@ async fn soak_stores_every_message_once_with_bounded_memory() {
             s.label
         );
         prev = Some(s);
+    }
+    if let Some((at, done)) = end_of_inflow {
+        println!(
+            "ingestion lag at the end of inflow: {} of {total} attachments not yet ingested when the last message was stored ({:.1} s); all ingested {:.1} s later",
+            total - done,
+            at.as_secs_f64(),
+            (elapsed - at).as_secs_f64()
+        );
     }
     println!(
         "throughput: {total} messages stored and ingested in {:.1} s = {:.1} messages/s; peak RSS (VmHWM) {:.1} MiB",

@@ -72,6 +72,7 @@ pub struct Daemon {
     accounts: Vec<AccountState>,
     shutdown: Shutdown,
     metrics: Arc<metrics::Metrics>,
+    limits: crate::ingest::Limits,
     /// The S/MIME security agent, loaded once when configured (edge accounts use it).
     agent: Option<Arc<Agent>>,
     /// (account, HISP id) → the failures to read that message so far.
@@ -125,6 +126,7 @@ impl Daemon {
             accounts,
             shutdown,
             metrics,
+            limits: crate::ingest::Limits::default(),
             agent,
             unreadable: Default::default(),
             watchdog: notify::Watchdog::from_env(),
@@ -194,29 +196,13 @@ impl Daemon {
                 move |status| metrics.set_bundles(status),
             ));
         }
-        let ingester = {
-            let d = &self.config.daemon;
-            let (initial, max) = (
-                d.backoff_initial,
-                d.backoff_max.min(Duration::from_secs(30)),
-            );
-            ingest::Ingester::spawn(
-                Store::open_config(&self.config.store, false)?,
-                crate::ingest::Limits::default(),
-                self.shutdown.clone(),
-                d.outbox_check,
-                move |failures| backoff(initial, max, failures),
-            )
-        };
         notify::ready();
         tracing::info!(accounts = self.accounts.len(), store = %self.store.path().display(), "directd started");
         let mut next_poll = Instant::now();
         let mut shutdown = self.shutdown.clone();
         while !self.shutdown.requested() {
             self.watchdog.tick();
-            let turn = self.turn(&mut next_poll).await;
-            ingester.wake();
-            let wait = match turn {
+            let wait = match self.turn(&mut next_poll).await {
                 Ok(wait) => {
                     if self.store_failures > 0 {
                         tracing::info!(failures = self.store_failures, "store available again");
@@ -225,10 +211,7 @@ impl Daemon {
                     wait
                 }
                 Err(e) if e.is_transient() => self.store_unavailable(&e),
-                Err(e) => {
-                    ingester.finish().await;
-                    return Err(e);
-                }
+                Err(e) => return Err(e),
             };
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
@@ -243,14 +226,12 @@ impl Daemon {
             }
         }
         notify::stopping();
-        ingester.finish().await;
         tracing::info!("directd stopped");
         Ok(())
     }
 
     /// One turn of the loop: poll every account when the poll is due, otherwise only send what
-    /// the outbox holds; then expire timeouts (ingestion is its own worker, woken after each
-    /// turn). Returns how long to wait.
+    /// the outbox holds; then expire timeouts and ingest. Returns how long to wait.
     async fn turn(&mut self, next_poll: &mut Instant) -> Result<Duration, DaemonError> {
         self.store.check_in_place()?;
         if Instant::now() >= *next_poll {
@@ -278,11 +259,14 @@ impl Daemon {
         }
         self.expire_timeouts()?;
         self.apply_retention()?;
-        Ok(self
-            .config
-            .daemon
-            .outbox_check
-            .min(next_poll.saturating_duration_since(Instant::now())))
+        Ok(if self.ingest_backlog()? {
+            Duration::ZERO
+        } else {
+            self.config
+                .daemon
+                .outbox_check
+                .min(next_poll.saturating_duration_since(Instant::now()))
+        })
     }
 
     /// Applies `[retention]` at start and then daily (the policy is in days).
@@ -406,6 +390,24 @@ impl Daemon {
         let store = self.config.store.clone();
         self.config = Config { store, ..config };
         tracing::info!(accounts = self.accounts.len(), "configuration reloaded");
+    }
+
+    /// One batch of the ingestion backlog per loop turn: new attachments are processed right
+    /// after their message is committed and acknowledged, and a large backlog (or one left by a
+    /// crash) drains without starving polls or the watchdog.
+    /// Returns whether attachments are still waiting (the loop then does not sleep).
+    fn ingest_backlog(&mut self) -> Result<bool, StoreError> {
+        let (attachments, tally) = ingest::ingest_pending(&mut self.store, &self.limits)?;
+        if attachments > 0 {
+            tracing::info!(
+                attachments,
+                documents = tally.documents,
+                already_stored = tally.already_stored,
+                failures = tally.failures.len(),
+                "ingested"
+            );
+        }
+        Ok(attachments == ingest::BATCH)
     }
 
     fn expire_timeouts(&mut self) -> Result<(), StoreError> {
