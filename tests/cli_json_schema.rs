@@ -212,13 +212,21 @@ async fn every_command_prints_what_the_page_documents() {
     let out = cli
         .run(&[
             "ingest",
+            "--json",
             &format!("{fixtures}identity_shared_mrn_ann.xml"),
             &format!("{fixtures}identity_shared_mrn_bert.xml"),
             &format!("{fixtures}identity_variant_carla_1.xml"),
             &format!("{fixtures}identity_variant_carla_2.xml"),
+            concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"),
         ])
         .await;
     assert!(out.status.success(), "{}", text(&out));
+    let ingested = json(&out);
+    c.document("ingest", &ingested);
+    assert!(
+        !ingested["skipped"].as_array().unwrap().is_empty(),
+        "{ingested}"
+    );
     let list = json(&cli.run(&["ccda", "list", "--json"]).await);
     c.document("ccda-list", &list);
     let docs = list["documents"].as_array().unwrap();

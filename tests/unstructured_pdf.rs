@@ -303,3 +303,122 @@ async fn send_pdf_refuses_what_it_cannot_wrap_with_the_reason() {
     // Every refusal came before anything was queued: the store was never even created.
     assert!(!env.store_path.exists());
 }
+
+/// `ingest` from disk keeps the file an Unstructured Document's `<reference>` names, read from
+/// beside it, and `--save` writes it back; a reference out of the folder or to nothing is
+/// reported, never followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_from_disk_resolves_a_reference_to_the_file_beside_it() {
+    let env = TestEnv::start(sandbox_config(&[A])).await;
+    let cli = Cli::new(&env, &[A]);
+    let dir = env.dir.path().join("archive");
+    std::fs::create_dir_all(dir.join("sub")).unwrap();
+    let p = PatientDemographics::new("Ann Example", "1970-04-03", "F").unwrap();
+    let author = Author {
+        organization: "Example Imaging".into(),
+        direct_address: "imaging@direct.example.org".into(),
+        ..Author::default()
+    };
+    let referencing = |name: &str, reference: &str| {
+        let content = Content {
+            data: b"unused",
+            media_type: "application/pdf",
+            loinc: "18748-4",
+            title: Some(name),
+        };
+        let xml =
+            String::from_utf8(build(&p, &author, &content, SystemTime::now()).unwrap()).unwrap();
+        let start = xml.find("<text mediaType").unwrap();
+        let end = xml.find("</text>").unwrap() + "</text>".len();
+        format!(
+            "{}<text mediaType=\"application/pdf\"><reference value=\"{reference}\"/></text>{}",
+            &xml[..start],
+            &xml[end..]
+        )
+    };
+    std::fs::write(dir.join("sub/report.xml"), referencing("found", "scan.pdf")).unwrap();
+    std::fs::write(dir.join("sub/scan.pdf"), PDF).unwrap();
+    std::fs::write(dir.join("outside.pdf"), b"%PDF-1.4 not to be read").unwrap();
+    std::fs::write(
+        dir.join("sub/escape.xml"),
+        referencing("escape", "../outside.pdf"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("sub/missing.xml"),
+        referencing("missing", "gone.pdf"),
+    )
+    .unwrap();
+
+    let out = cli.run(&["ingest", "--json", dir.to_str().unwrap()]).await;
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "two references name no file: {}",
+        text(&out)
+    );
+    let summary = json(&out);
+    let failures: Vec<String> = summary["failures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            format!(
+                "{} {}",
+                f["file"].as_str().unwrap(),
+                f["reason"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(failures.len(), 2, "{summary}");
+    assert!(
+        failures.iter().any(|f| f.contains("escape.xml")
+            && f.contains("\"../outside.pdf\" names no file beside it")),
+        "{failures:?}"
+    );
+    assert!(
+        failures.iter().any(
+            |f| f.contains("missing.xml") && f.contains("\"gone.pdf\" names no file beside it")
+        ),
+        "{failures:?}"
+    );
+
+    let listed = json(&cli.run(&["ccda", "list", "--json"]).await);
+    let found = listed["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["title"] == "found")
+        .unwrap()
+        .clone();
+    let id = found["document_id"].to_string();
+    let words = text(&cli.run(&["ccda", "show", &id]).await);
+    assert!(
+        words.contains("Unstructured body: application/pdf, in the file \"scan.pdf\" beside it"),
+        "{words}"
+    );
+    let out_dir = env.dir.path().join("out");
+    let saved = cli
+        .run(&["ccda", "show", &id, "--save", out_dir.to_str().unwrap()])
+        .await;
+    assert!(saved.status.success(), "{}", text(&saved));
+    assert_eq!(std::fs::read(out_dir.join("scan.pdf")).unwrap(), PDF);
+    // The one whose reference pointed out of the folder has nothing to save.
+    let escape = listed["documents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["title"] == "escape")
+        .unwrap()["document_id"]
+        .to_string();
+    let refused = cli
+        .run(&["ccda", "show", &escape, "--save", out_dir.to_str().unwrap()])
+        .await;
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("a file the store does not have"),
+        "{}",
+        text(&refused)
+    );
+    assert!(!out_dir.join("outside.pdf").exists());
+}

@@ -66,7 +66,7 @@ fn save_files(
     for f in files {
         let Some(data) = &f.data else {
             return Err(super::CliError::Failure(anyhow::anyhow!(
-                "document {id} references {:?}, which was not received with it",
+                "document {id} references {:?}, a file the store does not have (it was neither in the message nor beside the document)",
                 f.name.as_deref().unwrap_or_default()
             )));
         };

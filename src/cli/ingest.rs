@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::{CliError, CliResult, Context};
 use crate::ingest::{detect, ingest_bytes, Content, Detected, Extracted, IngestError, Limits};
-use crate::store::Store;
+use crate::store::{FileExtraction, Store};
 
 #[derive(Args, Debug)]
 #[command(
@@ -115,11 +115,11 @@ pub fn run(ctx: &Context, args: IngestArgs) -> CliResult {
                 .map(|(f, r)| serde_json::json!({ "file": f, "reason": r }))
                 .collect()
         };
-        super::output::json(&serde_json::json!({
+        super::output::json(&super::schema::versioned(serde_json::json!({
             "files": files.len(), "documents": documents, "already_stored": already,
             "skipped": listed(&skipped), "failures": listed(&failures),
             "seconds": secs, "bytes": bytes,
-        }))?;
+        })))?;
     } else {
         outln!(
             "{} file(s), {:.1} MB in {secs:.2} s: {documents} new document(s), {already} already stored, {} skipped (not C-CDA), {} failure(s)",
@@ -215,10 +215,14 @@ impl Batch {
         if self.files.is_empty() {
             return Ok(());
         }
-        let items: Vec<(&str, &[Extracted])> = self
+        let items: Vec<FileExtraction<'_>> = self
             .files
             .iter()
-            .map(|f| (f.shown.as_str(), f.extracted.as_slice()))
+            .map(|f| FileExtraction {
+                path: f.shown.as_str(),
+                extracted: f.extracted.as_slice(),
+                siblings: f.siblings.as_slice(),
+            })
             .collect();
         let tallies = store
             .record_file_extractions(&items)
@@ -250,6 +254,27 @@ pub struct ExtractedFile {
     /// What was looked at and left alone because it is not a C-CDA: the file itself, or members
     /// of its XDM zip. Reported so that "0 new documents" is never the whole story.
     pub skipped: Vec<Skipped>,
+    /// The files beside it that its documents' `<reference>`s name: (reference, bytes).
+    pub siblings: Vec<(String, Vec<u8>)>,
+}
+
+/// The file a document's `<reference value="…">` names, read from beside the document: a
+/// relative path inside the document's folder (no `..`, not absolute, no URL), a regular file no
+/// larger than a document may be. `None` when there is no such file.
+fn referenced_file(dir: &Path, reference: &str, limits: &Limits) -> Option<Vec<u8>> {
+    let relative = Path::new(reference.strip_prefix("./").unwrap_or(reference));
+    let plain = relative
+        .components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    if reference.contains(':') || reference.contains('\\') || !plain {
+        return None;
+    }
+    let path = dir.join(relative);
+    let meta = std::fs::symlink_metadata(&path).ok()?;
+    if !meta.is_file() || meta.len() > limits.max_document_bytes {
+        return None;
+    }
+    std::fs::read(path).ok()
 }
 
 /// Reads and extracts one file from disk (a C-CDA or an XDM zip); storing it is the batch's job.
@@ -297,10 +322,27 @@ pub fn extract_file(path: &Path, limits: &Limits) -> Result<ExtractedFile, FileI
             })
             .collect()
     };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut siblings: Vec<(String, Vec<u8>)> = Vec::new();
+    for e in extracted.iter().filter(|e| e.xdm.is_none()) {
+        let Content::Document(doc) = &e.content else {
+            continue;
+        };
+        let Some(reference) = doc.non_xml_body.as_ref().and_then(|b| b.reference.as_ref()) else {
+            continue;
+        };
+        if siblings.iter().any(|(r, _)| r == reference) {
+            continue;
+        }
+        if let Some(data) = referenced_file(dir, reference, limits) {
+            siblings.push((reference.clone(), data));
+        }
+    }
     Ok(ExtractedFile {
         shown,
         size: bytes.len() as u64,
         extracted,
         skipped,
+        siblings,
     })
 }

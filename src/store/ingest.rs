@@ -60,21 +60,24 @@ impl Store {
         source_path: Option<&str>,
         extracted: &[Extracted],
     ) -> Result<IngestTally, StoreError> {
-        self.write(|tx| record_in(tx, attachment, source_path, extracted))
+        self.write(|tx| record_in(tx, attachment, source_path, extracted, &[]))
     }
 
     /// [`Store::record_extraction`] for many files from disk in one transaction: one commit (one
     /// fsync) per batch instead of per file is what makes back-loading an archive fast. A crash
     /// loses the uncommitted batch only, and running the same ingest again stores it then (what
     /// was committed is recognised by its sha256 and counted as already stored).
+    ///
+    /// Each file comes with the files beside it that its documents' `<reference>`s name:
+    /// (reference as written, bytes), read by the caller.
     pub fn record_file_extractions(
         &mut self,
-        files: &[(&str, &[Extracted])],
+        files: &[FileExtraction<'_>],
     ) -> Result<Vec<IngestTally>, StoreError> {
         self.write(|tx| {
             files
                 .iter()
-                .map(|(path, extracted)| record_in(tx, None, Some(path), extracted))
+                .map(|f| record_in(tx, None, Some(f.path), f.extracted, f.siblings))
                 .collect()
         })
     }
@@ -108,11 +111,20 @@ impl Store {
     }
 }
 
+/// One file from disk for [`Store::record_file_extractions`].
+pub struct FileExtraction<'a> {
+    pub path: &'a str,
+    pub extracted: &'a [Extracted],
+    /// The files its documents' `<reference>`s name, as (reference, bytes).
+    pub siblings: &'a [(String, Vec<u8>)],
+}
+
 fn record_in(
     tx: &rusqlite::Transaction<'_>,
     attachment: Option<&PendingAttachment>,
     source_path: Option<&str>,
     extracted: &[Extracted],
+    siblings: &[(String, Vec<u8>)],
 ) -> rusqlite::Result<IngestTally> {
     let mut tally = IngestTally::default();
     for item in extracted {
@@ -160,34 +172,56 @@ fn record_in(
             )?;
         }
         if let Some(name) = &body.reference {
-            // The reference names a sibling attachment of the same message.
-            let sibling: Option<(i64, i64, String)> = match attachment {
-                Some(a) => tx
-                    .query_row(
-                        "SELECT id, size, sha256 FROM attachments
+            match attachment {
+                // The reference names a sibling attachment of the same message.
+                Some(a) => {
+                    let sibling: Option<(i64, i64, String)> = tx
+                        .query_row(
+                            "SELECT id, size, sha256 FROM attachments
                              WHERE incoming_id = ?1 AND id != ?2 AND lower(filename) = lower(?3)",
-                        params![a.incoming_id, a.id, name],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .optional()?,
-                None => None,
-            };
-            tx.execute(
-                    "INSERT INTO document_files (document_id, role, name, media_type, attachment_id, size, sha256)
-                     VALUES (?1, 'reference', ?2, ?3, ?4, ?5, ?6)",
-                    params![
-                        outcome.document_id,
-                        name,
-                        body.media_type,
-                        sibling.as_ref().map(|s| s.0),
-                        sibling.as_ref().map(|s| s.1),
-                        sibling.as_ref().map(|s| s.2.clone())
-                    ],
-                )?;
-            if sibling.is_none() && attachment.is_some() {
-                tally.failures.push(format!(
-                    "reference {name:?} names no attachment of this message"
-                ));
+                            params![a.incoming_id, a.id, name],
+                            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                        )
+                        .optional()?;
+                    tx.execute(
+                        "INSERT INTO document_files (document_id, role, name, media_type, attachment_id, size, sha256)
+                         VALUES (?1, 'reference', ?2, ?3, ?4, ?5, ?6)",
+                        params![
+                            outcome.document_id,
+                            name,
+                            body.media_type,
+                            sibling.as_ref().map(|s| s.0),
+                            sibling.as_ref().map(|s| s.1),
+                            sibling.as_ref().map(|s| s.2.clone())
+                        ],
+                    )?;
+                    if sibling.is_none() {
+                        tally.failures.push(format!(
+                            "reference {name:?} names no attachment of this message"
+                        ));
+                    }
+                }
+                // From disk: the file beside the document, kept with it byte for byte.
+                None => {
+                    let data = siblings.iter().find(|(r, _)| r == name).map(|(_, d)| d);
+                    tx.execute(
+                        "INSERT INTO document_files (document_id, role, name, media_type, data, size, sha256)
+                         VALUES (?1, 'reference', ?2, ?3, ?4, ?5, ?6)",
+                        params![
+                            outcome.document_id,
+                            name,
+                            body.media_type,
+                            data,
+                            data.map(|d| d.len() as i64),
+                            data.map(|d| crate::util::sha256_hex(d))
+                        ],
+                    )?;
+                    if data.is_none() && source_path.is_some() {
+                        tally
+                            .failures
+                            .push(format!("reference {name:?} names no file beside it"));
+                    }
+                }
             }
         }
     }

@@ -24,7 +24,7 @@ pub use daemon_polls::{now_ms, PollCounts, PollRecord};
 pub use directory::{DirectoryEntry, DirectoryImport};
 pub use document_files::DocumentFile;
 pub use inbox::{AttachmentRow, IncomingDetail, IncomingOverview, RejectOutcome, StoreOutcome};
-pub use ingest::{IngestTally, PendingAttachment};
+pub use ingest::{FileExtraction, IngestTally, PendingAttachment};
 pub use outbox::{
     sha256_hex, EventRow, Health, MessageRow, NewOutgoing, OutgoingOverview, RecipientRow,
     SendAttempt, StatusOutcome,

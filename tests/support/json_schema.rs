@@ -10,6 +10,7 @@ const DOC: &str = include_str!("../../docs/json-output.md");
 #[derive(Debug, Clone)]
 pub enum Ty {
     Integer,
+    Number,
     Str,
     Boolean,
     Object,
@@ -36,6 +37,7 @@ pub fn parse_ty(s: &str) -> Ty {
     }
     match s {
         "integer" => Ty::Integer,
+        "number" => Ty::Number,
         "string" => Ty::Str,
         "boolean" => Ty::Boolean,
         "object" => Ty::Object,
@@ -99,6 +101,8 @@ impl Checker {
         match ty {
             Ty::Integer if v.is_i64() || v.is_u64() => Ok(()),
             Ty::Integer => bad("an integer"),
+            Ty::Number if v.is_number() => Ok(()),
+            Ty::Number => bad("a number"),
             Ty::Str if v.is_string() => Ok(()),
             Ty::Str => bad("a string"),
             Ty::Boolean if v.is_boolean() => Ok(()),
