@@ -552,6 +552,12 @@ impl Driver {
         v["value"].clone()
     }
 
+    /// Ends the WebDriver session, which makes chromedriver close the browser it started (killing
+    /// chromedriver alone, as `Drop` must, leaves that browser running).
+    async fn quit(self) {
+        self.call("DELETE", "", json!({})).await;
+    }
+
     async fn go(&self, url: &str) {
         self.call("POST", "/url", json!({ "url": url })).await;
     }
@@ -872,6 +878,7 @@ async fn browser_send_receive_read() {
             "{actor} {action}"
         );
     }
+    browser.quit().await;
     let _ = daemon.kill();
     let _ = daemon.wait();
 }
