@@ -692,24 +692,15 @@ impl Store {
     }
 
     /// An unstructured document's body (inline, or the attachment it references) and its
-    /// media type, for the browser's own viewer.
+    /// media type, for the browser's own viewer: the first of [`Store::document_files`] the
+    /// store has the bytes of (the inline body comes first).
     pub fn web_document_file(&self, document_id: i64) -> Result<Option<DocumentFile>, StoreError> {
-        self.conn
-            .query_row(
-                "SELECT coalesce(f.data, a.data), f.media_type FROM document_files f
-                 LEFT JOIN attachments a ON a.id = f.attachment_id
-                 WHERE f.document_id = ?1 AND coalesce(f.data, a.data) IS NOT NULL
-                 ORDER BY f.role = 'inline' DESC LIMIT 1",
-                [document_id],
-                |r| {
-                    Ok(DocumentFile {
-                        data: r.get(0)?,
-                        media_type: r.get(1)?,
-                    })
-                },
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        Ok(self.document_files(document_id)?.into_iter().find_map(|f| {
+            f.data.map(|data| DocumentFile {
+                data,
+                media_type: f.media_type,
+            })
+        }))
     }
 
     /// The audit rows about one message (`in:ID`, `out:ID`), oldest first.
