@@ -54,6 +54,9 @@ pub fn run(ctx: &Context, args: IngestArgs) -> CliResult {
         collect(p, &mut files).map_err(|e| super::usage(format!("{}: {e}", p.display())))?;
     }
     let mut store = ctx.open_store(true)?;
+    store
+        .tune_for_bulk_ingest()
+        .map_err(|e| CliError::Failure(e.into()))?;
     let limits = Limits::default();
     let progress = std::io::stderr().is_terminal() && !args.json;
     let started = Instant::now();

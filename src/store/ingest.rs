@@ -82,6 +82,17 @@ impl Store {
         })
     }
 
+    /// Sizes the connection for back-loading many documents in large transactions: a page cache
+    /// that holds a batch's working set (the default 2 MiB spilled pages to the WAL mid-batch,
+    /// a twentieth of `directd ingest`'s time) and checkpoints every 64 MiB of WAL rather than
+    /// every 4 MiB, so a page rewritten by consecutive batches is copied into the database once.
+    /// Durability is unchanged: each commit is still synced before it returns.
+    pub fn tune_for_bulk_ingest(&self) -> Result<(), StoreError> {
+        self.conn
+            .execute_batch("PRAGMA cache_size = -65536; PRAGMA wal_autocheckpoint = 16384;")
+            .map_err(|e| self.err(e))
+    }
+
     /// Records that an attachment could not be ingested at all; the message itself is untouched.
     pub fn mark_ingest_failed(
         &mut self,

@@ -19,7 +19,8 @@ pub(super) fn insert_codings(
     let entry_id = conn.last_insert_rowid();
     let chosen = c.standard(preferred).map(|x| x as *const Code);
     for (ordinal, coding) in c.codings().into_iter().enumerate() {
-        conn.execute(
+        super::execute(
+            conn,
             "INSERT INTO entry_codings (document_id, entry_table, entry_id, ordinal, code,
                 code_system, code_system_name, display, chosen)
              VALUES (:document_id, :entry_table, :entry_id, :ordinal, :code, :code_system,
@@ -72,7 +73,8 @@ fn insert_panel(
         let value_num = numeric(value_type, v.and_then(|v| v.value.as_deref()));
         let (interp, _, interp_display) = cols(o.interpretations.first());
         if vitals {
-            conn.execute(
+            super::execute(
+                conn,
                 "INSERT INTO vital_signs (document_id, patient_id, section_id, panel_time, code,
                     code_system, display, time, status, value_type, value, value_num, unit,
                     interpretation_code)
@@ -100,7 +102,8 @@ fn insert_panel(
         }
         let (v_code, _, v_display) = cols(v.and_then(|v| v.code.as_ref()));
         let range = o.reference_range.as_ref();
-        conn.execute(
+        super::execute(
+            conn,
             "INSERT INTO results (document_id, patient_id, section_id, panel_code, panel_system,
                 panel_display, panel_time, code, code_system, display, time, status, value_type,
                 value, value_num, unit, value_code, value_display, ref_range_text, ref_low,
@@ -158,7 +161,8 @@ pub(super) fn insert_entry(
     match entry {
         Entry::Problem(p) => {
             let (code, system, display) = coded(p.code.as_ref(), systems::PROBLEM);
-            conn.execute(
+            super::execute(
+                conn,
                 "INSERT INTO problems (document_id, patient_id, section_id, code, code_system,
                     display, problem_type, concern_status, status, onset, resolution, negated)
                  VALUES (:document_id, :patient_id, :section_id, :code, :code_system, :display,
@@ -183,7 +187,8 @@ pub(super) fn insert_entry(
         Entry::Medication(m) => {
             let (code, system, display) = coded(m.drug.as_ref(), systems::MEDICATION);
             let (route, _, route_display) = cols(m.route.as_ref());
-            conn.execute(
+            super::execute(
+                conn,
                 "INSERT INTO medications (document_id, patient_id, section_id, drug_code,
                     drug_system, drug_display, drug_name, status, mood_code, start_time, end_time,
                     frequency, dose_value, dose_unit, route_code, route_display, negated)
@@ -222,7 +227,8 @@ pub(super) fn insert_entry(
             let (code, system, display) = coded(a.substance.as_ref(), systems::SUBSTANCE);
             let (t_code, _, t_display) = cols(a.allergy_type.as_ref());
             let (s_code, _, s_display) = cols(a.severity.as_ref());
-            conn.execute(
+            super::execute(
+                conn,
                 "INSERT INTO allergies (document_id, patient_id, section_id, substance_code,
                     substance_system, substance_display, allergy_type_code, allergy_type_display,
                     concern_status, status, severity_code, severity_display, onset, resolution,
@@ -260,7 +266,8 @@ pub(super) fn insert_entry(
             for r in &a.reactions {
                 let (code, system, display) = cols(r.code.as_ref());
                 let (s_code, _, s_display) = cols(r.severity.as_ref());
-                conn.execute(
+                super::execute(
+                    conn,
                     "INSERT INTO allergy_reactions (allergy_id, code, code_system, display,
                         severity_code, severity_display) VALUES (:allergy_id, :code, :code_system, :display, :severity_code, :severity_display)",
                     named_params! {
@@ -280,7 +287,8 @@ pub(super) fn insert_entry(
             let (code, system, display) = coded(i.vaccine.as_ref(), systems::VACCINE);
             let (route, _, route_display) = cols(i.route.as_ref());
             let (reason, _, reason_display) = cols(i.refusal_reason.as_ref());
-            conn.execute(
+            super::execute(
+                conn,
                 "INSERT INTO immunizations (document_id, patient_id, section_id, vaccine_code,
                     vaccine_system, vaccine_display, status, time, negated, lot_number,
                     manufacturer, route_code, route_display, dose_value, dose_unit,
@@ -320,7 +328,8 @@ pub(super) fn insert_entry(
         Entry::Procedure(p) => {
             let (code, system, display) = coded(p.code.as_ref(), systems::PROCEDURE);
             let (site, _, site_display) = cols(p.target_site.as_ref());
-            conn.execute(
+            super::execute(
+                conn,
                 "INSERT INTO procedures (document_id, patient_id, section_id, entry_type,
                     mood_code, code, code_system, display, status, start_time, end_time,
                     target_site_code, target_site_display, performer)
@@ -355,7 +364,8 @@ pub(super) fn insert_entry(
         Entry::Encounter(e) => {
             let id = e.ids.first();
             let (code, system, display) = cols(e.code.as_ref());
-            conn.execute(
+            super::execute(
+                conn,
                 "INSERT INTO encounters (document_id, patient_id, section_id, is_episode, id_root,
                     id_extension, code, code_system, display, start_time, end_time, location,
                     responsible_party)
@@ -379,7 +389,8 @@ pub(super) fn insert_entry(
             let encounter_id = conn.last_insert_rowid();
             for d in &e.diagnoses {
                 let (code, system, display) = cols(Some(d));
-                conn.execute(
+                super::execute(
+                    conn,
                     "INSERT INTO encounter_diagnoses (encounter_id, code, code_system, display)
                      VALUES (?1, ?2, ?3, ?4)",
                     params![encounter_id, code, system, display],
@@ -390,7 +401,8 @@ pub(super) fn insert_entry(
             let (code, system, display) = cols(s.code.as_ref());
             let v = s.value.as_ref();
             let (v_code, _, v_display) = cols(v.and_then(|v| v.code.as_ref()));
-            conn.execute(
+            super::execute(
+                conn,
                 "INSERT INTO social_history (document_id, patient_id, section_id,
                     observation_type, code, code_system, display, value, unit, value_code,
                     value_display, status, start_time, end_time)
@@ -417,7 +429,8 @@ pub(super) fn insert_entry(
         }
         Entry::PlanOfCare(p) => {
             let (code, system, display) = cols(p.code.as_ref());
-            conn.execute(
+            super::execute(
+                conn,
                 "INSERT INTO plan_of_care (document_id, patient_id, section_id, entry_type,
                     mood_code, code, code_system, display, status, start_time, end_time)
                  VALUES (:document_id, :patient_id, :section_id, :entry_type, :mood_code, :code,
@@ -442,7 +455,8 @@ pub(super) fn insert_entry(
             let gender = f.gender.as_ref().and_then(|g| g.code.as_deref());
             for c in &f.conditions {
                 let (code, system, display) = cols(c.code.as_ref());
-                conn.execute(
+                super::execute(
+                    conn,
                     "INSERT INTO family_history (document_id, patient_id, section_id,
                         relation_code, relation_display, relative_gender, relative_birth_time,
                         condition_code, condition_system, condition_display, onset_age,

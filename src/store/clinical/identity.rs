@@ -26,6 +26,13 @@ pub const MIGRATION: &str = include_str!("../migrations/0007_patient_identity.sq
 /// shared by hundreds of documents would otherwise fill the review list quadratically.
 const MAX_CANDIDATES_PER_RECORD: usize = 20;
 
+/// An identifier that this many different persons already carry identifies none of them (an
+/// example MRN in vendors' sample documents, a practice's default number): it is not evidence, so
+/// a new record is neither linked nor compared through it. Without the cap every record carrying
+/// such a number was compared with every person before it: in a bulk load where 683 documents
+/// carry the HL7 example MRN, that quadratic comparison was a fifth of `directd ingest`'s time.
+const MAX_PERSONS_PER_IDENTIFIER: usize = 25;
+
 /// Stores `p` as a new record, then links it to a person on evidence (or starts a person).
 pub(super) fn assign_patient(conn: &Connection, p: &Patient) -> rusqlite::Result<i64> {
     let patient_id = insert_record(conn, p)?;
@@ -67,7 +74,8 @@ fn insert_record(conn: &Connection, p: &Patient) -> rusqlite::Result<i64> {
         .find(|l| l.preferred == Some(true))
         .or(p.languages.first())
         .and_then(|l| l.code.as_deref());
-    conn.execute(
+    super::execute(
+        conn,
         "INSERT INTO patients (given, family, prefix, suffix, birth_time, gender_code,
             gender_display, marital_status_code, marital_status_display, race_code,
             race_display, ethnicity_code, ethnicity_display, language, street, city, state,
@@ -105,7 +113,8 @@ fn insert_record(conn: &Connection, p: &Patient) -> rusqlite::Result<i64> {
     )?;
     let patient_id = conn.last_insert_rowid();
     for (root, ext) in usable_ids(p) {
-        conn.execute(
+        super::execute(
+            conn,
             "INSERT OR IGNORE INTO patient_identifiers (patient_id, root, extension)
              VALUES (?1, ?2, ?3)",
             params![patient_id, root, ext],
@@ -113,7 +122,8 @@ fn insert_record(conn: &Connection, p: &Patient) -> rusqlite::Result<i64> {
     }
     for race in &p.races {
         let (code, system, display) = cols(Some(race));
-        conn.execute(
+        super::execute(
+            conn,
             "INSERT OR IGNORE INTO patient_races (patient_id, code, code_system, display)
              VALUES (?1, ?2, ?3, ?4)",
             params![patient_id, code, system, display],
@@ -265,9 +275,10 @@ fn members(conn: &Connection, person_id: i64) -> rusqlite::Result<Vec<i64>> {
 }
 
 fn new_person(conn: &Connection, patient_id: i64) -> rusqlite::Result<i64> {
-    conn.execute("INSERT INTO persons DEFAULT VALUES", [])?;
+    super::execute(conn, "INSERT INTO persons DEFAULT VALUES", [])?;
     let person_id = conn.last_insert_rowid();
-    conn.execute(
+    super::execute(
+        conn,
         "INSERT INTO person_members (patient_id, person_id, linked_by) VALUES (?1, ?2, 'first')",
         params![patient_id, person_id],
     )?;
@@ -281,7 +292,8 @@ fn add_candidate(
     (root, ext): (&str, &str),
     reason: &str,
 ) -> rusqlite::Result<()> {
-    conn.execute(
+    super::execute(
+        conn,
         "INSERT OR IGNORE INTO patient_link_candidates
             (patient_id, other_patient_id, id_root, id_extension, reason)
          VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -291,45 +303,48 @@ fn add_candidate(
 }
 
 /// The persons that hold a record carrying `(root, extension)`, other than `patient_id`, in the
-/// order of their first such record: `(person, that record, the distinct demographics of the
-/// person's records, in the order they first appear)`.
+/// order of their first such record: `(person, that record)`; empty when more than
+/// [`MAX_PERSONS_PER_IDENTIFIER`] persons carry it.
 ///
 /// Two small queries instead of one join of every sharing record with every member: that join
 /// returned n² rows for a person with n documents, so storing one patient's documents was cubic
-/// (the 500th document of one patient took 85 ms). Distinct demographics are enough, since
-/// agreement depends on nothing else, and a person's records rarely state more than a few.
+/// (the 500th document of one patient took 85 ms).
 fn sharing_persons(
     conn: &Connection,
     patient_id: i64,
     (root, ext): (&str, &str),
-) -> rusqlite::Result<Vec<(i64, i64, Vec<Demographics>)>> {
-    let persons: Vec<(i64, i64)> = {
-        let mut stmt = conn.prepare_cached(
-            "SELECT m.person_id, MIN(i.patient_id) AS via
-             FROM patient_identifiers i JOIN person_members m ON m.patient_id = i.patient_id
-             WHERE i.root = ?1 AND i.extension = ?2 AND i.patient_id != ?3
-             GROUP BY m.person_id ORDER BY via",
-        )?;
-        let rows = stmt.query_map(params![root, ext, patient_id], |r| {
-            Ok((r.get(0)?, r.get(1)?))
-        })?;
-        rows.collect::<rusqlite::Result<_>>()?
-    };
-    let mut demographics = conn.prepare_cached(
+) -> rusqlite::Result<Vec<(i64, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT m.person_id, MIN(i.patient_id) AS via
+         FROM patient_identifiers i JOIN person_members m ON m.patient_id = i.patient_id
+         WHERE i.root = ?1 AND i.extension = ?2 AND i.patient_id != ?3
+         GROUP BY m.person_id ORDER BY via LIMIT ?4",
+    )?;
+    let limit = MAX_PERSONS_PER_IDENTIFIER as i64 + 1;
+    let rows = stmt.query_map(params![root, ext, patient_id, limit], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })?;
+    let persons: Vec<(i64, i64)> = rows.collect::<rusqlite::Result<_>>()?;
+    if persons.len() > MAX_PERSONS_PER_IDENTIFIER {
+        return Ok(Vec::new());
+    }
+    Ok(persons)
+}
+
+/// The distinct demographics of a person's records, in the order they first appear. Distinct
+/// ones are enough, since agreement depends on nothing else, and a person's records rarely state
+/// more than a few. Read once per person and record: a person found again through the record's
+/// second identifier is not read again (it reads every member, so a patient with hundreds of
+/// documents made that a tenth of bulk ingest's time).
+fn person_demographics(conn: &Connection, person: i64) -> rusqlite::Result<Vec<Demographics>> {
+    let mut stmt = conn.prepare_cached(
         "SELECT p.family, p.given, p.birth_time, p.gender_code, MIN(m.patient_id) AS first
          FROM person_members m JOIN patients p ON p.id = m.patient_id
          WHERE m.person_id = ?1
          GROUP BY p.family, p.given, p.birth_time, p.gender_code ORDER BY first",
     )?;
-    persons
-        .into_iter()
-        .map(|(person, via)| {
-            let records = demographics
-                .query_map([person], |r| Demographics::from_row(r, 0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok((person, via, records))
-        })
-        .collect()
+    let rows = stmt.query_map([person], |r| Demographics::from_row(r, 0))?;
+    rows.collect()
 }
 
 /// Puts a freshly stored record into the one person its evidence supports, or into a new person.
@@ -349,11 +364,12 @@ fn link_on_evidence(conn: &Connection, patient_id: i64) -> rusqlite::Result<()> 
         if is_placeholder(root, ext) {
             continue;
         }
-        for (person, other, records) in sharing_persons(conn, patient_id, (root, ext))? {
+        for (person, other) in sharing_persons(conn, patient_id, (root, ext))? {
             if judged.contains(&person) {
                 continue;
             }
             judged.push(person);
+            let records = person_demographics(conn, person)?;
             // Every record of the person must agree, not just the one sharing the identifier:
             // otherwise a chain of small differences could walk one person into another.
             match records.iter().find_map(|d| me.disagreement(d)) {
@@ -370,7 +386,8 @@ fn link_on_evidence(conn: &Connection, patient_id: i64) -> rusqlite::Result<()> 
         new_person(conn, patient_id)?;
         return Ok(());
     };
-    conn.execute(
+    super::execute(
+        conn,
         "INSERT INTO person_members (patient_id, person_id, linked_by, evidence)
          VALUES (?1, ?2, 'evidence', ?3)",
         params![

@@ -35,7 +35,8 @@ pub(super) fn insert_participant(
 ) -> rusqlite::Result<()> {
     let id = p.ids.first();
     let (code, _, code_display) = cols(p.code.as_ref().or(p.function_code.as_ref()));
-    conn.execute(
+    super::execute(
+        conn,
         "INSERT INTO document_participants (document_id, role, name, organization, id_root,
             id_extension, code, code_display, time, device_model, device_software)
          VALUES (:document_id, :role, :name, :organization, :id_root, :id_extension, :code,
@@ -83,7 +84,8 @@ pub(super) fn insert_participants(
     }
     for se in &doc.service_events {
         let (code, system, display) = cols(se.code.as_ref());
-        conn.execute(
+        super::execute(
+            conn,
             "INSERT INTO service_events (document_id, code, code_system, display, start_time,
                 end_time) VALUES (:document_id, :code, :code_system, :display, :start_time, :end_time)",
             named_params! {
@@ -122,7 +124,8 @@ pub(super) fn insert_episode(
     let id = enc.ids.first();
     let (code, system, display) = cols(enc.code.as_ref());
     let (dd_code, _, dd_display) = cols(enc.discharge_disposition.as_ref());
-    conn.execute(
+    super::execute(
+        conn,
         "INSERT INTO encounters (document_id, patient_id, section_id, is_episode, id_root,
             id_extension, code, code_system, display, start_time, end_time, location,
             responsible_party, discharge_disposition_code, discharge_disposition_display)
