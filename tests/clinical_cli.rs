@@ -589,6 +589,67 @@ fn reextract_finds_documents_inside_received_attachments() {
     );
 }
 
+/// The daemon ingests a batch of received attachments in one transaction, and each keeps its own
+/// outcome: a C-CDA is ingested, a broken one fails with its reason, plain text is not clinical.
+#[test]
+fn a_batch_of_received_attachments_keeps_each_outcome() {
+    use directd::hisp::{ReceivedAttachment, ReceivedMail};
+    let env = env();
+    let ccda = support::ingest::fixture("ccda", "coded_translations_and_references.xml");
+    let mut store =
+        directd::store::Store::open(&env.db, std::time::Duration::from_secs(5)).expect("open");
+    let parts: [(&str, &str, Vec<u8>); 3] = [
+        ("summary.xml", "text/xml", ccda.clone()),
+        ("broken.xml", "text/xml", ccda[..ccda.len() / 2].to_vec()),
+        ("note.txt", "text/plain", b"see you Tuesday".to_vec()),
+    ];
+    for (i, (name, mime, data)) in parts.into_iter().enumerate() {
+        store
+            .store_incoming(
+                "clinic@direct.example.org",
+                &ReceivedMail {
+                    recipient: "clinic@direct.example.org".into(),
+                    sender: "lab@direct.example.net".into(),
+                    hisp_id: format!("batch-{i}"),
+                    headers: vec![],
+                    body_type: "text/plain".into(),
+                    body: b"attached".to_vec(),
+                    attachments: vec![ReceivedAttachment {
+                        filename: name.into(),
+                        mime_type: mime.into(),
+                        description: String::new(),
+                        data,
+                    }],
+                    raw: None,
+                    verdict: None,
+                    mdn: None,
+                },
+            )
+            .expect("store");
+    }
+    let (n, tally) =
+        directd::daemon::ingest::ingest_pending(&mut store, &directd::ingest::Limits::default())
+            .expect("ingest");
+    assert_eq!((n, tally.documents, tally.failures.len()), (3, 1, 1));
+    drop(store);
+    let states = sql_rows(
+        &env.db,
+        "SELECT filename || ' ' || ingest_state || ' ' || CAST(ingest_error IS NOT NULL AS TEXT) FROM attachments ORDER BY id",
+    );
+    assert_eq!(
+        states,
+        [
+            "summary.xml ingested 0",
+            "broken.xml failed 1",
+            "note.txt not_clinical 0"
+        ]
+    );
+    assert_eq!(
+        sql_rows(&env.db, "SELECT CAST(count(*) AS TEXT) FROM documents"),
+        ["1"]
+    );
+}
+
 /// Documents in the store and how many distinct bytes they hold, read without creating the file;
 /// `None` until the ingest has created the store and its tables.
 fn stored_documents(db: &Path) -> Option<(i64, i64)> {

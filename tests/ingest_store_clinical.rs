@@ -819,10 +819,16 @@ fn replace_extraction_keeps_the_document_and_refuses_other_bytes() {
 
 /// `identity_shared_mrn_ann.xml` (MRN 1001) as the document `doc_id` of a patient named `family`.
 fn shared_mrn_doc(doc_id: &str, family: &str) -> Document {
-    let xml = String::from_utf8(support::ingest::fixture("ccda", "identity_shared_mrn_ann.xml"))
-        .expect("utf-8")
-        .replace("ID-ANN-1", doc_id)
-        .replace("<family>Alpha</family>", &format!("<family>{family}</family>"));
+    let xml = String::from_utf8(support::ingest::fixture(
+        "ccda",
+        "identity_shared_mrn_ann.xml",
+    ))
+    .expect("utf-8")
+    .replace("ID-ANN-1", doc_id)
+    .replace(
+        "<family>Alpha</family>",
+        &format!("<family>{family}</family>"),
+    );
     extract_ccda(xml.as_bytes(), &Limits::default()).expect("extract")
 }
 
@@ -838,7 +844,10 @@ fn an_identifier_many_persons_carry_is_not_evidence() {
     // 25 different people carry MRN 1001: it still links a record that agrees with one of them.
     let first = insert_doc(&conn, &shared_mrn_doc("P-0", "Alpha"));
     for i in 1..25 {
-        insert_doc(&conn, &shared_mrn_doc(&format!("P-{i}"), &format!("Other{i}")));
+        insert_doc(
+            &conn,
+            &shared_mrn_doc(&format!("P-{i}"), &format!("Other{i}")),
+        );
     }
     let again = insert_doc(&conn, &shared_mrn_doc("P-again", "Alpha"));
     assert_eq!(person(&conn, again), person(&conn, first));

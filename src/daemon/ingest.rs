@@ -7,35 +7,40 @@ use crate::store::{IngestTally, Store, StoreError};
 /// How many pending attachments one call takes, so a large backlog does not starve the poller.
 pub const BATCH: usize = 32;
 
-/// Ingests attachments waiting in the store. Returns how many attachments were processed.
+/// Ingests up to [`BATCH`] attachments waiting in the store: each is extracted outside any
+/// transaction, then the batch's rows and states are committed together. Returns how many
+/// attachments were processed.
 pub fn ingest_pending(
     store: &mut Store,
     limits: &Limits,
 ) -> Result<(usize, IngestTally), StoreError> {
-    let mut total = IngestTally::default();
     let pending = store.pending_attachments(BATCH)?;
-    for att in &pending {
-        match ingest_bytes(&att.data, &att.declared_type, Some(&att.filename), limits) {
-            Ok(extracted) => {
-                let t = store.record_extraction(Some(att), None, &extracted)?;
-                if !t.failures.is_empty() {
-                    tracing::warn!(
-                        attachment = att.id,
-                        failures = t.failures.len(),
-                        "attachment partly ingested"
-                    );
-                }
-                total.documents += t.documents;
-                total.already_stored += t.already_stored;
-                total.other += t.other;
-                total.failures.extend(t.failures);
-            }
-            Err(e) => {
-                tracing::warn!(attachment = att.id, error_kind = %e.kind(), "attachment not ingested");
-                store.mark_ingest_failed(att.id, &e.to_string())?;
-                total.failures.push(e.to_string());
-            }
+    let batch: Vec<_> = pending
+        .iter()
+        .map(|att| {
+            let outcome =
+                ingest_bytes(&att.data, &att.declared_type, Some(&att.filename), limits)
+                    .map_err(|e| {
+                        tracing::warn!(attachment = att.id, error_kind = %e.kind(), "attachment not ingested");
+                        e.to_string()
+                    });
+            (att, outcome)
+        })
+        .collect();
+    let tallies = store.record_attachment_extractions(&batch)?;
+    let mut total = IngestTally::default();
+    for ((att, outcome), t) in batch.iter().zip(tallies) {
+        if outcome.is_ok() && !t.failures.is_empty() {
+            tracing::warn!(
+                attachment = att.id,
+                failures = t.failures.len(),
+                "attachment partly ingested"
+            );
         }
+        total.documents += t.documents;
+        total.already_stored += t.already_stored;
+        total.other += t.other;
+        total.failures.extend(t.failures);
     }
     Ok((pending.len(), total))
 }

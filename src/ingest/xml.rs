@@ -143,7 +143,13 @@ impl<'a> SafeReader<'a> {
                 continue;
             }
             let key = within(tag, key).map_or_else(|| utf8(key), Cow::Borrowed);
-            attrs.push((local_name_str(key), attr.unescape_value()?));
+            // A value without references is already text of the input: borrowed as is, which
+            // spares the UTF-8 check and copy `unescape_value` makes of every attribute.
+            let value = match within(tag, &attr.value) {
+                Some(v) if !v.contains('&') => Cow::Borrowed(v),
+                _ => attr.unescape_value()?,
+            };
+            attrs.push((local_name_str(key), value));
         }
         Ok(Node {
             name: local_name_str(Cow::Borrowed(tag.get(..name_len).unwrap_or(tag))),

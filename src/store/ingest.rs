@@ -93,19 +93,39 @@ impl Store {
             .map_err(|e| self.err(e))
     }
 
+    /// [`Store::record_extraction`] for a batch of received attachments in one transaction, each
+    /// with what its extraction gave: the rows and ingest state of every one, or for an `Err`
+    /// (the extractor refused it) the failed state and its reason. One commit for the batch
+    /// instead of one per attachment is what lets the daemon's ingestion keep pace with
+    /// reception; a crash before the commit leaves the whole batch pending, to be ingested again.
+    pub fn record_attachment_extractions(
+        &mut self,
+        batch: &[(&PendingAttachment, Result<Vec<Extracted>, String>)],
+    ) -> Result<Vec<IngestTally>, StoreError> {
+        self.write(|tx| {
+            batch
+                .iter()
+                .map(|(att, outcome)| match outcome {
+                    Ok(extracted) => record_in(tx, Some(att), None, extracted, &[]),
+                    Err(reason) => {
+                        mark_failed(tx, att.id, reason)?;
+                        Ok(IngestTally {
+                            failures: vec![reason.clone()],
+                            ..IngestTally::default()
+                        })
+                    }
+                })
+                .collect()
+        })
+    }
+
     /// Records that an attachment could not be ingested at all; the message itself is untouched.
     pub fn mark_ingest_failed(
         &mut self,
         attachment_id: i64,
         reason: &str,
     ) -> Result<(), StoreError> {
-        self.conn
-            .execute(
-                "UPDATE attachments SET ingest_state = 'failed', ingest_error = ?2 WHERE id = ?1",
-                params![attachment_id, reason],
-            )
-            .map(|_| ())
-            .map_err(|e| self.err(e))
+        mark_failed(&self.conn, attachment_id, reason).map_err(|e| self.err(e))
     }
 
     pub fn list_documents(
@@ -128,6 +148,18 @@ pub struct FileExtraction<'a> {
     pub extracted: &'a [Extracted],
     /// The files its documents' `<reference>`s name, as (reference, bytes).
     pub siblings: &'a [(String, Vec<u8>)],
+}
+
+fn mark_failed(
+    conn: &rusqlite::Connection,
+    attachment_id: i64,
+    reason: &str,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE attachments SET ingest_state = 'failed', ingest_error = ?2 WHERE id = ?1",
+        params![attachment_id, reason],
+    )
+    .map(|_| ())
 }
 
 fn record_in(
