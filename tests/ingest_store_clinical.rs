@@ -862,3 +862,99 @@ fn an_identifier_many_persons_carry_is_not_evidence() {
     assert_eq!(count(&conn, "persons"), 27);
     assert_eq!(count(&conn, "patient_link_candidates"), candidates_before);
 }
+
+/// The per-person index linking reads (`person_identifiers`, `person_demographics`) equals what
+/// the tables it summarises say, whatever changed them.
+fn assert_person_index_is_current(conn: &Connection, step: &str) {
+    let kept = |sql: &str| -> Vec<String> {
+        let mut stmt = conn.prepare(sql).expect("prepare");
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .expect("query");
+        rows.map(|r| r.expect("row")).collect()
+    };
+    let identifiers = "SELECT person_id || '|' || root || '|' || extension || '|' || records || '|' || first_patient_id";
+    assert_eq!(
+        kept(&format!("{identifiers} FROM person_identifiers ORDER BY 1")),
+        kept(&format!(
+            "{identifiers} FROM (SELECT m.person_id, i.root, i.extension, count(*) AS records,
+                min(i.patient_id) AS first_patient_id
+             FROM person_members m JOIN patient_identifiers i ON i.patient_id = m.patient_id
+             GROUP BY m.person_id, i.root, i.extension) ORDER BY 1"
+        )),
+        "identifiers after {step}"
+    );
+    let demographics = "SELECT person_id || '|' || quote(family) || '|' || quote(given) || '|' || quote(birth_time) || '|' || quote(gender_code) || '|' || records || '|' || first_patient_id";
+    assert_eq!(
+        kept(&format!(
+            "{demographics} FROM person_demographics ORDER BY 1"
+        )),
+        kept(&format!(
+            "{demographics} FROM (SELECT m.person_id, p.family, p.given, p.birth_time,
+                p.gender_code, count(*) AS records, min(p.id) AS first_patient_id
+             FROM person_members m JOIN patients p ON p.id = m.patient_id
+             GROUP BY m.person_id, p.family, p.given, p.birth_time, p.gender_code) ORDER BY 1"
+        )),
+        "demographics after {step}"
+    );
+}
+
+#[test]
+fn the_person_index_follows_every_change_to_persons_and_records() {
+    use directd::store::clinical::{link, unlink};
+    let (_dir, conn) = open();
+    let ids = insert_all(
+        &conn,
+        &[
+            "identity_shared_mrn_ann.xml",
+            "identity_shared_mrn_bert.xml",
+            "identity_variant_carla_1.xml",
+            "identity_variant_carla_2.xml",
+        ],
+    );
+    let again = insert_doc(&conn, &shared_mrn_doc("ANN-2", "Alpha"));
+    assert_eq!(person(&conn, again), person(&conn, ids[0]));
+    assert_person_index_is_current(&conn, "ingestion");
+    let patient = |document: i64| -> i64 {
+        conn.query_row(
+            "SELECT patient_id FROM documents WHERE id = ?1",
+            [document],
+            |r| r.get(0),
+        )
+        .expect("patient")
+    };
+    // A reviewer joins Bert's person into Ann's, then takes Ann's second record out again.
+    link(&conn, patient(ids[0]), patient(ids[1])).expect("link");
+    assert_eq!(person(&conn, ids[1]), person(&conn, ids[0]));
+    assert_person_index_is_current(&conn, "link");
+    unlink(&conn, patient(again)).expect("unlink");
+    assert_person_index_is_current(&conn, "unlink");
+    // A member's identifier and demographics change, and a record is deleted with its document.
+    conn.execute(
+        "DELETE FROM patient_identifiers WHERE patient_id = ?1 AND extension = '1001'",
+        [patient(ids[1])],
+    )
+    .expect("delete identifier");
+    assert_person_index_is_current(&conn, "an identifier removed");
+    conn.execute(
+        "UPDATE patients SET family = 'Gamma' WHERE id = ?1",
+        [patient(ids[3])],
+    )
+    .expect("update");
+    assert_person_index_is_current(&conn, "demographics changed");
+    let gone = patient(ids[2]);
+    conn.execute("DELETE FROM documents WHERE id = ?1", [ids[2]])
+        .expect("delete document");
+    conn.execute("DELETE FROM patients WHERE id = ?1", [gone])
+        .expect("delete patient");
+    assert_person_index_is_current(&conn, "a record deleted");
+    // Linking reads it: a new record agreeing with Ann does not join her person, since Bert's
+    // record (linked in by the reviewer) disagrees with it, and every record must agree.
+    let third = insert_doc(&conn, &shared_mrn_doc("ANN-3", "Alpha"));
+    assert_ne!(person(&conn, third), person(&conn, ids[0]));
+    assert_eq!(
+        candidates(&conn).last().map(|c| (c.0, c.3.as_str())),
+        Some((third, "family name differs"))
+    );
+    assert_person_index_is_current(&conn, "ingestion after the changes");
+}

@@ -103,6 +103,7 @@ const MIGRATIONS: &[&str] = &[
     clinical::CODINGS_MIGRATION,
     include_str!("migrations/0009_directory.sql"),
     include_str!("migrations/0010_web.sql"),
+    clinical::PERSON_INDEX_MIGRATION,
 ];
 
 /// The schema version this directd writes (`PRAGMA user_version` after migrating).

@@ -22,6 +22,10 @@ use crate::ingest::model::{Document, Patient};
 /// rewrites rows stored under the old rule.
 pub const MIGRATION: &str = include_str!("../migrations/0007_patient_identity.sql");
 
+/// Schema step: the per-person index of identifiers and demographics that linking reads, kept by
+/// triggers. Idempotent, so [`super::init`] and [`split_shared_patients`] can run it again.
+pub const PERSON_INDEX_MIGRATION: &str = include_str!("../migrations/0011_person_index.sql");
+
 /// A record can be compared against this many other people at most; a placeholder identifier
 /// shared by hundreds of documents would otherwise fill the review list quadratically.
 const MAX_CANDIDATES_PER_RECORD: usize = 20;
@@ -302,28 +306,24 @@ fn add_candidate(
     Ok(())
 }
 
-/// The persons that hold a record carrying `(root, extension)`, other than `patient_id`, in the
-/// order of their first such record: `(person, that record)`; empty when more than
-/// [`MAX_PERSONS_PER_IDENTIFIER`] persons carry it.
+/// The persons that hold a record carrying `(root, extension)` (the record being linked is in
+/// none yet), in the order of their first such record: `(person, that record)`; empty when more
+/// than [`MAX_PERSONS_PER_IDENTIFIER`] persons carry it.
 ///
-/// Two small queries instead of one join of every sharing record with every member: that join
-/// returned n² rows for a person with n documents, so storing one patient's documents was cubic
-/// (the 500th document of one patient took 85 ms).
+/// Read from the per-person index the triggers of migration 0011 keep, not from every record
+/// that carries the identifier: that join made storing a patient's n-th document cost O(n).
 fn sharing_persons(
     conn: &Connection,
-    patient_id: i64,
     (root, ext): (&str, &str),
 ) -> rusqlite::Result<Vec<(i64, i64)>> {
+    // `person_identifiers` (migration 0011) has a row per person and identifier. The record
+    // being linked is not a member of any person yet, so every row is another person's.
     let mut stmt = conn.prepare_cached(
-        "SELECT m.person_id, MIN(i.patient_id) AS via
-         FROM patient_identifiers i JOIN person_members m ON m.patient_id = i.patient_id
-         WHERE i.root = ?1 AND i.extension = ?2 AND i.patient_id != ?3
-         GROUP BY m.person_id ORDER BY via LIMIT ?4",
+        "SELECT person_id, first_patient_id FROM person_identifiers
+         WHERE root = ?1 AND extension = ?2 ORDER BY first_patient_id LIMIT ?3",
     )?;
     let limit = MAX_PERSONS_PER_IDENTIFIER as i64 + 1;
-    let rows = stmt.query_map(params![root, ext, patient_id, limit], |r| {
-        Ok((r.get(0)?, r.get(1)?))
-    })?;
+    let rows = stmt.query_map(params![root, ext, limit], |r| Ok((r.get(0)?, r.get(1)?)))?;
     let persons: Vec<(i64, i64)> = rows.collect::<rusqlite::Result<_>>()?;
     if persons.len() > MAX_PERSONS_PER_IDENTIFIER {
         return Ok(Vec::new());
@@ -332,16 +332,13 @@ fn sharing_persons(
 }
 
 /// The distinct demographics of a person's records, in the order they first appear. Distinct
-/// ones are enough, since agreement depends on nothing else, and a person's records rarely state
-/// more than a few. Read once per person and record: a person found again through the record's
-/// second identifier is not read again (it reads every member, so a patient with hundreds of
-/// documents made that a tenth of bulk ingest's time).
+/// ones are enough, since agreement depends on nothing else; the index keeps only those. Read
+/// once per person and record: a person found again through a second identifier is not read
+/// again.
 fn person_demographics(conn: &Connection, person: i64) -> rusqlite::Result<Vec<Demographics>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT p.family, p.given, p.birth_time, p.gender_code, MIN(m.patient_id) AS first
-         FROM person_members m JOIN patients p ON p.id = m.patient_id
-         WHERE m.person_id = ?1
-         GROUP BY p.family, p.given, p.birth_time, p.gender_code ORDER BY first",
+        "SELECT family, given, birth_time, gender_code FROM person_demographics
+         WHERE person_id = ?1 ORDER BY first_patient_id",
     )?;
     let rows = stmt.query_map([person], |r| Demographics::from_row(r, 0))?;
     rows.collect()
@@ -364,7 +361,7 @@ fn link_on_evidence(conn: &Connection, patient_id: i64) -> rusqlite::Result<()> 
         if is_placeholder(root, ext) {
             continue;
         }
-        for (person, other) in sharing_persons(conn, patient_id, (root, ext))? {
+        for (person, other) in sharing_persons(conn, (root, ext))? {
             if judged.contains(&person) {
                 continue;
             }
@@ -417,6 +414,9 @@ fn link_on_evidence(conn: &Connection, patient_id: i64) -> rusqlite::Result<()> 
 /// document gets its own record from its stored extraction, linked by the rules above, in the
 /// order the documents were stored.
 pub fn split_shared_patients(conn: &Connection) -> rusqlite::Result<()> {
+    // Linking reads the per-person index, which a store this old does not have yet (its own
+    // migration, later in the list, runs again harmlessly: it is idempotent).
+    conn.execute_batch(PERSON_INDEX_MIGRATION)?;
     // Ids first, each extraction read on its own: a store's JSON may not fit in memory at once.
     let docs: Vec<i64> = {
         let mut stmt =

@@ -19,7 +19,7 @@ mod query;
 pub use identity::{
     link, list_persons, load_person, load_record, split_shared_patients, unlink, IdentityError,
     LinkCandidate, PatientRecord, PersonDetail, PersonSummary, Relink,
-    MIGRATION as IDENTITY_MIGRATION,
+    MIGRATION as IDENTITY_MIGRATION, PERSON_INDEX_MIGRATION,
 };
 pub use query::{document_sources, list_documents, load_document, StoredSource};
 
@@ -109,7 +109,8 @@ pub fn init(conn: &Connection) -> rusqlite::Result<()> {
         conn.execute_batch(IDENTITY_MIGRATION)?;
         split_shared_patients(conn)?;
     }
-    conn.execute_batch(CODINGS_MIGRATION)
+    conn.execute_batch(CODINGS_MIGRATION)?;
+    conn.execute_batch(PERSON_INDEX_MIGRATION)
 }
 
 /// Stores a document and everything extracted from it. Re-inserting the same bytes is a no-op that
