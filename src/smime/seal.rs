@@ -5,7 +5,7 @@ use std::time::SystemTime;
 
 use openssl::cms::{CMSOptions, CmsContentInfo};
 use openssl::encrypt::Encrypter;
-use openssl::hash::{hash, MessageDigest};
+use openssl::hash::{Hasher, MessageDigest};
 use openssl::pkey::Id;
 use openssl::rand::rand_bytes;
 use openssl::rsa::Padding;
@@ -60,34 +60,29 @@ pub fn seal(
     }
     check_email_eku(&signer.cert)?;
 
-    // The signed content, canonicalised in the same pass that copies it: for a wrapped
-    // message the `message/rfc822` part, else the inner message's own entity.
-    let canonical: Cow<'_, [u8]> = if opts.wrap {
-        let mut part =
-            Vec::with_capacity(RFC822_PART.len() + inner.len() + mime::crlf_growth(inner));
-        part.extend_from_slice(RFC822_PART);
-        mime::extend_crlf(&mut part, inner);
-        Cow::Owned(part)
-    } else if mime::crlf_growth(inner) == 0 {
+    // The inner message with CRLF line ends: borrowed when it has them already (the usual
+    // case), so a wrapped seal never holds a second copy of the message.
+    let message: Cow<'_, [u8]> = if mime::crlf_growth(inner) == 0 {
         Cow::Borrowed(inner)
     } else {
         Cow::Owned(mime::to_crlf(inner))
     };
-    let message = &canonical[if opts.wrap { RFC822_PART.len() } else { 0 }..];
-    let (header_block, body) = mime::split_entity(message);
+    let (header_block, body) = mime::split_entity(&message);
     let headers = mime::parse_headers(header_block);
     if mime::header(&headers, "From").is_none() {
         return Err(SmimeError::BadHeaders("message has no From".into()));
     }
 
+    // The signed content in pieces: for a wrapped message the `message/rfc822` part header
+    // and the message, else the inner message's own entity.
     let unwrapped;
-    let content: &[u8] = if opts.wrap {
-        &canonical
+    let content: [&[u8]; 2] = if opts.wrap {
+        [RFC822_PART, &message]
     } else {
         unwrapped = content_entity(&headers, body);
-        &unwrapped
+        [&unwrapped, &[]]
     };
-    let signed = sign_entity(content, signer)?;
+    let signed = sign_entity(&content, signer)?;
 
     let mut targets: Vec<X509> = recipients.to_vec();
     if opts.encrypt_to_sender {
@@ -133,7 +128,7 @@ pub fn seal(
     );
     // The signed entity is encrypted piece by piece and its EnvelopedData base64-encoded as it
     // is produced: neither exists whole (at 1 MB, each whole copy cost about as much as AES).
-    let pieces = [&signed.head[..], content, &signed.tail[..]];
+    let pieces = [&signed.head[..], content[0], content[1], &signed.tail[..]];
     let mut body = mime::Base64Lines::new(&mut out);
     envelop(
         &pieces,
@@ -176,22 +171,28 @@ struct SignedEntity {
     tail: Vec<u8>,
 }
 
-/// Builds `multipart/signed` around `content` with a detached SignedData over its exact bytes.
-fn sign_entity(content: &[u8], signer: &Identity) -> Result<SignedEntity, SmimeError> {
+/// Builds `multipart/signed` around `content` (the concatenation of its pieces) with a
+/// detached SignedData over its exact bytes.
+fn sign_entity(content: &[&[u8]], signer: &Identity) -> Result<SignedEntity, SmimeError> {
     let (sig, micalg) = if signer.key.id() == Id::RSA {
         (
             rsa_signed_data(content, signer, SystemTime::now())?,
             "sha-256",
         )
     } else {
-        let sig = cms_signed_data(content, signer)?;
+        let sig = cms_signed_data(&content.concat(), signer)?;
         let micalg = micalg_of(&sig)?;
         (sig, micalg)
     };
 
+    // No piece can end in a prefix of the boundary line: each is a whole header block or
+    // message, ending in CRLF.
     let boundary = loop {
         let b = boundary()?;
-        if memchr::memmem::find(content, b.as_bytes()).is_none() {
+        if content
+            .iter()
+            .all(|piece| memchr::memmem::find(piece, b.as_bytes()).is_none())
+        {
             break b;
         }
     };
@@ -254,11 +255,15 @@ fn attribute(ty: &[u8], value: &[u8]) -> Vec<u8> {
 /// sorted so that verifiers that re-encode the signed attributes (OpenSSL does) get the bytes
 /// that were signed. `openssl cms -verify` checks this output in tests/smime_interop.rs.
 fn rsa_signed_data(
-    content: &[u8],
+    content: &[&[u8]],
     signer: &Identity,
     now: SystemTime,
 ) -> Result<Vec<u8>, SmimeError> {
-    let digest = hash(MessageDigest::sha256(), content)?;
+    let mut hasher = Hasher::new(MessageDigest::sha256())?;
+    for piece in content {
+        hasher.update(piece)?;
+    }
+    let digest = hasher.finish()?;
     // SHA-2 AlgorithmIdentifiers without parameters (RFC 5754 §2).
     let sha256 = der::seq(&[&der::oid_tlv(oid::SHA256)]);
     let data_oid = der::oid_tlv(oid::DATA);
@@ -531,7 +536,8 @@ mod tests {
     fn rsa_signed_data_is_der_that_openssl_verifies() {
         let signer = self_signed();
         let content = b"Content-Type: text/plain\r\n\r\nhello\r\n";
-        let sig = rsa_signed_data(content, &signer, SystemTime::now()).unwrap();
+        let sig =
+            rsa_signed_data(&[&content[..9], &content[9..]], &signer, SystemTime::now()).unwrap();
         let mut cms = CmsContentInfo::from_der(&sig).unwrap();
         assert_eq!(cms.to_der().unwrap(), sig);
         assert_eq!(micalg_of(&sig).unwrap(), "sha-256");
@@ -551,7 +557,7 @@ mod tests {
         assert_eq!(info.certs, vec![&signer.cert.to_der().unwrap()[..]]);
         assert_eq!(
             info.signers[0].message_digest.as_deref(),
-            Some(&hash(MessageDigest::sha256(), content).unwrap()[..])
+            Some(&openssl::hash::hash(MessageDigest::sha256(), content).unwrap()[..])
         );
     }
 }
