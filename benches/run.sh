@@ -13,6 +13,8 @@
 #   - end to end            benches/e2e_bench.rs               (E2E_MESSAGES, default 500)
 #   - web console pages     benches/web_bench.rs               (WEB_MESSAGES/WEB_SENT/WEB_DOCUMENTS, one CPU)
 #   - idle RSS              release `directd run` against a `directd sandbox`, idle IDLE_SECS (3)
+#   - daemon large message  peak RSS of release `directd run` receiving a DAEMON_RSS_MB (15) MiB
+#                           attachment that a second daemon sends it through the sandbox
 # and prints the machine and ONE markdown table on stdout. Progress and the raw output of every
 # step go to stderr and to $LOG_DIR (default $CARGO_TARGET_DIR/bench-logs).
 #
@@ -286,6 +288,72 @@ cleanup
 trap - EXIT
 idle_mib=$(awk -v k="$rss_kb" 'BEGIN { printf "%.1f", k / 1024 }')
 
+# --- Daemon receiving a large message (issue 18 item 3) ----------------------------------------
+# Two release daemons against one sandbox: A sends B one message with a DAEMON_RSS_MB (15) MiB
+# attachment (about 20 MB once base64-encoded: the usual HISP ceiling); B's peak RSS (VmHWM) is
+# read once the message is stored and its attachment handled by ingestion. The 1 s poll
+# interval only shortens the wait; the receive path is the production one.
+DAEMON_RSS_MB=${DAEMON_RSS_MB:-15}
+say "daemon peak RSS receiving a $DAEMON_RSS_MB MiB attachment"
+work=$(mktemp -d)
+spid=""
+apid=""
+bpid=""
+rcleanup() {
+  for p in "$apid" "$bpid"; do [ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
+  [ -n "$spid" ] && kill -INT "$spid" 2>/dev/null && wait "$spid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap rcleanup EXIT
+head -c $((DAEMON_RSS_MB << 20)) /dev/urandom >"$work/big.bin"
+"$BIN" sandbox --listen 127.0.0.1:0 --cert-dir "$work/certs" --account a@sandbox.local:pw \
+  --account b@sandbox.local:pw >"$work/sandbox.out" 2>"$LOG_DIR/rss-daemon-sandbox.log" &
+spid=$!
+addr=""
+for _ in $(seq 100); do
+  addr=$(sed -nE 's/^sandbox HISP listening on ([0-9.]+:[0-9]+).*/\1/p' "$work/sandbox.out")
+  [ -n "$addr" ] && break
+  sleep 0.1
+done
+[ -n "$addr" ] || die "sandbox did not start: $(cat "$LOG_DIR/rss-daemon-sandbox.log")"
+for who in a b; do
+  cat >"$work/$who.toml" <<EOF
+[store]
+path = "$work/$who.db"
+
+[daemon]
+poll_interval_secs = 1
+
+[hisp]
+host = "127.0.0.1"
+port = ${addr##*:}
+ca_file = "$work/certs/sandbox-ca.pem"
+
+[[accounts]]
+address = "$who@sandbox.local"
+password = "pw"
+EOF
+  chmod 600 "$work/$who.toml"
+done
+"$BIN" --config "$work/b.toml" run 2>"$LOG_DIR/rss-daemon-b.log" &
+bpid=$!
+"$BIN" --config "$work/a.toml" send --from a@sandbox.local --to b@sandbox.local \
+  --attach "$work/big.bin" >/dev/null 2>"$LOG_DIR/rss-daemon-send.log" || die "directd send failed"
+"$BIN" --config "$work/a.toml" run 2>"$LOG_DIR/rss-daemon-a.log" &
+apid=$!
+handled="SELECT count(*) FROM attachments WHERE ingest_state <> 'pending'"
+for _ in $(seq 600); do
+  [ "$(sqlite3 "$work/b.db" "$handled" 2>/dev/null)" = 1 ] && break
+  sleep 0.2
+done
+[ "$(sqlite3 "$work/b.db" "$handled" 2>/dev/null)" = 1 ] \
+  || die "the large message was not stored and ingested: $(tail -3 "$LOG_DIR/rss-daemon-b.log")"
+rdaemon_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$bpid/status")
+rcleanup
+trap - EXIT
+rdaemon_mib=$(awk -v k="$rdaemon_kb" 'BEGIN { printf "%.1f", k / 1024 }')
+# --- end daemon receiving a large message ------------------------------------------------------
+
 cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 echo "Machine: $(nproc) CPUs ($cpu), Linux $(uname -r), $(rustc --version), $(openssl version | cut -d' ' -f1-2); $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
@@ -314,3 +382,4 @@ echo "| S/MIME open, $RSS_MB MB message ($open_inner B, $open_sealed B sealed): 
 echo "| End to end via sandbox: A → B, final delivery, stored + ingested + dispatched (\`e2e_bench\`, $e2e_n messages) | $e2e msgs/s |"
 echo "| Web console p95, one CPU, 80,000 received + 20,000 sent messages, 20,000 documents (\`web_bench\`): inbox / sent / message / document | $web_inbox / $web_sent / $web_message / $web_document ms |"
 echo "| Daemon idle RSS (release \`directd run\`, 1 account, ${IDLE_SECS} s idle, $threads threads) | $idle_mib MiB |"
+echo "| Daemon receiving one message with a $DAEMON_RSS_MB MiB attachment (about $((DAEMON_RSS_MB * 4 / 3)) MiB encoded) through the sandbox, stored + ingested: peak RSS (VmHWM of release \`directd run\`) | $rdaemon_mib MiB (limit 100 MB = 95.4 MiB) |"

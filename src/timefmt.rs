@@ -55,6 +55,26 @@ pub fn rfc5322(t: SystemTime) -> String {
     )
 }
 
+/// A CMS `Time` (RFC 5652 §11.3) as DER: UTCTime (`YYMMDDHHMMSSZ`) for 1950 through 2049,
+/// GeneralizedTime otherwise, as the RFC requires of signingTime.
+pub fn cms_time_der(t: SystemTime) -> Vec<u8> {
+    let (y, s, m, d, _, _) = split(t);
+    let (tag, text) = if (1950..2050).contains(&y) {
+        (0x17, format!("{:02}", y % 100))
+    } else {
+        (0x18, format!("{y:04}"))
+    };
+    let text = format!(
+        "{text}{m:02}{d:02}{:02}{:02}{:02}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    );
+    let mut out = vec![tag, text.len() as u8];
+    out.extend_from_slice(text.as_bytes());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -70,5 +90,13 @@ mod tests {
         assert_eq!(rfc3339(leap), "2000-02-29T00:00:00Z");
         assert_eq!(rfc5322(leap), "Tue, 29 Feb 2000 00:00:00 +0000");
         assert_eq!(rfc5322(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 +0000");
+    }
+
+    #[test]
+    fn cms_time_switches_to_generalized_time_in_2050() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_647_000);
+        assert_eq!(cms_time_der(t), b"\x17\x0d261125225000Z");
+        let y2050 = UNIX_EPOCH + Duration::from_secs(2_524_608_000); // 2050-01-01
+        assert_eq!(cms_time_der(y2050), b"\x18\x0f20500101000000Z");
     }
 }

@@ -146,6 +146,9 @@ pub fn run(ctx: &Context, args: InspectArgs) -> CliResult {
     });
     // Through the agent, so inspect fetches CRLs and AIA issuers as the daemon would.
     let opened = super::runtime()?.block_on(agent.open(&raw, envelope.as_ref()));
+    // The sealed message is not needed once opened; freed before the inner message is parsed
+    // (which decodes its attachments), the two peaks do not add up (20 MB sealed: 77 -> 63 MB).
+    drop(raw);
     let report = match opened {
         Ok(opened) => {
             let parsed = MessageParser::default().parse(&opened.inner);
