@@ -17,7 +17,7 @@
 //! structure is warm — the tokio runtime and its worker threads, the rustls client config, the
 //! SQLite connection with its page cache (bounded at SQLite's default 2 MiB) and prepared-statement
 //! cache — and nothing the daemon keeps grows with the number of messages handled: each message
-//! is held only while it is stored, and ingestion takes at most 32 attachments per turn. The
+//! is held only while it is stored, and ingestion holds at most 32 attachments at a time. The
 //! remaining 80% of the run should therefore add nothing but allocator fragmentation (glibc keeps
 //! freed memory in per-thread arenas); a leak of even 2 KiB per message (16 MiB over 8,000) fails.
 //! No speed is asserted: throughput is printed, and speed targets live in `benches/`.
