@@ -35,6 +35,18 @@ say() { echo "run.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
 # The value after "NAME" on a "RESULT NAME VALUE ..." line of a log.
 result() { awk -v k="$2" '$1 == "RESULT" && $2 == k { print $3 }' "$1"; }
+# The address a `directd sandbox` started with its stdout in OUT announces (waits up to 10 s);
+# dies with its LOG when it does not.
+sandbox_addr() {
+  local addr=""
+  for _ in $(seq 100); do
+    addr=$(sed -nE 's/^sandbox HISP listening on ([0-9.]+:[0-9]+).*/\1/p' "$1")
+    [ -n "$addr" ] && break
+    sleep 0.1
+  done
+  [ -n "$addr" ] || die "sandbox did not start: $(cat "$2")"
+  echo "$addr"
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 say "building release benches and binary (logs in $LOG_DIR)"
@@ -256,13 +268,7 @@ trap cleanup EXIT
 "$BIN" sandbox --listen 127.0.0.1:0 --cert-dir "$work/certs" \
   --account idle@sandbox.local:pw >"$work/sandbox.out" 2>"$LOG_DIR/idle-sandbox.log" &
 spid=$!
-addr=""
-for _ in $(seq 100); do
-  addr=$(sed -nE 's/^sandbox HISP listening on ([0-9.]+:[0-9]+).*/\1/p' "$work/sandbox.out")
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "$addr" ] || die "sandbox did not start: $(cat "$LOG_DIR/idle-sandbox.log")"
+addr=$(sandbox_addr "$work/sandbox.out" "$LOG_DIR/idle-sandbox.log") || exit 1
 # Production timings (config/directd.example.toml defaults); only the HISP and paths differ.
 cat >"$work/directd.toml" <<EOF
 [store]
@@ -309,13 +315,7 @@ head -c $((DAEMON_RSS_MB << 20)) /dev/urandom >"$work/big.bin"
 "$BIN" sandbox --listen 127.0.0.1:0 --cert-dir "$work/certs" --account a@sandbox.local:pw \
   --account b@sandbox.local:pw >"$work/sandbox.out" 2>"$LOG_DIR/rss-daemon-sandbox.log" &
 spid=$!
-addr=""
-for _ in $(seq 100); do
-  addr=$(sed -nE 's/^sandbox HISP listening on ([0-9.]+:[0-9]+).*/\1/p' "$work/sandbox.out")
-  [ -n "$addr" ] && break
-  sleep 0.1
-done
-[ -n "$addr" ] || die "sandbox did not start: $(cat "$LOG_DIR/rss-daemon-sandbox.log")"
+addr=$(sandbox_addr "$work/sandbox.out" "$LOG_DIR/rss-daemon-sandbox.log") || exit 1
 for who in a b; do
   cat >"$work/$who.toml" <<EOF
 [store]
