@@ -527,9 +527,41 @@ fn reextract_refreshes_rows_from_the_original_bytes() {
 
 /// The daemon's path: a received XDM zip attachment, ingested by the pipeline; re-extraction
 /// finds the member again inside the stored attachment.
+/// Stores a message from the lab to the clinic with one attachment `(filename, type, bytes)`, as
+/// the daemon would on receiving it.
+fn store_received(
+    store: &mut directd::store::Store,
+    hisp_id: &str,
+    body: &[u8],
+    (filename, mime_type, data): (&str, &str, Vec<u8>),
+) {
+    use directd::hisp::{ReceivedAttachment, ReceivedMail};
+    store
+        .store_incoming(
+            "clinic@direct.example.org",
+            &ReceivedMail {
+                recipient: "clinic@direct.example.org".into(),
+                sender: "lab@direct.example.net".into(),
+                hisp_id: hisp_id.into(),
+                headers: vec![],
+                body_type: "text/plain".into(),
+                body: body.to_vec(),
+                attachments: vec![ReceivedAttachment {
+                    filename: filename.into(),
+                    mime_type: mime_type.into(),
+                    description: String::new(),
+                    data,
+                }],
+                raw: None,
+                verdict: None,
+                mdn: None,
+            },
+        )
+        .expect("store");
+}
+
 #[test]
 fn reextract_finds_documents_inside_received_attachments() {
-    use directd::hisp::{ReceivedAttachment, ReceivedMail};
     let env = env();
     let ccda = support::ingest::fixture("ccda", "coded_translations_and_references.xml");
     let meta = support::ingest::metadata_xml(&[support::ingest::MetaDoc::full(
@@ -544,28 +576,12 @@ fn reextract_finds_documents_inside_received_attachments() {
     {
         let mut store =
             directd::store::Store::open(&env.db, std::time::Duration::from_secs(5)).expect("open");
-        store
-            .store_incoming(
-                "clinic@direct.example.org",
-                &ReceivedMail {
-                    recipient: "clinic@direct.example.org".into(),
-                    sender: "lab@direct.example.net".into(),
-                    hisp_id: "xdm-1".into(),
-                    headers: vec![],
-                    body_type: "text/plain".into(),
-                    body: b"package attached".to_vec(),
-                    attachments: vec![ReceivedAttachment {
-                        filename: "package.zip".into(),
-                        mime_type: "application/zip".into(),
-                        description: String::new(),
-                        data: zip,
-                    }],
-                    raw: None,
-                    verdict: None,
-                    mdn: None,
-                },
-            )
-            .expect("store");
+        store_received(
+            &mut store,
+            "xdm-1",
+            b"package attached",
+            ("package.zip", "application/zip", zip),
+        );
         let (n, tally) = directd::daemon::ingest::ingest_pending(
             &mut store,
             &directd::ingest::Limits::default(),
@@ -593,7 +609,6 @@ fn reextract_finds_documents_inside_received_attachments() {
 /// outcome: a C-CDA is ingested, a broken one fails with its reason, plain text is not clinical.
 #[test]
 fn a_batch_of_received_attachments_keeps_each_outcome() {
-    use directd::hisp::{ReceivedAttachment, ReceivedMail};
     let env = env();
     let ccda = support::ingest::fixture("ccda", "coded_translations_and_references.xml");
     let mut store =
@@ -604,28 +619,12 @@ fn a_batch_of_received_attachments_keeps_each_outcome() {
         ("note.txt", "text/plain", b"see you Tuesday".to_vec()),
     ];
     for (i, (name, mime, data)) in parts.into_iter().enumerate() {
-        store
-            .store_incoming(
-                "clinic@direct.example.org",
-                &ReceivedMail {
-                    recipient: "clinic@direct.example.org".into(),
-                    sender: "lab@direct.example.net".into(),
-                    hisp_id: format!("batch-{i}"),
-                    headers: vec![],
-                    body_type: "text/plain".into(),
-                    body: b"attached".to_vec(),
-                    attachments: vec![ReceivedAttachment {
-                        filename: name.into(),
-                        mime_type: mime.into(),
-                        description: String::new(),
-                        data,
-                    }],
-                    raw: None,
-                    verdict: None,
-                    mdn: None,
-                },
-            )
-            .expect("store");
+        store_received(
+            &mut store,
+            &format!("batch-{i}"),
+            b"attached",
+            (name, mime, data),
+        );
     }
     let (n, tally) =
         directd::daemon::ingest::ingest_pending(&mut store, &directd::ingest::Limits::default())
