@@ -256,6 +256,13 @@ impl Browserless {
             .await;
         assert_eq!(r.status, 303, "{}", r.body);
         let mfa = self.get("/mfa").await;
+        assert_eq!(
+            mfa.status,
+            200,
+            "the second-factor page after a login: {:?} {}",
+            mfa.headers.get("location"),
+            mfa.body
+        );
         let secret = base32_decode(&field(&mfa.body, "totp-secret"));
         let csrf = field(&mfa.body, "csrf");
         let code = fresh_code(&secret, used);
@@ -304,10 +311,11 @@ async fn security_checks_over_http() {
     add_user(&cli, "cal", "viewer", C);
     let hostile = store_hostile_message(&env);
     // Each user's codes are their own: a first login never waits for a fresh step.
-    // Idle logoff after 10 s: short enough to wait out below, long enough that no step between
-    // two requests of one user (an argon2 login in a debug build, beside the browser test on a
-    // loaded machine) outlasts it; 3 s did once, in CI.
-    let web = Web::start(&cli, 10);
+    // Every step runs on a console with a long idle timeout, so no stall of a loaded machine
+    // between two requests can log a user off mid-test (a 3 s and a 10 s timeout both were
+    // outlasted once in CI, between a login and the page after it). Idle logoff is checked
+    // below on a second console over the same store with a 2 s timeout, by the clock.
+    let web = Web::start(&cli, 600);
 
     // Headers on every answer, the login page included.
     let mut anon = Browserless::new(&web.base);
@@ -413,7 +421,9 @@ async fn security_checks_over_http() {
     assert_eq!(cal.get("/audit").await.status, 404, "a viewer is no admin");
     assert!(!cal.get("/inbox").await.body.contains("evil@x.org"));
 
-    // Idle timeout (3 s here): a session left alone is refused after it.
+    // Idle timeout: a session left alone for longer than it is refused. The same session,
+    // presented to a console over the same store whose timeout is 2 s.
+    let short = Web::start(&cli, 2);
     assert_eq!(cal.get("/inbox").await.status, 200);
     let store = env.store_path.clone();
     let idle_for = move || -> i64 {
@@ -427,8 +437,13 @@ async fn security_checks_over_http() {
     };
     // Until the newest session has been left alone for longer than the timeout (by the clock,
     // not by a fixed sleep; asking the console would refresh it).
-    assert!(support::sandbox::wait_until(30, || idle_for() > 10_500).await);
-    assert_eq!(cal.get("/inbox").await.headers["location"], "/login");
+    assert!(support::sandbox::wait_until(30, || idle_for() > 2_500).await);
+    let mut idle = Browserless::new(&short.base);
+    idle.cookies = cal.cookies.clone();
+    assert_eq!(idle.get("/inbox").await.headers["location"], "/login");
+    // The long console still knows the session: what logged it off was the timeout alone.
+    assert_eq!(cal.get("/inbox").await.status, 200);
+    drop(short);
 
     // Login rate limiting: after five wrong passwords even the right one waits.
     let mut guess = Browserless::new(&web.base);
