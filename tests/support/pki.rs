@@ -239,10 +239,12 @@ pub fn build_with(
     }
     let signing_key = issuer.map_or(&key, |i| &i.key);
     b.sign(signing_key, variant.md).unwrap();
-    CertKey {
-        cert: b.build(),
-        key,
-    }
+    // As read from files, the way the daemon loads every certificate and key: a certificate
+    // fresh from the builder re-encodes itself on each `to_der` (one read from DER keeps its
+    // encoding), and a generated key is OpenSSL's legacy kind, exported anew to the provider.
+    let cert = X509::from_der(&b.build().to_der().unwrap()).unwrap();
+    let key = PKey::private_key_from_der(&key.private_key_to_der().unwrap()).unwrap();
+    CertKey { cert, key }
 }
 
 pub struct Pki {
