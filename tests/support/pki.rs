@@ -241,7 +241,8 @@ pub fn build_with(
     b.sign(signing_key, variant.md).unwrap();
     // As read from files, the way the daemon loads every certificate and key: a certificate
     // fresh from the builder re-encodes itself on each `to_der` (one read from DER keeps its
-    // encoding), and a generated key is OpenSSL's legacy kind, exported anew to the provider.
+    // encoding), and the key is decoded as the daemon decodes its keys, not OpenSSL's
+    // generated kind.
     let cert = X509::from_der(&b.build().to_der().unwrap()).unwrap();
     let key = PKey::private_key_from_der(&key.private_key_to_der().unwrap()).unwrap();
     CertKey { cert, key }
