@@ -422,11 +422,52 @@ const BASE64_VALUES: [u8; 256] = {
 pub(crate) fn base64_decode(data: &[u8]) -> Option<Vec<u8>> {
     // One pass straight into the output: the encoded form of a large message is never copied.
     let mut out = Vec::with_capacity(data.len() / 4 * 3 + 3);
+    decode_base64_with(
+        data.len(),
+        |i| data[i],
+        |bytes| out.extend_from_slice(bytes),
+    )?;
+    Some(out)
+}
+
+/// [`base64_decode`] of `buf[from..]` into the front of `buf` itself, which is truncated to the
+/// decoded bytes; on `None` the buffer's contents are unspecified. For a sealed message handed
+/// over whole, so that it is never held encoded and decoded at once (no base64 crate decodes
+/// in place). Writing never overtakes reading: every 3 bytes written follow 4 characters read,
+/// and writing starts at 0, reading at `from`.
+pub(crate) fn base64_decode_in_place(buf: &mut Vec<u8>, from: usize) -> Option<()> {
+    let cells = std::cell::Cell::from_mut(&mut buf[..]).as_slice_of_cells();
+    let input = &cells[from..];
+    let mut written = 0;
+    decode_base64_with(
+        input.len(),
+        |i| input[i].get(),
+        |bytes| {
+            for &b in bytes {
+                cells[written].set(b);
+                written += 1;
+            }
+        },
+    )?;
+    buf.truncate(written);
+    // Gives the tail back (for a large buffer, glibc shrinks the mapping without copying).
+    buf.shrink_to_fit();
+    Some(())
+}
+
+/// The decoder both forms share: `len` characters read through `at`, each group of up to three
+/// decoded bytes handed to `emit` as soon as it is complete.
+#[inline(always)]
+fn decode_base64_with(
+    len: usize,
+    at: impl Fn(usize) -> u8,
+    mut emit: impl FnMut(&[u8]),
+) -> Option<()> {
     let mut acc = 0u32;
     let mut have = 0u32;
     let mut pads = 0u32;
-    for &b in data {
-        let v = BASE64_VALUES[usize::from(b)];
+    for i in 0..len {
+        let v = BASE64_VALUES[usize::from(at(i))];
         if v < 64 {
             if pads > 0 {
                 return None;
@@ -434,7 +475,7 @@ pub(crate) fn base64_decode(data: &[u8]) -> Option<Vec<u8>> {
             acc = acc << 6 | u32::from(v);
             have += 1;
             if have == 4 {
-                out.extend_from_slice(&[(acc >> 16) as u8, (acc >> 8) as u8, acc as u8]);
+                emit(&[(acc >> 16) as u8, (acc >> 8) as u8, acc as u8]);
                 acc = 0;
                 have = 0;
             }
@@ -450,11 +491,11 @@ pub(crate) fn base64_decode(data: &[u8]) -> Option<Vec<u8>> {
     }
     match (have, pads) {
         (0, 0) => {}
-        (2, 2) => out.push((acc >> 4) as u8),
-        (3, 1) => out.extend_from_slice(&[(acc >> 10) as u8, (acc >> 2) as u8]),
+        (2, 2) => emit(&[(acc >> 4) as u8]),
+        (3, 1) => emit(&[(acc >> 10) as u8, (acc >> 2) as u8]),
         _ => return None,
     }
-    Some(out)
+    Some(())
 }
 
 /// Decodes a part body by its Content-Transfer-Encoding (base64 and quoted-printable; anything
@@ -571,6 +612,23 @@ mod tests {
                 enc.finish();
                 assert_eq!(out, want, "length {len} in pieces of {piece}");
             }
+        }
+    }
+
+    #[test]
+    fn base64_decodes_in_place_behind_a_header_as_it_decodes_a_copy() {
+        let data: Vec<u8> = (0..3000u32).map(|i| (i * 7919 % 253) as u8).collect();
+        for len in [0, 1, 2, 3, 57, 2999, 3000] {
+            for header in [&b""[..], b"H: v\r\n\r\n"] {
+                let mut buf = header.to_vec();
+                buf.extend_from_slice(&openssl_lines(&data[..len]));
+                base64_decode_in_place(&mut buf, header.len()).unwrap();
+                assert_eq!(buf, &data[..len], "length {len}, header {}", header.len());
+            }
+        }
+        for bad in [&b"QUJ"[..], b"QUJD!", b"QQ==QQ=="] {
+            let mut buf = bad.to_vec();
+            assert!(base64_decode_in_place(&mut buf, 0).is_none());
         }
     }
 

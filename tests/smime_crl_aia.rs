@@ -378,6 +378,13 @@ async fn d18_missing_intermediate_is_fetched_through_aia() {
     );
     agent.open(&msg, None).await.unwrap();
     assert_eq!(http.hits("/inter.der"), 1, "the issuer is cached");
+
+    // Handed over (decoded in place of its text, as `directd inspect` does), the message is
+    // opened again after the fetch its chain asked for, by an agent with nothing cached.
+    let fresh = bob_agent(RevocationPolicy::BestEffort, &crate::net(None));
+    let opened = fresh.open_owned(msg.clone(), None).await.unwrap();
+    assert_eq!(opened.inner, INNER.as_bytes());
+    assert_eq!(http.hits("/inter.der"), 2, "fetched for the fresh agent");
 }
 
 /// D18 with the issuer published as a certs-only PKCS#7 (`.p7c`), as many CAs do.

@@ -1,11 +1,43 @@
 //! Interoperability with the OpenSSL command line, in both directions.
 mod support;
 
-use directd::smime::{open, seal, ContentCipher, KeyTransport, SealOptions};
+use directd::smime::{
+    self, seal, ContentCipher, Decoded, Envelope, KeyStore, KeyTransport, Opened, SealOptions,
+    SmimeError, TrustStore,
+};
 use support::pki::{
     build_with, cli_decrypt, cli_encrypt, cli_sign, cli_sign_encrypt, openssl, p, pki, rsa,
     wrapped, write_pem, San, Variant, INNER,
 };
+
+/// Every message here is opened from its text and also handed over (decoded in place of the
+/// text, then opened twice, as after fetching what a chain named): the three must agree.
+fn open(
+    msg: &[u8],
+    keys: &KeyStore,
+    trust: &TrustStore,
+    envelope: Option<&Envelope>,
+) -> Result<Opened, SmimeError> {
+    let outcome = |r: &Result<Opened, SmimeError>| match r {
+        Ok(o) => Ok((o.inner.clone(), serde_json::to_value(&o.verdict).unwrap())),
+        Err(e) => Err(e.to_string()),
+    };
+    let from_text = smime::open(msg, keys, trust, envelope);
+    match Decoded::new(msg.to_vec()) {
+        Ok(decoded) => {
+            for attempt in 1..=2 {
+                let handed = decoded.open(keys, trust, envelope);
+                assert_eq!(
+                    outcome(&handed),
+                    outcome(&from_text),
+                    "handed over, open {attempt}"
+                );
+            }
+        }
+        Err(e) => assert_eq!(Err(e.to_string()), outcome(&from_text), "handed over"),
+    }
+    from_text
+}
 
 /// directd seals; `openssl cms -decrypt` and `openssl cms -verify` must accept the result,
 /// for every key transport and cipher directd offers.

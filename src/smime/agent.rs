@@ -185,6 +185,18 @@ impl Agent {
             .await
     }
 
+    /// [`Agent::open`] of a message the caller hands over and needs no more (see
+    /// [`super::Decoded`]): the sealed text is not held beside its decoded form.
+    pub async fn open_owned(
+        &self,
+        raw: Vec<u8>,
+        envelope: Option<&Envelope>,
+    ) -> Result<Opened, SmimeError> {
+        let decoded = super::Decoded::new(raw)?;
+        self.with_fetching(|| decoded.open(&self.keys, &self.trust, envelope))
+            .await
+    }
+
     /// [`TrustStore::verify_chain`], fetching what the chain names (see [`Agent::open`]).
     pub async fn verify_chain(
         &self,

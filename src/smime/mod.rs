@@ -37,7 +37,7 @@ pub use certs::{Binding, CertDirectory, Identity, KeyStore};
 pub use error::SmimeError;
 #[cfg(fuzzing)]
 pub use open::fuzz_verify_signed;
-pub use open::open;
+pub use open::{open, Decoded};
 pub use seal::seal;
 pub use trust::{BundleStatus, ChainVerdict, Direction, RevocationPolicy, TrustStore};
 
