@@ -122,6 +122,7 @@ pub struct Code {
     pub display_name: Option<String>,
     pub original_text: Option<String>,
     pub null_flavor: Option<String>,
+    #[serde(default)]
     pub translations: Vec<Code>,
 }
 
@@ -199,9 +200,12 @@ impl Code {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PersonName {
     pub name_use: Option<String>,
+    #[serde(default)]
     pub prefixes: Vec<String>,
+    #[serde(default)]
     pub given: Vec<String>,
     pub family: Option<String>,
+    #[serde(default)]
     pub suffixes: Vec<String>,
     /// Unstructured name text (e.g. `<name>Dr Ann Example</name>`).
     pub text: Option<String>,
@@ -211,6 +215,7 @@ pub struct PersonName {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Address {
     pub address_use: Option<String>,
+    #[serde(default)]
     pub street: Vec<String>,
     pub city: Option<String>,
     pub state: Option<String>,
@@ -228,9 +233,13 @@ pub struct Telecom {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Organization {
+    #[serde(default)]
     pub ids: Vec<Identifier>,
+    #[serde(default)]
     pub names: Vec<String>,
+    #[serde(default)]
     pub telecoms: Vec<Telecom>,
+    #[serde(default)]
     pub addresses: Vec<Address>,
 }
 
@@ -243,24 +252,35 @@ pub struct Language {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Guardian {
     pub relationship: Option<Code>,
+    #[serde(default)]
     pub names: Vec<PersonName>,
+    #[serde(default)]
     pub addresses: Vec<Address>,
+    #[serde(default)]
     pub telecoms: Vec<Telecom>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Patient {
+    #[serde(default)]
     pub ids: Vec<Identifier>,
+    #[serde(default)]
     pub names: Vec<PersonName>,
     pub gender: Option<Code>,
     pub birth_time: Option<String>,
     pub marital_status: Option<Code>,
     /// `raceCode` first, then any `sdtc:raceCode` (the extra races of a multi-race patient).
+    #[serde(default)]
     pub races: Vec<Code>,
+    #[serde(default)]
     pub ethnicities: Vec<Code>,
+    #[serde(default)]
     pub languages: Vec<Language>,
+    #[serde(default)]
     pub addresses: Vec<Address>,
+    #[serde(default)]
     pub telecoms: Vec<Telecom>,
+    #[serde(default)]
     pub guardians: Vec<Guardian>,
     pub provider_organization: Option<Organization>,
 }
@@ -272,13 +292,17 @@ pub struct Participant {
     pub type_code: Option<String>,
     pub function_code: Option<Code>,
     pub time: Option<String>,
+    #[serde(default)]
     pub ids: Vec<Identifier>,
     pub code: Option<Code>,
+    #[serde(default)]
     pub names: Vec<PersonName>,
     /// Set for authoring devices (EHR systems) instead of a person.
     pub device: Option<Device>,
     pub organization: Option<Organization>,
+    #[serde(default)]
     pub addresses: Vec<Address>,
+    #[serde(default)]
     pub telecoms: Vec<Telecom>,
 }
 
@@ -298,6 +322,7 @@ pub struct RelatedDocument {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Location {
+    #[serde(default)]
     pub ids: Vec<Identifier>,
     pub code: Option<Code>,
     pub name: Option<String>,
@@ -307,12 +332,14 @@ pub struct Location {
 /// `componentOf/encompassingEncounter`: the episode of care the document belongs to.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EncompassingEncounter {
+    #[serde(default)]
     pub ids: Vec<Identifier>,
     pub code: Option<Code>,
     pub start: Option<String>,
     pub end: Option<String>,
     pub location: Option<Location>,
     pub responsible_party: Option<Participant>,
+    #[serde(default)]
     pub participants: Vec<Participant>,
     pub discharge_disposition: Option<Code>,
 }
@@ -322,6 +349,7 @@ pub struct ServiceEvent {
     pub code: Option<Code>,
     pub start: Option<String>,
     pub end: Option<String>,
+    #[serde(default)]
     pub performers: Vec<Participant>,
 }
 
@@ -333,6 +361,7 @@ pub struct DerivedBinary {
     pub sha256: String,
     /// Serialised as base64 so the expected-JSON fixtures stay text.
     #[serde(with = "b64")]
+    #[serde(default)]
     pub bytes: Vec<u8>,
 }
 
@@ -351,6 +380,7 @@ pub struct NonXmlBody {
 pub struct Section {
     pub kind: SectionKind,
     pub matched_by: MatchedBy,
+    #[serde(default)]
     pub template_ids: Vec<TemplateId>,
     pub code: Option<Code>,
     pub title: Option<String>,
@@ -359,6 +389,7 @@ pub struct Section {
     pub text: Option<String>,
     /// Index in `Document::sections` of the enclosing section, for nested subsections.
     pub parent: Option<usize>,
+    #[serde(default)]
     pub entries: Vec<Entry>,
 }
 
@@ -383,11 +414,13 @@ pub struct ReferenceRange {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observation {
+    #[serde(default)]
     pub ids: Vec<Identifier>,
     pub code: Option<Code>,
     pub status: Option<String>,
     pub time: Option<String>,
     pub value: Option<Value>,
+    #[serde(default)]
     pub interpretations: Vec<Code>,
     pub reference_range: Option<ReferenceRange>,
 }
@@ -396,15 +429,18 @@ pub struct Observation {
 /// no code.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Panel {
+    #[serde(default)]
     pub ids: Vec<Identifier>,
     pub code: Option<Code>,
     pub status: Option<String>,
     pub time: Option<String>,
+    #[serde(default)]
     pub observations: Vec<Observation>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
+    #[serde(default)]
     pub ids: Vec<Identifier>,
     /// statusCode of the concern act (active / completed / suspended / aborted).
     pub concern_status: Option<String>,
@@ -421,6 +457,7 @@ pub struct Problem {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Medication {
+    #[serde(default)]
     pub ids: Vec<Identifier>,
     pub mood_code: Option<String>,
     pub status: Option<String>,
@@ -445,6 +482,7 @@ pub struct Reaction {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Allergy {
+    #[serde(default)]
     pub ids: Vec<Identifier>,
     pub concern_status: Option<String>,
     pub allergy_type: Option<Code>,
@@ -453,12 +491,14 @@ pub struct Allergy {
     pub onset: Option<String>,
     pub resolution: Option<String>,
     pub severity: Option<Code>,
+    #[serde(default)]
     pub reactions: Vec<Reaction>,
     pub negated: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Immunization {
+    #[serde(default)]
     pub ids: Vec<Identifier>,
     pub status: Option<String>,
     /// `negationInd="true"`: the vaccine was not given.
@@ -477,6 +517,7 @@ pub struct Immunization {
 pub struct Procedure {
     /// CDA class of the entry: procedure, observation or act.
     pub entry_type: String,
+    #[serde(default)]
     pub ids: Vec<Identifier>,
     pub mood_code: Option<String>,
     pub code: Option<Code>,
@@ -484,19 +525,23 @@ pub struct Procedure {
     pub start: Option<String>,
     pub end: Option<String>,
     pub target_site: Option<Code>,
+    #[serde(default)]
     pub performers: Vec<Participant>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Encounter {
+    #[serde(default)]
     pub ids: Vec<Identifier>,
     pub code: Option<Code>,
     pub status: Option<String>,
     pub start: Option<String>,
     pub end: Option<String>,
     pub location: Option<String>,
+    #[serde(default)]
     pub performers: Vec<Participant>,
     /// Encounter Diagnosis entries (the problem codes).
+    #[serde(default)]
     pub diagnoses: Vec<Code>,
 }
 
@@ -504,6 +549,7 @@ pub struct Encounter {
 pub struct SocialHistory {
     /// `smoking_status`, `tobacco_use` or `observation`.
     pub observation_type: String,
+    #[serde(default)]
     pub ids: Vec<Identifier>,
     pub code: Option<Code>,
     pub status: Option<String>,
@@ -518,6 +564,7 @@ pub struct PlannedItem {
     /// substance_administration, supply.
     pub entry_type: String,
     pub mood_code: Option<String>,
+    #[serde(default)]
     pub ids: Vec<Identifier>,
     /// What is planned: the act code, or the drug/vaccine for planned medications.
     pub code: Option<Code>,
@@ -537,10 +584,12 @@ pub struct FamilyCondition {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FamilyHistory {
+    #[serde(default)]
     pub ids: Vec<Identifier>,
     pub relation: Option<Code>,
     pub gender: Option<Code>,
     pub birth_time: Option<String>,
+    #[serde(default)]
     pub conditions: Vec<FamilyCondition>,
 }
 
@@ -566,6 +615,7 @@ pub struct Document {
     pub sha256: String,
     pub kind: DocumentKind,
     pub classified_by: MatchedBy,
+    #[serde(default)]
     pub template_ids: Vec<TemplateId>,
     pub id: Option<Identifier>,
     pub code: Option<Code>,
@@ -575,14 +625,19 @@ pub struct Document {
     pub language: Option<String>,
     pub set_id: Option<Identifier>,
     pub version_number: Option<String>,
+    #[serde(default)]
     pub related_documents: Vec<RelatedDocument>,
     pub patient: Option<Patient>,
+    #[serde(default)]
     pub authors: Vec<Participant>,
     pub custodian: Option<Organization>,
     pub legal_authenticator: Option<Participant>,
+    #[serde(default)]
     pub information_recipients: Vec<Participant>,
     pub encompassing_encounter: Option<EncompassingEncounter>,
+    #[serde(default)]
     pub service_events: Vec<ServiceEvent>,
+    #[serde(default)]
     pub sections: Vec<Section>,
     pub non_xml_body: Option<NonXmlBody>,
 }

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ingest::model::{systems, Code, Document};
 
+mod compact_json;
 mod entries;
 mod identity;
 mod participants;
@@ -281,6 +282,12 @@ fn header_values(doc: &Document) -> rusqlite::Result<Vec<rusqlite::types::Value>
             .map(rusqlite::types::Value::Text)
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
     }
+    /// The whole extraction, without its absent members (see [`compact_json`]).
+    fn stored_json(doc: &Document) -> rusqlite::Result<rusqlite::types::Value> {
+        compact_json::to_string(doc)
+            .map(rusqlite::types::Value::Text)
+            .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+    }
     let body = doc.non_xml_body.as_ref();
     let derived = body.and_then(|b| b.derived.as_ref());
     // The derived binary's bytes go to `document_files`, not into the JSON. Only a document that
@@ -295,9 +302,9 @@ fn header_values(doc: &Document) -> rusqlite::Result<Vec<rusqlite::types::Value>
         {
             d.bytes.clear();
         }
-        json(&stored)?
+        stored_json(&stored)?
     } else {
-        json(doc)?
+        stored_json(doc)?
     };
     Ok(vec![
         Value::Text(enum_text(&doc.kind)),
