@@ -649,6 +649,40 @@ fn a_batch_of_received_attachments_keeps_each_outcome() {
     );
 }
 
+/// The daemon's ingest batches stop at a byte budget as well as a count, so a burst of large
+/// messages is not held in memory at once; an attachment larger than the budget goes alone.
+#[test]
+fn pending_attachments_stop_at_the_byte_budget() {
+    let env = env();
+    let mut store =
+        directd::store::Store::open(&env.db, std::time::Duration::from_secs(5)).expect("open");
+    assert!(store.pending_attachments(32, 1 << 20).unwrap().is_empty());
+    for (i, size) in [30_000, 10_000, 10_000, 10_000].into_iter().enumerate() {
+        store_received(
+            &mut store,
+            &format!("sized-{i}"),
+            b"attached",
+            (&format!("part{i}.txt"), "text/plain", vec![b'x'; size]),
+        );
+    }
+    let sizes = |limit: usize, max_bytes: u64| -> Vec<usize> {
+        store
+            .pending_attachments(limit, max_bytes)
+            .unwrap()
+            .iter()
+            .map(|a| a.data.len())
+            .collect()
+    };
+    assert_eq!(
+        sizes(32, 5_000),
+        [30_000],
+        "the first goes alone, whatever its size"
+    );
+    assert_eq!(sizes(32, 50_000), [30_000, 10_000, 10_000]);
+    assert_eq!(sizes(32, 60_000), [30_000, 10_000, 10_000, 10_000]);
+    assert_eq!(sizes(2, u64::MAX), [30_000, 10_000]);
+}
+
 /// Documents in the store and how many distinct bytes they hold, read without creating the file;
 /// `None` until the ingest has created the store and its tables.
 fn stored_documents(db: &Path) -> Option<(i64, i64)> {

@@ -7,14 +7,18 @@ use crate::store::{IngestTally, Store, StoreError};
 /// How many pending attachments one call takes, so a large backlog does not starve the poller.
 pub const BATCH: usize = 32;
 
-/// Ingests up to [`BATCH`] attachments waiting in the store: each is extracted outside any
-/// transaction, then the batch's rows and states are committed together. Returns how many
-/// attachments were processed.
+/// How many bytes of attachments one call holds at most (one larger attachment goes alone): 32
+/// messages at the usual 20 MB ceiling would otherwise be held at once, ~640 MB.
+pub const BATCH_BYTES: u64 = 16 << 20;
+
+/// Ingests up to [`BATCH`] attachments (and [`BATCH_BYTES`]) waiting in the store: each is
+/// extracted outside any transaction, then the batch's rows and states are committed together.
+/// Returns how many attachments were processed.
 pub fn ingest_pending(
     store: &mut Store,
     limits: &Limits,
 ) -> Result<(usize, IngestTally), StoreError> {
-    let pending = store.pending_attachments(BATCH)?;
+    let pending = store.pending_attachments(BATCH, BATCH_BYTES)?;
     let batch: Vec<_> = pending
         .iter()
         .map(|att| {

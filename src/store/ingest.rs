@@ -29,15 +29,38 @@ pub struct IngestTally {
 }
 
 impl Store {
-    /// Attachments the pipeline has not looked at yet, oldest first.
-    pub fn pending_attachments(&self, limit: usize) -> Result<Vec<PendingAttachment>, StoreError> {
-        self.conn
-            .prepare_cached(
-                "SELECT id, incoming_id, filename, declared_type, data FROM attachments
-                 WHERE ingest_state = 'pending' ORDER BY id LIMIT ?1",
-            )
-            .and_then(|mut s| {
-                s.query_map([limit as i64], |r| {
+    /// The oldest attachments still to be ingested: at most `limit`, and no more than add up to
+    /// `max_bytes` (the first is taken whatever its size), so that a burst of large messages is
+    /// not all held in memory at once. Sizes are read first, without the bytes.
+    pub fn pending_attachments(
+        &self,
+        limit: usize,
+        max_bytes: u64,
+    ) -> Result<Vec<PendingAttachment>, StoreError> {
+        let query = || -> rusqlite::Result<Vec<PendingAttachment>> {
+            let sizes: Vec<u64> = self
+                .conn
+                .prepare_cached(
+                    "SELECT length(data) FROM attachments
+                     WHERE ingest_state = 'pending' ORDER BY id LIMIT ?1",
+                )?
+                .query_map([limit as i64], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut total = 0u64;
+            let take = sizes
+                .iter()
+                .take_while(|&&size| {
+                    total += size;
+                    total <= max_bytes
+                })
+                .count()
+                .max(sizes.len().min(1));
+            self.conn
+                .prepare_cached(
+                    "SELECT id, incoming_id, filename, declared_type, data FROM attachments
+                     WHERE ingest_state = 'pending' ORDER BY id LIMIT ?1",
+                )?
+                .query_map([take as i64], |r| {
                     Ok(PendingAttachment {
                         id: r.get(0)?,
                         incoming_id: r.get(1)?,
@@ -47,8 +70,8 @@ impl Store {
                     })
                 })?
                 .collect()
-            })
-            .map_err(|e| self.err(e))
+        };
+        query().map_err(|e| self.err(e))
     }
 
     /// Stores what came out of one source in one transaction: clinical rows, derived files, and
