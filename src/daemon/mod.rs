@@ -411,7 +411,9 @@ impl Daemon {
             tally.documents += t.documents;
             tally.already_stored += t.already_stored;
             tally.failures.extend(t.failures);
-            if n < ingest::BATCH {
+            // A batch cut short by its byte budget is not the end of the backlog: only an
+            // empty one is.
+            if n == 0 {
                 break false;
             }
             if started.elapsed() >= INGEST_BUDGET {
