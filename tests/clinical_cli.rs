@@ -649,6 +649,56 @@ fn a_batch_of_received_attachments_keeps_each_outcome() {
     );
 }
 
+/// An attachment whose rows the store refuses (here a trigger standing in for a constraint an
+/// extraction should never break) is marked failed with the store's reason; the others of its
+/// batch are ingested, and the next batch is not held back by it.
+#[test]
+fn an_attachment_the_store_refuses_does_not_hold_back_its_batch() {
+    let env = env();
+    let ccda = support::ingest::fixture("ccda", "coded_translations_and_references.xml");
+    let poison = String::from_utf8(ccda.clone()).unwrap().replacen(
+        "<title>Summary of Care</title>",
+        "<title>poison</title>",
+        1,
+    );
+    let other = support::ingest::fixture("ccda", "discharge_summary_loinc_only.xml");
+    let mut store =
+        directd::store::Store::open(&env.db, std::time::Duration::from_secs(5)).expect("open");
+    rusqlite::Connection::open(&env.db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER poison BEFORE INSERT ON documents WHEN NEW.title = 'poison'
+             BEGIN SELECT RAISE(ABORT, 'poisoned document'); END;",
+        )
+        .unwrap();
+    for (i, data) in [ccda, poison.into_bytes(), other].into_iter().enumerate() {
+        store_received(
+            &mut store,
+            &format!("refused-{i}"),
+            b"attached",
+            (&format!("doc{i}.xml"), "text/xml", data),
+        );
+    }
+    let limits = directd::ingest::Limits::default();
+    let (n, tally) = directd::daemon::ingest::ingest_pending(&mut store, &limits).expect("ingest");
+    assert_eq!((n, tally.documents, tally.failures.len()), (3, 2, 1));
+    assert!(
+        tally.failures[0].contains("poisoned document"),
+        "{:?}",
+        tally.failures
+    );
+    let (n, _) = directd::daemon::ingest::ingest_pending(&mut store, &limits).expect("again");
+    assert_eq!(n, 0, "nothing left pending");
+    drop(store);
+    assert_eq!(
+        sql_rows(
+            &env.db,
+            "SELECT filename || ' ' || ingest_state FROM attachments ORDER BY id"
+        ),
+        ["doc0.xml ingested", "doc1.xml failed", "doc2.xml ingested"]
+    );
+}
+
 /// The daemon's ingest batches stop at a byte budget as well as a count, so a burst of large
 /// messages is not held in memory at once; an attachment larger than the budget goes alone.
 #[test]
