@@ -67,6 +67,17 @@ impl CertId {
         }
     }
 
+    /// As [`CertId::matches`], for a certificate whose DER encoding is at hand: an issuer
+    /// and serial are compared without encoding the certificate again.
+    pub(crate) fn matches_encoded(&self, cert_der: &[u8], cert: &X509) -> bool {
+        match self {
+            CertId::IssuerSerial { issuer, serial } => {
+                der::issuer_and_serial(cert_der).is_ok_and(|(i, s)| &i == issuer && &s == serial)
+            }
+            CertId::SubjectKeyId(_) => self.matches(cert),
+        }
+    }
+
     pub(crate) fn describe(&self) -> String {
         match self {
             CertId::IssuerSerial { serial, .. } => format!("serial {}", serial_hex(serial)),

@@ -784,11 +784,14 @@ fn check_signed_data(
                     .into(),
             ));
         }
-        let cert = certs.iter().find(|c| si.sid.matches(c)).ok_or_else(|| {
-            SmimeError::SignerCertMissing {
+        let (_, cert) = info
+            .certs
+            .iter()
+            .zip(&certs)
+            .find(|(der, c)| si.sid.matches_encoded(der, c))
+            .ok_or_else(|| SmimeError::SignerCertMissing {
                 sid: si.sid.describe(),
-            }
-        })?;
+            })?;
         check_key_strength(cert)?;
         signer_certs.push((cert.clone(), digest));
     }
