@@ -67,6 +67,17 @@ impl CertId {
         }
     }
 
+    /// As [`CertId::matches`], for a certificate whose DER encoding is at hand: an issuer
+    /// and serial are compared without encoding the certificate again.
+    pub(crate) fn matches_encoded(&self, cert_der: &[u8], cert: &X509) -> bool {
+        match self {
+            CertId::IssuerSerial { issuer, serial } => {
+                der::issuer_and_serial(cert_der).is_ok_and(|(i, s)| &i == issuer && &s == serial)
+            }
+            CertId::SubjectKeyId(_) => self.matches(cert),
+        }
+    }
+
     pub(crate) fn describe(&self) -> String {
         match self {
             CertId::IssuerSerial { serial, .. } => format!("serial {}", serial_hex(serial)),
@@ -225,6 +236,16 @@ pub(crate) struct SignerInfoSummary {
     /// The messageDigest signed attribute, when the SignerInfo has signed attributes holding
     /// exactly one, with exactly one value. `None` for every other shape.
     pub message_digest: Option<Vec<u8>>,
+    /// The contentType signed attribute's value, on the same terms as `message_digest`.
+    pub content_type: Option<Vec<u8>>,
+    /// The signed attributes as their signature covers them: the `[0] IMPLICIT` field
+    /// retagged as the SET OF it stands for (RFC 5652 §5.4).
+    pub signed_attrs: Option<Vec<u8>>,
+    /// The signatureAlgorithm OID and the signature; empty when the SignerInfo ends early.
+    pub signature_alg: Vec<u8>,
+    pub signature: Vec<u8>,
+    /// Whether anything follows the signature (unsignedAttrs, or bytes that are not).
+    pub has_trailer: bool,
 }
 
 #[derive(Debug)]
@@ -235,7 +256,11 @@ pub(crate) struct SignedInfo<'a> {
     /// The `digestAlgorithms` set: OIDs.
     pub digest_algorithms: Vec<Vec<u8>>,
     pub signers: Vec<SignerInfoSummary>,
+    /// The eContentType OID.
+    pub content_type: Vec<u8>,
     pub has_content: bool,
+    /// Whether the SignedData holds CRLs or anything after its signerInfos.
+    pub has_extra_fields: bool,
 }
 
 impl SignedInfo<'_> {
@@ -258,7 +283,10 @@ pub(crate) fn signed_data<'a>(content: &Tlv<'a>) -> Result<SignedInfo<'a>, Smime
     }
     let encap = c.expect(TAG_SEQUENCE, "SignedData without encapContentInfo")?;
     let mut e = Children::of(&encap);
-    e.expect(TAG_OID, "encapContentInfo without content type")?;
+    let content_type = e
+        .expect(TAG_OID, "encapContentInfo without content type")?
+        .content
+        .to_vec();
     let has_content = e.next_tlv()?.is_some();
     let mut certs = Vec::new();
     if c.peek_tag() == Some(0xA0) {
@@ -271,8 +299,10 @@ pub(crate) fn signed_data<'a>(content: &Tlv<'a>) -> Result<SignedInfo<'a>, Smime
             }
         }
     }
+    let mut has_extra_fields = false;
     if c.peek_tag() == Some(0xA1) {
         c.next_tlv()?; // CRLs
+        has_extra_fields = true;
     }
     let sis = c.expect(TAG_SET, "SignedData without signerInfos")?;
     let mut signers = Vec::new();
@@ -286,25 +316,48 @@ pub(crate) fn signed_data<'a>(content: &Tlv<'a>) -> Result<SignedInfo<'a>, Smime
         let sid = CertId::read(&sid_tlv)?;
         let alg = f.expect(TAG_SEQUENCE, "SignerInfo without digestAlgorithm")?;
         let (digest, _) = der::algorithm(&alg)?;
-        let message_digest = if f.peek_tag() == Some(0xA0) {
+        let mut message_digest = None;
+        let mut content_type = None;
+        let mut signed_attrs = None;
+        if f.peek_tag() == Some(0xA0) {
             let attrs = f
                 .next_tlv()?
                 .ok_or_else(|| malformed("truncated SignerInfo"))?;
-            message_digest(&attrs)
-        } else {
-            None
+            message_digest = single_value(&attrs, oid::MESSAGE_DIGEST, TAG_OCTET_STRING);
+            content_type = single_value(&attrs, oid::CONTENT_TYPE, TAG_OID);
+            let mut set = attrs.raw.to_vec();
+            set[0] = TAG_SET;
+            signed_attrs = Some(set);
+        }
+        // The rest is read leniently: what cannot be read here is left to OpenSSL.
+        let (signature_alg, signature, has_trailer) = match (f.next_tlv(), f.next_tlv()) {
+            (Ok(Some(alg)), Ok(Some(sig))) if sig.tag == TAG_OCTET_STRING => {
+                match der::algorithm(&alg) {
+                    Ok((alg, _)) => (alg, sig.content.to_vec(), f.peek_tag().is_some()),
+                    Err(_) => (Vec::new(), Vec::new(), true),
+                }
+            }
+            _ => (Vec::new(), Vec::new(), true),
         };
         signers.push(SignerInfoSummary {
             sid,
             digest,
             message_digest,
+            content_type,
+            signed_attrs,
+            signature_alg,
+            signature,
+            has_trailer,
         });
     }
+    has_extra_fields |= c.peek_tag().is_some();
     Ok(SignedInfo {
         certs,
         digest_algorithms,
         signers,
+        content_type,
         has_content,
+        has_extra_fields,
     })
 }
 
@@ -331,16 +384,16 @@ pub(crate) fn without_certificates(sig: &[u8]) -> Result<Vec<u8>, SmimeError> {
     Ok(der::seq(&[ty.raw, &der::tlv(0xA0, &signed_data)]))
 }
 
-/// The value of the one messageDigest attribute among `attrs` (signedAttrs), or `None` when
-/// there is not exactly one attribute with exactly one OCTET STRING value or anything in the
+/// The value of the one `ty` attribute among `attrs` (signedAttrs), or `None` when there is
+/// not exactly one such attribute with exactly one value tagged `tag`, or anything in the
 /// attributes cannot be read.
-fn message_digest(attrs: &Tlv<'_>) -> Option<Vec<u8>> {
+fn single_value(attrs: &Tlv<'_>, ty: &[u8], tag: u8) -> Option<Vec<u8>> {
     let mut found = None;
     let mut a = Children::of(attrs);
     while let Some(attr) = a.next_tlv().ok()? {
         let mut f = Children::of(&attr);
-        let ty = f.expect(TAG_OID, "attribute without type").ok()?;
-        if ty.content != oid::MESSAGE_DIGEST {
+        let attr_type = f.expect(TAG_OID, "attribute without type").ok()?;
+        if attr_type.content != ty {
             continue;
         }
         if found.is_some() {
@@ -348,15 +401,160 @@ fn message_digest(attrs: &Tlv<'_>) -> Option<Vec<u8>> {
         }
         let values = f.expect(TAG_SET, "attribute without values").ok()?;
         let mut v = Children::of(&values);
-        let value = v
-            .expect(TAG_OCTET_STRING, "messageDigest is not an OCTET STRING")
-            .ok()?;
+        let value = v.expect(tag, "attribute value of another type").ok()?;
         if v.next_tlv().ok()?.is_some() {
             return None;
         }
         found = Some(value.content.to_vec());
     }
     found
+}
+
+/// Whether `attrs` (signedAttrs retagged as a SET OF) keep OpenSSL's rules for signed
+/// attributes (RFC 5652 §11, RFC 2634 and RFC 5035): contentType and messageDigest each
+/// exactly once; these, signingTime and the ESS signingCertificate(V2) and receiptRequest
+/// attributes at most once and with exactly one value; no countersignature. (Other
+/// attributes, even without a value, OpenSSL lets through.)
+pub(crate) fn signed_attribute_rules_hold(attrs: &[u8]) -> bool {
+    const SINGLE: &[&[u8]] = &[
+        oid::CONTENT_TYPE,
+        oid::MESSAGE_DIGEST,
+        oid::SIGNING_TIME,
+        oid::SIGNING_CERTIFICATE,
+        oid::SIGNING_CERTIFICATE_V2,
+        oid::RECEIPT_REQUEST,
+    ];
+    let Ok((set, rest)) = der::read_tlv(attrs) else {
+        return false;
+    };
+    let mut seen: Vec<&[u8]> = Vec::new();
+    let mut a = Children::of(&set);
+    loop {
+        let attr = match a.next_tlv() {
+            Ok(Some(attr)) => attr,
+            Ok(None) => break,
+            Err(_) => return false,
+        };
+        let mut f = Children::of(&attr);
+        let (Ok(ty), Ok(values)) = (
+            f.expect(TAG_OID, "attribute without type"),
+            f.expect(TAG_SET, "attribute without values"),
+        ) else {
+            return false;
+        };
+        let count = {
+            let mut v = Children::of(&values);
+            let mut n = 0usize;
+            loop {
+                match v.next_tlv() {
+                    Ok(Some(_)) => n += 1,
+                    Ok(None) => break n,
+                    Err(_) => return false,
+                }
+            }
+        };
+        if ty.content == oid::COUNTERSIGNATURE {
+            return false;
+        }
+        if SINGLE.contains(&ty.content) {
+            if count != 1 || seen.contains(&ty.content) {
+                return false;
+            }
+            seen.push(ty.content);
+        }
+    }
+    rest.is_empty() && seen.contains(&oid::CONTENT_TYPE) && seen.contains(&oid::MESSAGE_DIGEST)
+}
+
+/// Whether `attrs` (signedAttrs retagged as a SET OF) are already the bytes OpenSSL's
+/// verifier would sign-check: it re-encodes the attributes it decoded, in the order received,
+/// as DER. That holds when every length is definite and minimal, each attribute's values are
+/// in DER SET OF order, and every value is of a type whose decoding OpenSSL keeps byte for
+/// byte (SEQUENCE and SET are kept whole; OIDs, OCTET STRINGs, times and character strings
+/// as their content).
+pub(crate) fn signed_attrs_are_der(attrs: &[u8]) -> bool {
+    fn definite(t: &Tlv<'_>) -> bool {
+        t.raw.get(1) != Some(&0x80) && t.raw.len() == der::tlv_len(t.content.len())
+    }
+    fn all_definite(t: &Tlv<'_>, depth: usize) -> bool {
+        if !definite(t) {
+            return false;
+        }
+        if t.tag & 0x20 == 0 {
+            return true;
+        }
+        if depth > 16 {
+            return false;
+        }
+        let mut c = Children::of(t);
+        loop {
+            match c.next_tlv() {
+                Ok(Some(child)) if all_definite(&child, depth + 1) => {}
+                Ok(None) => return true,
+                _ => return false,
+            }
+        }
+    }
+    // OpenSSL's SET OF order: bytewise, a prefix first.
+    fn in_order(values: &[&[u8]]) -> bool {
+        values.windows(2).all(|w| w[0] <= w[1])
+    }
+    const KEPT: &[u8] = &[
+        TAG_OCTET_STRING,
+        TAG_SEQUENCE,
+        TAG_SET,
+        0x0C, // UTF8String
+        0x13, // PrintableString
+        0x16, // IA5String
+    ];
+    let Ok((set, rest)) = der::read_tlv(attrs) else {
+        return false;
+    };
+    if !rest.is_empty() || set.tag != TAG_SET || !all_definite(&set, 0) {
+        return false;
+    }
+    let mut a = Children::of(&set);
+    while let Ok(Some(attr)) = a.next_tlv() {
+        let mut f = Children::of(&attr);
+        let Ok(values) = f.expect(TAG_OID, "").and_then(|_| f.expect(TAG_SET, "")) else {
+            return false;
+        };
+        if f.peek_tag().is_some() {
+            return false;
+        }
+        let mut raws = Vec::new();
+        let mut v = Children::of(&values);
+        while let Ok(Some(value)) = v.next_tlv() {
+            let readable = match value.tag {
+                TAG_OID => valid_oid(value.content),
+                // OpenSSL refuses times too short to hold a date.
+                0x17 => value.content.len() >= 13,
+                0x18 => value.content.len() >= 15,
+                tag => KEPT.contains(&tag),
+            };
+            if !readable {
+                return false;
+            }
+            raws.push(value.raw);
+        }
+        if !in_order(&raws) {
+            return false;
+        }
+    }
+    true
+}
+
+/// Whether `content` is an OID OpenSSL decodes: non-empty, each arc minimally encoded, the
+/// last byte ending an arc.
+fn valid_oid(content: &[u8]) -> bool {
+    let mut arc_start = true;
+    for b in content {
+        if arc_start && *b == 0x80 {
+            return false;
+        }
+        arc_start = b & 0x80 == 0;
+    }
+    !content.is_empty() && arc_start
 }
 
 /// A digest OID's name as `micalg` spells it (RFC 5751 §3.4.3.2).
@@ -384,4 +582,41 @@ pub(crate) fn cipher_name(oid_bytes: &[u8]) -> Option<&'static str> {
         o if o == oid::DES_CBC => "des-cbc",
         _ => return None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(values: &[u8]) -> Vec<u8> {
+        der::tlv(
+            TAG_SET,
+            &der::seq(&[&der::oid_tlv(oid::SMIME_CAPABILITIES), values]),
+        )
+    }
+
+    /// An indefinite length is not DER even where its header happens to be as long as the
+    /// definite one (content of 256 bytes or more), nor is a long form where a short fits.
+    #[test]
+    fn signed_attributes_in_der_only() {
+        let cap = der::seq(&[&der::tlv(TAG_OCTET_STRING, &[7u8; 300])]);
+        assert!(signed_attrs_are_der(&attrs(&der::tlv(TAG_SET, &cap))));
+
+        let mut indefinite = vec![TAG_SET, 0x80];
+        indefinite.extend_from_slice(&cap);
+        indefinite.extend_from_slice(&[0, 0]);
+        assert!(!signed_attrs_are_der(&attrs(&indefinite)));
+
+        let short = der::seq(&[&der::oid_tlv(oid::AES128_CBC)]);
+        assert!(signed_attrs_are_der(&attrs(&der::tlv(TAG_SET, &short))));
+        let mut long_form = vec![TAG_SET, 0x81, short.len() as u8];
+        long_form.extend_from_slice(&short);
+        assert!(!signed_attrs_are_der(&attrs(&long_form)));
+
+        // Values OpenSSL would decode and encode otherwise: a BOOLEAN, an OID it refuses.
+        let boolean = der::tlv(TAG_SET, &der::tlv(0x01, &[1]));
+        assert!(!signed_attrs_are_der(&attrs(&boolean)));
+        let bad_oid = der::tlv(TAG_SET, &der::tlv(TAG_OID, &[0x2A, 0x80, 0x01]));
+        assert!(!signed_attrs_are_der(&attrs(&bad_oid)));
+    }
 }

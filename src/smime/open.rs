@@ -13,9 +13,11 @@ use openssl::encrypt::Decrypter;
 use openssl::error::ErrorStack;
 use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
+use openssl::pkey::Id;
 use openssl::rand::rand_bytes;
 use openssl::rsa::Padding;
-use openssl::stack::{Stack, StackRef};
+use openssl::sign::Verifier as SignatureVerifier;
+use openssl::stack::Stack;
 use openssl::symm::{Cipher, Crypter, Mode};
 use openssl::x509::X509;
 
@@ -770,44 +772,56 @@ fn check_signed_data(
                 }
             }
         }
-        let cert = certs.iter().find(|c| si.sid.matches(c)).ok_or_else(|| {
-            SmimeError::SignerCertMissing {
+        // RFC 5652 §5.3: the attribute names the type of what was signed. OpenSSL does not
+        // compare them; a signature over one type must not pass for another.
+        if si
+            .content_type
+            .as_ref()
+            .is_some_and(|ct| *ct != info.content_type)
+        {
+            return Err(SmimeError::MalformedCms(
+                "a SignerInfo's contentType attribute does not name the signed content's type"
+                    .into(),
+            ));
+        }
+        let (_, cert) = info
+            .certs
+            .iter()
+            .zip(&certs)
+            .find(|(der, c)| si.sid.matches_encoded(der, c))
+            .ok_or_else(|| SmimeError::SignerCertMissing {
                 sid: si.sid.describe(),
-            }
-        })?;
+            })?;
         check_key_strength(cert)?;
         signer_certs.push((cert.clone(), digest));
     }
 
     // CMS_verify checks every SignerInfo; chain checks are ours so each failure gets its own
     // error. BINARY keeps openssl from rewriting line ends in the content.
-    let flags = CMSOptions::NO_SIGNER_CERT_VERIFY | CMSOptions::BINARY;
-    // OpenSSL gets the certificates already parsed (from the cache) and a SignedData without
-    // them, except for opaque signatures big enough that the copy would cost more.
-    let mut parsed = Stack::new()?;
-    for c in &certs {
-        parsed.push(c.clone())?;
-    }
-    let verifiable: Cow<'_, [u8]> = if sig.len() <= MAX_STRIPPED_SIGNATURE {
-        Cow::Owned(cms::without_certificates(sig)?)
-    } else {
-        Cow::Borrowed(sig)
-    };
     let verifier = Verifier {
-        sig: &verifiable,
-        certs: &parsed,
-        flags,
+        sig,
+        certs: &certs,
+        flags: CMSOptions::NO_SIGNER_CERT_VERIFY | CMSOptions::BINARY,
     };
     let content = match form {
         Form::Opaque => {
             let mut out = Vec::new();
-            verifier
-                .read()?
-                .verify(Some(verifier.certs), None, None, Some(&mut out), flags)
+            let (mut cms, parsed) = verifier.read()?;
+            cms.verify(Some(&parsed), None, None, Some(&mut out), verifier.flags)
                 .map_err(SmimeError::BadSignature)?;
             SignedContent::Owned(out)
         }
-        Form::Detached { content, .. } => verify_detached(&verifier, &info.signers, content)?,
+        Form::Detached { content, .. } => {
+            // OpenSSL's reading of the whole SignedData cost more than the signature checks
+            // themselves; in the shape every S/MIME agent writes they are made here instead.
+            let attributes_verified = !info.has_extra_fields
+                && info
+                    .signers
+                    .iter()
+                    .zip(&signer_certs)
+                    .all(|(si, (cert, _))| attributes_verify_here(si, cert));
+            verify_detached(&verifier, attributes_verified, &info.signers, content)?
+        }
     };
 
     let mut signers = Vec::with_capacity(signer_certs.len());
@@ -846,21 +860,33 @@ fn read_cms(der: &[u8]) -> Result<CmsContentInfo, SmimeError> {
 /// reads them; a detached signature is a few kilobytes.
 const MAX_STRIPPED_SIGNATURE: usize = 64 * 1024;
 
-/// A SignedData ready for OpenSSL's verifier, with the certificates it carried.
+/// A SignedData for OpenSSL's verifier, with the certificates it carried, already parsed.
 struct Verifier<'a> {
     sig: &'a [u8],
-    certs: &'a StackRef<X509>,
+    certs: &'a [X509],
     flags: CMSOptions,
 }
 
 impl Verifier<'_> {
-    fn read(&self) -> Result<CmsContentInfo, SmimeError> {
-        read_cms(self.sig)
+    /// OpenSSL's reading of the SignedData and the certificates to verify with. It gets the
+    /// certificates already parsed (from the cache) and a SignedData without them, except for
+    /// opaque signatures big enough that the copy would cost more.
+    fn read(&self) -> Result<(CmsContentInfo, Stack<X509>), SmimeError> {
+        let mut parsed = Stack::new()?;
+        for c in self.certs {
+            parsed.push(c.clone())?;
+        }
+        let cms = if self.sig.len() <= MAX_STRIPPED_SIGNATURE {
+            read_cms(&cms::without_certificates(self.sig)?)?
+        } else {
+            read_cms(self.sig)?
+        };
+        Ok((cms, parsed))
     }
 
     fn verify_detached(&self, content: &[u8]) -> Result<(), SmimeError> {
-        self.read()?
-            .verify(Some(self.certs), None, Some(content), None, self.flags)
+        let (mut cms, certs) = self.read()?;
+        cms.verify(Some(&certs), None, Some(content), None, self.flags)
             .map_err(SmimeError::BadSignature)
     }
 
@@ -868,32 +894,85 @@ impl Verifier<'_> {
     /// attribute to the caller: rust-openssl's verify copies the content into a growing
     /// memory BIO (three copies of a 1 MB message, and as many megabytes held).
     fn verify_attributes(&self) -> Result<(), SmimeError> {
-        self.read()?
-            .verify(
-                Some(self.certs),
-                None,
-                Some(&[]),
-                None,
-                self.flags | CMSOptions::NO_CONTENT_VERIFY,
-            )
-            .map_err(SmimeError::BadSignature)
+        let (mut cms, certs) = self.read()?;
+        cms.verify(
+            Some(&certs),
+            None,
+            Some(&[]),
+            None,
+            self.flags | CMSOptions::NO_CONTENT_VERIFY,
+        )
+        .map_err(SmimeError::BadSignature)
     }
+}
+
+/// Whether `si`'s signature over its signed attributes verifies with `cert`'s key, checked
+/// here as `CMS_verify` would check it, for the shape every S/MIME agent writes: an RSA key,
+/// PKCS#1 v1.5, a SHA-2 digest, signed attributes in DER (so the bytes received are the bytes
+/// OpenSSL would re-encode and check) that keep OpenSSL's attribute rules, and no unsigned
+/// attributes. `false` says only that it was not verified here: CMS_verify then decides, so
+/// every refusal stays OpenSSL's and nothing it would accept is refused.
+fn attributes_verify_here(si: &cms::SignerInfoSummary, cert: &X509) -> bool {
+    let Some(attrs) = si.signed_attrs.as_deref() else {
+        return false;
+    };
+    let md = match cms::digest_name(&si.digest) {
+        Some("sha-256") => MessageDigest::sha256(),
+        Some("sha-384") => MessageDigest::sha384(),
+        Some("sha-512") => MessageDigest::sha512(),
+        _ => return false,
+    };
+    // OpenSSL takes rsaEncryption, or an RSA signature OID whatever digest it names, as
+    // PKCS#1 v1.5 with the SignerInfo's digest; RSASSA-PSS is left to it.
+    let pkcs1 = [
+        oid::RSA_ENCRYPTION,
+        oid::SHA256_WITH_RSA,
+        oid::SHA384_WITH_RSA,
+        oid::SHA512_WITH_RSA,
+    ]
+    .contains(&si.signature_alg.as_slice());
+    if !pkcs1
+        || si.has_trailer
+        || si.message_digest.is_none()
+        || !cms::signed_attrs_are_der(attrs)
+        || !cms::signed_attribute_rules_hold(attrs)
+    {
+        return false;
+    }
+    let Ok(key) = cert.public_key() else {
+        return false;
+    };
+    if key.id() != Id::RSA {
+        return false;
+    }
+    let verified = SignatureVerifier::new(md, &key).and_then(|mut v| {
+        v.set_rsa_padding(Padding::PKCS1)?;
+        v.verify_oneshot(&si.signature, attrs)
+    });
+    // A failed check leaves errors on OpenSSL's queue that are not CMS_verify's.
+    if !matches!(verified, Ok(true)) {
+        let _ = ErrorStack::get();
+        return false;
+    }
+    true
 }
 
 /// Verifies a detached signature over `content`, exactly as transmitted or, for senders that
 /// sign the canonical form but transmit bare LF, over its CRLF form. Returns the bytes that
 /// verified, as a range of `content` when they are its own.
 ///
-/// When every SignerInfo has signed attributes (every S/MIME agent writes them), OpenSSL
-/// checks the signatures over the attributes and the content's digest is compared with each
-/// messageDigest attribute here, streaming; other shapes go through OpenSSL whole.
+/// When every SignerInfo has signed attributes (every S/MIME agent writes them), the
+/// signatures over the attributes are checked first, by OpenSSL unless
+/// `attributes_verified` says they were already, and the content's digest is compared with
+/// each messageDigest attribute here, streaming; other shapes go through OpenSSL whole.
 fn verify_detached(
     verifier: &Verifier<'_>,
+    attributes_verified: bool,
     signers: &[cms::SignerInfoSummary],
     content: &[u8],
 ) -> Result<SignedContent, SmimeError> {
     let attributed = signers.iter().all(|s| s.message_digest.is_some());
-    if attributed {
+    if attributed && !attributes_verified {
         verifier.verify_attributes()?;
     }
     let check = |bytes: &[u8]| {
@@ -1056,4 +1135,258 @@ fn check_envelope(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::smime::der::TAG_SET;
+    use crate::smime::RevocationPolicy;
+    use openssl::asn1::Asn1Time;
+    use openssl::bn::BigNum;
+    use openssl::pkey::{PKey, Private};
+    use openssl::rsa::Rsa;
+    use openssl::sign::Signer;
+    use openssl::x509::{X509Builder, X509NameBuilder};
+
+    const CONTENT: &[u8] = b"Content-Type: text/plain\r\n\r\nhello\r\n";
+
+    fn signer() -> (X509, PKey<Private>) {
+        let key = PKey::from_rsa(Rsa::generate(2048).unwrap()).unwrap();
+        let mut name = X509NameBuilder::new().unwrap();
+        name.append_entry_by_text("CN", "signer").unwrap();
+        let name = name.build();
+        let mut b = X509Builder::new().unwrap();
+        b.set_version(2).unwrap();
+        let serial = BigNum::from_u32(0x8124).unwrap().to_asn1_integer().unwrap();
+        b.set_serial_number(&serial).unwrap();
+        b.set_subject_name(&name).unwrap();
+        b.set_issuer_name(&name).unwrap();
+        b.set_pubkey(&key).unwrap();
+        b.set_not_before(&Asn1Time::days_from_now(0).unwrap())
+            .unwrap();
+        b.set_not_after(&Asn1Time::days_from_now(1).unwrap())
+            .unwrap();
+        b.sign(&key, MessageDigest::sha256()).unwrap();
+        (b.build(), key)
+    }
+
+    fn attribute(ty: &[u8], values: &[&[u8]]) -> Vec<u8> {
+        der::seq(&[&der::oid_tlv(ty), &der::tlv(TAG_SET, &values.concat())])
+    }
+
+    fn content_type(ty: &[u8]) -> Vec<u8> {
+        attribute(oid::CONTENT_TYPE, &[&der::oid_tlv(ty)])
+    }
+
+    fn message_digest() -> Vec<u8> {
+        let digest = openssl::hash::hash(MessageDigest::sha256(), CONTENT).unwrap();
+        attribute(oid::MESSAGE_DIGEST, &[&der::tlv(TAG_OCTET_STRING, &digest)])
+    }
+
+    fn signing_time() -> Vec<u8> {
+        attribute(oid::SIGNING_TIME, &[&der::tlv(0x17, b"261124100000Z")])
+    }
+
+    /// A detached SignedData over CONTENT whose one SignerInfo signs `attrs` (an encoded SET
+    /// OF, in the order given) with PKCS#1 v1.5 and SHA-256; `edit` changes the encoding of
+    /// the attributes after signing.
+    fn signed_data(
+        (cert, key): &(X509, PKey<Private>),
+        attrs: &[Vec<u8>],
+        edit: impl Fn(&mut Vec<u8>),
+    ) -> Vec<u8> {
+        let set = der::tlv(TAG_SET, &attrs.concat());
+        let mut signing = Signer::new(MessageDigest::sha256(), key).unwrap();
+        signing.set_rsa_padding(Padding::PKCS1).unwrap();
+        let signature = signing.sign_oneshot_to_vec(&set).unwrap();
+        let mut signed_attrs = set;
+        signed_attrs[0] = 0xA0;
+        edit(&mut signed_attrs);
+        let cert_der = cert.to_der().unwrap();
+        let (issuer, serial) = der::issuer_and_serial(&cert_der).unwrap();
+        let sha256 = der::seq(&[&der::oid_tlv(oid::SHA256)]);
+        let rsa = der::seq(&[&der::oid_tlv(oid::RSA_ENCRYPTION), &der::tlv(TAG_NULL, &[])]);
+        let signer_info = der::seq(&[
+            &der::small_int(1),
+            &der::seq(&[&issuer, &serial]),
+            &sha256,
+            &signed_attrs,
+            &rsa,
+            &der::tlv(TAG_OCTET_STRING, &signature),
+        ]);
+        let signed = der::seq(&[
+            &der::small_int(1),
+            &der::tlv(TAG_SET, &sha256),
+            &der::seq(&[&der::oid_tlv(oid::DATA)]),
+            &der::tlv(0xA0, &cert_der),
+            &der::tlv(TAG_SET, &signer_info),
+        ]);
+        der::seq(&[&der::oid_tlv(oid::SIGNED_DATA), &der::tlv(0xA0, &signed)])
+    }
+
+    fn verified_here(sig: &[u8], cert: &X509) -> bool {
+        let info = cms::signed_data(&cms::content_info(sig).unwrap().1).unwrap();
+        attributes_verify_here(&info.signers[0], cert)
+    }
+
+    fn openssl_accepts(sig: &[u8]) -> bool {
+        let flags = CMSOptions::NO_SIGNER_CERT_VERIFY | CMSOptions::BINARY;
+        CmsContentInfo::from_der(sig)
+            .and_then(|mut cms| cms.verify(None, None, Some(CONTENT), None, flags))
+            .is_ok()
+    }
+
+    /// The whole check, up to the chain: with no anchors, a SignedData whose signatures
+    /// verified fails on trust.
+    fn check(sig: &[u8]) -> SmimeError {
+        let trust = TrustStore::new(RevocationPolicy::Off);
+        let form = Form::Detached {
+            content: CONTENT,
+            micalg: Some("sha-256"),
+        };
+        match check_signed_data(sig, form, &trust, "b.example") {
+            Ok(_) => panic!("accepted without anchors"),
+            Err(e) => e,
+        }
+    }
+
+    fn passed_signature_checks(err: &SmimeError) -> bool {
+        matches!(
+            err,
+            SmimeError::NoTrustAnchors { .. } | SmimeError::Untrusted { .. }
+        )
+    }
+
+    /// What this file verifies itself it verifies as OpenSSL does: every shape accepted here
+    /// OpenSSL accepts, and each shape it leaves is refused by CMS_verify, not by us.
+    #[test]
+    fn signatures_over_signed_attributes_verified_here_agree_with_openssl() {
+        let pki = signer();
+        let usual = [content_type(oid::DATA), signing_time(), message_digest()];
+
+        let sig = signed_data(&pki, &usual, |_| {});
+        assert!(verified_here(&sig, &pki.0));
+        assert!(openssl_accepts(&sig));
+        let err = check(&sig);
+        assert!(passed_signature_checks(&err), "{err:?}");
+
+        // OpenSSL checks the attributes in the order received, not sorted.
+        let reordered = [message_digest(), signing_time(), content_type(oid::DATA)];
+        let sig = signed_data(&pki, &reordered, |_| {});
+        assert!(verified_here(&sig, &pki.0));
+        assert!(openssl_accepts(&sig));
+    }
+
+    #[test]
+    fn a_signed_attribute_altered_after_signing_is_refused() {
+        let pki = signer();
+        let usual = [content_type(oid::DATA), signing_time(), message_digest()];
+        let sig = signed_data(&pki, &usual, |attrs| {
+            let at = attrs
+                .windows(4)
+                .position(|w| w == b"2611")
+                .expect("signing time");
+            attrs[at + 3] = b'2';
+        });
+        assert!(!verified_here(&sig, &pki.0));
+        assert!(!openssl_accepts(&sig));
+        let err = check(&sig);
+        assert!(matches!(err, SmimeError::BadSignature(_)), "{err:?}");
+    }
+
+    /// RFC 5652 §5.3: a signature over another content type does not vouch for this one.
+    /// OpenSSL does not compare them, so this refusal is ours on every path.
+    #[test]
+    fn a_content_type_attribute_naming_another_type_is_refused() {
+        let pki = signer();
+        let attrs = [
+            content_type(oid::SIGNED_DATA),
+            signing_time(),
+            message_digest(),
+        ];
+        let sig = signed_data(&pki, &attrs, |_| {});
+        assert!(openssl_accepts(&sig), "OpenSSL alone would accept it");
+        let err = check(&sig);
+        assert!(
+            matches!(&err, SmimeError::MalformedCms(m) if m.contains("contentType")),
+            "{err:?}"
+        );
+    }
+
+    /// OpenSSL's rules for signed attributes (ossl_cms_si_check_attributes): each break of
+    /// them is left to CMS_verify, which refuses it although the signature itself is good.
+    #[test]
+    fn signed_attributes_breaking_the_cms_rules_are_refused() {
+        let pki = signer();
+        let ct = content_type(oid::DATA);
+        let md = message_digest();
+        let st = signing_time();
+        let two_times = attribute(
+            oid::SIGNING_TIME,
+            &[
+                &der::tlv(0x17, b"261124100000Z"),
+                &der::tlv(0x17, b"261124100001Z"),
+            ],
+        );
+        let counter = attribute(oid::COUNTERSIGNATURE, &[&der::seq(&[])]);
+        let cases: [(&str, Vec<Vec<u8>>); 6] = [
+            ("no messageDigest", vec![ct.clone(), st.clone()]),
+            ("no contentType", vec![st.clone(), md.clone()]),
+            (
+                "signingTime twice",
+                vec![ct.clone(), st.clone(), st.clone(), md.clone()],
+            ),
+            (
+                "signingTime with two values",
+                vec![ct.clone(), two_times, md.clone()],
+            ),
+            (
+                "a signed countersignature",
+                vec![ct.clone(), counter, md.clone()],
+            ),
+            (
+                "signingTime without a value",
+                vec![ct.clone(), attribute(oid::SIGNING_TIME, &[]), md.clone()],
+            ),
+        ];
+        for (name, attrs) in cases {
+            let sig = signed_data(&pki, &attrs, |_| {});
+            assert!(!verified_here(&sig, &pki.0), "{name}");
+            assert!(!openssl_accepts(&sig), "{name}");
+            let err = check(&sig);
+            assert!(
+                matches!(err, SmimeError::BadSignature(_)),
+                "{name}: {err:?}"
+            );
+        }
+    }
+
+    /// Attributes whose encoding OpenSSL would change before checking the signature (values
+    /// out of SET OF order, a long-form length) are not checked here: OpenSSL's verdict on
+    /// its re-encoding stands.
+    #[test]
+    fn signed_attributes_not_in_der_are_left_to_openssl() {
+        let pki = signer();
+        let unsorted = attribute(
+            oid::SMIME_CAPABILITIES,
+            &[&der::seq(&[&der::oid_tlv(oid::AES256_CBC)]), &der::seq(&[])],
+        );
+        let attrs = [content_type(oid::DATA), unsorted, message_digest()];
+        let sig = signed_data(&pki, &attrs, |_| {});
+        assert!(!verified_here(&sig, &pki.0));
+        assert!(!openssl_accepts(&sig), "OpenSSL sorts, then checks");
+        assert!(matches!(check(&sig), SmimeError::BadSignature(_)));
+
+        // signingTime's SET written with a long-form length: the signature over these bytes
+        // verifies, but OpenSSL checks the minimal form.
+        let long_time = der::seq(&[
+            &der::oid_tlv(oid::SIGNING_TIME),
+            &[&[TAG_SET, 0x81, 15][..], &der::tlv(0x17, b"261124100000Z")].concat(),
+        ]);
+        let attrs = [content_type(oid::DATA), long_time, message_digest()];
+        let sig = signed_data(&pki, &attrs, |_| {});
+        assert!(!verified_here(&sig, &pki.0));
+        assert!(!openssl_accepts(&sig));
+    }
 }

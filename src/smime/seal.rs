@@ -82,7 +82,8 @@ pub fn seal(
         unwrapped = content_entity(&headers, body);
         [&unwrapped, &[]]
     };
-    let signed = sign_entity(&content, signer)?;
+    let mut random = SealRandom::draw()?;
+    let signed = sign_entity(&content, signer, &mut random)?;
 
     let mut targets: Vec<X509> = recipients.to_vec();
     if opts.encrypt_to_sender {
@@ -135,6 +136,7 @@ pub fn seal(
         &targets,
         opts.cipher,
         opts.key_transport,
+        &random,
         &mut body,
     )?;
     body.finish();
@@ -171,9 +173,38 @@ struct SignedEntity {
     tail: Vec<u8>,
 }
 
+/// The random values one seal needs, drawn from OpenSSL's generator in one call: each call
+/// costs about as much as drawing all of them.
+pub(crate) struct SealRandom {
+    boundary: [u8; 12],
+    /// The content-encryption key (up to AES-256's) and the CBC IV or GCM nonce.
+    key: [u8; 32],
+    iv: [u8; 16],
+}
+
+impl SealRandom {
+    pub(crate) fn draw() -> Result<SealRandom, SmimeError> {
+        let mut bytes = [0u8; 60];
+        rand_bytes(&mut bytes)?;
+        let mut r = SealRandom {
+            boundary: [0; 12],
+            key: [0; 32],
+            iv: [0; 16],
+        };
+        r.boundary.copy_from_slice(&bytes[..12]);
+        r.key.copy_from_slice(&bytes[12..44]);
+        r.iv.copy_from_slice(&bytes[44..]);
+        Ok(r)
+    }
+}
+
 /// Builds `multipart/signed` around `content` (the concatenation of its pieces) with a
 /// detached SignedData over its exact bytes.
-fn sign_entity(content: &[&[u8]], signer: &Identity) -> Result<SignedEntity, SmimeError> {
+fn sign_entity(
+    content: &[&[u8]],
+    signer: &Identity,
+    random: &mut SealRandom,
+) -> Result<SignedEntity, SmimeError> {
     let (sig, micalg) = if signer.key.id() == Id::RSA {
         (
             rsa_signed_data(content, signer, SystemTime::now())?,
@@ -188,13 +219,14 @@ fn sign_entity(content: &[&[u8]], signer: &Identity) -> Result<SignedEntity, Smi
     // No piece can end in a prefix of the boundary line: each is a whole header block or
     // message, ending in CRLF.
     let boundary = loop {
-        let b = boundary()?;
+        let b = format!("----=_directd_{}", cms::hex(&random.boundary));
         if content
             .iter()
             .all(|piece| memchr::memmem::find(piece, b.as_bytes()).is_none())
         {
             break b;
         }
+        rand_bytes(&mut random.boundary)?;
     };
     let head = format!(
         "Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; \
@@ -331,12 +363,6 @@ fn micalg_of(sig: &[u8]) -> Result<&'static str, SmimeError> {
     }
 }
 
-fn boundary() -> Result<String, SmimeError> {
-    let mut r = [0u8; 12];
-    rand_bytes(&mut r)?;
-    Ok(format!("----=_directd_{}", cms::hex(&r)))
-}
-
 /// Where [`envelop`] writes the DER of the EnvelopedData, in order, as it is produced.
 pub(crate) trait DerSink {
     fn put(&mut self, bytes: &[u8]);
@@ -371,6 +397,7 @@ pub(crate) fn envelop(
     certs: &[X509],
     cipher: ContentCipher,
     transport: KeyTransport,
+    random: &SealRandom,
     sink: &mut impl DerSink,
 ) -> Result<(), SmimeError> {
     let (sym, cipher_oid, gcm) = match cipher {
@@ -379,17 +406,15 @@ pub(crate) fn envelop(
         ContentCipher::Aes128Gcm => (Cipher::aes_128_gcm(), oid::AES128_GCM, true),
         ContentCipher::Aes256Gcm => (Cipher::aes_256_gcm(), oid::AES256_GCM, true),
     };
-    let mut key = vec![0u8; sym.key_len()];
-    rand_bytes(&mut key)?;
+    let key = &random.key[..sym.key_len()];
     // CBC: a 16-byte IV; GCM: the 12-byte nonce RFC 5084 recommends.
-    let mut iv = vec![0u8; if gcm { 12 } else { 16 }];
-    rand_bytes(&mut iv)?;
+    let iv = &random.iv[..if gcm { 12 } else { 16 }];
     const TAG_LEN: u8 = 16;
     let content_alg = if gcm {
-        let params = der::seq(&[&der::tlv(TAG_OCTET_STRING, &iv), &der::small_int(TAG_LEN)]);
+        let params = der::seq(&[&der::tlv(TAG_OCTET_STRING, iv), &der::small_int(TAG_LEN)]);
         der::seq(&[&der::oid_tlv(cipher_oid), &params])
     } else {
-        der::seq(&[&der::oid_tlv(cipher_oid), &der::tlv(TAG_OCTET_STRING, &iv)])
+        der::seq(&[&der::oid_tlv(cipher_oid), &der::tlv(TAG_OCTET_STRING, iv)])
     };
     let plain_len: usize = pieces.iter().map(|p| p.len()).sum();
     let cipher_len = if gcm {
@@ -427,8 +452,8 @@ pub(crate) fn envelop(
             }
             KeyTransport::RsaPkcs1v15 => enc.set_rsa_padding(Padding::PKCS1)?,
         }
-        let mut wrapped = vec![0u8; enc.encrypt_len(&key)?];
-        let n = enc.encrypt(&key, &mut wrapped)?;
+        let mut wrapped = vec![0u8; enc.encrypt_len(key)?];
+        let n = enc.encrypt(key, &mut wrapped)?;
         wrapped.truncate(n);
 
         let (issuer, serial) = der::issuer_and_serial(&cert.to_der()?)?;
@@ -473,7 +498,7 @@ pub(crate) fn envelop(
     sink.expect_total(der::tlv_len(info_len));
     sink.put(&head);
 
-    let mut crypter = Crypter::new(sym, Mode::Encrypt, &key, Some(&iv))?;
+    let mut crypter = Crypter::new(sym, Mode::Encrypt, key, Some(iv))?;
     let mut buf = vec![0u8; CHUNK + sym.block_size()];
     let mut written = 0usize;
     for piece in pieces {
