@@ -215,7 +215,7 @@ fn record_in(
             source_path: source_path.map(str::to_owned),
             xdm_uri: item.xdm.as_ref().map(|x| x.uri.clone()),
         };
-        let outcome = clinical::insert_document(tx, &source, doc)?;
+        let outcome = clinical::insert_document_in(tx, &source, doc)?;
         if !outcome.inserted {
             tally.already_stored += 1;
             continue;
