@@ -29,6 +29,8 @@ mod error;
 pub(crate) use crate::mime;
 mod open;
 mod seal;
+#[cfg(test)]
+mod test_certs;
 
 use serde::Serialize;
 
