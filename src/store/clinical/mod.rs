@@ -124,20 +124,11 @@ pub fn insert_document(
     source: &Source,
     doc: &Document,
 ) -> rusqlite::Result<InsertOutcome> {
-    if let Some(id) = find_by_sha(conn, &doc.sha256)? {
-        return Ok(InsertOutcome {
-            document_id: id,
-            inserted: false,
-        });
-    }
     conn.execute_batch("SAVEPOINT insert_document")?;
-    match insert_all(conn, source, doc) {
-        Ok(id) => {
+    match insert_once(conn, source, doc) {
+        Ok(outcome) => {
             conn.execute_batch("RELEASE insert_document")?;
-            Ok(InsertOutcome {
-                document_id: id,
-                inserted: true,
-            })
+            Ok(outcome)
         }
         Err(e) => {
             // Best effort: the original error is the one worth reporting.
@@ -164,14 +155,24 @@ pub(crate) fn insert_document_in(
     source: &Source,
     doc: &Document,
 ) -> rusqlite::Result<InsertOutcome> {
-    if let Some(id) = find_by_sha(tx, &doc.sha256)? {
+    insert_once(tx, source, doc)
+}
+
+/// The document's rows unless its bytes are stored already, with no guard against a failure
+/// half way (see the two callers).
+fn insert_once(
+    conn: &Connection,
+    source: &Source,
+    doc: &Document,
+) -> rusqlite::Result<InsertOutcome> {
+    if let Some(id) = find_by_sha(conn, &doc.sha256)? {
         return Ok(InsertOutcome {
             document_id: id,
             inserted: false,
         });
     }
     Ok(InsertOutcome {
-        document_id: insert_all(tx, source, doc)?,
+        document_id: insert_all(conn, source, doc)?,
         inserted: true,
     })
 }
