@@ -431,6 +431,47 @@ fn ccda_show_reads_in_words() {
     }
 }
 
+/// `directd ingest` stores without SQLite's per-row foreign-key checks (every reference it writes
+/// is to a row it created earlier in the same transaction); what it stored must still pass them.
+#[test]
+fn bulk_ingest_leaves_every_reference_whole() {
+    let env = env();
+    let names = support::ingest::xml_fixtures("ccda");
+    for path in &names {
+        std::fs::copy(path, env.files.join(path.file_name().expect("name"))).expect("copy");
+    }
+    assert!(names.len() >= 10, "{names:?}");
+    // One fixture names a PDF that is not beside it: reported, and the command exits 1.
+    let out = directd(
+        &env,
+        &["ingest", "--json", env.files.to_str().expect("utf-8")],
+    );
+    let summary: Value = serde_json::from_slice(&out.stdout).expect("json summary");
+    assert_eq!(summary["documents"], names.len(), "{summary}");
+    let conn = rusqlite::Connection::open(&env.db).expect("open store");
+    let dangling: Vec<(String, i64, String)> = conn
+        .prepare("PRAGMA foreign_key_check")
+        .expect("prepare")
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    assert!(dangling.is_empty(), "{dangling:?}");
+    // Rows below every level were written: documents, sections, entries, codings, persons.
+    for table in [
+        "sections",
+        "problems",
+        "results",
+        "entry_codings",
+        "person_members",
+    ] {
+        let n: i64 = conn
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .expect("count");
+        assert!(n > 0, "no rows in {table}");
+    }
+}
+
 fn sql_rows(db: &Path, sql: &str) -> Vec<String> {
     let conn = rusqlite::Connection::open(db).expect("open store");
     let mut stmt = conn.prepare(sql).expect("prepare");

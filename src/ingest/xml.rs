@@ -135,11 +135,20 @@ impl<'a> SafeReader<'a> {
             return Node::from_start(e);
         };
         let name_len = e.name().as_ref().len();
-        let mut attrs = Vec::new();
-        for attr in Attributes::new(tag, name_len) {
+        let mut attrs: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
+        // quick-xml's duplicate check keeps a list of the keys seen, a heap allocation for every
+        // element that has attributes (a twentieth of extraction). A repeated key is found here
+        // on the local names kept anyway; only then is the tag read again with quick-xml's own
+        // check, which compares qualified names (`a:id` and `b:id` may both appear) and gives
+        // its error for a true duplicate.
+        let mut declares_namespace = false;
+        let mut unchecked = Attributes::new(tag, name_len);
+        unchecked.with_checks(false);
+        for attr in unchecked {
             let attr = attr?;
             let key = attr.key.0;
             if key == b"xmlns" || key.starts_with(b"xmlns:") {
+                declares_namespace = true;
                 continue;
             }
             let key = within(tag, key).map_or_else(|| utf8(key), Cow::Borrowed);
@@ -149,7 +158,16 @@ impl<'a> SafeReader<'a> {
                 Some(v) if !v.contains('&') => Cow::Borrowed(v),
                 _ => attr.unescape_value()?,
             };
-            attrs.push((local_name_str(key), value));
+            let key = local_name_str(key);
+            if attrs.iter().any(|(k, _)| *k == key) {
+                check_attributes(tag, name_len)?;
+            }
+            attrs.push((key, value));
+        }
+        // Namespace declarations are not kept, so their repeats are looked for the slow way
+        // (a few elements per document declare any).
+        if declares_namespace {
+            check_attributes(tag, name_len)?;
         }
         Ok(Node {
             name: local_name_str(Cow::Borrowed(tag.get(..name_len).unwrap_or(tag))),
@@ -225,6 +243,11 @@ impl<'a> SafeReader<'a> {
     }
 }
 
+/// quick-xml's verdict on the attributes of start tag `tag`, duplicates included.
+fn check_attributes(tag: &str, name_len: usize) -> Result<(), IngestError> {
+    Attributes::new(tag, name_len).try_for_each(|a| a.map(drop).map_err(IngestError::from))
+}
+
 pub(crate) fn unexpected_eof() -> IngestError {
     IngestError::MalformedXml("unexpected end of document".into())
 }
@@ -284,6 +307,24 @@ pub(crate) fn local_name(qname: &[u8]) -> &[u8] {
     match qname.iter().rposition(|&b| b == b':') {
         Some(i) => &qname[i + 1..],
         None => qname,
+    }
+}
+
+/// `text` with runs of whitespace made one space and none at either end: what
+/// `split_whitespace().collect::<Vec<_>>().join(" ")` gives, in one allocation instead of two.
+pub(crate) fn collapse_whitespace(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    push_words(&mut out, text);
+    out
+}
+
+/// Appends the words of `text` to `out`, each after one space unless `out` is empty.
+fn push_words(out: &mut String, text: &str) {
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
     }
 }
 
@@ -362,21 +403,86 @@ impl<'a> Node<'a> {
 
     /// All text below this node, whitespace collapsed; `None` when empty.
     pub(crate) fn all_text(&self) -> Option<String> {
-        let mut raw = String::new();
-        self.collect_text(&mut raw);
-        let collapsed = raw.split_whitespace().collect::<Vec<_>>().join(" ");
-        (!collapsed.is_empty()).then_some(collapsed)
+        let mut out = String::new();
+        self.collect_words(&mut out);
+        (!out.is_empty()).then_some(out)
     }
 
-    fn collect_text(&self, out: &mut String) {
-        out.push_str(&self.text);
+    /// The words of this node's text and then of each child's, in document order, each after a
+    /// single space but the first: the collapsed text, without gathering the raw text first.
+    fn collect_words(&self, out: &mut String) {
+        push_words(out, &self.text);
         for c in &self.children {
-            out.push(' ');
-            c.collect_text(out);
+            c.collect_words(out);
         }
     }
 
     pub(crate) fn template_roots(&self) -> impl Iterator<Item = &str> {
         self.children("templateId").filter_map(|t| t.attr("root"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The node of the first element of `xml`, as the extractors build it.
+    fn first_node(xml: &str) -> Result<Vec<(String, String)>, IngestError> {
+        let limits = Limits::default();
+        let mut r = SafeReader::new(xml.as_bytes(), &limits);
+        loop {
+            match r.next()? {
+                Ev::Start(e) | Ev::Empty(e) => {
+                    let node = r.node(&e)?;
+                    return Ok(node
+                        .attrs
+                        .iter()
+                        .map(|(k, v)| (k.to_string(), v.to_string()))
+                        .collect());
+                }
+                Ev::Eof => panic!("no element in {xml}"),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn a_repeated_attribute_is_refused() {
+        for xml in [
+            r#"<code code="1" code="2"/>"#,
+            r#"<code a="0" code="1" b="2" code="3"></code>"#,
+            r#"<code sdtc:x="1" sdtc:x="2"/>"#,
+            r#"<ClinicalDocument xmlns="urn:hl7-org:v3" xmlns="urn:other"/>"#,
+        ] {
+            let err = first_node(xml).expect_err(xml);
+            assert!(
+                matches!(err, IngestError::MalformedXml(_)),
+                "{xml}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn one_local_name_under_two_prefixes_is_not_a_repeat() {
+        let attrs = first_node(r#"<id a:root="1" b:root="2" root="3" extension="4"/>"#).unwrap();
+        let keys: Vec<&str> = attrs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["root", "root", "root", "extension"]);
+        assert_eq!(attrs[0].1, "1");
+    }
+
+    #[test]
+    fn collapsed_text_is_what_split_and_join_give() {
+        for text in [
+            "",
+            "   ",
+            "a",
+            " a  b\t\nc ",
+            "\u{a0}x\u{2003}y",
+            "ab  ",
+            "  ab",
+        ] {
+            let joined = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            assert_eq!(collapse_whitespace(text), joined, "{text:?}");
+        }
     }
 }

@@ -11,7 +11,7 @@ use super::entries::read_entry;
 use super::hex;
 use crate::ingest::error::IngestError;
 use crate::ingest::model::*;
-use crate::ingest::xml::{local_name, unexpected_eof, Ev, Node, SafeReader};
+use crate::ingest::xml::{collapse_whitespace, local_name, unexpected_eof, Ev, Node, SafeReader};
 pub(super) fn read_body_component(
     r: &mut SafeReader<'_>,
     doc: &mut Document,
@@ -200,8 +200,7 @@ fn read_narrative(r: &mut SafeReader<'_>) -> Result<Narrative, IngestError> {
                 if open_ids.last().is_some_and(|(l, _, _)| *l == level) {
                     if let Some((_, id, start)) = open_ids.pop() {
                         let text = out.get(start..).unwrap_or_default();
-                        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-                        ids.insert(id, text);
+                        ids.insert(id, collapse_whitespace(text));
                     }
                 }
                 level -= 1;

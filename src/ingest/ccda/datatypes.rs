@@ -1,7 +1,7 @@
 //! HL7 v3 data types (II, CD, PN, AD, TEL, TS, IVL, PQ, ...) read from captured nodes.
 
 use crate::ingest::model::*;
-use crate::ingest::xml::Node;
+use crate::ingest::xml::{collapse_whitespace, Node};
 pub(super) fn template_id(node: &Node) -> Option<TemplateId> {
     Some(TemplateId {
         root: node.attr_string("root")?,
@@ -31,7 +31,7 @@ pub(super) fn code(node: &Node) -> Code {
 
 pub(super) fn person_name(node: &Node) -> PersonName {
     let parts = |n: &str| -> Vec<String> { node.children(n).filter_map(Node::all_text).collect() };
-    let text = node.text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let text = collapse_whitespace(&node.text);
     PersonName {
         name_use: node.attr_string("use"),
         prefixes: parts("prefix"),

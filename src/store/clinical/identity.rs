@@ -176,11 +176,10 @@ fn non_empty(s: String) -> Option<String> {
 
 impl Demographics {
     fn load(conn: &Connection, patient_id: i64) -> rusqlite::Result<Demographics> {
-        conn.query_row(
+        conn.prepare_cached(
             "SELECT family, given, birth_time, gender_code FROM patients WHERE id = ?1",
-            [patient_id],
-            |r| Demographics::from_row(r, 0),
-        )
+        )?
+        .query_row([patient_id], |r| Demographics::from_row(r, 0))
     }
 
     /// From the columns `family, given, birth_time, gender_code` starting at `at`.
@@ -262,12 +261,9 @@ fn is_placeholder(root: &str, extension: &str) -> bool {
 }
 
 fn person_of(conn: &Connection, patient_id: i64) -> rusqlite::Result<Option<i64>> {
-    conn.query_row(
-        "SELECT person_id FROM person_members WHERE patient_id = ?1",
-        [patient_id],
-        |r| r.get(0),
-    )
-    .optional()
+    conn.prepare_cached("SELECT person_id FROM person_members WHERE patient_id = ?1")?
+        .query_row([patient_id], |r| r.get(0))
+        .optional()
 }
 
 fn members(conn: &Connection, person_id: i64) -> rusqlite::Result<Vec<i64>> {
