@@ -137,7 +137,7 @@ impl<'a> SafeReader<'a> {
         let name_len = e.name().as_ref().len();
         let mut attrs: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
         // quick-xml's duplicate check keeps a list of the keys seen, a heap allocation for every
-        // element that has attributes (a twentieth of extraction). A repeated key is found here
+        // element that has attributes (a thirtieth of extraction). A repeated key is found here
         // on the local names kept anyway; only then is the tag read again with quick-xml's own
         // check, which compares qualified names (`a:id` and `b:id` may both appear) and gives
         // its error for a true duplicate.
