@@ -432,7 +432,7 @@ fn ccda_show_reads_in_words() {
 }
 
 /// `directd ingest` stores without SQLite's per-row foreign-key checks (every reference it writes
-/// is to a row it created earlier in the same transaction); what it stored must still pass them.
+/// is to a row the same transaction created or read); what it stored must still pass them.
 #[test]
 fn bulk_ingest_leaves_every_reference_whole() {
     let env = env();
