@@ -356,16 +356,16 @@ fn parse_metadata(bytes: &[u8], limits: &Limits) -> Result<Vec<MetadataEntry>, I
     };
     r.drain()?;
     let mut objects = Vec::new();
-    collect_named(&root, "ExtrinsicObject", &mut objects);
+    collect_named(root.root(), "ExtrinsicObject", &mut objects);
     if objects.is_empty() {
         return Err(IngestError::XdmBadMetadata("no ExtrinsicObject".into()));
     }
     Ok(objects.into_iter().map(metadata_entry).collect())
 }
 
-fn collect_named<'a, 'x>(node: &'a Node<'x>, name: &str, out: &mut Vec<&'a Node<'x>>) {
-    for c in &node.children {
-        if c.name == name {
+fn collect_named<'t>(node: Node<'t>, name: &str, out: &mut Vec<Node<'t>>) {
+    for c in node.all_children() {
+        if c.name() == name {
             out.push(c);
         } else {
             collect_named(c, name, out);
@@ -373,13 +373,13 @@ fn collect_named<'a, 'x>(node: &'a Node<'x>, name: &str, out: &mut Vec<&'a Node<
     }
 }
 
-fn slot_values(obj: &Node, name: &str) -> Vec<String> {
+fn slot_values(obj: Node, name: &str) -> Vec<String> {
     obj.children("Slot")
         .filter(|s| s.attr("name").is_some_and(|n| n.eq_ignore_ascii_case(name)))
         .flat_map(|s| s.children("ValueList"))
         .flat_map(|vl| vl.children("Value"))
         .filter_map(|v| {
-            let t = v.text.trim();
+            let t = v.text().trim();
             (!t.is_empty()).then(|| t.to_string())
         })
         .collect()
@@ -403,7 +403,7 @@ fn join_uri(values: Vec<String>) -> Option<String> {
     (!joined.is_empty()).then_some(joined)
 }
 
-fn metadata_entry(obj: &Node) -> MetadataEntry {
+fn metadata_entry(obj: Node) -> MetadataEntry {
     let first = |name: &str| slot_values(obj, name).into_iter().next();
     MetadataEntry {
         entry_uuid: obj.attr_string("id"),

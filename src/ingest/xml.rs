@@ -3,10 +3,10 @@
 //! forgotten by a new parser.
 //!
 //! Parsing is streaming: the reader hands out events borrowed from the input slice. Callers build a
-//! [`Node`] tree only for small self-contained fragments (one header block, one entry), which keeps
-//! memory proportional to the largest fragment rather than to the document. A node borrows its
-//! name, attributes and text from the input wherever they need no unescaping, so capturing an
-//! entry costs its `Vec`s, not a `String` per name and value.
+//! [`Tree`] only for small self-contained fragments (one header block, one entry), which keeps
+//! memory proportional to the largest fragment rather than to the document. A tree borrows its
+//! names, attributes and text from the input wherever they need no unescaping, so capturing an
+//! entry costs two arena `Vec`s, not a `String` per name and value.
 
 use std::borrow::Cow;
 
@@ -130,12 +130,20 @@ impl<'a> SafeReader<'a> {
 
     /// The element whose start tag `e` was just returned, without its content, borrowing from
     /// the input where it can.
-    pub(crate) fn node(&self, e: &BytesStart<'_>) -> Result<Node<'a>, IngestError> {
+    pub(crate) fn node(&self, e: &BytesStart<'_>) -> Result<Tree<'a>, IngestError> {
+        let mut tree = Tree::default();
+        let at = self.open_element(&mut tree, e)?;
+        tree.close(at);
+        Ok(tree)
+    }
+
+    /// Appends the element whose start tag is `e` to `tree`, children still to come; its index.
+    fn open_element(&self, tree: &mut Tree<'a>, e: &BytesStart<'_>) -> Result<usize, IngestError> {
         let Some(tag) = self.text.and_then(|text| within(text, e)) else {
-            return Node::from_start(e);
+            return tree.open_copied(e);
         };
         let name_len = e.name().as_ref().len();
-        let mut attrs: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
+        let first_attr = tree.attrs.len();
         // quick-xml's duplicate check keeps a list of the keys seen, a heap allocation for every
         // element that has attributes (a thirtieth of extraction). A repeated key is found here
         // on the local names kept anyway; only then is the tag read again with quick-xml's own
@@ -159,58 +167,55 @@ impl<'a> SafeReader<'a> {
                 _ => attr.unescape_value()?,
             };
             let key = local_name_str(key);
-            if attrs.iter().any(|(k, _)| *k == key) {
+            if tree.attrs[first_attr..].iter().any(|(k, _)| *k == key) {
                 check_attributes(tag, name_len)?;
             }
-            attrs.push((key, value));
+            tree.attrs.push((key, value));
         }
         // Namespace declarations are not kept, so their repeats are looked for the slow way
         // (a few elements per document declare any).
         if declares_namespace {
             check_attributes(tag, name_len)?;
         }
-        Ok(Node {
-            name: local_name_str(Cow::Borrowed(tag.get(..name_len).unwrap_or(tag))),
-            attrs,
-            children: Vec::new(),
-            text: Cow::Borrowed(""),
-        })
+        let name = local_name_str(Cow::Borrowed(tag.get(..name_len).unwrap_or(tag)));
+        Ok(tree.open(name, first_attr))
     }
 
-    /// Reads the rest of an element whose start tag was just returned into a [`Node`].
-    pub(crate) fn subtree(&mut self, start: &BytesStart<'_>) -> Result<Node<'a>, IngestError> {
-        let mut stack = vec![self.node(start)?];
+    /// Reads the rest of an element whose start tag was just returned into a [`Tree`].
+    pub(crate) fn subtree(&mut self, start: &BytesStart<'_>) -> Result<Tree<'a>, IngestError> {
+        let mut tree = Tree::default();
+        // Indices of the elements whose end tag is still to come, innermost last.
+        let mut open = vec![self.open_element(&mut tree, start)?];
         loop {
             match self.next()? {
-                Ev::Start(e) => stack.push(self.node(&e)?),
+                Ev::Start(e) => open.push(self.open_element(&mut tree, &e)?),
                 Ev::Empty(e) => {
-                    let node = self.node(&e)?;
-                    if let Some(top) = stack.last_mut() {
-                        top.children.push(node);
-                    }
+                    let at = self.open_element(&mut tree, &e)?;
+                    tree.close(at);
                 }
                 Ev::End(_) => {
-                    let Some(done) = stack.pop() else {
+                    let Some(done) = open.pop() else {
                         return Err(IngestError::MalformedXml("unbalanced end tag".into()));
                     };
-                    match stack.last_mut() {
-                        Some(parent) => parent.children.push(done),
-                        None => return Ok(done),
+                    tree.close(done);
+                    if open.is_empty() {
+                        return Ok(tree);
                     }
                 }
                 Ev::Text(t) => {
-                    if let Some(top) = stack.last_mut() {
-                        if top.text.is_empty() {
+                    if let Some(&top) = open.last() {
+                        let text = &mut tree.elements[top].text;
+                        if text.is_empty() {
                             // Leading whitespace is left out: it is mostly the indentation
                             // between child elements, which would otherwise be concatenated into
                             // a new String for every element with children.
                             if !t.bytes().all(|b| b.is_ascii_whitespace()) {
-                                top.text = t;
+                                *text = t;
                             }
                         } else {
-                            top.text.to_mut().push_str(&t);
+                            text.to_mut().push_str(&t);
                         }
-                        self.check_text(top.text.len())?;
+                        self.check_text(text.len())?;
                     }
                 }
                 Ev::Eof => return Err(unexpected_eof()),
@@ -328,23 +333,64 @@ fn push_words(out: &mut String, text: &str) {
     }
 }
 
-/// A small element, used for bounded fragments only (see module docs).
-#[derive(Debug, Default, Clone)]
-pub(crate) struct Node<'a> {
-    pub name: Cow<'a, str>,
-    /// Attributes by local name; namespace declarations are dropped.
-    pub attrs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
-    pub children: Vec<Node<'a>>,
-    /// Direct character data, concatenated; whitespace before the first other character is left
-    /// out (every reader trims or collapses whitespace).
-    pub text: Cow<'a, str>,
+/// A small fragment (see module docs), read into one arena: its elements in document order,
+/// each followed by its descendants, and all their attributes in one list. A per-element tree
+/// of `Vec`s cost an allocation for each element's children and for its attributes, and a
+/// recursive drop: a third of `directd ingest`'s own work on small documents.
+#[derive(Debug, Default)]
+pub(crate) struct Tree<'a> {
+    elements: Vec<Element<'a>>,
+    attrs: Vec<(Cow<'a, str>, Cow<'a, str>)>,
 }
 
-impl<'a> Node<'a> {
-    /// An owned copy of the start tag `e` (see [`SafeReader::node`] for the borrowing one).
-    pub(crate) fn from_start(e: &BytesStart<'_>) -> Result<Node<'static>, IngestError> {
+#[derive(Debug)]
+struct Element<'a> {
+    name: Cow<'a, str>,
+    /// Direct character data, concatenated; whitespace before the first other character is left
+    /// out (every reader trims or collapses whitespace).
+    text: Cow<'a, str>,
+    /// This element's attributes by local name, as `Tree::attrs[attrs.0..attrs.1]`; namespace
+    /// declarations are dropped.
+    attrs: (u32, u32),
+    /// One past this element's last descendant: where its next sibling is.
+    end: u32,
+    /// One past its last child still read as one: `end` unless [`Tree::replace_content`] took
+    /// the children away.
+    children_end: u32,
+}
+
+impl<'a> Tree<'a> {
+    /// The element the fragment was read from.
+    pub(crate) fn root(&self) -> Node<'_> {
+        Node { tree: self, at: 0 }
+    }
+
+    /// Appends an element whose attributes are `attrs[first_attr..]`; its index.
+    fn open(&mut self, name: Cow<'a, str>, first_attr: usize) -> usize {
+        let at = self.elements.len();
+        self.elements.push(Element {
+            name,
+            text: Cow::Borrowed(""),
+            attrs: (index(first_attr), index(self.attrs.len())),
+            end: 0,
+            children_end: 0,
+        });
+        at
+    }
+
+    /// Marks element `at` complete: everything appended since it is its content.
+    fn close(&mut self, at: usize) {
+        let end = index(self.elements.len());
+        let element = &mut self.elements[at];
+        element.end = end;
+        element.children_end = end;
+    }
+
+    /// [`Tree::open`] with an owned copy of the start tag `e`, for input that is not one UTF-8
+    /// slice (see [`SafeReader::open_element`] for the borrowing one).
+    fn open_copied(&mut self, e: &BytesStart<'_>) -> Result<usize, IngestError> {
         let name = String::from_utf8_lossy(local_name(e.name().as_ref())).into_owned();
-        let mut attrs = Vec::new();
+        let first_attr = self.attrs.len();
         for attr in e.attributes() {
             let attr = attr?;
             let key = attr.key.as_ref();
@@ -352,57 +398,124 @@ impl<'a> Node<'a> {
                 continue;
             }
             let value = attr.unescape_value()?.into_owned();
-            attrs.push((
+            self.attrs.push((
                 Cow::Owned(String::from_utf8_lossy(local_name(key)).into_owned()),
                 Cow::Owned(value),
             ));
         }
-        Ok(Node {
-            name: Cow::Owned(name),
-            attrs,
-            children: Vec::new(),
-            text: Cow::Borrowed(""),
-        })
+        Ok(self.open(Cow::Owned(name), first_attr))
     }
 
-    pub(crate) fn attr(&self, name: &str) -> Option<&str> {
-        self.attrs
+    /// How many elements the fragment has.
+    pub(crate) fn len(&self) -> usize {
+        self.elements.len()
+    }
+
+    /// Element `at`, counting in document order from the root (0).
+    pub(crate) fn node(&self, at: usize) -> Node<'_> {
+        assert!(
+            at < self.elements.len(),
+            "element {at} of {}",
+            self.elements.len()
+        );
+        Node { tree: self, at }
+    }
+
+    /// Gives element `at` the text `text` in place of its content; its descendants stay in the
+    /// arena but are no longer its children.
+    pub(crate) fn replace_content(&mut self, at: usize, text: String) {
+        let element = &mut self.elements[at];
+        element.text = Cow::Owned(text);
+        element.children_end = index(at + 1);
+    }
+}
+
+/// An arena position as stored. A fragment is far below `u32::MAX` elements: the reader's
+/// element cap (`Limits::max_elements`) is checked first.
+fn index(at: usize) -> u32 {
+    u32::try_from(at).expect("fragment below the element cap")
+}
+
+/// One element of a [`Tree`]: a copyable handle, so that readers pass elements by value.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Node<'t> {
+    tree: &'t Tree<'t>,
+    at: usize,
+}
+
+impl<'t> Node<'t> {
+    fn element(self) -> &'t Element<'t> {
+        &self.tree.elements[self.at]
+    }
+
+    /// Local name.
+    pub(crate) fn name(self) -> &'t str {
+        &self.element().name
+    }
+
+    /// Direct character data (see [`Element::text`]).
+    pub(crate) fn text(self) -> &'t str {
+        &self.element().text
+    }
+
+    /// Attributes by local name, in document order.
+    pub(crate) fn attrs(self) -> &'t [(Cow<'t, str>, Cow<'t, str>)] {
+        let (first, end) = self.element().attrs;
+        &self.tree.attrs[first as usize..end as usize]
+    }
+
+    /// The element after this one's descendants: its next sibling if it has one.
+    fn end(self) -> usize {
+        self.element().end as usize
+    }
+
+    pub(crate) fn attr(self, name: &str) -> Option<&'t str> {
+        self.attrs()
             .iter()
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_ref())
             .filter(|v| !v.trim().is_empty())
     }
 
-    pub(crate) fn attr_string(&self, name: &str) -> Option<String> {
+    pub(crate) fn attr_string(self, name: &str) -> Option<String> {
         self.attr(name).map(|v| v.trim().to_string())
     }
 
-    pub(crate) fn is_true(&self, name: &str) -> bool {
+    pub(crate) fn is_true(self, name: &str) -> bool {
         self.attr(name).is_some_and(|v| v.trim() == "true")
     }
 
-    pub(crate) fn child(&self, name: &str) -> Option<&Node<'a>> {
-        self.children.iter().find(|c| c.name == name)
+    /// Child elements, in document order.
+    pub(crate) fn all_children(self) -> Children<'t> {
+        Children {
+            tree: self.tree,
+            next: self.at + 1,
+            end: self.element().children_end as usize,
+        }
     }
 
-    pub(crate) fn children<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s Node<'a>> + 's {
-        self.children.iter().filter(move |c| c.name == name)
+    pub(crate) fn child(self, name: &str) -> Option<Node<'t>> {
+        self.all_children().find(|c| c.name() == name)
+    }
+
+    pub(crate) fn children<'s>(self, name: &'s str) -> impl Iterator<Item = Node<'t>> + 's
+    where
+        't: 's,
+    {
+        self.all_children().filter(move |c| c.name() == name)
     }
 
     /// First node reached by following `path` one child name at a time, trying every matching
     /// child at each step (a repeated `participant` may hold the wanted role in its second copy).
-    pub(crate) fn find(&self, path: &[&str]) -> Option<&Node<'a>> {
+    pub(crate) fn find(self, path: &[&str]) -> Option<Node<'t>> {
         let Some((first, rest)) = path.split_first() else {
             return Some(self);
         };
-        self.children
-            .iter()
-            .filter(|c| c.name == *first)
-            .find_map(|c| c.find(rest))
+        self.children(first).find_map(|c| c.find(rest))
     }
 
     /// All text below this node, whitespace collapsed; `None` when empty.
-    pub(crate) fn all_text(&self) -> Option<String> {
+    pub(crate) fn all_text(self) -> Option<String> {
         let mut out = String::new();
         self.collect_words(&mut out);
         (!out.is_empty()).then_some(out)
@@ -410,15 +523,38 @@ impl<'a> Node<'a> {
 
     /// The words of this node's text and then of each child's, in document order, each after a
     /// single space but the first: the collapsed text, without gathering the raw text first.
-    fn collect_words(&self, out: &mut String) {
-        push_words(out, &self.text);
-        for c in &self.children {
+    fn collect_words(self, out: &mut String) {
+        push_words(out, self.text());
+        for c in self.all_children() {
             c.collect_words(out);
         }
     }
 
-    pub(crate) fn template_roots(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn template_roots(self) -> impl Iterator<Item = &'t str> {
         self.children("templateId").filter_map(|t| t.attr("root"))
+    }
+}
+
+/// The child elements of a [`Node`]: each child's descendants are skipped by its `end`.
+pub(crate) struct Children<'t> {
+    tree: &'t Tree<'t>,
+    next: usize,
+    end: usize,
+}
+
+impl<'t> Iterator for Children<'t> {
+    type Item = Node<'t>;
+
+    fn next(&mut self) -> Option<Node<'t>> {
+        if self.next >= self.end {
+            return None;
+        }
+        let node = Node {
+            tree: self.tree,
+            at: self.next,
+        };
+        self.next = node.end();
+        Some(node)
     }
 }
 
@@ -433,9 +569,10 @@ mod tests {
         loop {
             match r.next()? {
                 Ev::Start(e) | Ev::Empty(e) => {
-                    let node = r.node(&e)?;
-                    return Ok(node
-                        .attrs
+                    let tree = r.node(&e)?;
+                    return Ok(tree
+                        .root()
+                        .attrs()
                         .iter()
                         .map(|(k, v)| (k.to_string(), v.to_string()))
                         .collect());
@@ -468,6 +605,60 @@ mod tests {
         let keys: Vec<&str> = attrs.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["root", "root", "root", "extension"]);
         assert_eq!(attrs[0].1, "1");
+    }
+
+    /// The tree of the first element of `xml`, as the extractors read it.
+    fn first_tree<'a>(xml: &'a str, limits: &'a Limits) -> Tree<'a> {
+        let mut r = SafeReader::new(xml.as_bytes(), limits);
+        loop {
+            match r.next().unwrap() {
+                Ev::Start(e) => return r.subtree(&e).unwrap(),
+                Ev::Eof => panic!("no element in {xml}"),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn children_skip_their_siblings_descendants() {
+        let limits = Limits::default();
+        let tree = first_tree(
+            r#"<a k="v"><b n="1"><c><d/></c> one </b><e/><b n="2">two</b> tail</a>"#,
+            &limits,
+        );
+        let root = tree.root();
+        let names: Vec<&str> = root.all_children().map(Node::name).collect();
+        assert_eq!(names, ["b", "e", "b"]);
+        let ns: Vec<&str> = root.children("b").filter_map(|b| b.attr("n")).collect();
+        assert_eq!(ns, ["1", "2"]);
+        assert_eq!(root.attr("k"), Some("v"));
+        assert_eq!(root.find(&["b", "c", "d"]).map(Node::name), Some("d"));
+        assert!(
+            root.find(&["b", "d"]).is_none(),
+            "a grandchild is not a child"
+        );
+        assert_eq!(root.all_text().as_deref(), Some("tail one two"));
+        assert_eq!(tree.len(), 6);
+    }
+
+    #[test]
+    fn replaced_content_hides_the_old_children() {
+        let limits = Limits::default();
+        let mut tree = first_tree(r#"<a><t><reference value="r"/></t><u/></a>"#, &limits);
+        let at = (0..tree.len())
+            .find(|&i| tree.node(i).name() == "t")
+            .unwrap();
+        tree.replace_content(at, "from the narrative".into());
+        let root = tree.root();
+        let t = root.child("t").unwrap();
+        assert_eq!(t.text(), "from the narrative");
+        assert_eq!(t.all_children().count(), 0);
+        let names: Vec<&str> = root.all_children().map(Node::name).collect();
+        assert_eq!(
+            names,
+            ["t", "u"],
+            "the sibling after the replaced element is still found"
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ use super::entries::read_entry;
 use super::hex;
 use crate::ingest::error::IngestError;
 use crate::ingest::model::*;
-use crate::ingest::xml::{collapse_whitespace, local_name, unexpected_eof, Ev, Node, SafeReader};
+use crate::ingest::xml::{
+    collapse_whitespace, local_name, unexpected_eof, Ev, Node, SafeReader, Tree,
+};
 pub(super) fn read_body_component(
     r: &mut SafeReader<'_>,
     doc: &mut Document,
@@ -22,7 +24,7 @@ pub(super) fn read_body_component(
                 b"structuredBody" => read_structured_body(r, doc)?,
                 b"nonXMLBody" => {
                     let node = r.subtree(&e)?;
-                    doc.non_xml_body = Some(read_non_xml_body(&node)?);
+                    doc.non_xml_body = Some(read_non_xml_body(node.root())?);
                 }
                 _ => r.skip()?,
             },
@@ -55,13 +57,12 @@ fn read_section_component(
     loop {
         match r.next()? {
             Ev::Start(e) if local_name(e.name().as_ref()) == b"section" => {
-                let node = r.node(&e)?;
-                read_section(r, doc, node.attr_string("nullFlavor"), parent)?;
+                let null_flavor = r.node(&e)?.root().attr_string("nullFlavor");
+                read_section(r, doc, null_flavor, parent)?;
             }
             Ev::Empty(e) if local_name(e.name().as_ref()) == b"section" => {
-                let node = r.node(&e)?;
                 let mut section = empty_section(parent);
-                section.null_flavor = node.attr_string("nullFlavor");
+                section.null_flavor = r.node(&e)?.root().attr_string("nullFlavor");
                 doc.sections.push(section);
             }
             Ev::Start(_) => r.skip()?,
@@ -111,10 +112,10 @@ fn read_section(
                 b"entry" => entry_nodes.push(r.subtree(&e)?),
                 _ => {
                     let node = r.subtree(&e)?;
-                    read_section_header(&mut section, &node);
+                    read_section_header(&mut section, node.root());
                 }
             },
-            Ev::Empty(e) => read_section_header(&mut section, &r.node(&e)?),
+            Ev::Empty(e) => read_section_header(&mut section, r.node(&e)?.root()),
             Ev::End(_) => break,
             Ev::Text(_) => {}
             Ev::Eof => return Err(unexpected_eof()),
@@ -125,14 +126,14 @@ fn read_section(
         if !narrative_ids.is_empty() {
             resolve_original_text(&mut entry, &narrative_ids);
         }
-        read_entry(&entry, section.kind, &mut section.entries);
+        read_entry(entry.root(), section.kind, &mut section.entries);
     }
     doc.sections[index] = section;
     Ok(())
 }
 
-fn read_section_header(section: &mut Section, node: &Node) {
-    match node.name.as_ref() {
+fn read_section_header(section: &mut Section, node: Node) {
+    match node.name() {
         "templateId" => {
             if let Some(t) = template_id(node) {
                 section.template_ids.push(t);
@@ -252,9 +253,15 @@ struct Narrative {
 ///
 /// An entry's own `<text>`, and a string `<value>` (a DICOM text observation's `ED`), may point
 /// into the narrative the same way.
-fn resolve_original_text(node: &mut Node, ids: &HashMap<String, String>) {
-    let named = matches!(node.name.as_ref(), "originalText" | "text" | "value");
-    if named && node.text.trim().is_empty() {
+fn resolve_original_text(entry: &mut Tree, ids: &HashMap<String, String>) {
+    // Every element in document order. One whose content is replaced keeps its old descendants
+    // in the arena, unreachable, so visiting them as well changes nothing a reader sees.
+    for at in 0..entry.len() {
+        let node = entry.node(at);
+        let named = matches!(node.name(), "originalText" | "text" | "value");
+        if !named || !node.text().trim().is_empty() {
+            continue;
+        }
         // `#id` is the rule; a bare `id` is common enough to honour.
         let target = node
             .child("reference")
@@ -262,12 +269,8 @@ fn resolve_original_text(node: &mut Node, ids: &HashMap<String, String>) {
             .map(|v| v.trim().trim_start_matches('#'))
             .and_then(|id| ids.get(id));
         if let Some(text) = target {
-            node.text = std::borrow::Cow::Owned(text.clone());
-            node.children.clear();
+            entry.replace_content(at, text.clone());
         }
-    }
-    for c in &mut node.children {
-        resolve_original_text(c, ids);
     }
 }
 
@@ -284,7 +287,7 @@ fn line_break(out: &mut String) {
     }
 }
 
-fn read_non_xml_body(node: &Node) -> Result<NonXmlBody, IngestError> {
+fn read_non_xml_body(node: Node) -> Result<NonXmlBody, IngestError> {
     let mut body = NonXmlBody::default();
     let Some(text) = node.child("text") else {
         return Ok(body);
@@ -294,7 +297,7 @@ fn read_non_xml_body(node: &Node) -> Result<NonXmlBody, IngestError> {
     body.reference = text.child("reference").and_then(|r| r.attr_string("value"));
     if body.representation.as_deref() == Some("B64") {
         // Senders wrap base64 at 64 or 76 columns and indent it; the decoder wants one block.
-        let compact: String = text.text.chars().filter(|c| !c.is_whitespace()).collect();
+        let compact: String = text.text().chars().filter(|c| !c.is_whitespace()).collect();
         if !compact.is_empty() {
             let bytes = openssl::base64::decode_block(&compact)
                 .map_err(|e| IngestError::BadBase64(e.to_string()))?;
@@ -306,7 +309,7 @@ fn read_non_xml_body(node: &Node) -> Result<NonXmlBody, IngestError> {
             });
         }
     } else {
-        let t = text.text.trim();
+        let t = text.text().trim();
         if !t.is_empty() {
             body.text = Some(t.to_string());
         }

@@ -2,14 +2,14 @@
 
 use crate::ingest::model::*;
 use crate::ingest::xml::{collapse_whitespace, Node};
-pub(super) fn template_id(node: &Node) -> Option<TemplateId> {
+pub(super) fn template_id(node: Node) -> Option<TemplateId> {
     Some(TemplateId {
         root: node.attr_string("root")?,
         extension: node.attr_string("extension"),
     })
 }
 
-pub(super) fn identifier(node: &Node) -> Identifier {
+pub(super) fn identifier(node: Node) -> Identifier {
     Identifier {
         root: node.attr_string("root"),
         extension: node.attr_string("extension"),
@@ -17,7 +17,7 @@ pub(super) fn identifier(node: &Node) -> Identifier {
     }
 }
 
-pub(super) fn code(node: &Node) -> Code {
+pub(super) fn code(node: Node) -> Code {
     Code {
         code: node.attr_string("code"),
         code_system: node.attr_string("codeSystem"),
@@ -29,9 +29,9 @@ pub(super) fn code(node: &Node) -> Code {
     }
 }
 
-pub(super) fn person_name(node: &Node) -> PersonName {
+pub(super) fn person_name(node: Node) -> PersonName {
     let parts = |n: &str| -> Vec<String> { node.children(n).filter_map(Node::all_text).collect() };
-    let text = collapse_whitespace(&node.text);
+    let text = collapse_whitespace(node.text());
     PersonName {
         name_use: node.attr_string("use"),
         prefixes: parts("prefix"),
@@ -43,7 +43,7 @@ pub(super) fn person_name(node: &Node) -> PersonName {
     }
 }
 
-pub(super) fn address(node: &Node) -> Address {
+pub(super) fn address(node: Node) -> Address {
     let part = |n: &str| node.child(n).and_then(Node::all_text);
     Address {
         address_use: node.attr_string("use"),
@@ -59,7 +59,7 @@ pub(super) fn address(node: &Node) -> Address {
     }
 }
 
-pub(super) fn telecom(node: &Node) -> Telecom {
+pub(super) fn telecom(node: Node) -> Telecom {
     Telecom {
         telecom_use: node.attr_string("use"),
         value: node.attr_string("value"),
@@ -67,7 +67,7 @@ pub(super) fn telecom(node: &Node) -> Telecom {
     }
 }
 
-pub(super) fn organization(node: &Node) -> Organization {
+pub(super) fn organization(node: Node) -> Organization {
     Organization {
         ids: node.children("id").map(identifier).collect(),
         names: node.children("name").filter_map(Node::all_text).collect(),
@@ -130,7 +130,7 @@ pub(crate) fn ts(raw: &str) -> String {
 }
 
 /// `(start, end)` of an `IVL_TS` or a single `TS` (start only).
-pub(super) fn period(node: Option<&Node>) -> (Option<String>, Option<String>) {
+pub(super) fn period(node: Option<Node>) -> (Option<String>, Option<String>) {
     let Some(node) = node else {
         return (None, None);
     };
@@ -142,19 +142,19 @@ pub(super) fn period(node: Option<&Node>) -> (Option<String>, Option<String>) {
 }
 
 /// A single point in time: `@value`, else `low`.
-pub(super) fn point_time(node: &Node) -> Option<String> {
+pub(super) fn point_time(node: Node) -> Option<String> {
     period(Some(node)).0
 }
 
-pub(super) fn status(node: &Node) -> Option<String> {
+pub(super) fn status(node: Node) -> Option<String> {
     node.child("statusCode").and_then(|s| s.attr_string("code"))
 }
 
-pub(super) fn ids(node: &Node) -> Vec<Identifier> {
+pub(super) fn ids(node: Node) -> Vec<Identifier> {
     node.children("id").map(identifier).collect()
 }
 
-pub(super) fn value(node: &Node) -> Value {
+pub(super) fn value(node: Node) -> Value {
     let value_type = node
         .attr("type")
         .map(|t| t.rsplit(':').next().unwrap_or(t).trim().to_string());
@@ -194,13 +194,13 @@ pub(super) fn value(node: &Node) -> Value {
     v
 }
 
-pub(super) fn first_value(node: &Node) -> Option<Value> {
+pub(super) fn first_value(node: Node) -> Option<Value> {
     node.child("value").map(value)
 }
 
 /// The coded content of a CD-typed `value`, which is where problems, allergy types and reactions
 /// carry their meaning.
-pub(super) fn value_code(node: &Node) -> Option<Code> {
+pub(super) fn value_code(node: Node) -> Option<Code> {
     node.child("value").map(code)
 }
 

@@ -7,7 +7,7 @@ use super::templates::*;
 use crate::ingest::model::*;
 use crate::ingest::xml::Node;
 /// Entry template number `x` of `2.16.840.1.113883.10.20.22.4.x` carried by a clinical statement.
-fn entry_templates(node: &Node) -> Vec<u32> {
+fn entry_templates(node: Node) -> Vec<u32> {
     node.template_roots()
         .filter_map(|r| {
             r.strip_prefix(ENTRY_TEMPLATE_PREFIX)
@@ -17,15 +17,15 @@ fn entry_templates(node: &Node) -> Vec<u32> {
         .collect()
 }
 
-fn is_planned_mood(node: &Node) -> bool {
+fn is_planned_mood(node: Node) -> bool {
     matches!(
         node.attr("moodCode"),
         Some("INT" | "RQO" | "PRMS" | "PRP" | "APT" | "ARQ")
     )
 }
 
-pub(super) fn read_entry(entry: &Node, section: SectionKind, out: &mut Vec<Entry>) {
-    for statement in &entry.children {
+pub(super) fn read_entry(entry: Node, section: SectionKind, out: &mut Vec<Entry>) {
+    for statement in entry.all_children() {
         read_statement(statement, section, out);
     }
 }
@@ -50,11 +50,11 @@ fn holds_problems(kind: SectionKind) -> bool {
     )
 }
 
-fn read_statement(st: &Node, section: SectionKind, out: &mut Vec<Entry>) {
+fn read_statement(st: Node, section: SectionKind, out: &mut Vec<Entry>) {
     use SectionKind as K;
     let t = entry_templates(st);
     let has = |n: u32| t.contains(&n);
-    let name = st.name.as_ref();
+    let name = st.name();
 
     // Template ids first: they are unambiguous wherever the entry sits.
     if has(PROBLEM_CONCERN_ACT) {
@@ -156,21 +156,21 @@ fn read_statement(st: &Node, section: SectionKind, out: &mut Vec<Entry>) {
 }
 
 /// Clinical statements of element `name` reachable through `entryRelationship`.
-fn related<'a, 'x>(node: &'a Node<'x>, name: &'a str) -> impl Iterator<Item = &'a Node<'x>> + 'a {
+fn related<'t>(node: Node<'t>, name: &'t str) -> impl Iterator<Item = Node<'t>> + 't {
     node.children("entryRelationship")
         .filter_map(move |er| er.child(name))
 }
 
-fn problems_from_concern(act: &Node, out: &mut Vec<Entry>) {
+fn problems_from_concern(act: Node, out: &mut Vec<Entry>) {
     let concern = Concern {
         status: status(act),
         period: period(act.child("effectiveTime")),
     };
-    let observations: Vec<&Node> = related(act, "observation").collect();
-    let templated: Vec<&Node> = observations
+    let observations: Vec<Node> = related(act, "observation").collect();
+    let templated: Vec<Node> = observations
         .iter()
         .copied()
-        .filter(|o| entry_templates(o).contains(&PROBLEM_OBSERVATION))
+        .filter(|o| entry_templates(*o).contains(&PROBLEM_OBSERVATION))
         .collect();
     let chosen = if templated.is_empty() {
         observations
@@ -198,14 +198,15 @@ struct Concern {
     period: (Option<String>, Option<String>),
 }
 
-fn is_status_observation(o: &Node, template: u32) -> bool {
+fn is_status_observation(o: Node, template: u32) -> bool {
     entry_templates(o).contains(&template)
         || o.child("code").and_then(|c| c.attr("code")) == Some("33999-4")
 }
 
-fn problem(obs: &Node, concern: Option<&Concern>) -> Problem {
+fn problem(obs: Node, concern: Option<&Concern>) -> Problem {
     let (onset, resolution) = period(obs.child("effectiveTime"));
-    let status_obs = related(obs, "observation").find(|o| is_status_observation(o, PROBLEM_STATUS));
+    let status_obs =
+        related(obs, "observation").find(|o| is_status_observation(*o, PROBLEM_STATUS));
     let concern_period = concern.map(|c| c.period.clone()).unwrap_or_default();
     Problem {
         ids: ids(obs),
@@ -223,7 +224,7 @@ fn problem(obs: &Node, concern: Option<&Concern>) -> Problem {
 
 /// A status observation's value as words: its display name, else the listed name of its code
 /// (`55561003` is "active"), else the code.
-fn status_name(v: &Node) -> Option<String> {
+fn status_name(v: Node) -> Option<String> {
     v.attr_string("displayName").or_else(|| {
         let c = v.attr_string("code")?;
         Some(
@@ -234,19 +235,19 @@ fn status_name(v: &Node) -> Option<String> {
     })
 }
 
-fn allergies_from_concern(act: &Node, out: &mut Vec<Entry>) {
+fn allergies_from_concern(act: Node, out: &mut Vec<Entry>) {
     let concern = Concern {
         status: status(act),
         period: period(act.child("effectiveTime")),
     };
     // A severity (or status) observation directly under the concern describes the allergies in
     // it; read as an allergy of its own it would be a blank row.
-    let (about, observations): (Vec<&Node>, Vec<&Node>) = related(act, "observation")
-        .partition(|o| is_severity(o) || is_status_observation(o, ALLERGY_STATUS_OBSERVATION));
+    let (about, observations): (Vec<Node>, Vec<Node>) = related(act, "observation")
+        .partition(|o| is_severity(*o) || is_status_observation(*o, ALLERGY_STATUS_OBSERVATION));
     let concern_severity = about
         .iter()
-        .find(|o| is_severity(o))
-        .and_then(|o| value_code(o));
+        .find(|o| is_severity(**o))
+        .and_then(|o| value_code(*o));
     if observations.is_empty() {
         out.push(Entry::Allergy(Allergy {
             ids: ids(act),
@@ -265,12 +266,12 @@ fn allergies_from_concern(act: &Node, out: &mut Vec<Entry>) {
     }
 }
 
-fn is_severity(o: &Node) -> bool {
+fn is_severity(o: Node) -> bool {
     entry_templates(o).contains(&SEVERITY_OBSERVATION)
         || o.child("code").and_then(|c| c.attr("code")) == Some("SEV")
 }
 
-fn allergy(obs: &Node, concern: Option<&Concern>) -> Allergy {
+fn allergy(obs: Node, concern: Option<&Concern>) -> Allergy {
     let (onset, resolution) = period(obs.child("effectiveTime"));
     let substance = obs
         .children("participant")
@@ -301,7 +302,7 @@ fn allergy(obs: &Node, concern: Option<&Concern>) -> Allergy {
             a.reactions.push(Reaction {
                 code: value_code(o),
                 severity: related(o, "observation")
-                    .find(|s| is_severity(s))
+                    .find(|s| is_severity(*s))
                     .and_then(value_code),
             });
         }
@@ -309,7 +310,7 @@ fn allergy(obs: &Node, concern: Option<&Concern>) -> Allergy {
     a
 }
 
-fn drug(sa: &Node) -> (Option<Code>, Option<String>) {
+fn drug(sa: Node) -> (Option<Code>, Option<String>) {
     let material = sa.find(&["consumable", "manufacturedProduct", "manufacturedMaterial"]);
     let drug = material.and_then(|m| m.child("code")).map(code);
     let name = material
@@ -322,7 +323,7 @@ fn drug(sa: &Node) -> (Option<Code>, Option<String>) {
     (drug, name)
 }
 
-fn frequency(et: &Node) -> Option<String> {
+fn frequency(et: Node) -> Option<String> {
     let kind = et.attr("type").map(|t| t.rsplit(':').next().unwrap_or(t));
     match kind {
         Some("PIVL_TS") => {
@@ -421,7 +422,7 @@ fn event_timing(code: &str) -> String {
     .to_owned()
 }
 
-fn medication(sa: &Node) -> Medication {
+fn medication(sa: Node) -> Medication {
     let (drug, drug_name) = drug(sa);
     let mut m = Medication {
         ids: ids(sa),
@@ -450,7 +451,7 @@ fn medication(sa: &Node) -> Medication {
     m
 }
 
-fn immunization(sa: &Node) -> Immunization {
+fn immunization(sa: Node) -> Immunization {
     let material = sa.find(&["consumable", "manufacturedProduct", "manufacturedMaterial"]);
     Immunization {
         ids: ids(sa),
@@ -475,13 +476,13 @@ fn immunization(sa: &Node) -> Immunization {
             .and_then(|d| d.attr_string("value")),
         dose_unit: sa.child("doseQuantity").and_then(|d| d.attr_string("unit")),
         refusal_reason: related(sa, "observation")
-            .find(|o| entry_templates(o).contains(&IMMUNIZATION_REFUSAL_REASON))
+            .find(|o| entry_templates(*o).contains(&IMMUNIZATION_REFUSAL_REASON))
             .and_then(|o| o.child("code"))
             .map(code),
     }
 }
 
-fn observation(obs: &Node) -> Observation {
+fn observation(obs: Node) -> Observation {
     let range = obs.find(&["referenceRange", "observationRange"]).map(|r| {
         let v = r.child("value");
         let bound = |n: &str| v.and_then(|v| v.child(n));
@@ -515,8 +516,8 @@ fn observation(obs: &Node) -> Observation {
     }
 }
 
-fn panel(node: &Node) -> Panel {
-    if node.name == "observation" {
+fn panel(node: Node) -> Panel {
+    if node.name() == "observation" {
         return Panel {
             observations: vec![observation(node)],
             ..Panel::default()
@@ -535,10 +536,10 @@ fn panel(node: &Node) -> Panel {
     }
 }
 
-fn procedure(node: &Node) -> Procedure {
+fn procedure(node: Node) -> Procedure {
     let (start, end) = period(node.child("effectiveTime"));
     Procedure {
-        entry_type: node.name.to_string(),
+        entry_type: node.name().to_string(),
         ids: ids(node),
         mood_code: node.attr_string("moodCode"),
         code: node.child("code").map(code),
@@ -550,7 +551,7 @@ fn procedure(node: &Node) -> Procedure {
     }
 }
 
-fn encounter(node: &Node) -> Encounter {
+fn encounter(node: Node) -> Encounter {
     let (start, end) = period(node.child("effectiveTime"));
     let mut diagnoses = Vec::new();
     for er in node.children("entryRelationship") {
@@ -582,7 +583,7 @@ fn encounter(node: &Node) -> Encounter {
     }
 }
 
-fn social(obs: &Node, templates: &[u32]) -> SocialHistory {
+fn social(obs: Node, templates: &[u32]) -> SocialHistory {
     let (start, end) = period(obs.child("effectiveTime"));
     let observation_type = if templates.contains(&SMOKING_STATUS) {
         "smoking_status"
@@ -602,13 +603,13 @@ fn social(obs: &Node, templates: &[u32]) -> SocialHistory {
     }
 }
 
-fn planned(node: &Node) -> PlannedItem {
+fn planned(node: Node) -> PlannedItem {
     let (start, end) = period(node.child("effectiveTime"));
-    let entry_type = match node.name.as_ref() {
+    let entry_type = match node.name() {
         "substanceAdministration" => "substance_administration".to_string(),
         other => other.to_string(),
     };
-    let what = match node.name.as_ref() {
+    let what = match node.name() {
         "substanceAdministration" => drug(node).0,
         "supply" => node
             .find(&[
@@ -631,7 +632,7 @@ fn planned(node: &Node) -> PlannedItem {
     }
 }
 
-fn family(org: &Node) -> FamilyHistory {
+fn family(org: Node) -> FamilyHistory {
     let subject = org.find(&["subject", "relatedSubject"]);
     let person = subject.and_then(|s| s.child("subject"));
     FamilyHistory {
@@ -649,7 +650,7 @@ fn family(org: &Node) -> FamilyHistory {
             .filter_map(|c| c.child("observation"))
             .map(|obs| {
                 let age = related(obs, "observation").find(|o| {
-                    entry_templates(o).contains(&AGE_OBSERVATION)
+                    entry_templates(*o).contains(&AGE_OBSERVATION)
                         || o.child("code").and_then(|c| c.attr("code")) == Some("445518008")
                 });
                 let age_value = age.and_then(|a| a.child("value"));

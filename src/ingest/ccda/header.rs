@@ -6,8 +6,8 @@ use super::datatypes::{
 };
 use crate::ingest::model::*;
 use crate::ingest::xml::Node;
-pub(super) fn read_header_node(doc: &mut Document, node: &Node) {
-    match node.name.as_ref() {
+pub(super) fn read_header_node(doc: &mut Document, node: Node) {
+    match node.name() {
         "templateId" => {
             if let Some(t) = template_id(node) {
                 doc.template_ids.push(t);
@@ -56,7 +56,7 @@ pub(super) fn read_header_node(doc: &mut Document, node: &Node) {
     }
 }
 
-fn patient(role: &Node) -> Patient {
+fn patient(role: Node) -> Patient {
     let mut p = Patient {
         ids: role.children("id").map(identifier).collect(),
         addresses: role.children("addr").map(address).collect(),
@@ -103,7 +103,7 @@ fn patient(role: &Node) -> Patient {
 
 /// Reads any participation (author, performer, legalAuthenticator, informationRecipient,
 /// responsibleParty, encounterParticipant): they share one shape with different element names.
-pub(super) fn participant(node: &Node) -> Participant {
+pub(super) fn participant(node: Node) -> Participant {
     const ROLES: [&str; 4] = [
         "assignedAuthor",
         "assignedEntity",
@@ -142,7 +142,7 @@ pub(super) fn participant(node: &Node) -> Participant {
     p
 }
 
-fn service_event(se: &Node) -> ServiceEvent {
+fn service_event(se: Node) -> ServiceEvent {
     let (start, end) = period(se.child("effectiveTime"));
     ServiceEvent {
         code: se.child("code").map(code),
@@ -152,7 +152,7 @@ fn service_event(se: &Node) -> ServiceEvent {
     }
 }
 
-fn encompassing(enc: &Node) -> EncompassingEncounter {
+fn encompassing(enc: Node) -> EncompassingEncounter {
     let (start, end) = period(enc.child("effectiveTime"));
     EncompassingEncounter {
         ids: enc.children("id").map(identifier).collect(),

@@ -105,10 +105,10 @@ pub fn extract(bytes: &[u8], limits: &Limits) -> Result<Document, IngestError> {
                     read_body_component(&mut r, &mut doc)?;
                 } else {
                     let node = r.subtree(&e)?;
-                    read_header_node(&mut doc, &node);
+                    read_header_node(&mut doc, node.root());
                 }
             }
-            Ev::Empty(e) => read_header_node(&mut doc, &r.node(&e)?),
+            Ev::Empty(e) => read_header_node(&mut doc, r.node(&e)?.root()),
             Ev::End(_) => break,
             Ev::Text(_) => {}
             Ev::Eof => return Err(unexpected_eof()),
