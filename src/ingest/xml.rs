@@ -336,7 +336,7 @@ fn push_words(out: &mut String, text: &str) {
 /// A small fragment (see module docs), read into one arena: its elements in document order,
 /// each followed by its descendants, and all their attributes in one list. A per-element tree
 /// of `Vec`s cost an allocation for each element's children and for its attributes, and a
-/// recursive drop: a third of `directd ingest`'s own work on small documents.
+/// recursive drop (measured: 2.4% of `directd ingest`'s own instructions on the samples).
 #[derive(Debug, Default)]
 pub(crate) struct Tree<'a> {
     elements: Vec<Element<'a>>,
@@ -430,8 +430,9 @@ impl<'a> Tree<'a> {
     }
 }
 
-/// An arena position as stored. A fragment is far below `u32::MAX` elements: the reader's
-/// element cap (`Limits::max_elements`) is checked first.
+/// An arena position as stored. A fragment is far below `u32::MAX` elements, since the reader's
+/// element cap (`Limits::max_elements`) is checked first, and below `u32::MAX` attributes, since
+/// each takes at least four bytes of input and `Limits::max_document_bytes` caps the input.
 fn index(at: usize) -> u32 {
     u32::try_from(at).expect("fragment below the element cap")
 }
