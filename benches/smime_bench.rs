@@ -2,7 +2,9 @@
 //! messages per second for 10 KB and 1 MB messages, RSA-2048 everywhere, one thread.
 //!
 //! No criterion: a plain timed loop so it runs anywhere with `cargo bench --bench smime_bench`.
-//! Each case runs for `SMIME_SECS` seconds (default 3) after one untimed warm-up call. The PKI is
+//! Each case runs for `SMIME_SECS` seconds (default 3) after one untimed warm-up call, in slices
+//! alternating with as long of RSA-2048 signing (`openssl speed rsa2048`'s operation) in the same
+//! process, so that the ratio to sign/s is not moved by the machine's drift between measurements. The PKI is
 //! generated in-process with the openssl crate (a root, an intermediate, a sender and a receiver
 //! certificate), from `tests/support/pki.rs`.
 //!
@@ -19,6 +21,9 @@
 use std::time::{Duration, Instant};
 
 use directd::smime::{open, seal, SealOptions};
+use openssl::pkey::{PKey, Private};
+use openssl::pkey_ctx::PkeyCtx;
+use openssl::rsa::Padding;
 
 #[path = "../tests/support/pki.rs"]
 mod pki;
@@ -63,16 +68,48 @@ Content-Disposition: attachment; filename=\"ccd.xml\"\r\n\
     out
 }
 
-/// Runs `f` repeatedly for `budget` (at least 3 times) and returns calls per second.
-fn rate(budget: Duration, mut f: impl FnMut()) -> (f64, usize) {
-    f(); // warm-up, untimed
-    let started = Instant::now();
-    let mut n = 0usize;
-    while n < 3 || started.elapsed() < budget {
-        f();
-        n += 1;
+/// Calls per second of `ours` and of `reference`, each run for `budget` in total but in
+/// alternating slices (after one untimed warm-up call each). A shared VM's speed drifts by
+/// 10-20% between one measurement and the next, which is the size of the ratios being judged;
+/// alternating moves both sides alike.
+fn interleaved(
+    budget: Duration,
+    mut ours: impl FnMut(),
+    mut reference: impl FnMut(),
+) -> [(f64, usize); 2] {
+    const SLICES: u32 = 12;
+    let slice = budget / SLICES;
+    let timed = |f: &mut dyn FnMut(), total: &mut (Duration, usize)| {
+        let started = Instant::now();
+        let mut n = 0usize;
+        while n < 1 || started.elapsed() < slice {
+            f();
+            n += 1;
+        }
+        total.0 += started.elapsed();
+        total.1 += n;
+    };
+    ours();
+    reference();
+    let (mut a, mut b) = ((Duration::ZERO, 0), (Duration::ZERO, 0));
+    for _ in 0..SLICES {
+        timed(&mut ours, &mut a);
+        timed(&mut reference, &mut b);
     }
-    (n as f64 / started.elapsed().as_secs_f64(), n)
+    [a, b].map(|(t, n)| (n as f64 / t.as_secs_f64(), n))
+}
+
+/// What `openssl speed rsa2048` counts as one sign: an RSA-2048 private-key operation with
+/// PKCS#1 v1.5 padding over a digest-sized input, on a context set up once.
+fn rsa_sign_op(key: &PKey<Private>) -> impl FnMut() {
+    let mut ctx = PkeyCtx::new(key).unwrap();
+    ctx.sign_init().unwrap();
+    ctx.set_rsa_padding(Padding::PKCS1).unwrap();
+    let digest = [0x5a_u8; 32];
+    let mut sig = vec![0u8; key.size()];
+    move || {
+        std::hint::black_box(ctx.sign(&digest, Some(&mut sig)).unwrap());
+    }
 }
 
 /// A field of /proc/self/status in kB (VmHWM: peak resident set; VmRSS: current).
@@ -132,12 +169,20 @@ fn main() {
         let opened = open(&sealed, &keys, &trust, None).unwrap();
         assert_eq!(opened.inner, inner, "round trip changed the message");
 
-        let (seal_rate, seal_n) = rate(budget, || {
-            std::hint::black_box(seal(&inner, &signer, &recipients, &opts).unwrap());
-        });
-        let (open_rate, open_n) = rate(budget, || {
-            std::hint::black_box(open(&sealed, &keys, &trust, None).unwrap());
-        });
+        let [(seal_rate, seal_n), (seal_sign, _)] = interleaved(
+            budget,
+            || {
+                std::hint::black_box(seal(&inner, &signer, &recipients, &opts).unwrap());
+            },
+            rsa_sign_op(&pki.alice.key),
+        );
+        let [(open_rate, open_n), (open_sign, _)] = interleaved(
+            budget,
+            || {
+                std::hint::black_box(open(&sealed, &keys, &trust, None).unwrap());
+            },
+            rsa_sign_op(&pki.alice.key),
+        );
         let mb = inner.len() as f64 / 1_000_000.0;
         println!(
             "| {label} ({} B) | {} B | {seal_rate:.1} | {:.1} | {open_rate:.1} | {:.1} |",
@@ -154,13 +199,27 @@ fn main() {
             open_n,
             inner.len(),
             sealed.len(),
+            [seal_sign, open_sign],
         ));
     }
     println!();
-    for (label, seal_rate, seal_n, open_rate, open_n, inner_len, sealed_len) in results {
+    for (
+        label,
+        seal_rate,
+        seal_n,
+        open_rate,
+        open_n,
+        inner_len,
+        sealed_len,
+        [seal_sign, open_sign],
+    ) in results
+    {
         let key = label.replace(' ', "").to_lowercase();
         println!("RESULT smime_seal_{key} {seal_rate:.2} ({seal_n} calls)");
         println!("RESULT smime_open_{key} {open_rate:.2} ({open_n} calls)");
+        // RSA-2048 signs per second in the slices alternating with each.
+        println!("RESULT smime_seal_{key}_sign {seal_sign:.2}");
+        println!("RESULT smime_open_{key}_sign {open_sign:.2}");
         // Bytes each message puts through the digest and cipher (inner) and base64 (sealed).
         println!("RESULT smime_inner_{key} {inner_len}");
         println!("RESULT smime_sealed_{key} {sealed_len}");
