@@ -4,9 +4,9 @@
 //! No criterion: a plain timed loop so it runs anywhere with `cargo bench --bench smime_bench`.
 //! Each case runs for `SMIME_SECS` seconds (default 3) after one untimed warm-up call, in slices
 //! alternating with as long of RSA-2048 signing (`openssl speed rsa2048`'s operation) in the same
-//! process, so that the ratio to sign/s is not moved by the machine's drift between measurements. The PKI is
-//! generated in-process with the openssl crate (a root, an intermediate, a sender and a receiver
-//! certificate), from `tests/support/pki.rs`.
+//! process, so that the ratio to sign/s is not moved by the machine's drift between measurements.
+//! The PKI is generated in-process with the openssl crate (a root, an intermediate, a sender and
+//! a receiver certificate), from `tests/support/pki.rs`.
 //!
 //! Output: a markdown table, then one `RESULT` line per case for `benches/run.sh` to parse.
 //!
@@ -112,6 +112,22 @@ fn rsa_sign_op(key: &PKey<Private>) -> impl FnMut() {
     }
 }
 
+/// One message size's figures, for the `RESULT` lines.
+struct Case {
+    key: String,
+    seal: Rate,
+    open: Rate,
+    inner: usize,
+    sealed: usize,
+}
+
+struct Rate {
+    per_sec: f64,
+    calls: usize,
+    /// RSA-2048 signs per second in the slices alternating with this operation.
+    sign_per_sec: f64,
+}
+
 /// A field of /proc/self/status in kB (VmHWM: peak resident set; VmRSS: current).
 fn status_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -191,38 +207,36 @@ fn main() {
             seal_rate * mb,
             open_rate * mb
         );
-        results.push((
-            label,
-            seal_rate,
-            seal_n,
-            open_rate,
-            open_n,
-            inner.len(),
-            sealed.len(),
-            [seal_sign, open_sign],
-        ));
+        results.push(Case {
+            key: label.replace(' ', "").to_lowercase(),
+            seal: Rate {
+                per_sec: seal_rate,
+                calls: seal_n,
+                sign_per_sec: seal_sign,
+            },
+            open: Rate {
+                per_sec: open_rate,
+                calls: open_n,
+                sign_per_sec: open_sign,
+            },
+            inner: inner.len(),
+            sealed: sealed.len(),
+        });
     }
     println!();
-    for (
-        label,
-        seal_rate,
-        seal_n,
-        open_rate,
-        open_n,
-        inner_len,
-        sealed_len,
-        [seal_sign, open_sign],
-    ) in results
-    {
-        let key = label.replace(' ', "").to_lowercase();
-        println!("RESULT smime_seal_{key} {seal_rate:.2} ({seal_n} calls)");
-        println!("RESULT smime_open_{key} {open_rate:.2} ({open_n} calls)");
-        // RSA-2048 signs per second in the slices alternating with each.
-        println!("RESULT smime_seal_{key}_sign {seal_sign:.2}");
-        println!("RESULT smime_open_{key}_sign {open_sign:.2}");
+    for case in results {
+        let key = &case.key;
+        for (op, r) in [("seal", &case.seal), ("open", &case.open)] {
+            println!(
+                "RESULT smime_{op}_{key} {:.2} ({} calls)",
+                r.per_sec, r.calls
+            );
+            // RSA-2048 signs per second in the slices alternating with it.
+            println!("RESULT smime_{op}_{key}_sign {:.2}", r.sign_per_sec);
+        }
         // Bytes each message puts through the digest and cipher (inner) and base64 (sealed).
-        println!("RESULT smime_inner_{key} {inner_len}");
-        println!("RESULT smime_sealed_{key} {sealed_len}");
+        println!("RESULT smime_inner_{key} {}", case.inner);
+        println!("RESULT smime_sealed_{key} {}", case.sealed);
     }
 }
 
