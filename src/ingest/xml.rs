@@ -432,7 +432,8 @@ impl<'a> Tree<'a> {
 
 /// An arena position as stored. A fragment is far below `u32::MAX` elements, since the reader's
 /// element cap (`Limits::max_elements`) is checked first, and below `u32::MAX` attributes, since
-/// each takes at least four bytes of input and `Limits::max_document_bytes` caps the input.
+/// each takes at least four bytes of input: `u32::MAX` of them would need 16 GiB, and
+/// `Limits::max_document_bytes` caps a document at 64 MiB by default.
 fn index(at: usize) -> u32 {
     u32::try_from(at).expect("fragment below the element cap")
 }
